@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: install demo test bench lint stop browser migrate clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+demo: install
+	PORT=$(PORT) $(BIN)/python -m opsconsole.demo
+
+test: install browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+# Debian's chromium for the Playwright dashboard test (no browser download).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+migrate: install
+	$(BIN)/python manage.py migrate
+
+# Stops the embedded PostgreSQL and Redis a demo left running (data stays in var/).
+stop: install
+	$(BIN)/python -c "from opsconsole.runtime import stop_embedded; stop_embedded()"
+
+clean:
+	rm -rf $(VENV) var

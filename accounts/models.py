@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from opsconsole.crypto import EncryptedTextField
+
+# Spotify refresh tokens stop working six months after the user authorized the app.
+REFRESH_TOKEN_LIFETIME = timedelta(days=182)
+
+
+class SpotifyApp(models.Model):
+    """A registered Spotify client. Rate limits and the user cap are per app."""
+
+    class Mode(models.TextChoices):
+        DEVELOPMENT = "development", "Development mode"
+        EXTENDED = "extended", "Extended quota"
+
+    name = models.CharField(max_length=100, unique=True)
+    client_id = models.CharField(max_length=100, unique=True)
+    client_secret = EncryptedTextField()
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.DEVELOPMENT)
+    user_cap = models.PositiveIntegerField(
+        default=5, help_text="Authorized-user cap: 5 for Development Mode apps since 2026; grandfathered apps may have more."
+    )
+    # Learned from 403s: {"several_albums": false, "audio_features": false, ...}
+    capabilities = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Spotify app"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def can(self, capability: str) -> bool:
+        return bool(self.capabilities.get(capability, True))
+
+
+class SpotifyAccount(models.Model):
+    class Health(models.TextChoices):
+        OK = "ok", "OK"
+        DEGRADED = "degraded", "Degraded"
+        QUARANTINED = "quarantined", "Quarantined"
+        REAUTH_REQUIRED = "reauth_required", "Re-authorization required"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey(SpotifyApp, on_delete=models.PROTECT, related_name="accounts")
+    display_name = models.CharField(max_length=200)
+    spotify_user_id = models.CharField(max_length=100, unique=True)
+    access_token = EncryptedTextField(blank=True, default="")
+    refresh_token = EncryptedTextField(blank=True, default="")
+    token_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    authorized_at = models.DateTimeField(default=timezone.now, help_text="Refresh tokens die 6 months after this.")
+    scopes = models.CharField(max_length=500, blank=True, default="")
+    is_active = models.BooleanField(default=True, db_index=True)
+    health = models.CharField(max_length=20, choices=Health.choices, default=Health.OK, db_index=True)
+    health_reason = models.CharField(max_length=500, blank=True, default="")
+    health_changed_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    playlist_capacity = models.PositiveIntegerField(default=settings.PLAYLISTS_PER_ACCOUNT_MAX)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Spotify account"
+        ordering = ["display_name"]
+        indexes = [models.Index(fields=["is_active", "health"])]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.spotify_user_id})"
+
+    @property
+    def reauth_due_at(self) -> datetime:
+        return self.authorized_at + REFRESH_TOKEN_LIFETIME
+
+    @property
+    def reauth_due_soon(self) -> bool:
+        return self.reauth_due_at - timezone.now() <= timedelta(days=settings.REAUTH_WARNING_DAYS)
+
+    @property
+    def token_is_stale(self) -> bool:
+        return self.token_expires_at is None or self.token_expires_at <= timezone.now() + timedelta(seconds=60)
+
+    @property
+    def is_schedulable(self) -> bool:
+        return self.is_active and self.health in (self.Health.OK, self.Health.DEGRADED)

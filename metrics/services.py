@@ -1,0 +1,103 @@
+"""Job history writes and the doors' shared "run this job now"."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+
+from metrics.models import JobRun
+from opsconsole.jobs import JOBS_BY_NAME
+from opsconsole.logging import log_context
+
+
+def job_run_started(
+    *,
+    task_id: str,
+    task_name: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    trigger: str,
+    triggered_by: str,
+    correlation_id: str,
+    worker: str,
+) -> JobRun:
+    """Mark (or create) the JobRun of a task that a worker has just started."""
+    now = timezone.now()
+    defaults: dict[str, Any] = {
+        "job_name": task_name.rsplit(".", 1)[-1],
+        "task_name": task_name,
+        "status": JobRun.Status.RUNNING,
+        "started_at": now,
+        "finished_at": None,
+        "duration_ms": None,
+        "error": "",
+        "worker": worker,
+        "args": args,
+        "kwargs": kwargs,
+    }
+    run, created = JobRun.objects.get_or_create(
+        task_id=task_id,
+        defaults={
+            **defaults,
+            "trigger": trigger or JobRun.Trigger.SCHEDULE if task_name in JOBS_BY_NAME else trigger or JobRun.Trigger.CHAIN,
+            "triggered_by": triggered_by,
+            "correlation_id": correlation_id or task_id,
+            "attempts": 1,
+        },
+    )
+    if not created:
+        # A redelivery or retry of the same task id: one row, attempts counted.
+        JobRun.objects.filter(pk=run.pk).update(attempts=run.attempts + 1, **defaults)
+        run.refresh_from_db()
+    return run
+
+
+def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | None = None, error: str = "") -> None:
+    now = timezone.now()
+    run = JobRun.objects.filter(task_id=task_id).only("started_at").first()
+    if run is None:
+        return
+    duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
+    updates: dict[str, Any] = {"status": status, "error": error[:10000]}
+    if status != JobRun.Status.RETRYING:
+        updates.update(finished_at=now, duration_ms=duration_ms)
+    if summary is not None:
+        updates["summary"] = summary
+    JobRun.objects.filter(task_id=task_id).update(**updates)
+
+
+def job_run_now(
+    *,
+    task_name: str,
+    trigger: str,
+    triggered_by: str = "",
+    args: list[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> JobRun:
+    """Queue a task now and record who asked; the JobRun exists before the worker starts."""
+    task_id = str(uuid.uuid4())
+    correlation_id = log_context.get().get("request_id") or task_id
+    run = JobRun.objects.create(
+        job_name=task_name.rsplit(".", 1)[-1],
+        task_name=task_name,
+        task_id=task_id,
+        trigger=trigger,
+        triggered_by=triggered_by,
+        correlation_id=correlation_id,
+        status=JobRun.Status.QUEUED,
+        queued_at=timezone.now(),
+        args=args or [],
+        kwargs=kwargs or {},
+    )
+    headers = {"trigger": trigger, "triggered_by": triggered_by, "correlation_id": correlation_id}
+
+    def publish() -> None:
+        current_app.send_task(task_name, args=args or [], kwargs=kwargs or {}, task_id=task_id, headers=headers)
+
+    # Publish after commit: a worker must never look for a row that is not there yet.
+    transaction.on_commit(publish)
+    return run

@@ -1,0 +1,57 @@
+"""JobRun rows written from Celery's own signals, so every task run is recorded."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+from django.db import close_old_connections
+
+from metrics import services
+from opsconsole.logging import log_context
+
+logger = logging.getLogger(__name__)
+
+
+def _ours(task: Any) -> bool:
+    return bool(task) and not task.name.startswith("celery.")
+
+
+@signals.task_prerun.connect
+def _task_prerun(task_id: str, task: Any, args: tuple, kwargs: dict, **_: Any) -> None:
+    if not _ours(task):
+        return
+    close_old_connections()
+    request = task.request
+    headers = {name: getattr(request, name, None) for name in ("trigger", "triggered_by", "correlation_id")}
+    log_context.set({"task_id": task_id, "job": task.name, "correlation_id": headers["correlation_id"] or task_id})
+    services.job_run_started(
+        task_id=task_id,
+        task_name=task.name,
+        args=list(args or ()),
+        kwargs=dict(kwargs or {}),
+        trigger=headers["trigger"] or "",
+        triggered_by=headers["triggered_by"] or "",
+        correlation_id=headers["correlation_id"] or "",
+        worker=getattr(request, "hostname", "") or "",
+    )
+
+
+@signals.task_retry.connect
+def _task_retry(request: Any, reason: Any, **_: Any) -> None:
+    services.job_run_finished(task_id=request.id, status="retrying", error=str(reason))
+
+
+@signals.task_postrun.connect
+def _task_postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) -> None:
+    if not _ours(task) or state == "RETRY":
+        return
+    if state == "SUCCESS":
+        summary = retval if isinstance(retval, dict) else {"result": retval} if retval is not None else {}
+        services.job_run_finished(task_id=task_id, status="success", summary=summary)
+    else:
+        error = f"{type(retval).__name__}: {retval}" if isinstance(retval, BaseException) else str(retval)
+        services.job_run_finished(task_id=task_id, status="failed", error=error)
+    log_context.set({})
+    close_old_connections()

@@ -1,0 +1,37 @@
+"""One Redis lock helper: set-if-absent with a TTL, released in `finally`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opsconsole.redis import get_redis, key
+
+# Release only our own lock: a lock that outlived its TTL may now belong to someone else.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class LockBusy(Exception):
+    """Another worker holds the lock; the caller retries later."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"lock {name} is held by another worker")
+        self.name = name
+
+
+@contextmanager
+def redis_lock(name: str, *, ttl_seconds: int = 300) -> Iterator[None]:
+    """Non-blocking lock `lock:<name>`; raises LockBusy on contention."""
+    lock_key = key("lock", name)
+    token = uuid.uuid4().hex
+    client = get_redis()
+    if not client.set(lock_key, token, nx=True, ex=ttl_seconds):
+        raise LockBusy(name)
+    try:
+        yield
+    finally:
+        client.eval(_RELEASE, 1, lock_key, token)

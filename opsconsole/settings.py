@@ -1,0 +1,260 @@
+"""One settings module, driven by the environment (django-environ).
+
+Defaults are the production ones; a developer machine gets its values from
+opsconsole.runtime.bootstrap() (var/local.env and the embedded servers).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY")
+# Off only on loopback demo/test runs over plain HTTP; production keeps every HTTPS guard.
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+TIME_ZONE = "UTC"
+USE_TZ = True
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_celery_beat",
+    "django_celery_results",
+    "health_check",
+    "opsconsole",
+    "accounts",
+    "ingest",
+    "playlists",
+    "metrics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "opsconsole.urls"
+WSGI_APPLICATION = "opsconsole.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL")
+REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="opsconsole")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG and HTTPS_ONLY
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Serve straight from the apps' static dirs on demo/test runs: no collectstatic step.
+WHITENOISE_USE_FINDERS = not HTTPS_ONLY
+
+# --- Security -------------------------------------------------------------------------
+SESSION_COOKIE_NAME = "dashboard_session"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = HTTPS_ONLY
+CSRF_COOKIE_SECURE = HTTPS_ONLY
+SECURE_SSL_REDIRECT = HTTPS_ONLY
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS_ONLY
+SECURE_HSTS_PRELOAD = HTTPS_ONLY
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Health and metrics are probed over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^api/health$", r"^ready$", r"^live$", r"^metrics$"]
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+
+# Token encryption: MultiFernet, first key encrypts, every key decrypts (rotation).
+# Never derived from SECRET_KEY: rotating one must not lose the other.
+TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS")
+
+
+def _parse_list(value: str) -> list[str]:
+    value = value.strip()
+    if value.startswith("["):
+        return [str(item).strip() for item in json.loads(value)]
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# CSV or JSON array of IPs/CIDRs that see health telemetry without logging in.
+HEALTH_ALLOWLIST = _parse_list(env("HEALTH_ALLOWLIST", default=""))
+# Proxies whose X-Forwarded-For is believed; without them the client IP is REMOTE_ADDR.
+TRUSTED_PROXIES = _parse_list(env("TRUSTED_PROXIES", default=""))
+OPS_ADMIN_EMAILS = [e.lower() for e in _parse_list(env("OPS_ADMIN_EMAILS", default=""))]
+
+# --- Spotify --------------------------------------------------------------------------
+SPOTIFY_CLIENT_ID = env("SPOTIFY_CLIENT_ID", default="")
+SPOTIFY_CLIENT_SECRET = env("SPOTIFY_CLIENT_SECRET", default="")
+SPOTIFY_API_URL = env("SPOTIFY_API_URL", default="https://api.spotify.com/v1/")
+SPOTIFY_ACCOUNTS_URL = env("SPOTIFY_ACCOUNTS_URL", default="https://accounts.spotify.com/")
+SPOTIFY_REQUEST_TIMEOUT = env.float("SPOTIFY_REQUEST_TIMEOUT", default=10.0)
+SPOTIFY_MAX_ATTEMPTS = env.int("SPOTIFY_MAX_ATTEMPTS", default=6)
+SPOTIFY_BACKOFF_BASE = env.float("SPOTIFY_BACKOFF_BASE", default=0.5)
+# Longest a worker thread may sleep for one Retry-After; beyond it the work is parked.
+SPOTIFY_MAX_SLEEP_SECONDS = env.float("SPOTIFY_MAX_SLEEP_SECONDS", default=10.0)
+# Spotify limits per app over a rolling 30 s window; the bucket refills at this rate.
+SPOTIFY_APP_RATE_PER_SECOND = env.float("SPOTIFY_APP_RATE_PER_SECOND", default=20.0)
+SPOTIFY_APP_BURST = env.int("SPOTIFY_APP_BURST", default=100)
+SPOTIFY_ACCOUNT_RATE_PER_SECOND = env.float("SPOTIFY_ACCOUNT_RATE_PER_SECOND", default=5.0)
+SPOTIFY_ACCOUNT_BURST = env.int("SPOTIFY_ACCOUNT_BURST", default=20)
+BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=3)
+BREAKER_BASE_COOLDOWN_SECONDS = env.float("BREAKER_BASE_COOLDOWN_SECONDS", default=15.0)
+BREAKER_MAX_COOLDOWN_SECONDS = env.float("BREAKER_MAX_COOLDOWN_SECONDS", default=300.0)
+DEV_MODE_USER_CAP = env.int("DEV_MODE_USER_CAP", default=5)
+
+# --- Domain defaults (overridable per policy/account) ---------------------------------
+PLAYLIST_SIZE = env.int("PLAYLIST_SIZE", default=50)
+PLAYLIST_COOLDOWN_DAYS = env.int("PLAYLIST_COOLDOWN_DAYS", default=5)
+PLAYLIST_ARTIST_CAP = env.int("PLAYLIST_ARTIST_CAP", default=2)
+PLAYLIST_RESHUFFLE_DAYS = env.int("PLAYLIST_RESHUFFLE_DAYS", default=5)
+PLAYLISTS_PER_ACCOUNT_MAX = env.int("PLAYLISTS_PER_ACCOUNT_MAX", default=200)
+# refresh_tokens runs every 30 min: refresh what expires before the next run plus this margin.
+TOKEN_REFRESH_MARGIN_MINUTES = env.int("TOKEN_REFRESH_MARGIN_MINUTES", default=15)
+# Refresh tokens die 6 months after authorization; warn this many days ahead.
+REAUTH_WARNING_DAYS = env.int("REAUTH_WARNING_DAYS", default=14)
+ACCOUNT_DEGRADED_AFTER_FAILURES = env.int("ACCOUNT_DEGRADED_AFTER_FAILURES", default=3)
+ACCOUNT_QUARANTINE_AFTER_FAILURES = env.int("ACCOUNT_QUARANTINE_AFTER_FAILURES", default=10)
+
+# --- Retention (days) -----------------------------------------------------------------
+RETENTION_JOB_RUNS_DAYS = env.int("RETENTION_JOB_RUNS_DAYS", default=30)
+RETENTION_TASK_RESULTS_DAYS = env.int("RETENTION_TASK_RESULTS_DAYS", default=7)
+RETENTION_SNAPSHOTS_DAYS = env.int("RETENTION_SNAPSHOTS_DAYS", default=60)
+RETENTION_DEAD_LETTERS_DAYS = env.int("RETENTION_DEAD_LETTERS_DAYS", default=30)
+RETENTION_METRIC_SNAPSHOTS_DAYS = env.int("RETENTION_METRIC_SNAPSHOTS_DAYS", default=90)
+
+# --- Celery (cookiecutter-django's block) ---------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_CACHE_BACKEND = "default"
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+# Redis redelivers an unacked task after visibility_timeout: keep it far above the hard limit.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # Separate queues per deployment/test run sharing one Redis.
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- DRF ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # DRF's default is AllowAny: staff-only unless a view says otherwise.
+    "DEFAULT_PERMISSION_CLASSES": ["opsconsole.permissions.StaffGroupPermission"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "opsconsole.authentication.TokenOrBearerAuthentication",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "opsconsole.pagination.DefaultPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "opsconsole.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "opsconsole API",
+    "DESCRIPTION": "Operations API for the Spotify playlist automation fleet.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["opsconsole.permissions.StaffGroupPermission"],
+}
+
+# --- Logging: structured JSON lines; spotipy kept at INFO (it logs Authorization at DEBUG)
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "opsconsole.logging.JsonFormatter"}},
+    "filters": {"context": {"()": "opsconsole.logging.ContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "spotipy": {"level": "INFO"},
+        "pgserver": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
+}

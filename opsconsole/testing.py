@@ -1,0 +1,26 @@
+"""pytest plugin loaded before pytest-django (`-p opsconsole.testing`): the environment.
+
+Tests use the PostgreSQL and Redis that DATABASE_URL / REDIS_URL name, else the embedded
+ones; Redis keys and Celery queues get a prefix of their own so a test run never meets a
+running demo's.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+os.environ.setdefault("REDIS_KEY_PREFIX", f"opsconsole-test-{os.getpid()}")
+os.environ["HTTPS_ONLY"] = "false"
+# Nothing in a test may reach the real Spotify: unroutable until the emulator fixture sets it.
+os.environ["SPOTIFY_API_URL"] = "http://127.0.0.1:9/v1/"
+os.environ["SPOTIFY_ACCOUNTS_URL"] = "http://127.0.0.1:9/"
+os.environ.setdefault("SPOTIFY_CLIENT_ID", "test-client")
+os.environ.setdefault("SPOTIFY_CLIENT_SECRET", "test-secret")
+# Tests never sleep out a real backoff.
+os.environ.setdefault("SPOTIFY_BACKOFF_BASE", "0.01")
+os.environ.setdefault("SPOTIFY_MAX_SLEEP_SECONDS", "0.5")
+
+from opsconsole.runtime import bootstrap  # noqa: E402
+
+bootstrap()

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from opsconsole import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("accounts.urls")),
+    path("api/v1/", include("ingest.urls")),
+    path("api/v1/", include("playlists.urls")),
+    path("api/v1/", include("metrics.urls")),
+    path("api/v1/", include("opsconsole.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("health", health.health_view, name="health"),
+    path("api/health", health.health_view, name="api-health"),
+    path("ready", health.ready_view, name="ready"),
+    path("live", health.live_view, name="live"),
+]

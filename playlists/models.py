@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class PlaylistPolicy(models.Model):
+    """How a playlist is sampled and named."""
+
+    class ShortPool(models.TextChoices):
+        STRICT = "strict", "Strict: leave the playlist short and record why"
+        RELAX = "relax", "Relax: let a rule give way and record which, for which tracks"
+
+    name = models.CharField(max_length=100, unique=True)
+    size = models.PositiveIntegerField(default=settings.PLAYLIST_SIZE)
+    cooldown_days = models.PositiveIntegerField(default=settings.PLAYLIST_COOLDOWN_DAYS)
+    artist_cap = models.PositiveIntegerField(default=settings.PLAYLIST_ARTIST_CAP)
+    # {"energy": {"min": 0.3, "max": 0.9}, "tempo": {"min": 90}}
+    feature_ranges = models.JSONField(default=dict, blank=True)
+    tracks_without_features_pass = models.BooleanField(
+        default=True, help_text="Spotify refuses audio features to newer apps: let featureless tracks through."
+    )
+    # {"labels": [...], "album_ids": [...]} — empty means the whole catalog.
+    source_filter = models.JSONField(default=dict, blank=True)
+    short_pool = models.CharField(max_length=10, choices=ShortPool.choices, default=ShortPool.STRICT)
+    reshuffle_interval_days = models.PositiveIntegerField(default=settings.PLAYLIST_RESHUFFLE_DAYS)
+    name_template = models.CharField(max_length=300, default="{{ policy.name }} #{{ index }}")
+    description_template = models.TextField(blank=True, default="Fresh picks, {{ date }}.")
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "playlist policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Playlist(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    class SyncState(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SYNCING = "syncing", "Syncing"
+        SYNCED = "synced", "Synced"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey("accounts.SpotifyAccount", on_delete=models.PROTECT, related_name="playlists")
+    policy = models.ForeignKey(PlaylistPolicy, on_delete=models.PROTECT, related_name="playlists")
+    index = models.PositiveIntegerField(default=1, help_text="Number of this playlist on its account.")
+    spotify_playlist_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    name = models.CharField(max_length=300, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    sync_state = models.CharField(max_length=10, choices=SyncState.choices, default=SyncState.PENDING)
+    sync_error = models.TextField(blank=True, default="")
+    next_reshuffle_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    current_snapshot = models.ForeignKey(
+        "playlists.PlaylistSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account_id", "index"]
+        indexes = [models.Index(fields=["status", "next_reshuffle_at"])]
+
+    def __str__(self) -> str:
+        return self.name or f"Playlist {self.index} of {self.account_id}"
+
+
+class PlaylistSnapshot(models.Model):
+    """One sampled selection, reproducible from its seed."""
+
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="snapshots")
+    seed = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    track_count = models.PositiveIntegerField(default=0)
+    # Why it is short or which rule gave way: {"short_by": 3, "relaxed": {"cooldown": [...]}}
+    notes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Snapshot {self.pk} of {self.playlist_id}"
+
+
+class SnapshotTrack(models.Model):
+    snapshot = models.ForeignKey(PlaylistSnapshot, on_delete=models.CASCADE, related_name="items")
+    track = models.ForeignKey("ingest.Track", on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["snapshot_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["snapshot", "position"], name="snapshottrack_unique_position")]
+
+
+class PlaylistHistory(models.Model):
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        RENAME = "rename", "Renamed"
+        SNAPSHOT = "snapshot", "Snapshot built"
+        SYNC = "sync", "Synced"
+        RESHUFFLE = "reshuffle", "Reshuffled"
+        RETIRE = "retire", "Retired"
+        MOVE = "move", "Moved"
+        SKIP = "skip", "Skipped"
+        FAIL = "fail", "Failed"
+
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="history")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    actor = models.CharField(max_length=150, help_text="schedule, admin:<user>, api:<user>")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "playlist history"
