@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -12,6 +13,8 @@ from django.utils import timezone
 from metrics.models import JobRun
 from opsconsole.jobs import JOBS_BY_NAME
 from opsconsole.logging import log_context
+
+logger = logging.getLogger(__name__)
 
 
 def job_run_started(
@@ -101,3 +104,16 @@ def job_run_now(
     # Publish after commit: a worker must never look for a row that is not there yet.
     transaction.on_commit(publish)
     return run
+
+
+def job_set_enabled(*, name: str, enabled: bool, actor: str) -> bool:
+    """Toggle a periodic task; beat notices without a restart (PeriodicTask.save bumps PeriodicTasks)."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name=name)
+    if task.enabled == enabled:
+        return False
+    task.enabled = enabled
+    task.save(update_fields=["enabled", "date_changed", "last_run_at"])
+    logger.info("periodic task toggled", extra={"job": name, "enabled": enabled, "actor": actor})
+    return True

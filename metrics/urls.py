@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from metrics import jobs_api
+
+urlpatterns: list = [
+    path("jobs/list", jobs_api.JobListView.as_view(), name="jobs-list"),
+    path("jobs/update", jobs_api.JobUpdateView.as_view(), name="jobs-update"),
+]

@@ -1,0 +1,83 @@
+"""`GET jobs/list` and `POST jobs/update`: the runbook's schedule controls."""
+
+from __future__ import annotations
+
+from django_celery_beat.models import PeriodicTask
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from metrics import services
+from metrics.models import JobRun
+from metrics.selectors import jobs_overview
+
+
+class JobSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    task = serializers.CharField()
+    enabled = serializers.BooleanField()
+    description = serializers.CharField()
+    schedule = serializers.CharField(help_text="Human-readable schedule (UTC).")
+    crontab = serializers.CharField(allow_null=True, help_text="minute hour day-of-month month day-of-week")
+    timezone = serializers.CharField()
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    total_run_count = serializers.IntegerField()
+    next_run_at = serializers.DateTimeField(allow_null=True, help_text="Estimated from the crontab.")
+    last_status = serializers.CharField(allow_null=True)
+    last_started_at = serializers.DateTimeField(allow_null=True)
+    last_duration_ms = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField()
+    late = serializers.BooleanField(help_text="Its expected run did not start or finish within the grace period.")
+    late_reason = serializers.CharField()
+    late_expected_at = serializers.DateTimeField(allow_null=True)
+    late_grace_minutes = serializers.IntegerField()
+
+
+class JobListView(APIView):
+    @extend_schema(responses=inline_serializer("JobList", {"jobs": JobSerializer(many=True)}), tags=["jobs"])
+    def get(self, request: Request) -> Response:
+        return Response({"jobs": JobSerializer(jobs_overview(), many=True).data})
+
+
+class JobUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    enabled = serializers.BooleanField(required=False)
+    run_now = serializers.BooleanField(required=False, default=False)
+
+    def validate_name(self, value: str) -> str:
+        if not PeriodicTask.objects.filter(name=value).exists():
+            raise serializers.ValidationError(f"No periodic task named {value!r}; see GET /api/v1/jobs/list.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if "enabled" not in attrs and not attrs.get("run_now"):
+            raise serializers.ValidationError({"enabled": ["Give `enabled` (true/false) or `run_now: true`."]})
+        return attrs
+
+
+class JobUpdateView(APIView):
+    @extend_schema(
+        request=JobUpdateSerializer,
+        responses={
+            200: inline_serializer("JobUpdated", {"name": serializers.CharField(), "enabled": serializers.BooleanField(), "changed": serializers.BooleanField()}),
+            202: inline_serializer("JobQueued", {"name": serializers.CharField(), "task_id": serializers.CharField(), "job_run_id": serializers.IntegerField(), "correlation_id": serializers.CharField()}),
+        },
+        tags=["jobs"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = JobUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        name = serializer.validated_data["name"]
+        actor = f"api:{request.user.get_username()}"
+        body: dict[str, object] = {"name": name}
+        if "enabled" in serializer.validated_data:
+            enabled = serializer.validated_data["enabled"]
+            body.update(enabled=enabled, changed=services.job_set_enabled(name=name, enabled=enabled, actor=actor))
+        if serializer.validated_data["run_now"]:
+            task = PeriodicTask.objects.get(name=name)
+            run = services.job_run_now(task_name=task.task, trigger=JobRun.Trigger.API, triggered_by=request.user.get_username())
+            body.update(task_id=run.task_id, job_run_id=run.pk, correlation_id=run.correlation_id)
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(body)
