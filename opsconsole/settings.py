@@ -166,6 +166,22 @@ BREAKER_BASE_COOLDOWN_SECONDS = env.float("BREAKER_BASE_COOLDOWN_SECONDS", defau
 BREAKER_MAX_COOLDOWN_SECONDS = env.float("BREAKER_MAX_COOLDOWN_SECONDS", default=300.0)
 DEV_MODE_USER_CAP = env.int("DEV_MODE_USER_CAP", default=5)
 
+# --- Ingest ---------------------------------------------------------------------------
+# Sources claimed per transaction; a multiple of 20 keeps several-albums calls full.
+INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=100)
+# Transient failures (429/5xx/open circuit) a source survives before it is dead-lettered.
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=5)
+INGEST_RETRY_BASE_SECONDS = env.int("INGEST_RETRY_BASE_SECONDS", default=60)
+# A source left in `processing` this long belonged to a worker that died: claim it again.
+INGEST_CLAIM_STALE_MINUTES = env.int("INGEST_CLAIM_STALE_MINUTES", default=15)
+# One ingest run stops claiming after this long (below CELERY_TASK_SOFT_TIME_LIMIT) and queues a follow-up.
+INGEST_RUN_SECONDS = env.int("INGEST_RUN_SECONDS", default=240)
+INGEST_SUBMIT_MAX = env.int("INGEST_SUBMIT_MAX", default=1000)
+# Spotify answered null for a track's features: ask again after this many days.
+AUDIO_FEATURES_NULL_RETRY_DAYS = env.int("AUDIO_FEATURES_NULL_RETRY_DAYS", default=7)
+# An app refused audio features (403): probe again after this many hours.
+AUDIO_FEATURES_RECHECK_HOURS = env.int("AUDIO_FEATURES_RECHECK_HOURS", default=24)
+
 # --- Domain defaults (overridable per policy/account) ---------------------------------
 PLAYLIST_SIZE = env.int("PLAYLIST_SIZE", default=50)
 PLAYLIST_COOLDOWN_DAYS = env.int("PLAYLIST_COOLDOWN_DAYS", default=5)
