@@ -1,33 +1,270 @@
-"""/health, /api/health, /ready, /live. Anonymous callers learn only the status."""
+"""/health, /api/health, /ready, /live.
+
+Anonymous callers learn only `{"status": "ok" | "degraded"}`. Staff (session or token) and
+callers whose IP is in HEALTH_ALLOWLIST also get the component checks, ingestion telemetry
+(circuits, last errors) and late jobs. The component checks are django-health-check's own
+classes, listed explicitly: its 4.x default list probes mail and DNS, which this console
+does not depend on. HTTP 503 is kept for "this instance cannot serve" (database or Redis
+down); a missing worker, beat or an open circuit is `degraded` with 200 so that a load
+balancer does not pull a web node for a problem the web node cannot fix.
+"""
 
 from __future__ import annotations
 
-from django.db import connection
+import asyncio
+import dataclasses
+import datetime
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from health_check.base import HealthCheck, HealthCheckResult
+from health_check.checks import Cache, Database
+from health_check.contrib.celery import Ping
+from health_check.contrib.redis import Redis as RedisCheck
+from health_check.exceptions import ServiceUnavailable
+from redis import asyncio as aioredis
+from rest_framework.exceptions import AuthenticationFailed
 
+from opsconsole.authentication import TokenOrBearerAuthentication
+from opsconsole.beat import beat_status
+from opsconsole.client_ip import ip_allowlisted
 from opsconsole.redis import get_redis
 
+logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# Without these the instance cannot serve at all: 503.
+CRITICAL_CHECKS = ("database", "redis")
+
+
+# --- who may see telemetry ---------------------------------------------------------------
+
+
+def request_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
+    """The session user, else the user of a valid `Token`/`Bearer` header, else anonymous."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user
+    try:
+        result = TokenOrBearerAuthentication().authenticate(request)  # type: ignore[arg-type]
+    except AuthenticationFailed:
+        return AnonymousUser()
+    return result[0] if result else AnonymousUser()
+
+
+def is_staff(user: Any) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def telemetry_allowed(request: HttpRequest) -> bool:
+    """Staff by session or token, or a client IP in HEALTH_ALLOWLIST (XFF only via TRUSTED_PROXIES)."""
+    return is_staff(request_user(request)) or ip_allowlisted(request)
+
+
+# --- component checks --------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BrokerConnection(HealthCheck):
+    """The Celery broker accepts a connection (django-health-check only pings workers)."""
+
+    timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=2), repr=False)
+
+    def run(self) -> None:
+        from opsconsole.celery import app
+
+        try:
+            with app.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, timeout=self.timeout.total_seconds())
+        except Exception as exc:  # kombu raises OperationalError or the transport's own errors
+            raise ServiceUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
+
+
+@dataclasses.dataclass
+class BeatScheduler(HealthCheck):
+    """Exactly one beat must be ticking: its heartbeat in Redis is fresh."""
+
+    def run(self) -> None:
+        try:
+            status = beat_status()
+        finally:
+            # Runs in an executor thread: do not leave that thread's DB connection open.
+            connections.close_all()
+        if not status["healthy"]:
+            tick = status["last_beat_tick"]
+            raise ServiceUnavailable(f"no beat tick since {tick.isoformat() if tick else 'ever'}")
+
+
+def component_checks() -> dict[str, HealthCheck]:
+    return {
+        "database": Database(alias=DEFAULT_DB_ALIAS),
+        "redis": RedisCheck(
+            client_factory=lambda: aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        ),
+        "cache": Cache(alias="default"),
+        "broker": BrokerConnection(),
+        "workers": Ping(timeout=datetime.timedelta(seconds=1), limit=None),
+        "scheduler": BeatScheduler(),
+    }
+
+
+def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from sync code, also when the calling thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+        loop_running = True
+    except RuntimeError:
+        loop_running = False
+    if not loop_running:
+        return asyncio.run(factory())
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(factory())
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="health-checks")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def run_component_checks(checks: dict[str, HealthCheck] | None = None) -> dict[str, HealthCheckResult]:
+    checks = checks if checks is not None else component_checks()
+
+    async def gather() -> list[HealthCheckResult]:
+        return list(await asyncio.gather(*(check.get_result() for check in checks.values())))
+
+    return dict(zip(checks.keys(), run_async(gather), strict=True))
+
+
+# --- ingestion and jobs --------------------------------------------------------------------
+
+
+def ingestion_report() -> dict[str, Any]:
+    """Circuits per source and the issues list from the Spotify client's telemetry."""
+    try:
+        from opsconsole.spotify.breaker import breaker_states
+        from opsconsole.spotify.telemetry import ingestion_issues, telemetry_snapshot
+    except ImportError:
+        return {"issues": [], "sources": {}, "telemetry": "unavailable"}
+    sources: dict[str, dict[str, Any]] = {}
+    for state in breaker_states():
+        sources[state["name"]] = {
+            "circuit": state["state"],
+            "cooldown_remaining_s": round(float(state.get("remaining_cooldown") or 0), 1),
+            "failure_streak": state.get("failure_streak", 0),
+            "opened_count": state.get("opened_count", 0),
+            "open_until": state.get("open_until"),
+        }
+    for name, counters in telemetry_snapshot().items():
+        entry = sources.setdefault(name, {"circuit": "closed", "cooldown_remaining_s": 0.0})
+        entry.update({k: counters.get(k) for k in ("started", "succeeded", "failed", "skipped", "last_latency_ms", "last_error", "last_error_at")})
+    issues = [
+        {
+            "source": issue.get("source", ""),
+            "operation": issue.get("operation"),
+            "reason": issue.get("reason", ""),
+            "last_error": issue.get("error", issue.get("last_error", "")) or "",
+            **({"remaining_cooldown": issue["remaining_cooldown"]} if "remaining_cooldown" in issue else {}),
+        }
+        for issue in ingestion_issues()
+    ]
+    return {"issues": issues, "sources": sources}
+
+
+def late_jobs() -> list[dict[str, Any]]:
+    try:
+        from metrics.selectors import jobs_late
+    except ImportError:
+        return []
+    return jobs_late()
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def _check_json(result: HealthCheckResult) -> dict[str, Any]:
+    return {
+        "status": "ok" if result.error is None else "error",
+        "detail": str(result.error) if result.error is not None else "",
+        "seconds": round(result.time_taken, 3),
+    }
+
+
+def health_report() -> tuple[dict[str, Any], int]:
+    """(payload, http_status) of the full report; callers decide how much of it to show."""
+    results = run_component_checks()
+    checks = {name: _check_json(result) for name, result in results.items()}
+    critical_down = any(results[name].error is not None for name in CRITICAL_CHECKS)
+    payload: dict[str, Any] = {"checks": checks, "checked_at": timezone.now().isoformat()}
+    problems = [name for name, check in checks.items() if check["status"] != "ok"]
+    if critical_down:
+        # Telemetry lives in Redis and late jobs in the database: do not ask either.
+        payload["ingestion"] = {"issues": [], "sources": {}, "telemetry": "unavailable"}
+        payload["jobs"] = {"late": []}
+    else:
+        try:
+            payload["ingestion"] = ingestion_report()
+        except Exception as exc:
+            logger.exception("ingestion telemetry failed")
+            payload["ingestion"] = {"issues": [], "sources": {}, "telemetry": f"error: {type(exc).__name__}"}
+            problems.append("ingestion_telemetry")
+        try:
+            payload["jobs"] = {"late": late_jobs()}
+        except Exception as exc:
+            logger.exception("late jobs failed")
+            payload["jobs"] = {"late": [], "error": type(exc).__name__}
+            problems.append("jobs")
+        if payload["ingestion"]["issues"]:
+            problems.append("ingestion")
+        if payload["jobs"]["late"]:
+            problems.append("late_jobs")
+    payload = {"status": "degraded" if problems else "ok", "problems": problems, **payload}
+    return payload, 503 if critical_down else 200
+
+
+@never_cache
+@require_GET
+def health_view(request: HttpRequest) -> JsonResponse:
+    payload, status = health_report()
+    if not telemetry_allowed(request):
+        return JsonResponse({"status": payload["status"]}, status=status)
+    return JsonResponse(payload, status=status, json_dumps_params={"default": str})
+
+
+@never_cache
 @require_GET
 def live_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
-def health_view(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
-
-
+@never_cache
 @require_GET
 def ready_view(request: HttpRequest) -> JsonResponse:
     reasons: list[str] = []
     try:
+        connection = connections[DEFAULT_DB_ALIAS]
         connection.ensure_connection()
         executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            reasons.append("migrations_pending")
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if pending:
+            reasons.append(f"migrations_pending: {len(pending)}")
     except Exception as exc:
         reasons.append(f"database_unreachable: {type(exc).__name__}")
     try:
