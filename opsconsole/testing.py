@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 os.environ.setdefault("REDIS_KEY_PREFIX", f"opsconsole-test-{os.getpid()}")
+os.environ.setdefault("CELERY_BROKER_KEY_PREFIX", os.environ["REDIS_KEY_PREFIX"] + ":celery:")
 os.environ["HTTPS_ONLY"] = "false"
 # Nothing in a test may reach the real Spotify: unroutable until the emulator fixture sets it.
 os.environ["SPOTIFY_API_URL"] = "http://127.0.0.1:9/v1/"
