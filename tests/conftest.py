@@ -7,6 +7,8 @@ from django.contrib.auth.models import Group, User
 
 from opsconsole.redis import get_redis, key
 
+pytest_plugins = ["tests.fixtures_spotify"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:

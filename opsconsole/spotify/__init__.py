@@ -1,0 +1,29 @@
+"""The one Spotify client module: errors, token endpoint, client, breakers, buckets, telemetry."""
+
+from __future__ import annotations
+
+from opsconsole.spotify.errors import (
+    TRANSIENT_ERRORS,
+    CircuitOpen,
+    SpotifyAuthError,
+    SpotifyBadRequest,
+    SpotifyError,
+    SpotifyForbidden,
+    SpotifyInvalidGrant,
+    SpotifyNotFound,
+    SpotifyRateLimited,
+    SpotifyServerError,
+)
+
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "CircuitOpen",
+    "SpotifyAuthError",
+    "SpotifyBadRequest",
+    "SpotifyError",
+    "SpotifyForbidden",
+    "SpotifyInvalidGrant",
+    "SpotifyNotFound",
+    "SpotifyRateLimited",
+    "SpotifyServerError",
+]
