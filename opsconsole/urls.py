@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from opsconsole import health
+from opsconsole import health, prometheus, queues
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,4 +17,6 @@ urlpatterns = [
     path("api/health", health.health_view, name="api-health"),
     path("ready", health.ready_view, name="ready"),
     path("live", health.live_view, name="live"),
+    path("api/ops/queues", queues.queues_view, name="ops-queues"),
+    path("metrics", prometheus.metrics_view, name="metrics"),
 ]

@@ -1,0 +1,101 @@
+"""`/metrics`: Prometheus text from a custom collector.
+
+Nothing here is a prometheus-client Counter object: those live in one process's memory, and
+most events (playlists created, reshuffles, Spotify retries) happen in Celery workers.
+Event counters are read from Redis (opsconsole.counters, incremented wherever the event
+happens); gauges and job statistics are read from the database at scrape time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.db.models import Count, Sum
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+from opsconsole.counters import counter_values
+from opsconsole.health import telemetry_allowed
+
+logger = logging.getLogger(__name__)
+
+# (counter name in opsconsole.counters, help text, label names)
+REDIS_COUNTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("playlists_created_total", "Playlists created on Spotify.", ()),
+    ("reshuffles_total", "Playlist reshuffles synced to Spotify.", ()),
+    ("spotify_retries_total", "Spotify calls retried, by response status (429, 5xx, connection).", ("status",)),
+    ("spotify_requests_total", "Spotify Web API calls made, by endpoint.", ("endpoint",)),
+)
+
+
+class OpsCollector(Collector):
+    """Reads shared state at scrape time, so every process's events are exported."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._redis_counters()
+        yield from self._account_health()
+        yield from self._job_runs()
+
+    def _redis_counters(self) -> Iterator[Metric]:
+        for name, documentation, labels in REDIS_COUNTERS:
+            family = CounterMetricFamily(name, documentation, labels=list(labels))
+            for label_values, value in sorted(counter_values(name), key=lambda item: sorted(item[0].items())):
+                family.add_metric([str(label_values.get(label, "")) for label in labels], value)
+            if not labels and not family.samples:
+                family.add_metric([], 0.0)
+            yield family
+
+    def _account_health(self) -> Iterator[Metric]:
+        from accounts.models import SpotifyAccount
+
+        family = GaugeMetricFamily("account_health", "Active Spotify accounts by health.", labels=["status"])
+        counts = dict(
+            SpotifyAccount.objects.filter(is_active=True).values_list("health").annotate(n=Count("pk")).values_list("health", "n")
+        )
+        for status in SpotifyAccount.Health.values:
+            family.add_metric([status], float(counts.get(status, 0)))
+        yield family
+        inactive = GaugeMetricFamily("accounts_inactive", "Deactivated Spotify accounts.")
+        inactive.add_metric([], float(SpotifyAccount.objects.filter(is_active=False).count()))
+        yield inactive
+
+    def _job_runs(self) -> Iterator[Metric]:
+        from metrics.models import JobRun
+
+        runs = CounterMetricFamily("job_runs", "Job runs recorded in the job history, by job and status.", labels=["job", "status"])
+        for job, status, n in (
+            JobRun.objects.values_list("job_name", "status").annotate(n=Count("pk")).values_list("job_name", "status", "n").order_by("job_name", "status")
+        ):
+            runs.add_metric([job, status], float(n))
+        yield runs
+        durations = SummaryMetricFamily(
+            "job_duration_seconds", "Duration of finished job runs (job history), by job.", labels=["job"]
+        )
+        for job, n, total_ms in (
+            JobRun.objects.filter(duration_ms__isnull=False, finished_at__isnull=False)
+            .values_list("job_name")
+            .annotate(n=Count("pk"), total=Sum("duration_ms"))
+            .values_list("job_name", "n", "total")
+            .order_by("job_name")
+        ):
+            durations.add_metric([job], count_value=float(n), sum_value=float(total_ms or 0) / 1000.0)
+        yield durations
+
+
+def metrics_registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OpsCollector())
+    return registry
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not telemetry_allowed(request):
+        return HttpResponse("Forbidden: staff or an allowlisted address only.\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
