@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MetricsConfig(AppConfig):
@@ -7,3 +8,7 @@ class MetricsConfig(AppConfig):
 
     def ready(self) -> None:
         from metrics import signals  # noqa: F401  (JobRun rows from Celery signals)
+        from metrics.groups import sync_after_migrate
+
+        # Models added after migration 0002 get their group permissions on the next migrate.
+        post_migrate.connect(sync_after_migrate, dispatch_uid="metrics.ops_groups_sync")
