@@ -135,8 +135,12 @@ def stop_embedded() -> None:
 
 
 def bootstrap() -> None:
-    """Fill in what a developer machine lacks; a no-op where the environment is complete."""
-    if "SECRET_KEY" not in os.environ:
+    """Fill in what a developer machine lacks; a no-op where the environment is complete.
+
+    No DATABASE_URL means a developer machine: local secrets are generated under var/. With a
+    DATABASE_URL (production), a missing SECRET_KEY stays missing and settings fail loudly.
+    """
+    if not os.environ.get("DATABASE_URL"):
         load_local_env()
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = ensure_postgres()

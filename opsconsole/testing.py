@@ -22,6 +22,7 @@ os.environ.setdefault("SPOTIFY_CLIENT_SECRET", "test-secret")
 os.environ.setdefault("SPOTIFY_BACKOFF_BASE", "0.01")
 os.environ.setdefault("SPOTIFY_MAX_SLEEP_SECONDS", "0.5")
 
-from opsconsole.runtime import bootstrap  # noqa: E402
+from opsconsole.runtime import bootstrap, load_local_env  # noqa: E402
 
+load_local_env()
 bootstrap()

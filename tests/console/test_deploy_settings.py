@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _production_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "HTTPS_ONLY")}
+    env.update(
+        SECRET_KEY="x" * 20 + "Q7!kz0-production-secret-key-for-check-deploy-9a8b7c6d5e",
+        ALLOWED_HOSTS="ops.example.com",
+        DATABASE_URL=settings.DATABASES["default"].get("_URL", os.environ["DATABASE_URL"]),
+    )
+    return env
+
+
+def test_check_deploy_is_clean_under_production_settings() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=_production_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
+    env = _production_env()
+    env.pop("SECRET_KEY")
+    code = "import os; os.environ['DJANGO_SETTINGS_MODULE']='opsconsole.settings'; import django; django.setup()"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_session_cookie_is_the_dashboard_one_and_csrf_is_on() -> None:
+    assert settings.SESSION_COOKIE_NAME == "dashboard_session"
+    assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
+    assert settings.TIME_ZONE == "UTC"
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_every_service_of_the_stack() -> None:
+    services = _compose()["services"]
+    assert {"postgres", "redis", "web", "worker", "beat", "flower"} <= set(services)
+    assert "gunicorn" in services["web"]["command"]
+    assert "worker" in services["worker"]["command"]
+    assert "django_celery_beat.schedulers:DatabaseScheduler" in services["beat"]["command"]
+
+
+def test_compose_web_worker_and_beat_read_the_same_environment() -> None:
+    services = _compose()["services"]
+    assert services["web"]["environment"] == services["worker"]["environment"] == services["beat"]["environment"]
+
+
+def test_compose_environment_names_only_settings_the_console_reads() -> None:
+    app_env = _compose()["services"]["web"]["environment"]
+    settings_source = (ROOT / "opsconsole" / "settings.py").read_text()
+    for required in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET"):
+        assert required in app_env, f"compose does not set {required}"
+    for name in app_env:
+        assert f'"{name}"' in settings_source, f"compose sets {name}, which settings.py never reads"
+    assert app_env["DEBUG"] == "false"
+    # The database and broker the app points at are services of the same file.
+    assert "@postgres:5432/" in app_env["DATABASE_URL"]
+    assert app_env["REDIS_URL"].startswith("redis://redis:6379")
