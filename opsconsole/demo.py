@@ -93,9 +93,9 @@ def main() -> int:
         spawn(
             "spotify emulator",
             PYTHON, "manage.py", "run_spotify_emulator", "--port", str(emulator_port),
-            "--seed", os.environ["DEMO_SEED"], "--state-file", str(VAR_DIR / "emulator-state.json"),
+            "--seed", os.environ["DEMO_SEED"],
         )
-        if not _wait_http(f"http://127.0.0.1:{emulator_port}/_emulator/health", seconds=30):
+        if not _wait_http(f"http://127.0.0.1:{emulator_port}/_emulator/counts", seconds=30):
             raise RuntimeError("the Spotify emulator did not start")
         _manage("migrate", "--no-input", "-v", "0")
         _manage("setup_periodic_tasks")

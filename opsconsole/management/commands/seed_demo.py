@@ -18,10 +18,12 @@ class Command(BaseCommand):
         from accounts.models import SpotifyApp
         from accounts.services import account_onboard, app_get_or_create_default
         from ingest.demo import demo_queue_sources
-        from opsconsole.spotify.emulator import EmulatorControl
+        from opsconsole.spotify.emulator import EmulatorRemote
         from playlists.demo import demo_create_playlists
 
-        emulator = EmulatorControl(os.environ["SPOTIFY_ACCOUNTS_URL"])
+        # The emulator keeps its users in memory: each boot re-authorizes the demo users and
+        # stores their fresh refresh tokens (encrypted) on the same accounts.
+        emulator = EmulatorRemote(os.environ["SPOTIFY_ACCOUNTS_URL"])
         app = app_get_or_create_default()
         if app.mode != SpotifyApp.Mode.EXTENDED:
             # The demo app is a grandfathered extended-quota app so audio features flow.
@@ -29,7 +31,7 @@ class Command(BaseCommand):
             app.save(update_fields=["mode", "user_cap"])
         emulator.set_app_mode(app.client_id, "extended")
         for n in range(1, accounts + 1):
-            user = emulator.create_user(f"demo-user-{n}", display_name=f"Demo Listener {n}")
+            user = emulator.create_user(f"demo-user-{n}", display_name=f"Demo Listener {n}", client_id=app.client_id)
             account_onboard(
                 app=app,
                 spotify_user_id=f"demo-user-{n}",
