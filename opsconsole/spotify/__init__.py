@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from opsconsole.spotify.auth import TokenGrant, request_client_credentials, request_token_refresh
+from opsconsole.spotify.client import SpotifyClient
 from opsconsole.spotify.errors import (
     TRANSIENT_ERRORS,
     CircuitOpen,
@@ -26,4 +28,8 @@ __all__ = [
     "SpotifyNotFound",
     "SpotifyRateLimited",
     "SpotifyServerError",
+    "SpotifyClient",
+    "TokenGrant",
+    "request_client_credentials",
+    "request_token_refresh",
 ]

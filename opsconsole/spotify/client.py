@@ -1,0 +1,356 @@
+"""The one Spotify Web API client: spotipy underneath, our policy around every call.
+
+Every call: token buckets (app, then account) → circuit breaker → spotipy over a plain
+requests.Session (no urllib3 Retry: spotipy's own retries sleep out Retry-After, and with
+retries=0 it reports exhausted 5xx as header-less 429s) → our retries of 429, 5xx and
+connection errors with exponential backoff and full jitter, at most SPOTIFY_MAX_ATTEMPTS,
+honouring Retry-After up to SPOTIFY_MAX_SLEEP_SECONDS and parking the work beyond it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import requests
+import spotipy
+from django.conf import settings
+from spotipy.exceptions import SpotifyException
+
+from opsconsole.counters import counter_inc
+from opsconsole.spotify.breaker import breaker_check, breaker_failure, breaker_release_probe, breaker_success
+from opsconsole.spotify.errors import (
+    CircuitOpen,
+    SpotifyAuthError,
+    SpotifyBadRequest,
+    SpotifyError,
+    SpotifyForbidden,
+    SpotifyNotFound,
+    SpotifyRateLimited,
+    SpotifyServerError,
+)
+from opsconsole.spotify.ratelimit import bucket_block, bucket_take
+from opsconsole.spotify.retry import backoff_seconds, pause, retry_after_seconds
+from opsconsole.spotify.telemetry import telemetry_record
+
+T = TypeVar("T")
+
+MAX_SEVERAL_ALBUMS = 20
+MAX_PAGE = 50
+MAX_AUDIO_FEATURES = 100
+MAX_PLAYLIST_ITEMS_WRITE = 100
+
+# Endpoint (request counters, emulator names) → operation (breaker and telemetry family).
+OPERATIONS = {
+    "me": "me",
+    "albums": "albums",
+    "album": "albums",
+    "album_tracks": "album_tracks",
+    "audio_features": "audio_features",
+    "browse_new_releases": "browse",
+    "create_playlist": "playlists",
+    "playlist_details": "playlists",
+    "playlist_items_put": "playlists",
+    "playlist_items_post": "playlists",
+    "playlist_items_get": "playlists",
+    "playlist_get": "playlists",
+    "playlist_unfollow": "playlists",
+    "me_playlists": "playlists",
+}
+
+TokenProvider = Callable[[bool], str]
+CapabilityCallback = Callable[[str, bool], None]
+
+
+def _spotify_message(exc: SpotifyException) -> str:
+    # spotipy's msg is "<url>:\n <message>"; keep Spotify's message, drop the URL.
+    return str(exc.msg).split("\n", 1)[-1].strip()[:300]
+
+
+class SpotifyClient:
+    """One app (and optionally one account) talking to the Web API.
+
+    `token_provider(force_refresh)` returns an access token; on a 401 the client calls it
+    once with True and retries. `capabilities` are what the app is known to lack
+    ({"several_albums": False}); what the client learns from 403s it reports through
+    `on_capability(name, value)` and keeps in `self.capabilities` for the caller to persist
+    on SpotifyApp.capabilities.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_key: str,
+        token_provider: TokenProvider,
+        account_key: str | None = None,
+        source: str = "spotify",
+        capabilities: Mapping[str, bool] | None = None,
+        on_capability: CapabilityCallback | None = None,
+    ) -> None:
+        self.app_key = app_key
+        self.account_key = account_key
+        self.source = source
+        self.capabilities: dict[str, bool] = dict(capabilities or {})
+        self.learned: dict[str, bool] = {}
+        self._token_provider = token_provider
+        self._on_capability = on_capability
+        self._token: str | None = None
+        # A plain session: no urllib3 Retry mounted, so every 429/5xx reaches our loop intact.
+        self._spotify = spotipy.Spotify(
+            auth=None,
+            requests_session=requests.Session(),
+            retries=0,
+            status_retries=0,
+            requests_timeout=settings.SPOTIFY_REQUEST_TIMEOUT,
+        )
+
+    def __repr__(self) -> str:
+        return f"SpotifyClient(app_key={self.app_key!r}, account_key={self.account_key!r})"
+
+    # Capabilities ----------------------------------------------------------------------------
+    def can(self, capability: str) -> bool:
+        return self.capabilities.get(capability, True)
+
+    def _learn(self, capability: str, value: bool) -> None:
+        if self.capabilities.get(capability) == value:
+            return
+        self.capabilities[capability] = value
+        self.learned[capability] = value
+        counter_inc("spotify_capabilities_learned_total", capability=capability, value=str(value).lower())
+        if self._on_capability:
+            self._on_capability(capability, value)
+
+    # Call policy ---------------------------------------------------------------------------------
+    def _access_token(self, *, force: bool) -> str:
+        if force or self._token is None:
+            self._token = self._token_provider(force)
+        return self._token
+
+    def _take_buckets(self, endpoint: str) -> None:
+        bucket_take("app", self.app_key, endpoint=endpoint)
+        if self.account_key:
+            bucket_take("account", self.account_key, endpoint=endpoint)
+
+    def _call(self, endpoint: str, send: Callable[[spotipy.Spotify], T]) -> T:
+        operation = OPERATIONS[endpoint]
+        breaker = f"{self.source}.{operation}"
+        telemetry_record(source=self.source, operation=operation, outcome="started")
+        started = time.monotonic()
+        try:
+            breaker_check(breaker, endpoint=endpoint)
+        except CircuitOpen as exc:
+            telemetry_record(source=self.source, operation=operation, outcome="skipped", error=str(exc))
+            raise
+        try:
+            result = self._attempts(endpoint, send)
+        except SpotifyServerError as exc:
+            breaker_failure(breaker, error=str(exc))
+            telemetry_record(source=self.source, operation=operation, outcome="failed", error=str(exc),
+                             latency_ms=(time.monotonic() - started) * 1000)
+            raise
+        except SpotifyError as exc:
+            answered = exc.endpoint == endpoint and exc.status is not None and exc.status != 429
+            if answered:
+                breaker_success(breaker)  # Spotify answered: the request, not the service, failed
+            else:
+                breaker_release_probe(breaker)
+            parked = isinstance(exc, SpotifyRateLimited) and exc.status is None
+            telemetry_record(source=self.source, operation=operation, outcome="skipped" if parked else "failed",
+                             error=str(exc), latency_ms=(time.monotonic() - started) * 1000)
+            raise
+        except BaseException:
+            breaker_release_probe(breaker)
+            raise
+        breaker_success(breaker)
+        telemetry_record(source=self.source, operation=operation, outcome="succeeded",
+                         latency_ms=(time.monotonic() - started) * 1000)
+        return result
+
+    def _attempts(self, endpoint: str, send: Callable[[spotipy.Spotify], T]) -> T:
+        max_attempts = int(settings.SPOTIFY_MAX_ATTEMPTS)
+        ceiling = float(settings.SPOTIFY_MAX_SLEEP_SECONDS)
+        token = self._access_token(force=False)
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            self._take_buckets(endpoint)
+            self._spotify.set_auth(token)
+            self._spotify.prefix = settings.SPOTIFY_API_URL
+            self._spotify.requests_timeout = settings.SPOTIFY_REQUEST_TIMEOUT
+            counter_inc("spotify_requests_total", endpoint=endpoint)
+            try:
+                return send(self._spotify)
+            except SpotifyException as exc:
+                status = int(exc.http_status)
+                counter_inc("spotify_responses_total", endpoint=endpoint, status=str(status))
+                message = f"{endpoint}: HTTP {status}: {_spotify_message(exc)}"
+                if status == 401 and not refreshed:
+                    # The token expired or was revoked between our expiry check and the call.
+                    refreshed = True
+                    counter_inc("spotify_retries_total", status="401")
+                    token = self._access_token(force=True)
+                    continue
+                if status == 429:
+                    retry_after = retry_after_seconds(exc.headers)
+                    if retry_after is not None:
+                        # Spotify's window is per app: every worker on this app waits.
+                        bucket_block("app", self.app_key, retry_after)
+                    wait = retry_after if retry_after is not None else backoff_seconds(attempt)
+                    if (retry_after is not None and retry_after > ceiling) or attempt >= max_attempts:
+                        raise SpotifyRateLimited(f"{message} (retry after {wait:.1f}s)", retry_after=wait,
+                                                 status=429, endpoint=endpoint) from None
+                    counter_inc("spotify_retries_total", status="429")
+                    pause(wait, reason="429")
+                    continue
+                if status >= 500:
+                    if attempt >= max_attempts:
+                        raise SpotifyServerError(f"{message} after {attempt} attempts", status=status,
+                                                 endpoint=endpoint) from None
+                    counter_inc("spotify_retries_total", status=str(status))
+                    pause(backoff_seconds(attempt), reason=str(status))
+                    continue
+                raise _client_error(status, message, endpoint) from None
+            except requests.RequestException as exc:
+                kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"
+                if attempt >= max_attempts:
+                    raise SpotifyServerError(f"{endpoint}: {kind} error after {attempt} attempts: {type(exc).__name__}",
+                                             endpoint=endpoint) from None
+                counter_inc("spotify_retries_total", status=kind)
+                pause(backoff_seconds(attempt), reason=kind)
+
+    # Web API reference methods ------------------------------------------------------------------
+    def current_user(self) -> dict[str, Any]:
+        """Get Current User's Profile: GET /v1/me."""
+        return self._call("me", lambda sp: sp.current_user())
+
+    def several_albums(self, ids: list[str]) -> list[dict[str, Any] | None]:
+        """Get Several Albums: GET /v1/albums?ids= (≤20); None for unknown ids.
+
+        Development Mode apps get 403 here: the client learns it ("several_albums": False)
+        and answers with Get Album calls instead, for this and every later call.
+        """
+        if len(ids) > MAX_SEVERAL_ALBUMS:
+            raise ValueError(f"several_albums takes at most {MAX_SEVERAL_ALBUMS} ids, got {len(ids)}")
+        if not ids:
+            return []
+        if self.can("several_albums"):
+            try:
+                return list(self._call("albums", lambda sp: sp.albums(ids))["albums"])
+            except SpotifyForbidden:
+                self._learn("several_albums", False)
+        return [self._album_or_none(album_id) for album_id in ids]
+
+    def _album_or_none(self, album_id: str) -> dict[str, Any] | None:
+        try:
+            return self.album(album_id)
+        except (SpotifyNotFound, SpotifyBadRequest):
+            return None
+
+    def album(self, album_id: str) -> dict[str, Any]:
+        """Get Album: GET /v1/albums/{id} (its first 50 tracks included)."""
+        return self._call("album", lambda sp: sp.album(album_id))
+
+    def album_tracks(self, album_id: str, *, offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:
+        """Get Album Tracks: GET /v1/albums/{id}/tracks, a paging object (limit ≤50)."""
+        _check_page(limit)
+        return self._call("album_tracks", lambda sp: sp.album_tracks(album_id, limit=limit, offset=offset))
+
+    def audio_features(self, ids: list[str]) -> list[dict[str, Any] | None]:
+        """Get Several Tracks' Audio Features: GET /v1/audio-features?ids= (≤100).
+
+        Refused (403) to apps registered after Nov 2024 and to Development Mode apps: the
+        client learns "audio_features": False and raises SpotifyForbidden without calling.
+        """
+        if len(ids) > MAX_AUDIO_FEATURES:
+            raise ValueError(f"audio_features takes at most {MAX_AUDIO_FEATURES} ids, got {len(ids)}")
+        if not ids:
+            return []
+        if not self.can("audio_features"):
+            raise SpotifyForbidden("audio_features: not available to this app (learned from an earlier 403)",
+                                   status=403, endpoint="audio_features")
+        try:
+            # _get directly: spotipy's audio_features() warns about deprecation on every call.
+            result = self._call("audio_features", lambda sp: sp._get("audio-features", ids=",".join(ids)))
+        except SpotifyForbidden:
+            self._learn("audio_features", False)
+            raise
+        return list(result["audio_features"])
+
+    def new_releases(self, *, offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:
+        """Get New Releases: GET /v1/browse/new-releases → {"albums": paging object}."""
+        _check_page(limit)
+        return self._call("browse_new_releases", lambda sp: sp._get("browse/new-releases", limit=limit, offset=offset))
+
+    def create_playlist(self, *, name: str, description: str, public: bool = False) -> dict[str, Any]:
+        """Create Playlist: POST /v1/me/playlists (the 2026 path)."""
+        return self._call(
+            "create_playlist",
+            lambda sp: sp.current_user_playlist_create(name, public=public, description=description),
+        )
+
+    def change_playlist_details(self, playlist_id: str, *, name: str | None = None,
+                                description: str | None = None) -> None:
+        """Change Playlist Details: PUT /v1/playlists/{id}."""
+        self._call("playlist_details", lambda sp: sp.playlist_change_details(playlist_id, name=name, description=description))
+
+    def replace_playlist_items(self, playlist_id: str, uris: list[str]) -> int:
+        """Update Playlist Items (PUT /v1/playlists/{id}/items) with the first 100 URIs, then
+        Add Items (POST, same path) by 100. Returns the calls made (retries not counted)."""
+        self._call("playlist_items_put",
+                   lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE]))
+        calls = 1
+        for start in range(MAX_PLAYLIST_ITEMS_WRITE, len(uris), MAX_PLAYLIST_ITEMS_WRITE):
+            chunk = uris[start:start + MAX_PLAYLIST_ITEMS_WRITE]
+            self._call("playlist_items_post", lambda sp, chunk=chunk: sp.playlist_add_items(playlist_id, chunk))
+            calls += 1
+        return calls
+
+    def playlist_item_uris(self, playlist_id: str) -> list[str]:
+        """Get Playlist Items: GET /v1/playlists/{id}/items, every page (following `next`)."""
+        page: dict[str, Any] | None = self._call(
+            "playlist_items_get",
+            lambda sp: sp.playlist_items(playlist_id, limit=MAX_PAGE, additional_types=("track",)),
+        )
+        uris: list[str] = []
+        while page:
+            for item in page["items"]:
+                track = item.get("track") or item.get("item")
+                if track and track.get("uri"):
+                    uris.append(track["uri"])
+            if not page.get("next"):
+                break
+            current = page
+            page = self._call("playlist_items_get", lambda sp, current=current: sp.next(current))
+        return uris
+
+    def get_playlist(self, playlist_id: str) -> dict[str, Any]:
+        """Get Playlist: GET /v1/playlists/{id}."""
+        return self._call("playlist_get", lambda sp: sp.playlist(playlist_id))
+
+    def current_user_playlists(self, *, offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:
+        """Get Current User's Playlists: GET /v1/me/playlists, a paging object."""
+        _check_page(limit)
+        return self._call("me_playlists", lambda sp: sp.current_user_playlists(limit=limit, offset=offset))
+
+    def unfollow_playlist(self, playlist_id: str) -> None:
+        """Unfollow Playlist: DELETE /v1/playlists/{id}/followers (Spotify's "delete")."""
+        self._call("playlist_unfollow", lambda sp: sp.current_user_unfollow_playlist(playlist_id))
+
+
+def _check_page(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be 1..{MAX_PAGE}, got {limit}")
+
+
+def _client_error(status: int, message: str, endpoint: str) -> SpotifyError:
+    if status == 400:
+        return SpotifyBadRequest(message, status=status, endpoint=endpoint)
+    if status == 401:
+        return SpotifyAuthError(message, status=status, endpoint=endpoint)
+    if status == 403:
+        return SpotifyForbidden(message, status=status, endpoint=endpoint)
+    if status == 404:
+        return SpotifyNotFound(message, status=status, endpoint=endpoint)
+    return SpotifyError(message, status=status, endpoint=endpoint)
