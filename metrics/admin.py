@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import URLPattern
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import ngettext
@@ -10,6 +11,7 @@ from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from metrics import services
+from metrics.dashboard import dashboard_urls
 from metrics.models import JobRun, MetricSnapshot
 from metrics.selectors import job_lateness
 from opsconsole.admin_utils import EstimatedCountPaginator
@@ -102,3 +104,6 @@ class MetricSnapshotAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        return dashboard_urls(self) + super().get_urls()

@@ -1,0 +1,183 @@
+"""The admin dashboard: the first screen of an incident.
+
+A custom admin view the Django way (django.contrib.auth's UserAdmin.get_urls): served from
+MetricSnapshotAdmin.get_urls() through admin_site.admin_view, rendered with TemplateResponse
+and admin_site.each_context. Trend charts come from the hourly MetricSnapshots (Chart.js,
+shipped as a static file); the "now" panels read live state.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Max
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils import timezone
+
+from metrics.models import JobRun, MetricSnapshot
+
+logger = logging.getLogger(__name__)
+
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+FAILING_WINDOW = timedelta(hours=24)
+
+
+def _admin_url(name: str, *args: Any) -> str:
+    # Apps register their admins independently: a missing one hides a link, never breaks the page.
+    try:
+        return reverse(f"admin:{name}", args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def _chart_data(since: Any) -> dict[str, Any]:
+    rows = list(
+        MetricSnapshot.objects.filter(taken_at__gte=since)
+        .order_by("taken_at")
+        .values("taken_at", "accounts_by_health", "playlists_active", "tracks_total", "tracks_with_features",
+                "reshuffles", "retries", "dead_letters", "job_failures")
+    )
+    health_states = sorted({state for row in rows for state in (row["accounts_by_health"] or {})}) or ["ok"]
+    return {
+        "labels": [row["taken_at"].strftime("%Y-%m-%d %H:%M") for row in rows],
+        "accounts": {state: [int((row["accounts_by_health"] or {}).get(state, 0)) for row in rows] for state in health_states},
+        "playlists_active": [row["playlists_active"] for row in rows],
+        "tracks_total": [row["tracks_total"] for row in rows],
+        "tracks_with_features": [row["tracks_with_features"] for row in rows],
+        "reshuffles": [row["reshuffles"] for row in rows],
+        "job_failures": [row["job_failures"] for row in rows],
+        "dead_letters": [row["dead_letters"] for row in rows],
+        "retries": [row["retries"] for row in rows],
+    }
+
+
+def _account_health() -> dict[str, Any]:
+    from accounts.models import SpotifyAccount
+
+    counts = dict(
+        SpotifyAccount.objects.filter(is_active=True).values_list("health").annotate(n=Count("pk")).values_list("health", "n")
+    )
+    unhealthy = list(
+        SpotifyAccount.objects.filter(is_active=True)
+        .exclude(health=SpotifyAccount.Health.OK)
+        .order_by("health", "display_name")
+        .only("pk", "display_name", "spotify_user_id", "health", "health_reason", "last_error_at")[:20]
+    )
+    for account in unhealthy:
+        account.admin_url = _admin_url("accounts_spotifyaccount_change", account.pk)  # type: ignore[attr-defined]
+    return {
+        "counts": [(label, counts.get(value, 0), value) for value, label in SpotifyAccount.Health.choices],
+        "unhealthy": unhealthy,
+        "inactive": SpotifyAccount.objects.filter(is_active=False).count(),
+    }
+
+
+def _failing_jobs(now: Any) -> list[dict[str, Any]]:
+    since = now - FAILING_WINDOW
+    failing = (
+        JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=since)
+        .values("job_name")
+        .annotate(failures=Count("pk"), last_failed_at=Max("finished_at"))
+        .order_by("-failures", "job_name")
+    )
+    rows = []
+    for row in failing[:20]:
+        last = (
+            JobRun.objects.filter(job_name=row["job_name"], status=JobRun.Status.FAILED)
+            .order_by("-finished_at")
+            .only("error", "pk")
+            .first()
+        )
+        rows.append({**row, "last_error": (last.error.splitlines() or [""])[-1][:200] if last else "", "last_run_id": last.pk if last else None})
+    return rows
+
+
+def _dead_letters() -> dict[str, Any]:
+    from ingest.models import DeadLetter
+
+    pending = DeadLetter.objects.filter(status=DeadLetter.Status.PENDING)
+    return {
+        "pending": pending.count(),
+        "by_source": list(pending.values("source_service").annotate(n=Count("pk")).order_by("-n")[:10]),
+        "oldest": pending.order_by("first_seen").values_list("first_seen", flat=True).first(),
+    }
+
+
+def _circuits() -> dict[str, Any]:
+    try:
+        from opsconsole.spotify.breaker import breaker_states
+    except ImportError:
+        return {"available": False, "open": []}
+    try:
+        states = breaker_states()
+    except Exception:
+        logger.exception("dashboard: breaker states unavailable")
+        return {"available": False, "open": []}
+    return {"available": True, "open": [state for state in states if state.get("state") != "closed"], "total": len(states)}
+
+
+def _late_jobs(now: Any) -> list[dict[str, Any]]:
+    try:
+        from metrics.selectors import jobs_late
+    except ImportError:
+        return []
+    try:
+        return jobs_late(now=now)
+    except Exception:
+        logger.exception("dashboard: late jobs unavailable")
+        return []
+
+
+def dashboard_context(*, range_key: str) -> dict[str, Any]:
+    now = timezone.now()
+    since = now - RANGES[range_key]
+    return {
+        "range_key": range_key,
+        "ranges": list(RANGES),
+        "chart_data": _chart_data(since),
+        "snapshot_count": MetricSnapshot.objects.filter(taken_at__gte=since).count(),
+        "latest_snapshot": MetricSnapshot.objects.order_by("-taken_at").first(),
+        "accounts": _account_health(),
+        "failing_jobs": _failing_jobs(now),
+        "dead_letters": _dead_letters(),
+        "circuits": _circuits(),
+        "late_jobs": _late_jobs(now),
+        "now": now,
+        "links": {
+            "job_runs": _admin_url("metrics_jobrun_changelist"),
+            "periodic_tasks": _admin_url("django_celery_beat_periodictask_changelist"),
+            "dead_letters": _admin_url("ingest_deadletter_changelist"),
+        },
+    }
+
+
+def dashboard_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> TemplateResponse:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    range_key = request.GET.get("range", "24h")
+    if range_key not in RANGES:
+        range_key = "24h"
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Operations dashboard",
+        "opts": MetricSnapshot._meta,
+        **dashboard_context(range_key=range_key),
+    }
+    return TemplateResponse(request, "admin/metrics/dashboard.html", context)
+
+
+def dashboard_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
+    """URL patterns to prepend in a ModelAdmin.get_urls(): /admin/metrics/metricsnapshot/dashboard/."""
+    return [
+        path(
+            "dashboard/",
+            model_admin.admin_site.admin_view(lambda request: dashboard_view(request, model_admin)),
+            name="metrics_dashboard",
+        )
+    ]
