@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, User
 
 from opsconsole.redis import get_redis, key
 
-pytest_plugins = ["tests.fixtures_spotify"]
+pytest_plugins = ["tests.fixtures_spotify", "tests.fixtures_celery"]
 
 
 @pytest.fixture(autouse=True)
