@@ -2,8 +2,21 @@ from __future__ import annotations
 
 import uuid
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+# Spotify's audio-features object: what a policy may range over.
+FEATURE_NAMES = frozenset(
+    {
+        "acousticness", "danceability", "duration_ms", "energy", "instrumentalness", "key", "liveness",
+        "loudness", "mode", "speechiness", "tempo", "time_signature", "valence",
+    }
+)
+SOURCE_FILTER_KEYS = {"labels": str, "album_ids": str, "source_ids": int}
+PLAYLIST_SIZE_MAX = 500
 
 
 class PlaylistPolicy(models.Model):
@@ -38,6 +51,60 @@ class PlaylistPolicy(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from playlists.templating import TemplateInvalid, template_check
+
+        errors: dict[str, list[str]] = {}
+        if not 1 <= self.size <= PLAYLIST_SIZE_MAX:
+            errors.setdefault("size", []).append(f"Size must be between 1 and {PLAYLIST_SIZE_MAX}.")
+        if self.artist_cap < 1:
+            errors.setdefault("artist_cap", []).append("Artist cap must be at least 1.")
+        if self.reshuffle_interval_days < 1:
+            errors.setdefault("reshuffle_interval_days", []).append("Reshuffle interval must be at least 1 day.")
+        errors.update({"feature_ranges": m for m in [feature_ranges_problems(self.feature_ranges)] if m})
+        errors.update({"source_filter": m for m in [source_filter_problems(self.source_filter)] if m})
+        for field in ("name_template", "description_template"):
+            try:
+                template_check(getattr(self, field))
+            except TemplateInvalid as exc:
+                errors.setdefault(field, []).append(str(exc))
+        if errors:
+            raise ValidationError(errors)
+
+
+def feature_ranges_problems(value: Any) -> list[str]:
+    if not isinstance(value, dict):
+        return ['Feature ranges must be an object like {"energy": {"min": 0.3, "max": 0.9}}.']
+    problems = []
+    for name, bounds in value.items():
+        if name not in FEATURE_NAMES:
+            problems.append(f"Unknown audio feature {name!r}; known: {', '.join(sorted(FEATURE_NAMES))}.")
+            continue
+        if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
+            problems.append(f'{name}: give "min" and/or "max", e.g. {{"min": 0.3, "max": 0.9}}.')
+            continue
+        numbers = {k: v for k, v in bounds.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if len(numbers) != len(bounds):
+            problems.append(f"{name}: min and max must be numbers.")
+        elif "min" in numbers and "max" in numbers and numbers["min"] > numbers["max"]:
+            problems.append(f"{name}: min ({numbers['min']}) is greater than max ({numbers['max']}).")
+    return problems
+
+
+def source_filter_problems(value: Any) -> list[str]:
+    if not isinstance(value, dict):
+        return ['Source filter must be an object like {"labels": ["Label"], "album_ids": [...], "source_ids": [1]}.']
+    problems = []
+    for name, items in value.items():
+        item_type = SOURCE_FILTER_KEYS.get(name)
+        if item_type is None:
+            problems.append(f"Unknown source filter {name!r}; known: {', '.join(SOURCE_FILTER_KEYS)}.")
+        elif not isinstance(items, list) or not all(
+            isinstance(item, item_type) and not isinstance(item, bool) for item in items
+        ):
+            problems.append(f"{name} must be a list of {item_type.__name__} values.")
+    return problems
+
 
 class Playlist(models.Model):
     class Status(models.TextChoices):
@@ -62,6 +129,9 @@ class Playlist(models.Model):
     sync_error = models.TextField(blank=True, default="")
     next_reshuffle_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # Set (and committed) before POST /me/playlists: a retry that finds it set but no id looks
+    # the playlist up by its description marker instead of creating a second one.
+    spotify_create_started_at = models.DateTimeField(null=True, blank=True)
     current_snapshot = models.ForeignKey(
         "playlists.PlaylistSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -90,6 +160,7 @@ class PlaylistSnapshot(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["playlist", "-created_at"], name="snapshot_playlist_created_idx")]
 
     def __str__(self) -> str:
         return f"Snapshot {self.pk} of {self.playlist_id}"

@@ -1,0 +1,248 @@
+"""Playlists API: create, bulk reshuffle, scale, and the reads. Every write queues Celery work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import SpotifyAccount
+from metrics.models import JobRun
+from metrics.services import job_run_now
+from opsconsole.locks import LockBusy
+from playlists import selectors, services
+from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
+
+
+def _actor(request: Request) -> str:
+    return f"api:{request.user.get_username()}"
+
+
+class PlaylistSerializer(serializers.ModelSerializer):
+    account_name = serializers.CharField(source="account.display_name", read_only=True)
+    policy = serializers.CharField(source="policy.name", read_only=True)
+    current_snapshot_id = serializers.IntegerField(allow_null=True, read_only=True)
+    track_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Playlist
+        fields = [
+            "id", "account", "account_name", "policy", "index", "spotify_playlist_id", "name", "description",
+            "status", "sync_state", "sync_error", "next_reshuffle_at", "last_synced_at", "current_snapshot_id",
+            "track_count", "created_at", "retired_at",
+        ]
+
+    def get_track_count(self, playlist: Playlist) -> int:
+        return playlist.current_snapshot.track_count if playlist.current_snapshot else 0
+
+
+class SnapshotTrackSerializer(serializers.ModelSerializer):
+    spotify_id = serializers.CharField(source="track.spotify_id")
+    name = serializers.CharField(source="track.name")
+    artist = serializers.CharField(source="track.artist.name")
+
+    class Meta:
+        model = SnapshotTrack
+        fields = ["position", "spotify_id", "name", "artist"]
+
+
+class PlaylistDetailSerializer(PlaylistSerializer):
+    snapshot = serializers.SerializerMethodField()
+
+    class Meta(PlaylistSerializer.Meta):
+        fields = [*PlaylistSerializer.Meta.fields, "snapshot"]
+
+    def get_snapshot(self, playlist: Playlist) -> dict[str, Any] | None:
+        snapshot = playlist.current_snapshot
+        if snapshot is None:
+            return None
+        items = snapshot.items.select_related("track__artist").order_by("position")
+        return {
+            "id": snapshot.pk, "seed": snapshot.seed, "created_at": snapshot.created_at, "synced_at": snapshot.synced_at,
+            "track_count": snapshot.track_count, "notes": snapshot.notes,
+            "tracks": SnapshotTrackSerializer(items, many=True).data,
+        }
+
+
+class PlaylistHistorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PlaylistHistory
+        fields = ["id", "playlist", "action", "actor", "details", "created_at"]
+
+
+def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and value not in choices:
+        raise serializers.ValidationError({name: [f"One of {', '.join(choices)}."]})
+    return value
+
+
+def _uuid_param(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None:
+        try:
+            return str(serializers.UUIDField().to_internal_value(value))
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({name: exc.detail}) from exc
+    return None
+
+
+@extend_schema(
+    tags=["playlists"],
+    parameters=[
+        OpenApiParameter("account", str, description="Account UUID"),
+        OpenApiParameter("status", str, enum=Playlist.Status.values),
+        OpenApiParameter("sync_state", str, enum=Playlist.SyncState.values),
+    ],
+)
+class PlaylistListView(generics.ListAPIView):
+    serializer_class = PlaylistSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = Playlist.objects.select_related("account", "policy", "current_snapshot").order_by("account_id", "index", "id")
+        if account := _uuid_param(self.request, "account"):
+            queryset = queryset.filter(account_id=account)
+        if status_value := _choice_param(self.request, "status", Playlist.Status.values):
+            queryset = queryset.filter(status=status_value)
+        if sync_state := _choice_param(self.request, "sync_state", Playlist.SyncState.values):
+            queryset = queryset.filter(sync_state=sync_state)
+        return queryset
+
+
+@extend_schema(tags=["playlists"])
+class PlaylistDetailView(generics.RetrieveAPIView):
+    serializer_class = PlaylistDetailSerializer
+    lookup_url_kwarg = "playlist_id"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return Playlist.objects.select_related("account", "policy", "current_snapshot")
+
+
+@extend_schema(
+    tags=["playlists"],
+    parameters=[OpenApiParameter("playlist", str, description="Playlist UUID"),
+                OpenApiParameter("action", str, enum=PlaylistHistory.Action.values)],
+)
+class PlaylistHistoryView(generics.ListAPIView):
+    serializer_class = PlaylistHistorySerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        playlist_id = _uuid_param(self.request, "playlist")
+        queryset = selectors.playlist_history(playlist_id=playlist_id)  # type: ignore[arg-type]
+        if action := _choice_param(self.request, "action", PlaylistHistory.Action.values):
+            queryset = queryset.filter(action=action)
+        return queryset
+
+
+class CreateInputSerializer(serializers.Serializer):
+    account_id = serializers.UUIDField()
+    count = serializers.IntegerField(min_value=1, max_value=settings.PLAYLISTS_PER_ACCOUNT_MAX)
+
+    def validate_account_id(self, value: Any) -> SpotifyAccount:
+        account = SpotifyAccount.objects.filter(pk=value).first()
+        if account is None:
+            raise serializers.ValidationError("No such account.")
+        return account
+
+
+class CreateOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    playlists = PlaylistSerializer(many=True)
+
+
+class PlaylistCreateView(APIView):
+    """The runbook's "Trigger Playlist Creation": rows now, Spotify through queued syncs."""
+
+    @extend_schema(request=CreateInputSerializer, responses={201: CreateOutputSerializer}, tags=["playlists"])
+    def post(self, request: Request) -> Response:
+        data = CreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        playlists = services.playlists_create(
+            account=data.validated_data["account_id"], count=data.validated_data["count"], actor=_actor(request)
+        )
+        rows = Playlist.objects.select_related("account", "policy", "current_snapshot").filter(pk__in=[p.pk for p in playlists])
+        body = {"created": len(playlists), "playlists": PlaylistSerializer(rows.order_by("index"), many=True).data}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ReshuffleBulkInputSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["account", "all", "due", "playlists"])
+    account_id = serializers.UUIDField(required=False)
+    ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        mode = attrs["mode"]
+        if mode == "account":
+            if "account_id" not in attrs:
+                raise serializers.ValidationError({"account_id": ["Required for mode=account."]})
+            account = SpotifyAccount.objects.filter(pk=attrs["account_id"]).first()
+            if account is None:
+                raise serializers.ValidationError({"account_id": ["No such account."]})
+            if reason := selectors.account_skip_reason(account):
+                raise serializers.ValidationError({"account_id": [f"Cannot reshuffle: {reason}."]})
+        if mode == "playlists":
+            ids = attrs.get("ids")
+            if not ids:
+                raise serializers.ValidationError({"ids": ["A non-empty list of playlist ids is required for mode=playlists."]})
+            found = {str(pk) for pk in selectors.playlists_active().filter(pk__in=ids).values_list("pk", flat=True)}
+            missing = [str(i) for i in ids if str(i) not in found]
+            if missing:
+                raise serializers.ValidationError({"ids": [f"Unknown or retired playlists: {', '.join(missing[:20])}"]})
+        return attrs
+
+
+class QueuedSerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    queued = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    task_ids = serializers.ListField(child=serializers.CharField())
+
+
+class PlaylistReshuffleBulkView(APIView):
+    """Queue one reshuffle task per playlist (never reshuffled inside the request)."""
+
+    @extend_schema(request=ReshuffleBulkInputSerializer, responses={202: QueuedSerializer}, tags=["playlists"])
+    def post(self, request: Request) -> Response:
+        data = ReshuffleBulkInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        with transaction.atomic():
+            playlists = list(
+                selectors.playlists_for_bulk_reshuffle(mode=params["mode"], account_id=params.get("account_id"), ids=params.get("ids"))
+            )
+            result = services.playlists_queue_reshuffle(playlists=playlists, actor=_actor(request), trigger=JobRun.Trigger.API)
+        return Response({"mode": params["mode"], **result}, status=status.HTTP_202_ACCEPTED)
+
+
+class ScaleBusy(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "A scaling run is in progress; try the dry run again in a minute."
+
+
+class ScaleInputSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=True)
+
+
+class PlaylistScaleView(APIView):
+    """dry_run (default): the plan, computed now. Otherwise: queue scale_playlists_daily."""
+
+    @extend_schema(request=ScaleInputSerializer, responses={200: dict, 202: dict}, tags=["playlists"])
+    def post(self, request: Request) -> Response:
+        data = ScaleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["dry_run"]:
+            try:
+                plan = services.playlists_scale_daily(dry_run=True, actor=_actor(request))
+            except LockBusy as exc:
+                raise ScaleBusy() from exc
+            return Response(plan, status=status.HTTP_200_OK)
+        with transaction.atomic():
+            run = job_run_now(task_name="scale_playlists_daily", trigger=JobRun.Trigger.API, triggered_by=_actor(request),
+                              kwargs={"dry_run": False, "actor": _actor(request)})
+        return Response({"queued": 1, "task_ids": [run.task_id]}, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,109 @@
+"""Reads: which playlists a job or a door works on, in the order it should."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from accounts.models import SpotifyAccount
+from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
+
+SCHEDULABLE_HEALTH = (SpotifyAccount.Health.OK, SpotifyAccount.Health.DEGRADED)
+
+
+def health_rank() -> Case:
+    """Healthy accounts first, degraded after (sync waves and reshuffles go in this order)."""
+    return Case(
+        When(account__health=SpotifyAccount.Health.OK, then=Value(0)),
+        When(account__health=SpotifyAccount.Health.DEGRADED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
+def account_skip_reason(account: SpotifyAccount) -> str:
+    """Why work on this account's playlists must wait for an operator ("" when it may go on)."""
+    if not account.is_active:
+        return "account inactive"
+    if account.health == SpotifyAccount.Health.QUARANTINED:
+        return f"account quarantined: {account.health_reason}".rstrip(": ")
+    if account.health == SpotifyAccount.Health.REAUTH_REQUIRED:
+        return "account needs re-authorization"
+    return ""
+
+
+def playlists_active() -> QuerySet[Playlist]:
+    return Playlist.objects.filter(status=Playlist.Status.ACTIVE)
+
+
+def playlists_schedulable() -> QuerySet[Playlist]:
+    return playlists_active().filter(account__is_active=True, account__health__in=SCHEDULABLE_HEALTH)
+
+
+def playlists_unschedulable() -> QuerySet[Playlist]:
+    return playlists_active().exclude(account__is_active=True, account__health__in=SCHEDULABLE_HEALTH)
+
+
+def playlists_needing_snapshot() -> QuerySet[Playlist]:
+    """New playlists and playlists whose current snapshot came out short (the catalog may have grown)."""
+    return playlists_schedulable().filter(
+        Q(current_snapshot__isnull=True) | Q(current_snapshot__track_count__lt=F("policy__size"))
+    )
+
+
+def playlists_needing_sync() -> QuerySet[Playlist]:
+    """Not yet on Spotify, or the current snapshot or a failure is waiting to be pushed."""
+    return playlists_schedulable().filter(
+        Q(spotify_playlist_id="")
+        | Q(current_snapshot__isnull=True)
+        | Q(current_snapshot__synced_at__isnull=True)
+        | ~Q(sync_state=Playlist.SyncState.SYNCED)
+    )
+
+
+def playlists_in_health_order(queryset: QuerySet[Playlist]) -> QuerySet[Playlist]:
+    return queryset.annotate(health_rank=health_rank()).order_by("health_rank", "next_reshuffle_at", "account_id", "index")
+
+
+def playlists_for_bulk_reshuffle(
+    *, mode: str, account_id: uuid.UUID | None = None, ids: Iterable[uuid.UUID] | None = None, now: Any = None
+) -> QuerySet[Playlist]:
+    """The active playlists a bulk reshuffle covers: mode account | all | due | playlists."""
+    queryset = playlists_active().select_related("account")
+    if mode == "account":
+        queryset = queryset.filter(account_id=account_id)
+    elif mode == "due":
+        queryset = queryset.filter(next_reshuffle_at__lte=now or timezone.now())
+    elif mode == "playlists":
+        queryset = queryset.filter(pk__in=list(ids or []))
+    elif mode != "all":
+        raise ValueError(f"unknown reshuffle mode {mode!r}")
+    return playlists_in_health_order(queryset)
+
+
+def snapshot_track_uris(*, snapshot_id: int) -> list[str]:
+    spotify_ids = (
+        SnapshotTrack.objects.filter(snapshot_id=snapshot_id).order_by("position").values_list("track__spotify_id", flat=True)
+    )
+    return [f"spotify:track:{spotify_id}" for spotify_id in spotify_ids]
+
+
+def snapshot_top_artists(*, snapshot_id: int, limit: int = 3) -> list[str]:
+    rows = (
+        SnapshotTrack.objects.filter(snapshot_id=snapshot_id)
+        .values("track__artist__name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "track__artist__name")[:limit]
+    )
+    return [row["track__artist__name"] for row in rows]
+
+
+def playlist_history(*, playlist_id: uuid.UUID | None = None) -> QuerySet[PlaylistHistory]:
+    queryset = PlaylistHistory.objects.select_related("playlist")
+    if playlist_id:
+        queryset = queryset.filter(playlist_id=playlist_id)
+    return queryset.order_by("-created_at", "-id")

@@ -1,0 +1,125 @@
+"""Thin Celery tasks: take ids, call one service. Scheduled jobs fan out per-item tasks.
+
+Transient trouble (lock held, 429, 5xx, open circuit) retries with a countdown; everything else
+fails the task so its JobRun shows the error. The source system reshuffled synchronously
+inside the HTTP request; here every door queues these tasks instead.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from celery import shared_task
+from celery.exceptions import Retry
+
+from opsconsole.locks import LockBusy
+from playlists import selectors, services
+from playlists.models import Playlist
+
+SNAPSHOT_CHUNK = 100
+# Per-item tasks retry transient trouble for a while, then fail visibly.
+MAX_RETRIES = 8
+
+
+def _retry_countdown(exc: BaseException, retries: int) -> float | None:
+    """Seconds to wait before retrying `exc`, or None when it must not be retried."""
+    from opsconsole.spotify import CircuitOpen, SpotifyRateLimited, SpotifyServerError
+
+    if isinstance(exc, SpotifyRateLimited):
+        return max(float(exc.retry_after), 1.0)
+    if isinstance(exc, CircuitOpen):
+        return max(float(exc.remaining), 1.0)
+    if isinstance(exc, (SpotifyServerError, LockBusy)):
+        return min(30.0 * 2**retries, 900.0) * random.uniform(0.5, 1.0)
+    return None
+
+
+def _run_with_retry(task: Any, call: Any) -> Any:
+    try:
+        return call()
+    except Retry:
+        raise
+    except Exception as exc:
+        countdown = _retry_countdown(exc, task.request.retries)
+        if countdown is None:
+            raise
+        raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_RETRIES) from exc
+
+
+def _playlist(playlist_id: str) -> Playlist | None:
+    return Playlist.objects.filter(pk=playlist_id).first()
+
+
+@shared_task(name="build_playlist_snapshot", acks_late=True)
+def build_playlist_snapshot(
+    playlist_id: str | None = None, playlist_ids: list[str] | None = None, seed: int | None = None, actor: str = "schedule"
+) -> dict[str, Any]:
+    """One playlist, a chunk, or (no arguments: the 04:00 job) every playlist that needs one."""
+    if playlist_id is None and playlist_ids is None:
+        ids = [str(pk) for pk in selectors.playlists_in_health_order(selectors.playlists_needing_snapshot()).values_list("pk", flat=True)]
+        chunks = [ids[i : i + SNAPSHOT_CHUNK] for i in range(0, len(ids), SNAPSHOT_CHUNK)]
+        for chunk in chunks:
+            build_playlist_snapshot.delay(playlist_ids=chunk, actor=actor)
+        return {"playlists": len(ids), "chunks_queued": len(chunks)}
+    built, short, missing = 0, [], 0
+    for pk in [playlist_id] if playlist_id else playlist_ids or []:
+        playlist = _playlist(pk)
+        if playlist is None or playlist.status != Playlist.Status.ACTIVE:
+            missing += 1
+            continue
+        snapshot = services.playlist_build_snapshot(playlist=playlist, seed=seed, actor=actor)
+        built += 1
+        if snapshot.notes.get("short_by"):
+            short.append({"playlist_id": pk, "short_by": snapshot.notes["short_by"], "reason": snapshot.notes.get("reason", "")})
+    return {"built": built, "short": short, "skipped": missing}
+
+
+@shared_task(name="ensure_playlist_for_account", acks_late=True)
+def ensure_playlist_for_account(account_id: str | None = None, actor: str = "schedule") -> dict[str, Any]:
+    """Queue a sync for every playlist (of one account, or all) that is not in sync; healthy first."""
+    queryset = selectors.playlists_needing_sync()
+    if account_id:
+        queryset = queryset.filter(account_id=account_id)
+    ids = [str(pk) for pk in selectors.playlists_in_health_order(queryset).values_list("pk", flat=True)]
+    for pk in ids:
+        playlist_sync_one.delay(playlist_id=pk, actor=actor)
+    return {"queued": len(ids)}
+
+
+@shared_task(name="reshuffle_due_playlists", acks_late=True)
+def reshuffle_due_playlists(actor: str = "schedule") -> dict[str, Any]:
+    selection = services.playlists_reshuffle_due(actor=actor)
+    for pk in selection["playlist_ids"]:
+        playlist_reshuffle_one.delay(playlist_id=pk, actor=actor, only_if_due=True)
+    return {"due": selection["due"], "skipped": selection["skipped"], "queued": len(selection["playlist_ids"])}
+
+
+@shared_task(name="scale_playlists_daily", acks_late=True)
+def scale_playlists_daily(dry_run: bool = False, actor: str = "schedule") -> dict[str, Any]:
+    return services.playlists_scale_daily(dry_run=dry_run, actor=actor)
+
+
+@shared_task(bind=True, name="playlist_sync_one", acks_late=True, max_retries=MAX_RETRIES)
+def playlist_sync_one(self: Any, playlist_id: str, actor: str = "schedule", verify: bool = False) -> dict[str, Any]:
+    playlist = _playlist(playlist_id)
+    if playlist is None:
+        return {"playlist_id": playlist_id, "skipped": "not found"}
+    return _run_with_retry(self, lambda: services.playlist_sync(playlist=playlist, actor=actor, verify=verify))
+
+
+@shared_task(bind=True, name="playlist_reshuffle_one", acks_late=True, max_retries=MAX_RETRIES)
+def playlist_reshuffle_one(self: Any, playlist_id: str, actor: str = "schedule", only_if_due: bool = False) -> dict[str, Any]:
+    playlist = _playlist(playlist_id)
+    if playlist is None:
+        return {"playlist_id": playlist_id, "skipped": "not found"}
+    return _run_with_retry(self, lambda: services.playlist_reshuffle(playlist=playlist, actor=actor, only_if_due=only_if_due))
+
+
+@shared_task(bind=True, name="playlist_retire_one", acks_late=True, max_retries=MAX_RETRIES)
+def playlist_retire_one(self: Any, playlist_id: str, actor: str = "schedule") -> dict[str, Any]:
+    """The Spotify side of a retirement: unfollow (the local retire already happened)."""
+    playlist = _playlist(playlist_id)
+    if playlist is None:
+        return {"playlist_id": playlist_id, "skipped": "not found"}
+    return _run_with_retry(self, lambda: services.playlist_unfollow(playlist=playlist, actor=actor))
