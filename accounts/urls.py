@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from accounts import api
+
+urlpatterns = [
+    path("accounts/list", api.AccountListView.as_view(), name="accounts-list"),
+    path("accounts/refresh/<uuid:account_id>", api.AccountRefreshView.as_view(), name="accounts-refresh"),
+    path("accounts/<uuid:account_id>", api.AccountDetailView.as_view(), name="accounts-detail"),
+]

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from celery import signals
-from django.db import close_old_connections
 
 from metrics import services
 from opsconsole.logging import log_context
@@ -22,7 +21,7 @@ def _ours(task: Any) -> bool:
 def _task_prerun(task_id: str, task: Any, args: tuple, kwargs: dict, **_: Any) -> None:
     if not _ours(task):
         return
-    close_old_connections()
+    # Celery's Django fixup already recycles DB connections around each task in workers.
     request = task.request
     headers = {name: getattr(request, name, None) for name in ("trigger", "triggered_by", "correlation_id")}
     log_context.set({"task_id": task_id, "job": task.name, "correlation_id": headers["correlation_id"] or task_id})
@@ -54,4 +53,3 @@ def _task_postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) ->
         error = f"{type(retval).__name__}: {retval}" if isinstance(retval, BaseException) else str(retval)
         services.job_run_finished(task_id=task_id, status="failed", error=error)
     log_context.set({})
-    close_old_connections()

@@ -38,6 +38,8 @@ def load_local_env() -> None:
     Kept on disk so a second `make demo` decrypts the tokens the first one stored.
     """
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # STATIC_ROOT: whitenoise warns when it is missing, even while serving from finders.
+    (VAR_DIR / "static").mkdir(exist_ok=True)
     if not LOCAL_ENV.exists():
         fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         LOCAL_ENV.write_text(

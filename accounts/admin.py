@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts import services
+from accounts.models import SpotifyAccount, SpotifyApp
+from opsconsole.spotify.errors import SpotifyError
+
+
+@admin.register(SpotifyApp)
+class SpotifyAppAdmin(admin.ModelAdmin):
+    list_display = ["name", "client_id", "mode", "user_cap", "active_accounts", "capabilities"]
+    search_fields = ["name", "client_id"]
+    readonly_fields = ["capabilities", "created_at"]
+    # The secret is write-only in the admin: the form never shows the stored value.
+    exclude = ["client_secret"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SpotifyApp]:
+        return super().get_queryset(request).annotate(_active=Count("accounts", filter=Q(accounts__is_active=True)))
+
+    @admin.display(description="Active accounts", ordering="_active")
+    def active_accounts(self, obj: SpotifyApp) -> str:
+        return f"{obj._active} / {obj.user_cap}"  # type: ignore[attr-defined]
+
+
+class TokenExpiryFilter(admin.SimpleListFilter):
+    title = "token"
+    parameter_name = "token"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("expired", "Expired"), ("expiring", "Expiring within 1 hour"), ("reauth_soon", "Re-authorization due soon")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> QuerySet[SpotifyAccount]:
+        now = timezone.now()
+        if self.value() == "expired":
+            return queryset.filter(Q(token_expires_at__lte=now) | Q(token_expires_at__isnull=True))
+        if self.value() == "expiring":
+            return queryset.filter(token_expires_at__gt=now, token_expires_at__lte=now + timedelta(hours=1))
+        if self.value() == "reauth_soon":
+            from accounts.models import REFRESH_TOKEN_LIFETIME
+            from django.conf import settings
+
+            cutoff = now - REFRESH_TOKEN_LIFETIME + timedelta(days=settings.REAUTH_WARNING_DAYS)
+            return queryset.filter(authorized_at__lte=cutoff)
+        return queryset
+
+
+HEALTH_COLOURS = {"ok": "#2e7d32", "degraded": "#ef6c00", "quarantined": "#c62828", "reauth_required": "#6a1b9a"}
+
+
+def _audit(request: HttpRequest, account: SpotifyAccount, message: str) -> None:
+    LogEntry.objects.log_actions(
+        user_id=request.user.pk, queryset=[account], action_flag=CHANGE, change_message=message, single_object=True
+    )
+
+
+def _per_row(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    accounts: Iterable[SpotifyAccount],
+    verb: str,
+    operation: Callable[[SpotifyAccount], tuple[bool, str]],
+) -> None:
+    """Run an operation per account, audit each, and report each row's outcome."""
+    done, failed = [], []
+    for account in accounts:
+        try:
+            ok, detail = operation(account)
+        except (SpotifyError, ValueError) as exc:
+            ok, detail = False, str(exc)
+        _audit(request, account, f"{verb}: {'ok' if ok else 'failed'} — {detail}")
+        (done if ok else failed).append(f"{account.display_name}: {detail}")
+    if done:
+        modeladmin.message_user(request, f"{verb} succeeded for {len(done)}: " + "; ".join(done), messages.SUCCESS)
+    if failed:
+        modeladmin.message_user(request, f"{verb} failed for {len(failed)}: " + "; ".join(failed), messages.ERROR)
+
+
+@admin.register(SpotifyAccount)
+class SpotifyAccountAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_name", "spotify_user_id", "app", "health_badge", "is_active", "token_expires_at",
+        "reauth_due", "consecutive_failures", "last_error_short", "last_error_at",
+    ]
+    list_filter = ["health", "is_active", TokenExpiryFilter, "app"]
+    search_fields = ["display_name", "spotify_user_id", "=id"]
+    list_select_related = ["app"]
+    raw_id_fields = ["app"]
+    show_full_result_count = False
+    readonly_fields = [
+        "id", "health", "health_reason", "health_changed_at", "consecutive_failures", "last_error",
+        "last_error_at", "last_refreshed_at", "token_expires_at", "created_at", "updated_at",
+    ]
+    # Tokens never appear on an admin page.
+    exclude = ["access_token", "refresh_token"]
+    actions = ["refresh_tokens", "deactivate", "reactivate", "release_quarantine"]
+
+    @admin.display(description="Health", ordering="health")
+    def health_badge(self, obj: SpotifyAccount) -> str:
+        return format_html(
+            '<span style="color:{};font-weight:bold" title="{}">{}</span>',
+            HEALTH_COLOURS.get(obj.health, "#000"), obj.health_reason, obj.get_health_display(),
+        )
+
+    @admin.display(description="Re-authorize by", ordering="authorized_at")
+    def reauth_due(self, obj: SpotifyAccount) -> str:
+        due = obj.reauth_due_at.date().isoformat()
+        return format_html('<span style="color:#c62828">{} (soon)</span>', due) if obj.reauth_due_soon else due
+
+    @admin.display(description="Last error")
+    def last_error_short(self, obj: SpotifyAccount) -> str:
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.action(description="Refresh tokens now", permissions=["change"])
+    def refresh_tokens(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
+        def refresh(account: SpotifyAccount) -> tuple[bool, str]:
+            [result] = services.accounts_refresh_tokens(accounts=[account], force=True)
+            return result.ok, result.detail
+
+        _per_row(self, request, queryset.select_related("app"), "Token refresh", refresh)
+
+    @admin.action(description="Deactivate (soft, history kept)", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
+        def run(account: SpotifyAccount) -> tuple[bool, str]:
+            changed = services.account_deactivate(account=account, reason=f"deactivated by {request.user}")
+            return True, "deactivated" if changed else "already inactive"
+
+        _per_row(self, request, queryset, "Deactivate", run)
+
+    @admin.action(description="Reactivate", permissions=["change"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
+        def run(account: SpotifyAccount) -> tuple[bool, str]:
+            changed = services.account_reactivate(account=account)
+            return True, "reactivated" if changed else "already active"
+
+        _per_row(self, request, queryset.select_related("app"), "Reactivate", run)
+
+    @admin.action(description="Release quarantine", permissions=["change"])
+    def release_quarantine(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
+        def run(account: SpotifyAccount) -> tuple[bool, str]:
+            if services.account_release_quarantine(account=account):
+                return True, "released to ok"
+            return False, f"not quarantined or degraded (health is {account.health})"
+
+        _per_row(self, request, queryset, "Release quarantine", run)

@@ -1,0 +1,102 @@
+"""Accounts API: the runbook's incident checklist (list, emergency refresh, deactivate)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.models import SpotifyAccount
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    app = serializers.CharField(source="app.name")
+    playlist_count = serializers.IntegerField(read_only=True)
+    reauth_due_at = serializers.DateTimeField(read_only=True)
+    reauth_due_soon = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = SpotifyAccount
+        # Tokens are never serialized.
+        fields = [
+            "id", "display_name", "spotify_user_id", "app", "is_active", "health", "health_reason",
+            "token_expires_at", "reauth_due_at", "reauth_due_soon", "consecutive_failures", "last_error",
+            "last_error_at", "last_refreshed_at", "playlist_capacity", "playlist_count",
+        ]
+
+
+@extend_schema(
+    tags=["accounts"],
+    parameters=[
+        OpenApiParameter("health", str, enum=[c for c, _ in SpotifyAccount.Health.choices]),
+        OpenApiParameter("is_active", bool),
+        OpenApiParameter("search", str, description="Display name or Spotify user id contains"),
+    ],
+)
+class AccountListView(generics.ListAPIView):
+    serializer_class = AccountSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = (
+            SpotifyAccount.objects.select_related("app")
+            .annotate(playlist_count=Count("playlists", filter=Q(playlists__status="active")))
+            .order_by("display_name", "id")
+        )
+        params = self.request.query_params
+        if health := params.get("health"):
+            if health not in SpotifyAccount.Health.values:
+                raise serializers.ValidationError({"health": [f"One of {', '.join(SpotifyAccount.Health.values)}."]})
+            queryset = queryset.filter(health=health)
+        if (active := params.get("is_active")) is not None:
+            if active.lower() not in ("true", "false", "1", "0"):
+                raise serializers.ValidationError({"is_active": ["true or false."]})
+            queryset = queryset.filter(is_active=active.lower() in ("true", "1"))
+        if search := params.get("search"):
+            queryset = queryset.filter(Q(display_name__icontains=search) | Q(spotify_user_id__icontains=search))
+        return queryset
+
+
+class RefreshResultSerializer(serializers.Serializer):
+    account_id = serializers.UUIDField()
+    ok = serializers.BooleanField()
+    detail = serializers.CharField()
+    token_expires_at = serializers.DateTimeField(allow_null=True)
+    health = serializers.CharField()
+
+
+class AccountRefreshView(APIView):
+    """Emergency token refresh: synchronous, so the operator sees the outcome at once."""
+
+    @extend_schema(request=None, responses={200: RefreshResultSerializer, 502: RefreshResultSerializer}, tags=["accounts"])
+    def post(self, request: Request, account_id: str) -> Response:
+        account = get_object_or_404(SpotifyAccount.objects.select_related("app"), pk=account_id)
+        [result] = services.accounts_refresh_tokens(accounts=[account], force=True)
+        account.refresh_from_db()
+        body = {
+            "account_id": account.pk, "ok": result.ok, "detail": result.detail,
+            "token_expires_at": account.token_expires_at, "health": account.health,
+        }
+        # Spotify refused or failed: the gateway's error, not the caller's.
+        return Response(RefreshResultSerializer(body).data, status=status.HTTP_200_OK if result.ok else status.HTTP_502_BAD_GATEWAY)
+
+
+class AccountDetailView(APIView):
+    @extend_schema(responses=AccountSerializer, tags=["accounts"])
+    def get(self, request: Request, account_id: str) -> Response:
+        account = get_object_or_404(
+            SpotifyAccount.objects.select_related("app").annotate(playlist_count=Count("playlists", filter=Q(playlists__status="active"))),
+            pk=account_id,
+        )
+        return Response(AccountSerializer(account).data)
+
+    @extend_schema(request=None, responses={204: None}, tags=["accounts"])
+    def delete(self, request: Request, account_id: str) -> Response:
+        """Deactivate (soft): the account leaves the schedule; playlists and history are kept."""
+        account = get_object_or_404(SpotifyAccount, pk=account_id)
+        services.account_deactivate(account=account, reason=f"deactivated via API by {request.user.get_username()}")
+        return Response(status=status.HTTP_204_NO_CONTENT)
