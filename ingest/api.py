@@ -1,0 +1,151 @@
+"""Ingest, tracks, dead letters and circuit breakers under /api/v1/ (staff; operators write)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.db.models import QuerySet
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingest import selectors, services
+from ingest.models import Track
+from ingest.serializers import (
+    AlbumSubmitSerializer,
+    BreakerSerializer,
+    DeadLetterGroupSerializer,
+    DeadLetterSerializer,
+    DeadLetterStatsSerializer,
+    GroupedQuerySerializer,
+    MessagesQuerySerializer,
+    PurgeBeforeSerializer,
+    ReplayRequestSerializer,
+    ReplayResponseSerializer,
+    SubmitResponseSerializer,
+    TrackFilterSerializer,
+    TrackSerializer,
+)
+
+
+def _actor(request: Request) -> str:
+    return f"api:{request.user.get_username()}"
+
+
+class AlbumSubmitView(APIView):
+    @extend_schema(
+        request=AlbumSubmitSerializer,
+        responses={201: SubmitResponseSerializer, 200: SubmitResponseSerializer, 207: SubmitResponseSerializer},
+        summary="Queue album URLs/URIs",
+        description="One result per input, in order: `accepted`, `duplicate` or `invalid` with the reason. "
+        "201 when every input was accepted, 200 when nothing new was queued and nothing was invalid, 207 otherwise.",
+        tags=["ingest"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AlbumSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = services.album_sources_submit(raw_inputs=serializer.validated_data["urls"], submitted_by=_actor(request))
+        counts = Counter(r.status for r in results)
+        body = {
+            "counts": {name: counts.get(name, 0) for name in ("accepted", "duplicate", "invalid")},
+            "results": [r.__dict__ for r in results],
+        }
+        if counts["accepted"] == len(results):
+            code = status.HTTP_201_CREATED
+        elif not counts["accepted"] and not counts["invalid"]:
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_207_MULTI_STATUS
+        return Response(SubmitResponseSerializer(body).data, status=code)
+
+
+class TrackListView(ListAPIView):
+    serializer_class = TrackSerializer
+
+    @extend_schema(parameters=[TrackFilterSerializer], tags=["tracks"])
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Track]:
+        filters = TrackFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.tracks_list(**filters.validated_data)
+
+
+class DeadLetterStatsView(APIView):
+    @extend_schema(responses=DeadLetterStatsSerializer, tags=["dead letters"])
+    def get(self, request: Request) -> Response:
+        return Response(DeadLetterStatsSerializer(selectors.dead_letter_stats()).data)
+
+
+class DeadLetterErrorsGroupedView(APIView):
+    @extend_schema(
+        parameters=[GroupedQuerySerializer],
+        responses={200: OpenApiTypes.OBJECT},
+        description="`{error_type: count}` over pending dead letters; with `?detail=true` a list of groups "
+        "(error type, service, count, first/last seen, sample messages).",
+        tags=["dead letters"],
+    )
+    def get(self, request: Request) -> Response:
+        query = GroupedQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if query.validated_data["detail"]:
+            return Response({"groups": DeadLetterGroupSerializer(selectors.dead_letter_errors_grouped_detail(), many=True).data})
+        return Response(selectors.dead_letter_errors_grouped())
+
+
+class DeadLetterMessagesView(APIView):
+    @extend_schema(
+        parameters=[MessagesQuerySerializer],
+        responses=inline_serializer("DeadLetterMessages", {"count": serializers.IntegerField(), "messages": DeadLetterSerializer(many=True)}),
+        tags=["dead letters"],
+    )
+    def get(self, request: Request) -> Response:
+        query = MessagesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        letters = DeadLetterSerializer(selectors.dead_letter_messages(**query.validated_data), many=True).data
+        return Response({"count": len(letters), "messages": letters})
+
+
+class DeadLetterReplayBatchView(APIView):
+    @extend_schema(request=ReplayRequestSerializer, responses=ReplayResponseSerializer, tags=["dead letters"])
+    def post(self, request: Request) -> Response:
+        serializer = ReplayRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.dead_letters_replay(batch_size=serializer.validated_data["batch_size"], actor=_actor(request))
+        return Response(ReplayResponseSerializer(result).data)
+
+
+class DeadLetterPurgeBeforeView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("before", OpenApiTypes.DATE, OpenApiParameter.PATH, description="YYYY-MM-DD (UTC)")],
+        responses=inline_serializer("DeadLetterPurged", {"purged_count": serializers.IntegerField(), "before": serializers.DateField()}),
+        description="Purge pending dead letters last seen before the date (00:00 UTC).",
+        tags=["dead letters"],
+    )
+    def delete(self, request: Request, before: str) -> Response:
+        serializer = PurgeBeforeSerializer(data={"before": before})
+        serializer.is_valid(raise_exception=True)
+        day = serializer.validated_data["before"]
+        count = services.dead_letters_purge_before(before=day, actor=_actor(request))
+        return Response({"purged_count": count, "before": day.isoformat()})
+
+
+class CircuitBreakerListView(APIView):
+    @extend_schema(responses=inline_serializer("CircuitBreakers", {"breakers": BreakerSerializer(many=True)}), tags=["circuit breakers"])
+    def get(self, request: Request) -> Response:
+        from opsconsole.spotify.breaker import breaker_states
+
+        return Response({"breakers": BreakerSerializer(breaker_states(), many=True).data})
+
+
+class CircuitBreakerResetAllView(APIView):
+    @extend_schema(request=None, responses=inline_serializer("CircuitBreakersReset", {"reset_count": serializers.IntegerField()}), tags=["circuit breakers"])
+    def post(self, request: Request) -> Response:
+        return Response({"reset_count": services.circuit_breakers_reset_all(actor=_actor(request))})
+

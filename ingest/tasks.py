@@ -1,0 +1,46 @@
+"""Thin Celery tasks over ingest.services; names are the job names beat schedules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+
+from ingest import services
+from opsconsole.spotify.errors import SpotifyRateLimited
+
+# A run parked by a 429 or an open circuit comes back when Spotify said to (countdown).
+MAX_PARKED_RETRIES = 20
+
+
+def _continue_or_retry(task: Task, summary: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    if summary.get("retry_after"):
+        raise task.retry(countdown=float(summary["retry_after"]), kwargs=kwargs, max_retries=MAX_PARKED_RETRIES)
+    if summary.get("more"):
+        # Out of time budget with work left: a fresh run, so no worker holds a task past its limits.
+        task.apply_async(kwargs=kwargs, headers={"trigger": "chain", "triggered_by": task.name})
+    return summary
+
+
+@shared_task(name="ingest_albums_from_sources", bind=True, acks_late=True, expires=3600)
+def ingest_albums_from_sources(self: Task, batch_size: int | None = None) -> dict[str, Any]:
+    try:
+        summary = services.ingest_albums_from_sources(batch_size=batch_size)
+    except SpotifyRateLimited as exc:
+        # Token endpoint 429 before any source was claimed.
+        raise self.retry(countdown=exc.retry_after, exc=exc, max_retries=MAX_PARKED_RETRIES) from exc
+    return _continue_or_retry(self, summary, batch_size=batch_size)
+
+
+@shared_task(name="fetch_audio_features", bind=True, acks_late=True, expires=3600)
+def fetch_audio_features(self: Task, batch_size: int = services.AUDIO_FEATURES_MAX) -> dict[str, Any]:
+    try:
+        summary = services.audio_features_fetch(batch_size=batch_size)
+    except SpotifyRateLimited as exc:
+        raise self.retry(countdown=exc.retry_after, exc=exc, max_retries=MAX_PARKED_RETRIES) from exc
+    return _continue_or_retry(self, summary, batch_size=batch_size)
+
+
+@shared_task(name="replay_dead_letters", bind=True, acks_late=True, expires=3600)
+def replay_dead_letters(self: Task, batch_size: int = 100, actor: str = "task") -> dict[str, Any]:
+    return services.dead_letters_replay(batch_size=batch_size, actor=actor)
