@@ -114,7 +114,7 @@ def component_checks() -> dict[str, HealthCheck]:
         ),
         "cache": Cache(alias="default"),
         "broker": BrokerConnection(),
-        "workers": Ping(timeout=datetime.timedelta(seconds=1), limit=None),
+        "workers": Ping(timeout=datetime.timedelta(seconds=float(getattr(settings, "HEALTH_PING_TIMEOUT_SECONDS", 1.0)))),
         "scheduler": BeatScheduler(),
     }
 

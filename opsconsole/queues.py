@@ -28,7 +28,11 @@ from opsconsole.permissions import StaffGroupPermission
 
 logger = logging.getLogger(__name__)
 
-INSPECT_TIMEOUT_SECONDS = 1.0
+
+
+def inspect_timeout() -> float:
+    return float(getattr(settings, "QUEUES_INSPECT_TIMEOUT_SECONDS", 1.0))
+
 FAILED_WINDOW = timedelta(hours=24)
 # kombu's Redis transport: one list per priority step, "<queue>\x06\x16<step>" for steps > 0.
 PRIORITY_SEPARATOR = "\x06\x16"
@@ -89,12 +93,12 @@ def queue_of_task(task_name: str) -> str:
 
 def inspect_workers() -> dict[str, dict[str, Any]]:
     """{worker: {ping, active, reserved, scheduled, active_queues}} from remote control."""
-    inspect = _celery_app().control.inspect(timeout=INSPECT_TIMEOUT_SECONDS)
+    inspect = _celery_app().control.inspect(timeout=inspect_timeout())
     ping = inspect.ping() or {}
     if not ping:
         return {}
     # Ask only the workers that answered: each call then returns as soon as they all reply.
-    inspect = _celery_app().control.inspect(destination=list(ping), timeout=INSPECT_TIMEOUT_SECONDS)
+    inspect = _celery_app().control.inspect(destination=list(ping), timeout=inspect_timeout())
     replies = {
         "active": inspect.active() or {},
         "reserved": inspect.reserved() or {},

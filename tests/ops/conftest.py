@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+
+@pytest.fixture
+def staff_plain(db: None) -> User:
+    """Staff without any group: the admin lets them in, the API's group check does not."""
+    return User.objects.create_user("stella", "stella@example.com", "pw-stella-123!", is_staff=True)
+
+
+@pytest.fixture
+def nonstaff(db: None) -> User:
+    return User.objects.create_user("nora", "nora@example.com", "pw-nora-123!")
+
+
+def client_for(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def token_client(user: User, keyword: str = "Token") -> Client:
+    token, _ = Token.objects.get_or_create(user=user)
+    return Client(HTTP_AUTHORIZATION=f"{keyword} {token.key}")
+
+
+@pytest.fixture(autouse=True)
+def _short_probe_timeouts(settings) -> None:  # type: ignore[no-untyped-def]
+    """Most ops tests have no worker: do not wait a full second for pings nobody answers."""
+    settings.HEALTH_PING_TIMEOUT_SECONDS = 0.3
+    settings.QUEUES_INSPECT_TIMEOUT_SECONDS = 0.3
+    settings.HEALTH_ALLOWLIST = []
+    settings.TRUSTED_PROXIES = []
+    settings.OPS_ADMIN_EMAILS = []

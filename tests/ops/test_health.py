@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from opsconsole.beat import beat_heartbeat
+from opsconsole.schedule import schedule_sync
+from opsconsole.spotify.breaker import breaker_failure
+from opsconsole.spotify.telemetry import telemetry_record
+from tests.ops.conftest import client_for, token_client
+
+pytestmark = pytest.mark.django_db
+
+DETAIL_KEYS = {"status", "checks", "ingestion", "jobs"}
+
+
+def _get(client: Client, path: str = "/health", **extra: str):  # type: ignore[no-untyped-def]
+    return client.get(path, **extra)
+
+
+@pytest.mark.parametrize("path", ["/health", "/api/health"])
+def test_anonymous_sees_only_the_status(path: str) -> None:
+    response = _get(Client(), path, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 200
+    assert response.json() in ({"status": "ok"}, {"status": "degraded"})
+
+
+def test_allowlisted_ip_sees_component_checks(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.HEALTH_ALLOWLIST = ["10.1.2.3"]
+    body = _get(Client(), REMOTE_ADDR="10.1.2.3").json()
+    assert DETAIL_KEYS <= set(body)
+    assert set(body["checks"]) >= {"database", "redis", "broker", "scheduler", "workers"}
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["redis"]["status"] == "ok"
+    assert body["checks"]["broker"]["status"] == "ok"
+    # No worker and no beat in this test: reported, and the overall status says so.
+    assert body["checks"]["workers"]["status"] == "error"
+    assert body["status"] == "degraded"
+    assert _get(Client(), REMOTE_ADDR="10.1.2.4").json() == {"status": "degraded"}
+
+
+def test_allowlisted_cidr_sees_telemetry(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.HEALTH_ALLOWLIST = ["10.1.0.0/16", "192.0.2.1"]
+    assert DETAIL_KEYS <= set(_get(Client(), REMOTE_ADDR="10.1.77.8").json())
+    assert set(_get(Client(), REMOTE_ADDR="10.2.0.1").json()) == {"status"}
+
+
+def test_staff_session_and_token_see_telemetry_others_do_not(viewer: User, nonstaff: User) -> None:
+    assert DETAIL_KEYS <= set(_get(client_for(viewer)).json())
+    assert DETAIL_KEYS <= set(_get(token_client(viewer, "Bearer")).json())
+    assert DETAIL_KEYS <= set(_get(token_client(viewer, "Token")).json())
+    assert set(_get(client_for(nonstaff)).json()) == {"status"}
+    # A bad token is just anonymous here: health never answers 401 to a probe.
+    response = _get(Client(HTTP_AUTHORIZATION="Token not-a-real-token"))
+    assert response.status_code == 200 and set(response.json()) == {"status"}
+
+
+def test_spoofed_forwarded_for_does_not_pass_the_allowlist(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.HEALTH_ALLOWLIST = ["10.1.2.3"]
+    settings.TRUSTED_PROXIES = []
+    spoofed = _get(Client(), REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="10.1.2.3")
+    assert set(spoofed.json()) == {"status"}
+    # Through a trusted proxy the forwarded address counts...
+    settings.TRUSTED_PROXIES = ["172.16.0.2"]
+    proxied = _get(Client(), REMOTE_ADDR="172.16.0.2", HTTP_X_FORWARDED_FOR="10.1.2.3")
+    assert DETAIL_KEYS <= set(proxied.json())
+    # ...but not an address the client prepended before the proxy appended the real one.
+    chained = _get(Client(), REMOTE_ADDR="172.16.0.2", HTTP_X_FORWARDED_FOR="10.1.2.3, 198.51.100.7")
+    assert set(chained.json()) == {"status"}
+
+
+def test_open_circuit_and_last_error_make_health_degraded_with_details(settings, superuser: User) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(settings.BREAKER_FAILURE_THRESHOLD):
+        breaker_failure("spotify.albums", error="SpotifyServerError: 503")
+    telemetry_record(source="spotify", operation="audio_features", outcome="failed", error="SpotifyForbidden: 403")
+    body = _get(client_for(superuser)).json()
+    assert body["status"] == "degraded"
+    albums = body["ingestion"]["sources"]["spotify.albums"]
+    assert albums["circuit"] == "open"
+    assert albums["cooldown_remaining_s"] > 0
+    reasons = {(issue["source"], issue["operation"], issue["reason"]) for issue in body["ingestion"]["issues"]}
+    assert ("spotify", "albums", "circuit_open") in reasons
+    assert ("spotify", "audio_features", "last_error") in reasons
+    last_error = next(i for i in body["ingestion"]["issues"] if i["reason"] == "last_error")
+    assert "403" in last_error["last_error"]
+    assert _get(Client()).json() == {"status": "degraded"}
+
+
+def test_late_jobs_are_listed(superuser: User) -> None:
+    schedule_sync()
+    # Created two days ago and never run: every job's last slot has passed its grace period.
+    PeriodicTask.objects.update(date_changed=timezone.now() - timedelta(days=2))
+    body = _get(client_for(superuser)).json()
+    late = {job["name"] for job in body["jobs"]["late"]}
+    assert {"metrics_snapshot", "refresh_tokens"} <= late
+    assert "late_jobs" in body["problems"]
+
+
+def test_fresh_beat_heartbeat_makes_the_scheduler_check_pass(superuser: User) -> None:
+    assert _get(client_for(superuser)).json()["checks"]["scheduler"]["status"] == "error"
+    beat_heartbeat()
+    assert _get(client_for(superuser)).json()["checks"]["scheduler"]["status"] == "ok"
+    beat_heartbeat(at=timezone.now().timestamp() - 3600)
+    assert _get(client_for(superuser)).json()["checks"]["scheduler"]["status"] == "error"
+
+
+def test_redis_down_is_503_for_health_and_ready(settings, superuser: User) -> None:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = _get(Client())
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded"}
+    detailed = _get(client_for(superuser))
+    assert detailed.status_code == 503
+    assert detailed.json()["checks"]["redis"]["status"] == "error"
+    ready = Client().get("/ready")
+    assert ready.status_code == 503
+    assert any(reason.startswith("redis_unreachable") for reason in ready.json()["reasons"])
+
+
+def test_ready_and_live_answer_when_dependencies_are_up() -> None:
+    ready = Client().get("/ready")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json() == {"status": "ready"}
+    assert Client().get("/live").json() == {"status": "ok"}
+
+
+def test_health_does_not_accept_writes() -> None:
+    assert Client().post("/health").status_code == 405
