@@ -152,6 +152,7 @@ def breaker_state(name: str) -> dict[str, Any]:
         "open_until": open_until if stored != "closed" and open_until else None,
         "remaining_cooldown": round(max(0.0, open_until - now), 3) if stored == "open" else 0.0,
         "opened_count": int(raw.get("opened_count") or 0),
+        "cooldown": float(raw.get("cooldown") or 0),
         "last_error": raw.get("last_error", ""),
         "last_error_at": float(raw["last_error_at"]) if raw.get("last_error_at") else None,
     }
