@@ -178,19 +178,19 @@ def playlist_render(*, playlist: Playlist, snapshot: PlaylistSnapshot | None) ->
 # --- Sync --------------------------------------------------------------------------------
 
 
-def _spotify_client(account: SpotifyAccount) -> Any:
-    from accounts.services import spotify_client_for_account
+def account_services() -> Any:
+    # Imported late: accounts.services imports the Spotify client, which the sampler never needs.
+    from accounts import services as accounts_services
 
-    return spotify_client_for_account(account)
+    return accounts_services
+
+
+def _spotify_client(account: SpotifyAccount) -> Any:
+    return account_services().spotify_client_for_account(account)
 
 
 def _record_account_auth_failure(*, account: SpotifyAccount, error: Exception) -> None:
-    try:
-        from accounts.services import account_record_failure
-    except ImportError:  # TODO(playlists): drop this guard once accounts.services.account_record_failure lands
-        logger.warning("account auth failure not recorded (accounts.services.account_record_failure missing)")
-        return
-    account_record_failure(account=account, error=error, auth=True)
+    account_services().account_record_failure(account=account, error=f"{type(error).__name__}: {error}", auth=True)
 
 
 def _find_by_marker(client: Any, *, marker: str, owner_id: str) -> dict[str, Any] | None:
@@ -266,11 +266,15 @@ def _sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[st
     except SpotifyError as exc:
         if isinstance(exc, SpotifyAuthError):
             _record_account_auth_failure(account=account, error=exc)
+        else:
+            # A 4xx on the account's own playlist is evidence about the account; 5xx were transient.
+            account_services().account_record_failure(account=account, error=f"{type(exc).__name__}: {exc}")
         Playlist.objects.filter(pk=playlist.pk).update(
             sync_state=Playlist.SyncState.FAILED, sync_error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=timezone.now()
         )
         _history(playlist, PlaylistHistory.Action.FAIL, actor, operation="sync", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
+    account_services().account_record_success(account=account)
     now = timezone.now()
     if snapshot.synced_at is None:
         PlaylistSnapshot.objects.filter(pk=snapshot.pk).update(synced_at=now)

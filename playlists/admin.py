@@ -1,0 +1,262 @@
+"""Playlists in the admin: cheap lists, read-only history, actions that queue Celery work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
+
+from metrics.models import JobRun
+from metrics.services import job_run_now
+from opsconsole.locks import LockBusy
+from playlists import services
+from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
+from playlists.templating import TEMPLATE_VARIABLES
+
+
+def admin_actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+def report_queued(modeladmin: admin.ModelAdmin, request: HttpRequest, result: dict[str, Any], what: str) -> None:
+    """`message_user` with how many were queued and how many were skipped (unschedulable accounts)."""
+    queued, skipped = result["queued"], result["skipped"]
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d playlist queued for %(what)s.", "%(count)d playlists queued for %(what)s.", queued)
+        % {"count": queued, "what": what},
+        messages.SUCCESS if queued else messages.WARNING,
+    )
+    if skipped:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d playlist skipped: its account is inactive, quarantined or needs re-authorization (see its history).",
+                "%(count)d playlists skipped: their accounts are inactive, quarantined or need re-authorization (see their history).",
+                skipped,
+            ) % {"count": skipped},
+            messages.WARNING,
+        )
+
+
+def history_details_text(entry: PlaylistHistory) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in (entry.details or {}).items() if v not in ("", None, [], {}))
+    return text[:200]
+
+
+class SyncFailedFilter(admin.SimpleListFilter):
+    title = "sync"
+    parameter_name = "sync_problem"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("failed", "Sync failed"), ("retrying", "Retrying (rate limit / 5xx)"), ("never", "Not on Spotify yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> QuerySet[Playlist]:
+        if self.value() == "failed":
+            return queryset.filter(sync_state=Playlist.SyncState.FAILED)
+        if self.value() == "retrying":
+            return queryset.filter(sync_error__startswith="retrying:")
+        if self.value() == "never":
+            return queryset.filter(spotify_playlist_id="", status=Playlist.Status.ACTIVE)
+        return queryset
+
+
+@admin.register(Playlist)
+class PlaylistAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "account", "policy", "status", "sync_badge", "tracks", "next_reshuffle_at", "last_synced_at"]
+    list_select_related = ["account", "policy", "current_snapshot"]
+    list_filter = [SyncFailedFilter, "status", "sync_state", "policy"]
+    search_fields = ["name", "spotify_playlist_id", "account__display_name", "account__spotify_user_id", "id"]
+    raw_id_fields = ["account", "current_snapshot"]
+    show_full_result_count = False
+    list_per_page = 100
+    actions = ["reshuffle_now", "sync_now", "retire"]
+    readonly_fields = [
+        "id", "spotify_playlist_id", "name", "description", "sync_state", "sync_error", "last_synced_at",
+        "current_snapshot", "snapshot_summary", "current_tracks", "created_at", "updated_at", "retired_at",
+        "spotify_create_started_at", "status", "recent_history",
+    ]
+    fieldsets = [
+        (None, {"fields": ["id", "account", "policy", "index", "status", "next_reshuffle_at"]}),
+        ("On Spotify", {"fields": ["spotify_playlist_id", "name", "description", "sync_state", "sync_error",
+                                   "last_synced_at", "spotify_create_started_at"]}),
+        ("Current snapshot", {"fields": ["current_snapshot", "snapshot_summary", "current_tracks"]}),
+        ("History", {"fields": ["recent_history"]}),
+        ("Times", {"fields": ["created_at", "updated_at", "retired_at"]}),
+    ]
+
+    @admin.display(description="Sync", ordering="sync_state")
+    def sync_badge(self, obj: Playlist) -> str:
+        colour = {"synced": "#2e7d32", "failed": "#c62828", "pending": "#ef6c00", "syncing": "#1565c0"}.get(obj.sync_state, "#555")
+        return format_html('<span style="color:{}" title="{}">{}</span>', colour, obj.sync_error, obj.get_sync_state_display())
+
+    @admin.display(description="Tracks")
+    def tracks(self, obj: Playlist) -> str:
+        snapshot = obj.current_snapshot
+        if snapshot is None:
+            return "—"
+        return f"{snapshot.track_count}" + (f" (short by {snapshot.notes['short_by']})" if snapshot.notes.get("short_by") else "")
+
+    @admin.display(description="Summary")
+    def snapshot_summary(self, obj: Playlist) -> str:
+        snapshot = obj.current_snapshot
+        if snapshot is None:
+            return "No snapshot yet."
+        notes = snapshot.notes or {}
+        parts = [f"seed {snapshot.seed}", f"{snapshot.track_count} tracks", f"built {snapshot.created_at:%Y-%m-%d %H:%M}",
+                 f"synced {snapshot.synced_at:%Y-%m-%d %H:%M}" if snapshot.synced_at else "not synced yet"]
+        if notes.get("short_by"):
+            parts.append(f"short by {notes['short_by']}: {notes.get('reason', '')}")
+        for rule, ids in (notes.get("relaxed") or {}).items():
+            parts.append(f"{rule} relaxed for {len(ids)} tracks")
+        return "; ".join(parts)
+
+    @admin.display(description="Tracks (read-only)")
+    def current_tracks(self, obj: Playlist) -> str:
+        snapshot = obj.current_snapshot
+        if snapshot is None:
+            return "—"
+        items = snapshot.items.select_related("track__artist", "track__album").order_by("position")
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            ((i.position, i.track.name, i.track.artist.name, i.track.album.name, i.track.spotify_id) for i in items),
+        )
+        return format_html(
+            '<table><thead><tr><th>#</th><th>Track</th><th>Artist</th><th>Album</th><th>Spotify id</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Recent history")
+    def recent_history(self, obj: Playlist) -> str:
+        rows = obj.history.order_by("-created_at", "-id")[:20]
+        link = reverse("admin:playlists_playlisthistory_changelist") + f"?playlist__id__exact={obj.pk}"
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{h.created_at:%Y-%m-%d %H:%M:%S}", h.get_action_display(), h.actor, history_details_text(h))
+             for h in rows),
+        )
+        return format_html('<table><tbody>{}</tbody></table><a href="{}">All history of this playlist</a>', body, link)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # New playlists come from playlists_create (API, scaling), which numbers and queues them.
+        return False
+
+    @admin.action(description="Reshuffle now", permissions=["change"])
+    def reshuffle_now(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:
+        playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account"))
+        with transaction.atomic():
+            result = services.playlists_queue_reshuffle(playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN)
+        report_queued(self, request, result, "reshuffle")
+
+    @admin.action(description="Sync now (compare with Spotify and repair)", permissions=["change"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:
+        playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account"))
+        with transaction.atomic():
+            result = services.playlists_queue_sync(playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN)
+        report_queued(self, request, result, "sync")
+
+    @admin.action(description="Retire (unfollow on Spotify, keep history)…", permissions=["change"])
+    def retire(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> HttpResponse | None:
+        playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account", "policy"))
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Retire playlists?",
+                "opts": self.model._meta,
+                "playlists": playlists,
+                "already_retired": queryset.count() - len(playlists),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            }
+            return TemplateResponse(request, "admin/playlists/playlist/retire_confirmation.html", context)
+        retired = 0
+        with transaction.atomic():
+            for playlist in playlists:
+                retired += services.playlist_retire(playlist=playlist, actor=admin_actor(request), reason="admin action")
+        self.message_user(
+            request,
+            ngettext("%(count)d playlist retired; its Spotify unfollow is queued.",
+                     "%(count)d playlists retired; their Spotify unfollows are queued.", retired) % {"count": retired},
+            messages.SUCCESS,
+        )
+        return None
+
+    # --- Daily scaling: preview (dry run) and run now ----------------------------------
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("scale/", self.admin_site.admin_view(self.scale_view), name="playlists_playlist_scale"),
+            *super().get_urls(),
+        ]
+
+    def scale_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
+        if request.method == "POST":
+            with transaction.atomic():
+                run = job_run_now(task_name="scale_playlists_daily", trigger=JobRun.Trigger.ADMIN, triggered_by=admin_actor(request),
+                                  kwargs={"dry_run": False, "actor": admin_actor(request)})
+            self.message_user(request, f"Scaling queued (task {run.task_id}); the plan it carries out lands in job history.")
+            return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
+        try:
+            plan = services.playlists_scale_daily(dry_run=True, actor=admin_actor(request))
+        except LockBusy:
+            self.message_user(request, "A scaling run is in progress; preview again in a minute.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
+        context = {**self.admin_site.each_context(request), "title": "Daily scaling plan (dry run)", "opts": self.model._meta, "plan": plan}
+        return TemplateResponse(request, "admin/playlists/playlist/scale_plan.html", context)
+
+
+@admin.register(PlaylistPolicy)
+class PlaylistPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "size", "cooldown_days", "artist_cap", "short_pool", "reshuffle_interval_days", "is_default", "active_playlists"]
+    list_filter = ["short_pool", "is_default"]
+    search_fields = ["name"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_default", "size", "cooldown_days", "artist_cap", "short_pool", "reshuffle_interval_days"]}),
+        ("Track filter", {"fields": ["feature_ranges", "tracks_without_features_pass", "source_filter"],
+                          "description": 'Feature ranges: {"energy": {"min": 0.3, "max": 0.9}, "tempo": {"min": 90}}. '
+                                         'Source filter: {"labels": [...], "album_ids": [Spotify album ids], "source_ids": [...]}.'}),
+        ("Naming", {"fields": ["name_template", "description_template"],
+                    "description": "Django template syntax. Variables: " + ", ".join(TEMPLATE_VARIABLES)
+                    + ' (account.display_name, policy.name, date|date:"M j", top_artists|join:", ").'}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PlaylistPolicy]:
+        return super().get_queryset(request).annotate(_active=Count("playlists", filter=Q(playlists__status=Playlist.Status.ACTIVE)))
+
+    @admin.display(description="Active playlists", ordering="_active")
+    def active_playlists(self, obj: PlaylistPolicy) -> int:
+        return obj._active  # type: ignore[attr-defined]
+
+
+@admin.register(PlaylistHistory)
+class PlaylistHistoryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "playlist", "action", "actor", "short_details"]
+    list_select_related = ["playlist"]
+    list_filter = ["action"]
+    search_fields = ["actor", "playlist__id", "playlist__name"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_per_page = 100
+
+    @admin.display(description="Details")
+    def short_details(self, obj: PlaylistHistory) -> str:
+        return history_details_text(obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
