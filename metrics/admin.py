@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.urls import URLPattern
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
@@ -80,7 +81,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         status = job_lateness(obj, now=timezone.now())
         if status.late:
             return format_html('<b style="color:#c62828" title="{}">LATE</b>', status.reason)
-        return format_html('<span style="color:#2e7d32">on time</span>')
+        return mark_safe('<span style="color:#2e7d32">on time</span>')
 
     @admin.action(description="Run now (records trigger=admin)", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:

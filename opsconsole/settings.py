@@ -262,6 +262,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["opsconsole.permissions.StaffGroupPermission"],
+    # Several models have a `status` field with different choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "JobRunStatusEnum": "metrics.models.JobRun.Status",
+        "AlbumSourceStatusEnum": "ingest.models.AlbumSource.Status",
+        "DeadLetterStatusEnum": "ingest.models.DeadLetter.Status",
+        "PlaylistStatusEnum": "playlists.models.Playlist.Status",
+        "PlaylistSyncStateEnum": "playlists.models.Playlist.SyncState",
+        "AccountHealthEnum": "accounts.models.SpotifyAccount.Health",
+    },
 }
 
 # --- Logging: structured JSON lines; spotipy kept at INFO (it logs Authorization at DEBUG)
