@@ -191,7 +191,13 @@ def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
             _catalog_tokens[app.pk] = (grant.access_token, time.monotonic() + grant.expires_in)
             return grant.access_token
 
-    return SpotifyClient(app_key=str(app.pk), token_provider=provide)
+    def learned(capability: str, allowed: bool) -> None:
+        app_record_capability(app=app, capability=capability, allowed=allowed)
+
+    # The client skips what the app is known to lack and reports what a 403 teaches it.
+    return SpotifyClient(
+        app_key=str(app.pk), token_provider=provide, capabilities=app.capabilities, on_capability=learned
+    )
 
 
 # --- Health ---------------------------------------------------------------------------

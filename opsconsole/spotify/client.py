@@ -95,7 +95,6 @@ class SpotifyClient:
         self.learned: dict[str, bool] = {}
         self._token_provider = token_provider
         self._on_capability = on_capability
-        self._token: str | None = None
         # A plain session: no urllib3 Retry mounted, so every 429/5xx reaches our loop intact.
         self._spotify = spotipy.Spotify(
             auth=None,
@@ -123,9 +122,9 @@ class SpotifyClient:
 
     # Call policy ---------------------------------------------------------------------------------
     def _access_token(self, *, force: bool) -> str:
-        if force or self._token is None:
-            self._token = self._token_provider(force)
-        return self._token
+        # Asked on every call, not cached here: the provider refreshes just in time and
+        # caches on its side (account row, process memory).
+        return self._token_provider(force)
 
     def _take_buckets(self, endpoint: str) -> None:
         bucket_take("app", self.app_key, endpoint=endpoint)
@@ -261,13 +260,16 @@ class SpotifyClient:
         """Get Several Tracks' Audio Features: GET /v1/audio-features?ids= (≤100).
 
         Refused (403) to apps registered after Nov 2024 and to Development Mode apps: the
-        client learns "audio_features": False and raises SpotifyForbidden without calling.
+        client learns "audio_features": False, raises SpotifyForbidden, and this client does
+        not ask again. A persisted False does not stop the call: features have no other
+        path, so when to probe again (an app may be upgraded) is the caller's policy; a
+        success then reports "audio_features": True.
         """
         if len(ids) > MAX_AUDIO_FEATURES:
             raise ValueError(f"audio_features takes at most {MAX_AUDIO_FEATURES} ids, got {len(ids)}")
         if not ids:
             return []
-        if not self.can("audio_features"):
+        if self.learned.get("audio_features") is False:
             raise SpotifyForbidden("audio_features: not available to this app (learned from an earlier 403)",
                                    status=403, endpoint="audio_features")
         try:
@@ -276,6 +278,8 @@ class SpotifyClient:
         except SpotifyForbidden:
             self._learn("audio_features", False)
             raise
+        if self.capabilities.get("audio_features") is False:
+            self._learn("audio_features", True)
         return list(result["audio_features"])
 
     def new_releases(self, *, offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:

@@ -207,6 +207,15 @@ def test_a_persisted_capability_skips_the_refused_call(spotify_emulator: Spotify
     assert (spotify_emulator.count("albums"), spotify_emulator.count("album")) == (0, 3)
 
 
+def test_a_persisted_audio_features_refusal_still_lets_the_caller_probe(spotify_emulator: SpotifyEmulator) -> None:
+    learned: list[tuple[str, bool]] = []
+    client = SpotifyClient(app_key="a3", token_provider=RecordingProvider(client_id="a3"),
+                           capabilities={"audio_features": False}, on_capability=lambda n, v: learned.append((n, v)))
+    assert len(client.audio_features(spotify_emulator.catalog.track_ids()[:2])) == 2
+    assert learned == [("audio_features", True)]
+    assert spotify_emulator.count("audio_features") == 1
+
+
 def test_audio_features_refused_is_learned_and_not_asked_again(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient) -> None:
     spotify_emulator.set_audio_features_enabled(False)
     track_ids = spotify_emulator.catalog.track_ids()[:3]
