@@ -156,6 +156,7 @@ class TrackAdmin(admin.ModelAdmin):
 class SubmitUrlsForm(forms.Form):
     urls = forms.CharField(
         label="Album links",
+        error_messages={"required": "Paste at least one album link."},
         widget=forms.Textarea(attrs={"rows": 15, "cols": 90, "placeholder": "https://open.spotify.com/album/…\nspotify:album:…"}),
         help_text="One per line: open.spotify.com/album links, spotify:album URIs or 22-character album ids. Blank lines are skipped.",
     )
