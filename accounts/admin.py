@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from accounts import services
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.spotify.errors import SpotifyError
+from playlists.admin_actions import reshuffle_account_playlists_action
 
 
 @admin.register(SpotifyApp)
@@ -101,7 +102,7 @@ class SpotifyAccountAdmin(admin.ModelAdmin):
     ]
     # Tokens never appear on an admin page.
     exclude = ["access_token", "refresh_token"]
-    actions = ["refresh_tokens", "deactivate", "reactivate", "release_quarantine"]
+    actions = ["refresh_tokens", "deactivate", "reactivate", "release_quarantine", reshuffle_account_playlists_action]
 
     @admin.display(description="Health", ordering="health")
     def health_badge(self, obj: SpotifyAccount) -> str:

@@ -126,3 +126,22 @@ def test_accounts_api_bad_ids_and_roles(make_account, viewer: User) -> None:  # 
     assert client.post(f"/api/v1/accounts/refresh/{uuid.uuid4()}").status_code == 403  # viewers cannot act at all
     assert client.get("/api/v1/accounts/not-a-uuid").status_code == 404
     assert SpotifyAccount.objects.get(pk=account.pk).is_active is True
+
+
+def test_reshuffle_all_playlists_of_an_account_queues_one_task_per_playlist(make_account, superuser: User, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    from playlists.models import Playlist, PlaylistPolicy
+
+    account = make_account("kim")
+    policy = PlaylistPolicy.objects.create(name="kim-policy")
+    for index in (1, 2, 3):
+        Playlist.objects.create(account=account, policy=policy, index=index)
+    Playlist.objects.create(account=account, policy=policy, index=4, status=Playlist.Status.RETIRED)
+    client = Client()
+    client.force_login(superuser)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _act(client, "reshuffle_account_playlists_action", [account])
+
+    assert response.status_code == 200
+    assert len(callbacks) == 3
+    assert any("3" in m for m in _messages(response))
