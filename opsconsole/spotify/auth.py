@@ -47,7 +47,9 @@ def request_token_refresh(*, client_id: str, client_secret: str, refresh_token: 
     """
     return _token_request(
         {"grant_type": "refresh_token", "refresh_token": refresh_token},
-        client_id=client_id, client_secret=client_secret, secrets=(refresh_token, client_secret),
+        client_id=client_id,
+        client_secret=client_secret,
+        secrets=(refresh_token, client_secret),
     )
 
 
@@ -55,7 +57,9 @@ def request_client_credentials(*, client_id: str, client_secret: str) -> TokenGr
     """Client Credentials flow: an app token for catalog reads (no user)."""
     return _token_request(
         {"grant_type": "client_credentials"},
-        client_id=client_id, client_secret=client_secret, secrets=(client_secret,),
+        client_id=client_id,
+        client_secret=client_secret,
+        secrets=(client_secret,),
     )
 
 
@@ -66,8 +70,7 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text[:300]
 
 
-def _token_request(form: dict[str, str], *, client_id: str, client_secret: str,
-                   secrets: tuple[str, ...]) -> TokenGrant:
+def _token_request(form: dict[str, str], *, client_id: str, client_secret: str, secrets: tuple[str, ...]) -> TokenGrant:
     telemetry_record(source="spotify", operation="token", outcome="started")
     started = time.monotonic()
     try:
@@ -79,20 +82,31 @@ def _token_request(form: dict[str, str], *, client_id: str, client_secret: str,
         grant = _attempts(form, client_id=client_id, client_secret=client_secret, secrets=secrets)
     except SpotifyServerError as exc:
         breaker_failure(BREAKER, error=str(exc))
-        telemetry_record(source="spotify", operation="token", outcome="failed", error=str(exc),
-                         latency_ms=(time.monotonic() - started) * 1000)
+        telemetry_record(
+            source="spotify",
+            operation="token",
+            outcome="failed",
+            error=str(exc),
+            latency_ms=(time.monotonic() - started) * 1000,
+        )
         raise
     except SpotifyError as exc:
         if isinstance(exc, SpotifyRateLimited):
             breaker_release_probe(BREAKER)
         else:
             breaker_success(BREAKER)  # the endpoint answered; the request was the problem
-        telemetry_record(source="spotify", operation="token", outcome="failed", error=str(exc),
-                         latency_ms=(time.monotonic() - started) * 1000)
+        telemetry_record(
+            source="spotify",
+            operation="token",
+            outcome="failed",
+            error=str(exc),
+            latency_ms=(time.monotonic() - started) * 1000,
+        )
         raise
     breaker_success(BREAKER)
-    telemetry_record(source="spotify", operation="token", outcome="succeeded",
-                     latency_ms=(time.monotonic() - started) * 1000)
+    telemetry_record(
+        source="spotify", operation="token", outcome="succeeded", latency_ms=(time.monotonic() - started) * 1000
+    )
     return grant
 
 
@@ -105,13 +119,15 @@ def _attempts(form: dict[str, str], *, client_id: str, client_secret: str, secre
         attempt += 1
         counter_inc("spotify_requests_total", endpoint=ENDPOINT)
         try:
-            response = requests.post(url, data=form, auth=(client_id, client_secret),
-                                     timeout=float(settings.SPOTIFY_REQUEST_TIMEOUT))
+            response = requests.post(
+                url, data=form, auth=(client_id, client_secret), timeout=float(settings.SPOTIFY_REQUEST_TIMEOUT)
+            )
         except requests.RequestException as exc:
             kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"
             if attempt >= max_attempts:
-                raise SpotifyServerError(f"token: {kind} error after {attempt} attempts: {type(exc).__name__}",
-                                         endpoint=ENDPOINT) from None
+                raise SpotifyServerError(
+                    f"token: {kind} error after {attempt} attempts: {type(exc).__name__}", endpoint=ENDPOINT
+                ) from None
             counter_inc("spotify_retries_total", status=kind)
             pause(backoff_seconds(attempt), reason=kind)
             continue
@@ -129,13 +145,17 @@ def _attempts(form: dict[str, str], *, client_id: str, client_secret: str, secre
             retry_after = retry_after_seconds(response.headers)
             wait = retry_after if retry_after is not None else backoff_seconds(attempt)
             if (retry_after is not None and retry_after > ceiling) or attempt >= max_attempts:
-                raise SpotifyRateLimited(f"token: HTTP 429, retry after {wait:.1f}s", retry_after=wait, endpoint=ENDPOINT)
+                raise SpotifyRateLimited(
+                    f"token: HTTP 429, retry after {wait:.1f}s", retry_after=wait, endpoint=ENDPOINT
+                )
             counter_inc("spotify_retries_total", status="429")
             pause(wait, reason="429")
             continue
         if status >= 500:
             if attempt >= max_attempts:
-                raise SpotifyServerError(f"token: HTTP {status} after {attempt} attempts", status=status, endpoint=ENDPOINT)
+                raise SpotifyServerError(
+                    f"token: HTTP {status} after {attempt} attempts", status=status, endpoint=ENDPOINT
+                )
             counter_inc("spotify_retries_total", status=str(status))
             pause(backoff_seconds(attempt), reason=str(status))
             continue

@@ -33,7 +33,9 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
 # {allowed (1|0), seconds until a call could pass}
-_CHECK = _NOW + """
+_CHECK = (
+    _NOW
+    + """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state == 'closed' then return {1, '0'} end
 if state == 'open' then
@@ -50,6 +52,7 @@ if now >= probe_until then
 end
 return {0, tostring(probe_until - now)}
 """
+)
 
 _SUCCESS = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -59,7 +62,9 @@ redis.call('HSET', KEYS[1], 'state', 'closed', 'failure_streak', '0', 'cooldown'
 return 1
 """
 
-_FAILURE = _NOW + """
+_FAILURE = (
+    _NOW
+    + """
 local threshold = tonumber(ARGV[1])
 local base = tonumber(ARGV[2])
 local max_cooldown = tonumber(ARGV[3])
@@ -79,6 +84,7 @@ if state == 'half_open' or (state == 'closed' and streak >= threshold) then
 end
 return 0
 """
+)
 
 _RELEASE_PROBE = """
 if redis.call('HGET', KEYS[1], 'state') == 'half_open' then
@@ -106,8 +112,12 @@ def breaker_check(name: str, *, endpoint: str = "") -> None:
     allowed, remaining = get_redis().eval(_CHECK, 1, _key(name), _probe_ttl())
     if not int(allowed):
         seconds = float(remaining)
-        raise CircuitOpen(f"circuit {name} is open ({seconds:.1f}s of cooldown left)", breaker=name,
-                          remaining=seconds, endpoint=endpoint)
+        raise CircuitOpen(
+            f"circuit {name} is open ({seconds:.1f}s of cooldown left)",
+            breaker=name,
+            remaining=seconds,
+            endpoint=endpoint,
+        )
 
 
 def breaker_success(name: str) -> None:
@@ -119,7 +129,9 @@ def breaker_failure(name: str, *, error: str) -> bool:
     client = get_redis()
     client.sadd(_index_key(), name)
     opened = client.eval(
-        _FAILURE, 1, _key(name),
+        _FAILURE,
+        1,
+        _key(name),
         int(settings.BREAKER_FAILURE_THRESHOLD),
         float(settings.BREAKER_BASE_COOLDOWN_SECONDS),
         float(settings.BREAKER_MAX_COOLDOWN_SECONDS),
@@ -134,7 +146,7 @@ def breaker_release_probe(name: str) -> None:
 
 
 def breaker_names() -> list[str]:
-    extra = sorted(set(get_redis().smembers(_index_key())) - set(DEFAULT_BREAKERS))
+    extra = sorted({str(name) for name in get_redis().smembers(_index_key())} - set(DEFAULT_BREAKERS))
     return [*DEFAULT_BREAKERS, *extra]
 
 

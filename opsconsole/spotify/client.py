@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -145,8 +146,13 @@ class SpotifyClient:
             result = self._attempts(endpoint, send)
         except SpotifyServerError as exc:
             breaker_failure(breaker, error=str(exc))
-            telemetry_record(source=self.source, operation=operation, outcome="failed", error=str(exc),
-                             latency_ms=(time.monotonic() - started) * 1000)
+            telemetry_record(
+                source=self.source,
+                operation=operation,
+                outcome="failed",
+                error=str(exc),
+                latency_ms=(time.monotonic() - started) * 1000,
+            )
             raise
         except SpotifyError as exc:
             answered = exc.endpoint == endpoint and exc.status is not None and exc.status != 429
@@ -155,15 +161,21 @@ class SpotifyClient:
             else:
                 breaker_release_probe(breaker)
             parked = isinstance(exc, SpotifyRateLimited) and exc.status is None
-            telemetry_record(source=self.source, operation=operation, outcome="skipped" if parked else "failed",
-                             error=str(exc), latency_ms=(time.monotonic() - started) * 1000)
+            telemetry_record(
+                source=self.source,
+                operation=operation,
+                outcome="skipped" if parked else "failed",
+                error=str(exc),
+                latency_ms=(time.monotonic() - started) * 1000,
+            )
             raise
         except BaseException:
             breaker_release_probe(breaker)
             raise
         breaker_success(breaker)
-        telemetry_record(source=self.source, operation=operation, outcome="succeeded",
-                         latency_ms=(time.monotonic() - started) * 1000)
+        telemetry_record(
+            source=self.source, operation=operation, outcome="succeeded", latency_ms=(time.monotonic() - started) * 1000
+        )
         return result
 
     def _attempts(self, endpoint: str, send: Callable[[spotipy.Spotify], T]) -> T:
@@ -198,15 +210,17 @@ class SpotifyClient:
                         bucket_block("app", self.app_key, retry_after)
                     wait = retry_after if retry_after is not None else backoff_seconds(attempt)
                     if (retry_after is not None and retry_after > ceiling) or attempt >= max_attempts:
-                        raise SpotifyRateLimited(f"{message} (retry after {wait:.1f}s)", retry_after=wait,
-                                                 status=429, endpoint=endpoint) from None
+                        raise SpotifyRateLimited(
+                            f"{message} (retry after {wait:.1f}s)", retry_after=wait, status=429, endpoint=endpoint
+                        ) from None
                     counter_inc("spotify_retries_total", status="429")
                     pause(wait, reason="429")
                     continue
                 if status >= 500:
                     if attempt >= max_attempts:
-                        raise SpotifyServerError(f"{message} after {attempt} attempts", status=status,
-                                                 endpoint=endpoint) from None
+                        raise SpotifyServerError(
+                            f"{message} after {attempt} attempts", status=status, endpoint=endpoint
+                        ) from None
                     counter_inc("spotify_retries_total", status=str(status))
                     pause(backoff_seconds(attempt), reason=str(status))
                     continue
@@ -214,8 +228,9 @@ class SpotifyClient:
             except requests.RequestException as exc:
                 kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"
                 if attempt >= max_attempts:
-                    raise SpotifyServerError(f"{endpoint}: {kind} error after {attempt} attempts: {type(exc).__name__}",
-                                             endpoint=endpoint) from None
+                    raise SpotifyServerError(
+                        f"{endpoint}: {kind} error after {attempt} attempts: {type(exc).__name__}", endpoint=endpoint
+                    ) from None
                 counter_inc("spotify_retries_total", status=kind)
                 pause(backoff_seconds(attempt), reason=kind)
 
@@ -270,8 +285,11 @@ class SpotifyClient:
         if not ids:
             return []
         if self.learned.get("audio_features") is False:
-            raise SpotifyForbidden("audio_features: not available to this app (learned from an earlier 403)",
-                                   status=403, endpoint="audio_features")
+            raise SpotifyForbidden(
+                "audio_features: not available to this app (learned from an earlier 403)",
+                status=403,
+                endpoint="audio_features",
+            )
         try:
             # _get directly: spotipy's audio_features() warns about deprecation on every call.
             result = self._call("audio_features", lambda sp: sp._get("audio-features", ids=",".join(ids)))
@@ -294,20 +312,24 @@ class SpotifyClient:
             lambda sp: sp.current_user_playlist_create(name, public=public, description=description),
         )
 
-    def change_playlist_details(self, playlist_id: str, *, name: str | None = None,
-                                description: str | None = None) -> None:
+    def change_playlist_details(
+        self, playlist_id: str, *, name: str | None = None, description: str | None = None
+    ) -> None:
         """Change Playlist Details: PUT /v1/playlists/{id}."""
-        self._call("playlist_details", lambda sp: sp.playlist_change_details(playlist_id, name=name, description=description))
+        self._call(
+            "playlist_details", lambda sp: sp.playlist_change_details(playlist_id, name=name, description=description)
+        )
 
     def replace_playlist_items(self, playlist_id: str, uris: list[str]) -> int:
         """Update Playlist Items (PUT /v1/playlists/{id}/items) with the first 100 URIs, then
         Add Items (POST, same path) by 100. Returns the calls made (retries not counted)."""
-        self._call("playlist_items_put",
-                   lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE]))
+        self._call(
+            "playlist_items_put", lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE])
+        )
         calls = 1
         for start in range(MAX_PLAYLIST_ITEMS_WRITE, len(uris), MAX_PLAYLIST_ITEMS_WRITE):
-            chunk = uris[start:start + MAX_PLAYLIST_ITEMS_WRITE]
-            self._call("playlist_items_post", lambda sp, chunk=chunk: sp.playlist_add_items(playlist_id, chunk))
+            chunk = uris[start : start + MAX_PLAYLIST_ITEMS_WRITE]
+            self._call("playlist_items_post", partial(_add_items, playlist_id=playlist_id, uris=chunk))
             calls += 1
         return calls
 
@@ -325,8 +347,7 @@ class SpotifyClient:
                     uris.append(track["uri"])
             if not page.get("next"):
                 break
-            current = page
-            page = self._call("playlist_items_get", lambda sp, current=current: sp.next(current))
+            page = self._call("playlist_items_get", partial(_next_page, page=page))
         return uris
 
     def get_playlist(self, playlist_id: str) -> dict[str, Any]:
@@ -341,6 +362,15 @@ class SpotifyClient:
     def unfollow_playlist(self, playlist_id: str) -> None:
         """Unfollow Playlist: DELETE /v1/playlists/{id}/followers (Spotify's "delete")."""
         self._call("playlist_unfollow", lambda sp: sp.current_user_unfollow_playlist(playlist_id))
+
+
+def _add_items(sp: spotipy.Spotify, *, playlist_id: str, uris: list[str]) -> Any:
+    return sp.playlist_add_items(playlist_id, uris)
+
+
+def _next_page(sp: spotipy.Spotify, *, page: dict[str, Any]) -> Any:
+    # spotipy follows `next` as Spotify (or the emulator) wrote it.
+    return sp.next(page)
 
 
 def _check_page(limit: int) -> None:

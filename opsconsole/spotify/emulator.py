@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -95,19 +95,56 @@ class Catalog:
         def new_id() -> str:
             return "".join(rng.choice(BASE62) for _ in range(22))
 
-        words = ["Neon", "Quiet", "Velvet", "Paper", "Golden", "Static", "Ocean", "Midnight", "Glass", "Echo",
-                 "Wild", "Silver", "Hollow", "Electric", "Summer", "Low", "Northern", "Broken", "Slow", "Bright"]
-        nouns = ["Rivers", "Lights", "Hearts", "Machines", "Gardens", "Signals", "Horizons", "Cities", "Dreams",
-                 "Waves", "Mirrors", "Engines", "Shadows", "Birds", "Stones"]
+        words = [
+            "Neon",
+            "Quiet",
+            "Velvet",
+            "Paper",
+            "Golden",
+            "Static",
+            "Ocean",
+            "Midnight",
+            "Glass",
+            "Echo",
+            "Wild",
+            "Silver",
+            "Hollow",
+            "Electric",
+            "Summer",
+            "Low",
+            "Northern",
+            "Broken",
+            "Slow",
+            "Bright",
+        ]
+        nouns = [
+            "Rivers",
+            "Lights",
+            "Hearts",
+            "Machines",
+            "Gardens",
+            "Signals",
+            "Horizons",
+            "Cities",
+            "Dreams",
+            "Waves",
+            "Mirrors",
+            "Engines",
+            "Shadows",
+            "Birds",
+            "Stones",
+        ]
         self.artists: list[dict[str, Any]] = []
         for index in range(artist_count):
             artist_id = new_id()
-            self.artists.append({
-                "id": artist_id,
-                "name": f"{rng.choice(words)} {rng.choice(nouns)} {index}",
-                "type": "artist",
-                "uri": f"spotify:artist:{artist_id}",
-            })
+            self.artists.append(
+                {
+                    "id": artist_id,
+                    "name": f"{rng.choice(words)} {rng.choice(nouns)} {index}",
+                    "type": "artist",
+                    "uri": f"spotify:artist:{artist_id}",
+                }
+            )
         self._albums: dict[str, dict[str, Any]] = {}
         self._album_order: list[str] = []
         self._tracks: dict[str, dict[str, Any]] = {}
@@ -216,8 +253,18 @@ class Catalog:
 
     def simplified_album(self, album_id: str, base: str) -> dict[str, Any]:
         album = self._albums[album_id]
-        keys = ("id", "name", "type", "album_type", "uri", "artists", "release_date",
-                "release_date_precision", "total_tracks", "images")
+        keys = (
+            "id",
+            "name",
+            "type",
+            "album_type",
+            "uri",
+            "artists",
+            "release_date",
+            "release_date_precision",
+            "total_tracks",
+            "images",
+        )
         result = {name: album[name] for name in keys}
         result["href"] = f"{base}/v1/albums/{album_id}"
         result["external_urls"] = {"spotify": f"https://open.spotify.com/album/{album_id}"}
@@ -247,7 +294,7 @@ class Catalog:
 
     def album_tracks_page(self, album_id: str, base: str, *, offset: int, limit: int) -> dict[str, Any]:
         ids = self._album_tracks[album_id]
-        items = [self.simplified_track(t, base) for t in ids[offset:offset + limit]]
+        items = [self.simplified_track(t, base) for t in ids[offset : offset + limit]]
         return _paging(f"{base}/v1/albums/{album_id}/tracks", items, total=len(ids), offset=offset, limit=limit)
 
 
@@ -333,6 +380,7 @@ class SpotifyEmulator:
         self.catalog = Catalog(seed)
         self.seed = seed
         self._lock = threading.RLock()
+        self._host = host
         self._server = ThreadingHTTPServer((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.emulator = self  # type: ignore[attr-defined]
@@ -348,7 +396,7 @@ class SpotifyEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        return f"http://{self._host}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -403,8 +451,15 @@ class SpotifyEmulator:
         with self._lock:
             self._counts.clear()
 
-    def fault(self, endpoint: str, *, status: int | None, retry_after: float | None = None,
-              times: int | None = None, latency: float | None = None) -> None:
+    def fault(
+        self,
+        endpoint: str,
+        *,
+        status: int | None,
+        retry_after: float | None = None,
+        times: int | None = None,
+        latency: float | None = None,
+    ) -> None:
         """Make `endpoint` ("*" for all) answer `status` (None: only the latency) for the
         next `times` requests (None: until cleared). Faults on one endpoint queue in order."""
         if endpoint != "*" and endpoint not in ENDPOINTS:
@@ -442,8 +497,14 @@ class SpotifyEmulator:
         with self._lock:
             self._rotate_refresh_tokens = bool(enabled)
 
-    def create_user(self, user_id: str, *, display_name: str | None = None,
-                    authorized_at: datetime | float | None = None, client_id: str | None = None) -> dict[str, Any]:
+    def create_user(
+        self,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        authorized_at: datetime | float | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
         """A user who authorized the app at `authorized_at` (default now): their tokens."""
         with self._lock:
             self._users[user_id] = {"id": user_id, "display_name": display_name or user_id}
@@ -472,8 +533,11 @@ class SpotifyEmulator:
     def playlists_of(self, user_id: str) -> list[dict[str, Any]]:
         """Playlists the user owns and still follows, oldest first."""
         with self._lock:
-            return [self._playlist_view(p) for p in self._playlists.values()
-                    if p.owner_id == user_id and user_id in p.followers]
+            return [
+                self._playlist_view(p)
+                for p in self._playlists.values()
+                if p.owner_id == user_id and user_id in p.followers
+            ]
 
     def playlist(self, playlist_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -512,12 +576,13 @@ class SpotifyEmulator:
                 return fault
         return None
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-               body: bytes, base: str) -> _Reply:
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes, base: str
+    ) -> _Reply:
         path = path.rstrip("/") or "/"
         if path.startswith("/_emulator/"):
             return self._control(method, path, query, body)
-        endpoint, args = "", ()
+        endpoint, args = "", cast(tuple[str, ...], ())
         for route_method, pattern, name in _ROUTES:
             match = pattern.match(path)
             if match and route_method in (method, "*"):
@@ -600,7 +665,13 @@ class SpotifyEmulator:
                 access = self._issue_access_token(client_id, None)
             return _Reply(200, {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_LIFETIME})
         if grant_type != "refresh_token":
-            raise _Reply(400, {"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials or refresh_token"})
+            raise _Reply(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant_type must be client_credentials or refresh_token",
+                },
+            )
         refresh_token = form.get("refresh_token", "")
         with self._lock:
             stored = self._refresh_tokens.get(refresh_token)
@@ -629,17 +700,30 @@ class SpotifyEmulator:
         user_id = self._user(token)
         with self._lock:
             user = dict(self._users.get(user_id, {"id": user_id, "display_name": user_id}))
-        user.update({"type": "user", "uri": f"spotify:user:{user_id}", "country": "SE", "product": "premium",
-                     "followers": {"href": None, "total": 0}, "images": [],
-                     "href": f"{base}/v1/users/{user_id}",
-                     "external_urls": {"spotify": f"https://open.spotify.com/user/{user_id}"}})
+        user.update(
+            {
+                "type": "user",
+                "uri": f"spotify:user:{user_id}",
+                "country": "SE",
+                "product": "premium",
+                "followers": {"href": None, "total": 0},
+                "images": [],
+                "href": f"{base}/v1/users/{user_id}",
+                "external_urls": {"spotify": f"https://open.spotify.com/user/{user_id}"},
+            }
+        )
         return _Reply(200, user)
 
-    def _ep_browse_new_releases(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> _Reply:
+    def _ep_browse_new_releases(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str
+    ) -> _Reply:
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_PAGE)
         ids = self.catalog.album_ids()
-        items = [self.catalog.simplified_album(a, base) for a in ids[offset:offset + limit]]
-        return _Reply(200, {"albums": _paging(f"{base}/v1/browse/new-releases", items, total=len(ids), offset=offset, limit=limit)})
+        items = [self.catalog.simplified_album(a, base) for a in ids[offset : offset + limit]]
+        return _Reply(
+            200,
+            {"albums": _paging(f"{base}/v1/browse/new-releases", items, total=len(ids), offset=offset, limit=limit)},
+        )
 
     def _refuse_in_development_mode(self, token: _AccessToken) -> None:
         if self.app_mode(token.client_id) == "development":
@@ -653,12 +737,16 @@ class SpotifyEmulator:
         albums = [self.catalog.full_album(a, base) if self.catalog.has_album(a) else None for a in ids]
         return _Reply(200, {"albums": albums})
 
-    def _ep_album(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str) -> _Reply:
+    def _ep_album(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str
+    ) -> _Reply:
         if not self.catalog.has_album(album_id):
             raise _api_error(404, "Resource not found")
         return _Reply(200, self.catalog.full_album(album_id, base))
 
-    def _ep_album_tracks(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str) -> _Reply:
+    def _ep_album_tracks(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str
+    ) -> _Reply:
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_ALBUM_TRACKS_PAGE)
         if not self.catalog.has_album(album_id):
             raise _api_error(404, "Resource not found")
@@ -680,7 +768,7 @@ class SpotifyEmulator:
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_PAGE)
         with self._lock:
             mine = [p for p in self._playlists.values() if user_id in p.followers]
-            items = [self._simplified_playlist(p, base) for p in mine[offset:offset + limit]]
+            items = [self._simplified_playlist(p, base) for p in mine[offset : offset + limit]]
         return _Reply(200, _paging(f"{base}/v1/me/playlists", items, total=len(mine), offset=offset, limit=limit))
 
     def _ep_create_playlist(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> _Reply:
@@ -711,14 +799,18 @@ class SpotifyEmulator:
             raise _api_error(403, "You cannot modify a playlist you don't own.")
         return playlist
 
-    def _ep_playlist_get(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str) -> _Reply:
+    def _ep_playlist_get(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
+    ) -> _Reply:
         with self._lock:
             playlist = self._playlists.get(playlist_id)
             if playlist is None:
                 raise _api_error(404, "Not found.")
             return _Reply(200, self._full_playlist(playlist, base))
 
-    def _ep_playlist_details(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str) -> _Reply:
+    def _ep_playlist_details(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
+    ) -> _Reply:
         data = _json(body)
         if not isinstance(data, dict):
             raise _api_error(400, "Error parsing JSON.")
@@ -732,7 +824,9 @@ class SpotifyEmulator:
                 playlist.public = bool(data["public"])
         return _Reply(200, None)
 
-    def _ep_playlist_items_get(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str) -> _Reply:
+    def _ep_playlist_items_get(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
+    ) -> _Reply:
         offset, limit = _page_args(query, default_limit=50, max_limit=MAX_PAGE)
         with self._lock:
             playlist = self._playlists.get(playlist_id)
@@ -759,7 +853,9 @@ class SpotifyEmulator:
             raise _api_error(400, f"Invalid track uri: {bad[0]}")
         return uris
 
-    def _ep_playlist_items_put(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str) -> _Reply:
+    def _ep_playlist_items_put(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
+    ) -> _Reply:
         uris = self._write_uris(query, body)
         with self._lock:
             playlist = self._owned_playlist(token, playlist_id)
@@ -767,7 +863,9 @@ class SpotifyEmulator:
             playlist.snapshot_id = secrets.token_hex(16)
             return _Reply(200, {"snapshot_id": playlist.snapshot_id})
 
-    def _ep_playlist_items_post(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str) -> _Reply:
+    def _ep_playlist_items_post(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
+    ) -> _Reply:
         uris = self._write_uris(query, body)
         data = _json(body) if body.strip() else None
         position = data.get("position") if isinstance(data, dict) else None
@@ -778,11 +876,13 @@ class SpotifyEmulator:
             if position is None:
                 playlist.uris.extend(uris)
             else:
-                playlist.uris[int(position):int(position)] = uris
+                playlist.uris[int(position) : int(position)] = uris
             playlist.snapshot_id = secrets.token_hex(16)
             return _Reply(201, {"snapshot_id": playlist.snapshot_id})
 
-    def _ep_playlist_unfollow(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str) -> _Reply:
+    def _ep_playlist_unfollow(
+        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
+    ) -> _Reply:
         user_id = self._user(token)
         with self._lock:
             playlist = self._playlists.get(playlist_id)
@@ -805,8 +905,12 @@ class SpotifyEmulator:
             "uri": f"spotify:playlist:{playlist.id}",
             "href": href,
             "snapshot_id": playlist.snapshot_id,
-            "owner": {"id": playlist.owner_id, "display_name": owner_name, "type": "user",
-                      "uri": f"spotify:user:{playlist.owner_id}"},
+            "owner": {
+                "id": playlist.owner_id,
+                "display_name": owner_name,
+                "type": "user",
+                "uri": f"spotify:user:{playlist.owner_id}",
+            },
             "items": {"href": f"{href}/items", "total": len(playlist.uris)},
             "tracks": {"href": f"{href}/items", "total": len(playlist.uris)},
             "images": [],
@@ -815,11 +919,18 @@ class SpotifyEmulator:
 
     def _items_page(self, playlist: _Playlist, base: str, *, offset: int, limit: int) -> dict[str, Any]:
         items = []
-        for uri in playlist.uris[offset:offset + limit]:
+        for uri in playlist.uris[offset : offset + limit]:
             track_id = uri.rsplit(":", 1)[1]
-            track = self.catalog.full_track(track_id, base) or {"id": track_id, "uri": uri, "type": "track", "name": None}
+            track = self.catalog.full_track(track_id, base) or {
+                "id": track_id,
+                "uri": uri,
+                "type": "track",
+                "name": None,
+            }
             items.append({"added_at": "2026-01-01T00:00:00Z", "is_local": False, "track": track, "item": track})
-        return _paging(f"{base}/v1/playlists/{playlist.id}/items", items, total=len(playlist.uris), offset=offset, limit=limit)
+        return _paging(
+            f"{base}/v1/playlists/{playlist.id}/items", items, total=len(playlist.uris), offset=offset, limit=limit
+        )
 
     def _full_playlist(self, playlist: _Playlist, base: str) -> dict[str, Any]:
         result = self._simplified_playlist(playlist, base)
@@ -834,7 +945,7 @@ class SpotifyEmulator:
         data = _json(body) if body.strip() else {}
         if not isinstance(data, dict):
             return _Reply(400, {"error": "JSON object expected"})
-        name = path[len("/_emulator/"):]
+        name = path[len("/_emulator/") :]
         try:
             if method == "GET" and name == "counts":
                 return _Reply(200, self.counts())
@@ -852,13 +963,25 @@ class SpotifyEmulator:
             elif name == "reset_counts":
                 self.reset_counts()
             elif name == "fault":
-                self.fault(data["endpoint"], status=data.get("status"), retry_after=data.get("retry_after"),
-                           times=data.get("times"), latency=data.get("latency"))
+                self.fault(
+                    data["endpoint"],
+                    status=data.get("status"),
+                    retry_after=data.get("retry_after"),
+                    times=data.get("times"),
+                    latency=data.get("latency"),
+                )
             elif name == "clear_faults":
                 self.clear_faults()
             elif name == "users":
-                return _Reply(201, self.create_user(data["user_id"], display_name=data.get("display_name"),
-                                                    authorized_at=data.get("authorized_at"), client_id=data.get("client_id")))
+                return _Reply(
+                    201,
+                    self.create_user(
+                        data["user_id"],
+                        display_name=data.get("display_name"),
+                        authorized_at=data.get("authorized_at"),
+                        client_id=data.get("client_id"),
+                    ),
+                )
             elif name == "revoke":
                 self.revoke(data["refresh_token"])
             elif name == "expire_access_tokens":
@@ -918,10 +1041,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+        host = self.headers.get("Host") or emulator.url.removeprefix("http://")
         try:
             reply = emulator.handle(self.command, parts.path, parse_qs(parts.query), headers, body, f"http://{host}")
-        except Exception as exc:  # the emulator's own bug: answer 500 rather than hang the client
+        except Exception as exc:  # noqa: BLE001 - the emulator's own bug: answer 500 rather than hang the client
             reply = _api_error(500, f"emulator error: {type(exc).__name__}: {exc}")
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         try:
@@ -955,7 +1078,7 @@ class EmulatorRemote:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
     def reset(self) -> None:
@@ -967,21 +1090,44 @@ class EmulatorRemote:
     def count(self, endpoint: str) -> int:
         return int(self.counts().get(endpoint, 0))
 
-    def fault(self, endpoint: str, *, status: int | None, retry_after: float | None = None,
-              times: int | None = None, latency: float | None = None) -> None:
-        self._call("POST", "fault", {"endpoint": endpoint, "status": status, "retry_after": retry_after,
-                                     "times": times, "latency": latency})
+    def fault(
+        self,
+        endpoint: str,
+        *,
+        status: int | None,
+        retry_after: float | None = None,
+        times: int | None = None,
+        latency: float | None = None,
+    ) -> None:
+        self._call(
+            "POST",
+            "fault",
+            {"endpoint": endpoint, "status": status, "retry_after": retry_after, "times": times, "latency": latency},
+        )
 
     def clear_faults(self) -> None:
         self._call("POST", "clear_faults", {})
 
-    def create_user(self, user_id: str, *, display_name: str | None = None,
-                    authorized_at: datetime | float | None = None, client_id: str | None = None) -> dict[str, Any]:
-        return dict(self._call("POST", "users", {
-            "user_id": user_id, "display_name": display_name,
-            "authorized_at": _to_epoch(authorized_at) if authorized_at is not None else None,
-            "client_id": client_id,
-        }))
+    def create_user(
+        self,
+        user_id: str,
+        *,
+        display_name: str | None = None,
+        authorized_at: datetime | float | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        return dict(
+            self._call(
+                "POST",
+                "users",
+                {
+                    "user_id": user_id,
+                    "display_name": display_name,
+                    "authorized_at": _to_epoch(authorized_at) if authorized_at is not None else None,
+                    "client_id": client_id,
+                },
+            )
+        )
 
     def revoke(self, refresh_token: str) -> None:
         self._call("POST", "revoke", {"refresh_token": refresh_token})

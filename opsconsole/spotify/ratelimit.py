@@ -81,8 +81,9 @@ def _ttl(capacity: float, rate: float) -> int:
     return int(max(capacity / max(rate, 0.001), 3600)) + 60
 
 
-def bucket_try_take(kind: BucketKind, ident: str, *, capacity: float | None = None,
-                    rate: float | None = None, tokens: float = 1) -> tuple[bool, float]:
+def bucket_try_take(
+    kind: BucketKind, ident: str, *, capacity: float | None = None, rate: float | None = None, tokens: float = 1
+) -> tuple[bool, float]:
     """Take `tokens` if the bucket has them: (True, tokens left) or (False, seconds to wait)."""
     default_capacity, default_rate = bucket_limits(kind)
     capacity = default_capacity if capacity is None else capacity
@@ -107,7 +108,9 @@ def bucket_take(kind: BucketKind, ident: str, *, endpoint: str = "", max_wait: f
             counter_inc("spotify_bucket_rejections_total", kind=kind)
             raise SpotifyRateLimited(
                 f"{endpoint or 'spotify'}: {kind} rate limit bucket needs {value:.2f}s",
-                retry_after=value, status=None, endpoint=endpoint,
+                retry_after=value,
+                status=None,
+                endpoint=endpoint,
             )
         counter_inc("spotify_bucket_waits_total", kind=kind)
         time.sleep(value)

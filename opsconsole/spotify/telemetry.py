@@ -24,8 +24,9 @@ def _index_key() -> str:
     return key("telemetry-index")
 
 
-def telemetry_record(*, source: str, operation: str, outcome: Outcome, latency_ms: float | None = None,
-                     error: str = "") -> None:
+def telemetry_record(
+    *, source: str, operation: str, outcome: Outcome, latency_ms: float | None = None, error: str = ""
+) -> None:
     if outcome not in _OUTCOMES:
         raise ValueError(f"outcome must be one of {_OUTCOMES}")
     name = f"{source}.{operation}"
@@ -47,7 +48,7 @@ def telemetry_snapshot() -> dict[str, dict[str, Any]]:
     last_error, last_error_at}, ...} for every operation that has recorded anything."""
     client = get_redis()
     snapshot: dict[str, dict[str, Any]] = {}
-    for name in sorted(client.smembers(_index_key())):
+    for name in sorted(str(member) for member in client.smembers(_index_key())):
         raw = client.hgetall(_key(name))
         snapshot[name] = {
             **{outcome: int(raw.get(outcome) or 0) for outcome in _OUTCOMES},
@@ -71,25 +72,29 @@ def ingestion_issues() -> list[dict[str, Any]]:
     for breaker in breaker_states():
         if breaker["state"] != "closed":
             source, operation = _split(breaker["name"])
-            issues.append({
-                "source": source,
-                "operation": operation,
-                "breaker": breaker["name"],
-                "reason": "circuit_open",
-                "state": breaker["state"],
-                "remaining_cooldown": breaker["remaining_cooldown"],
-            })
+            issues.append(
+                {
+                    "source": source,
+                    "operation": operation,
+                    "breaker": breaker["name"],
+                    "reason": "circuit_open",
+                    "state": breaker["state"],
+                    "remaining_cooldown": breaker["remaining_cooldown"],
+                }
+            )
     for name, entry in telemetry_snapshot().items():
         failed_last = entry["last_error_at"] and (entry["last_success_at"] or 0) < entry["last_error_at"]
         if failed_last:
             source, operation = _split(name)
-            issues.append({
-                "source": source,
-                "operation": operation,
-                "reason": "last_error",
-                "error": entry["last_error"],
-                "last_error_at": entry["last_error_at"],
-            })
+            issues.append(
+                {
+                    "source": source,
+                    "operation": operation,
+                    "reason": "last_error",
+                    "error": entry["last_error"],
+                    "last_error_at": entry["last_error_at"],
+                }
+            )
     return issues
 
 

@@ -24,7 +24,9 @@ class RecordingProvider:
         if self.access_token and not force_refresh:
             return self.access_token
         if self.refresh_token:
-            grant = request_token_refresh(client_id=self.client_id, client_secret="secret", refresh_token=self.refresh_token)
+            grant = request_token_refresh(
+                client_id=self.client_id, client_secret="secret", refresh_token=self.refresh_token
+            )
         else:
             grant = request_client_credentials(client_id=self.client_id, client_secret="secret")
         self.access_token = grant.access_token
@@ -38,10 +40,16 @@ def catalog_client(spotify_emulator: SpotifyEmulator) -> SpotifyClient:
 
 
 @pytest.fixture
-def make_user_client(spotify_emulator: SpotifyEmulator) -> Callable[..., tuple[SpotifyClient, RecordingProvider, dict[str, Any]]]:
-    def make(user_id: str = "alice", *, client_id: str = "a1", **kwargs: Any) -> tuple[SpotifyClient, RecordingProvider, dict[str, Any]]:
+def make_user_client(
+    spotify_emulator: SpotifyEmulator,
+) -> Callable[..., tuple[SpotifyClient, RecordingProvider, dict[str, Any]]]:
+    def make(
+        user_id: str = "alice", *, client_id: str = "a1", **kwargs: Any
+    ) -> tuple[SpotifyClient, RecordingProvider, dict[str, Any]]:
         user = spotify_emulator.create_user(user_id, client_id=client_id)
-        provider = RecordingProvider(client_id=client_id, refresh_token=user["refresh_token"], access_token=user["access_token"])
+        provider = RecordingProvider(
+            client_id=client_id, refresh_token=user["refresh_token"], access_token=user["access_token"]
+        )
         client = SpotifyClient(app_key=client_id, account_key=user_id, token_provider=provider, **kwargs)
         return client, provider, user
 

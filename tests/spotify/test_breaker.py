@@ -37,7 +37,9 @@ def _wait_for_state(name: str, state: str) -> None:
     raise AssertionError(f"{name} never became {state}: {breaker_state(name)}")
 
 
-def test_closed_open_half_open_closed(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, fast_breaker: None) -> None:
+def test_closed_open_half_open_closed(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, fast_breaker: None
+) -> None:
     album_id = spotify_emulator.catalog.album_ids()[0]
     spotify_emulator.fault("album", status=500)
     for _ in range(2):
@@ -63,7 +65,9 @@ def test_closed_open_half_open_closed(spotify_emulator: SpotifyEmulator, catalog
     assert breaker_state("spotify.album_tracks")["state"] == "closed"
 
 
-def test_a_failed_probe_reopens_with_a_doubled_cooldown(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, fast_breaker: None) -> None:
+def test_a_failed_probe_reopens_with_a_doubled_cooldown(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, fast_breaker: None
+) -> None:
     spotify_emulator.fault("browse_new_releases", status=503)
     for _ in range(2):
         with pytest.raises(SpotifyServerError):
@@ -90,7 +94,9 @@ def test_half_open_lets_one_probe_through(fast_breaker: None) -> None:
         breaker_check("spotify.me")
 
 
-def test_4xx_answers_do_not_open_the_circuit(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, fast_breaker: None) -> None:
+def test_4xx_answers_do_not_open_the_circuit(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, fast_breaker: None
+) -> None:
     for _ in range(4):
         with pytest.raises(SpotifyNotFound):
             catalog_client.album("0000000000000000000000")
@@ -101,7 +107,15 @@ def test_4xx_answers_do_not_open_the_circuit(spotify_emulator: SpotifyEmulator, 
 def test_states_list_every_breaker_and_reset_closes_them(fast_breaker: None) -> None:
     states = breaker_states()
     assert [s["name"] for s in states] == list(DEFAULT_BREAKERS)
-    assert set(states[0]) >= {"name", "state", "failure_streak", "open_until", "remaining_cooldown", "opened_count", "last_error"}
+    assert set(states[0]) >= {
+        "name",
+        "state",
+        "failure_streak",
+        "open_until",
+        "remaining_cooldown",
+        "opened_count",
+        "last_error",
+    }
     for _ in range(2):
         breaker_failure("spotify.playlists", error="HTTP 500")
         breaker_failure("spotify.token", error="timeout")

@@ -39,7 +39,9 @@ def test_5xx_is_retried_until_it_succeeds(spotify_emulator: SpotifyEmulator, cat
     assert counter_total("spotify_requests_total", endpoint="album") == 3
 
 
-def test_six_attempts_at_most_then_server_error(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient) -> None:
+def test_six_attempts_at_most_then_server_error(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient
+) -> None:
     spotify_emulator.fault("album", status=500)
     with pytest.raises(SpotifyServerError) as raised:
         catalog_client.album(spotify_emulator.catalog.album_ids()[0])
@@ -49,7 +51,9 @@ def test_six_attempts_at_most_then_server_error(spotify_emulator: SpotifyEmulato
     assert counter_total("spotify_retries_total", status="500") == 5
 
 
-def test_attempts_follow_the_setting(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, settings: Any) -> None:
+def test_attempts_follow_the_setting(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, settings: Any
+) -> None:
     settings.SPOTIFY_MAX_ATTEMPTS = 3
     spotify_emulator.fault("browse_new_releases", status=502)
     with pytest.raises(SpotifyServerError):
@@ -57,7 +61,9 @@ def test_attempts_follow_the_setting(spotify_emulator: SpotifyEmulator, catalog_
     assert spotify_emulator.count("browse_new_releases") == 3
 
 
-def test_connection_errors_are_retried_then_reported_as_server_error(catalog_client: SpotifyClient, settings: Any) -> None:
+def test_connection_errors_are_retried_then_reported_as_server_error(
+    catalog_client: SpotifyClient, settings: Any
+) -> None:
     settings.SPOTIFY_API_URL = "http://127.0.0.1:9/v1/"  # nothing listens on the discard port
     with pytest.raises(SpotifyServerError) as raised:
         catalog_client.album("4aawyAB9vmqN3uQ7FjRGTy")
@@ -119,7 +125,9 @@ def test_429_without_retry_after_through_every_attempt_is_rate_limited(
     assert spotify_emulator.count("album_tracks") == 6
 
 
-def test_401_forces_one_refresh_then_succeeds(spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory) -> None:
+def test_401_forces_one_refresh_then_succeeds(
+    spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory
+) -> None:
     client, provider, _ = make_user_client("alice")
     spotify_emulator.expire_access_tokens()
     assert client.current_user()["id"] == "alice"
@@ -128,7 +136,9 @@ def test_401_forces_one_refresh_then_succeeds(spotify_emulator: SpotifyEmulator,
     assert spotify_emulator.count("token") == 1
 
 
-def test_401_that_survives_the_refresh_is_an_auth_error(spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory) -> None:
+def test_401_that_survives_the_refresh_is_an_auth_error(
+    spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory
+) -> None:
     client, provider, _ = make_user_client("bob")
     spotify_emulator.fault("me", status=401)
     with pytest.raises(SpotifyAuthError) as raised:
@@ -138,7 +148,9 @@ def test_401_that_survives_the_refresh_is_an_auth_error(spotify_emulator: Spotif
     assert spotify_emulator.count("me") == 2
 
 
-def test_a_revoked_refresh_token_surfaces_as_invalid_grant(spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory) -> None:
+def test_a_revoked_refresh_token_surfaces_as_invalid_grant(
+    spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory
+) -> None:
     client, _, user = make_user_client("carol")
     spotify_emulator.revoke(user["refresh_token"])
     spotify_emulator.expire_access_tokens()
@@ -178,7 +190,13 @@ def test_catalog_reads(spotify_emulator: SpotifyEmulator, catalog_client: Spotif
     features = catalog_client.audio_features(track_ids)
     assert len(features) == 100
     assert {f["id"] for f in features if f} <= set(track_ids)
-    assert spotify_emulator.counts() == {"token": 1, "albums": 1, "album_tracks": 1, "browse_new_releases": 1, "audio_features": 1}
+    assert spotify_emulator.counts() == {
+        "token": 1,
+        "albums": 1,
+        "album_tracks": 1,
+        "browse_new_releases": 1,
+        "audio_features": 1,
+    }
 
 
 def test_development_mode_403_is_learned_and_single_album_calls_take_over(spotify_emulator: SpotifyEmulator) -> None:
@@ -202,21 +220,29 @@ def test_development_mode_403_is_learned_and_single_album_calls_take_over(spotif
 
 
 def test_a_persisted_capability_skips_the_refused_call(spotify_emulator: SpotifyEmulator) -> None:
-    client = SpotifyClient(app_key="a2", token_provider=RecordingProvider(client_id="a2"), capabilities={"several_albums": False})
+    client = SpotifyClient(
+        app_key="a2", token_provider=RecordingProvider(client_id="a2"), capabilities={"several_albums": False}
+    )
     client.several_albums(spotify_emulator.catalog.album_ids()[:3])
     assert (spotify_emulator.count("albums"), spotify_emulator.count("album")) == (0, 3)
 
 
 def test_a_persisted_audio_features_refusal_still_lets_the_caller_probe(spotify_emulator: SpotifyEmulator) -> None:
     learned: list[tuple[str, bool]] = []
-    client = SpotifyClient(app_key="a3", token_provider=RecordingProvider(client_id="a3"),
-                           capabilities={"audio_features": False}, on_capability=lambda n, v: learned.append((n, v)))
+    client = SpotifyClient(
+        app_key="a3",
+        token_provider=RecordingProvider(client_id="a3"),
+        capabilities={"audio_features": False},
+        on_capability=lambda n, v: learned.append((n, v)),
+    )
     assert len(client.audio_features(spotify_emulator.catalog.track_ids()[:2])) == 2
     assert learned == [("audio_features", True)]
     assert spotify_emulator.count("audio_features") == 1
 
 
-def test_audio_features_refused_is_learned_and_not_asked_again(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient) -> None:
+def test_audio_features_refused_is_learned_and_not_asked_again(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient
+) -> None:
     spotify_emulator.set_audio_features_enabled(False)
     track_ids = spotify_emulator.catalog.track_ids()[:3]
     with pytest.raises(SpotifyForbidden):
@@ -227,7 +253,9 @@ def test_audio_features_refused_is_learned_and_not_asked_again(spotify_emulator:
     assert spotify_emulator.count("audio_features") == 1
 
 
-def test_replace_of_250_uris_is_one_put_and_two_posts(spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory) -> None:
+def test_replace_of_250_uris_is_one_put_and_two_posts(
+    spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory
+) -> None:
     client, _, _ = make_user_client("dora")
     playlist = client.create_playlist(name="Daily 1", description="fifty tracks")
     uris = spotify_emulator.catalog.track_uris()[:250]
@@ -255,7 +283,9 @@ def test_playlist_lifecycle(spotify_emulator: SpotifyEmulator, make_user_client:
     assert spotify_emulator.playlists_of("eve") == []
 
 
-def test_the_pre_2026_tracks_path_answers_403_through_spotipy(spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory) -> None:
+def test_the_pre_2026_tracks_path_answers_403_through_spotipy(
+    spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory
+) -> None:
     client, _, user = make_user_client("fay")
     playlist_id = client.create_playlist(name="x", description="")["id"]
     sp = spotipy.Spotify(auth=user["access_token"], retries=0, status_retries=0)

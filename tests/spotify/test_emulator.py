@@ -27,7 +27,9 @@ def _get(emu: SpotifyEmulator, path: str, token: str, **params: Any) -> requests
 
 
 def _send(emu: SpotifyEmulator, method: str, path: str, token: str, body: Any = None) -> requests.Response:
-    return requests.request(method, f"{emu.api_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    return requests.request(
+        method, f"{emu.api_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
 
 
 def test_catalog_is_deterministic_from_the_seed() -> None:
@@ -90,14 +92,21 @@ def test_audio_features_limit_nulls_and_switch_to_403(spotify_emulator: SpotifyE
     assert _get(spotify_emulator, "audio-features", token, ids=ids[0]).status_code == 403
 
 
-def test_development_mode_apps_get_403_on_batch_endpoints_but_not_single_album(spotify_emulator: SpotifyEmulator) -> None:
+def test_development_mode_apps_get_403_on_batch_endpoints_but_not_single_album(
+    spotify_emulator: SpotifyEmulator,
+) -> None:
     spotify_emulator.set_app_mode("dev-app", "development")
     token = _client_token(spotify_emulator, "dev-app")
     album_id = spotify_emulator.catalog.album_ids()[0]
     assert _get(spotify_emulator, "albums", token, ids=album_id).status_code == 403
-    assert _get(spotify_emulator, "audio-features", token, ids=spotify_emulator.catalog.track_ids()[0]).status_code == 403
+    assert (
+        _get(spotify_emulator, "audio-features", token, ids=spotify_emulator.catalog.track_ids()[0]).status_code == 403
+    )
     assert _get(spotify_emulator, f"albums/{album_id}", token).status_code == 200
-    assert _get(spotify_emulator, "albums", _client_token(spotify_emulator, "extended-app"), ids=album_id).status_code == 200
+    assert (
+        _get(spotify_emulator, "albums", _client_token(spotify_emulator, "extended-app"), ids=album_id).status_code
+        == 200
+    )
 
 
 def test_playlist_lifecycle_on_the_2026_paths(spotify_emulator: SpotifyEmulator) -> None:
@@ -108,10 +117,19 @@ def test_playlist_lifecycle_on_the_2026_paths(spotify_emulator: SpotifyEmulator)
     assert created.status_code == 201
     playlist_id = created.json()["id"]
     uris = spotify_emulator.catalog.track_uris()
-    assert _send(spotify_emulator, "PUT", f"playlists/{playlist_id}/items", token, {"uris": uris[:101]}).status_code == 400
-    assert _send(spotify_emulator, "PUT", f"playlists/{playlist_id}/items", token, {"uris": uris[:100]}).status_code == 200
-    assert _send(spotify_emulator, "POST", f"playlists/{playlist_id}/items", token, {"uris": uris[100:130]}).status_code == 201
-    assert _send(spotify_emulator, "POST", f"playlists/{playlist_id}/items", token, {"uris": ["nope"]}).status_code == 400
+    assert (
+        _send(spotify_emulator, "PUT", f"playlists/{playlist_id}/items", token, {"uris": uris[:101]}).status_code == 400
+    )
+    assert (
+        _send(spotify_emulator, "PUT", f"playlists/{playlist_id}/items", token, {"uris": uris[:100]}).status_code == 200
+    )
+    assert (
+        _send(spotify_emulator, "POST", f"playlists/{playlist_id}/items", token, {"uris": uris[100:130]}).status_code
+        == 201
+    )
+    assert (
+        _send(spotify_emulator, "POST", f"playlists/{playlist_id}/items", token, {"uris": ["nope"]}).status_code == 400
+    )
     assert _send(spotify_emulator, "PUT", f"playlists/{playlist_id}", token, {"name": "Renamed"}).status_code == 200
     fetched = _get(spotify_emulator, f"playlists/{playlist_id}", token).json()
     assert fetched["name"] == "Renamed"
@@ -216,8 +234,12 @@ def test_expired_access_tokens_answer_401_until_refreshed(spotify_emulator: Spot
 
 def test_token_endpoint_fault_answers_oauth_errors(spotify_emulator: SpotifyEmulator) -> None:
     spotify_emulator.fault("token", status=400, times=1)
-    response = requests.post(f"{spotify_emulator.accounts_url}api/token", data={"grant_type": "client_credentials"},
-                             auth=("a", "b"), timeout=5)
+    response = requests.post(
+        f"{spotify_emulator.accounts_url}api/token",
+        data={"grant_type": "client_credentials"},
+        auth=("a", "b"),
+        timeout=5,
+    )
     assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
 
 
@@ -235,7 +257,10 @@ def test_remote_control_api_drives_the_same_state(spotify_emulator: SpotifyEmula
     remote = EmulatorRemote(spotify_emulator.url)
     remote.fault("album", status=502, times=1)
     user = remote.create_user("hank", authorized_at=datetime.now(UTC) - timedelta(days=1))
-    assert _get(spotify_emulator, f"albums/{spotify_emulator.catalog.album_ids()[0]}", user["access_token"]).status_code == 502
+    assert (
+        _get(spotify_emulator, f"albums/{spotify_emulator.catalog.album_ids()[0]}", user["access_token"]).status_code
+        == 502
+    )
     assert remote.count("album") == 1
     assert remote.album_ids() == spotify_emulator.catalog.album_ids()
     remote.set_app_mode("dev", "development")

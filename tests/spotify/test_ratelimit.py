@@ -47,8 +47,14 @@ def test_two_processes_cannot_take_more_than_capacity_plus_refill() -> None:
     capacity, rate, attempts = 20, 5.0, 400
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "opsconsole.settings"}
     workers = [
-        subprocess.Popen([sys.executable, "-c", _HAMMER, str(attempts), str(capacity), str(rate)],
-                         cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _HAMMER, str(attempts), str(capacity), str(rate)],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     try:
@@ -100,8 +106,11 @@ def test_the_account_bucket_limits_calls_of_one_account(spotify_emulator: Spotif
     settings.SPOTIFY_ACCOUNT_BURST = 2
     settings.SPOTIFY_ACCOUNT_RATE_PER_SECOND = 0.01
     user = spotify_emulator.create_user("ivy")
-    client = SpotifyClient(app_key="a1", account_key="ivy",
-                           token_provider=RecordingProvider(client_id="a1", access_token=user["access_token"]))
+    client = SpotifyClient(
+        app_key="a1",
+        account_key="ivy",
+        token_provider=RecordingProvider(client_id="a1", access_token=user["access_token"]),
+    )
     client.current_user()
     client.current_user()
     with pytest.raises(SpotifyRateLimited):
@@ -109,6 +118,9 @@ def test_the_account_bucket_limits_calls_of_one_account(spotify_emulator: Spotif
     assert spotify_emulator.count("me") == 2
     # Another account on the same app is not held back.
     other = spotify_emulator.create_user("jay")
-    SpotifyClient(app_key="a1", account_key="jay",
-                  token_provider=RecordingProvider(client_id="a1", access_token=other["access_token"])).current_user()
+    SpotifyClient(
+        app_key="a1",
+        account_key="jay",
+        token_provider=RecordingProvider(client_id="a1", access_token=other["access_token"]),
+    ).current_user()
     assert spotify_emulator.count("me") == 3

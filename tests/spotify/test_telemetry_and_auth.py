@@ -19,7 +19,9 @@ from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.spotify.telemetry import ingestion_issues, ingestion_sources, telemetry_record, telemetry_snapshot
 
 
-def test_telemetry_counts_outcomes_per_operation(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, settings: Any) -> None:
+def test_telemetry_counts_outcomes_per_operation(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, settings: Any
+) -> None:
     settings.SPOTIFY_MAX_ATTEMPTS = 1
     album_id = spotify_emulator.catalog.album_ids()[0]
     catalog_client.album(album_id)
@@ -28,7 +30,10 @@ def test_telemetry_counts_outcomes_per_operation(spotify_emulator: SpotifyEmulat
         catalog_client.album(album_id)
     albums = telemetry_snapshot()["spotify.albums"]
     assert {k: albums[k] for k in ("started", "succeeded", "failed", "skipped")} == {
-        "started": 2, "succeeded": 1, "failed": 1, "skipped": 0,
+        "started": 2,
+        "succeeded": 1,
+        "failed": 1,
+        "skipped": 0,
     }
     assert albums["last_latency_ms"] is not None and albums["last_latency_ms"] >= 0
     assert "HTTP 500" in albums["last_error"]

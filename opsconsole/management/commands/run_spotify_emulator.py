@@ -16,11 +16,15 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="Loopback address to bind.")
         parser.add_argument("--seed", type=int, default=42, help="Seed of the generated catalog.")
         parser.add_argument(
-            "--development-app", action="append", default=[], metavar="CLIENT_ID",
+            "--development-app",
+            action="append",
+            default=[],
+            metavar="CLIENT_ID",
             help="Treat this client id as a Development Mode app (403 on several-albums and audio features).",
         )
         parser.add_argument(
-            "--no-audio-features", action="store_true",
+            "--no-audio-features",
+            action="store_true",
             help="Answer 403 on audio features, as Spotify does for apps registered after Nov 2024.",
         )
 
