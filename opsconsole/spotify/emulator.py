@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import re
 import secrets
 import threading
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -431,6 +432,8 @@ class SpotifyEmulator:
             self._access_tokens: dict[str, _AccessToken] = {}
             self._playlists: dict[str, _Playlist] = {}
             self._audio_features_enabled = True
+            self._rate_limits: dict[str, tuple[int, float]] = {}
+            self._request_times: dict[str, deque[float]] = {}
             self._rotate_refresh_tokens = False
             self._app_modes = {}
             self._app_secrets = {}
@@ -491,6 +494,33 @@ class SpotifyEmulator:
         """False: audio features answer 403, as for apps registered after Nov 2024."""
         with self._lock:
             self._audio_features_enabled = bool(enabled)
+
+    def set_rate_limit(self, client_id: str, max_requests: int | None, *, window_seconds: float = 30.0) -> None:
+        """Spotify's own limit: at most `max_requests` Web API calls per app (`client_id`,
+        "*" for each app) over a rolling window; beyond it 429 with Retry-After. None removes it."""
+        with self._lock:
+            if max_requests is None:
+                self._rate_limits.pop(client_id, None)
+            else:
+                self._rate_limits[client_id] = (int(max_requests), float(window_seconds))
+            self._request_times.clear()
+
+    def _enforce_rate_limit(self, client_id: str) -> None:
+        with self._lock:
+            limit = self._rate_limits.get(client_id) or self._rate_limits.get("*")
+            if limit is None:
+                return
+            max_requests, window = limit
+            now = _now()
+            times = self._request_times.setdefault(client_id, deque())
+            while times and times[0] <= now - window:
+                times.popleft()
+            if len(times) >= max_requests:
+                retry_after = max(1, math.ceil(times[0] + window - now))
+                reply = _api_error(429, "API rate limit exceeded")
+                reply.headers = {"Retry-After": str(retry_after)}
+                raise reply
+            times.append(now)
 
     def set_rotate_refresh_tokens(self, enabled: bool) -> None:
         """True: every refresh returns a new refresh token and revokes the old one."""
@@ -605,6 +635,7 @@ class SpotifyEmulator:
             if endpoint == "playlist_tracks_legacy":
                 raise _api_error(403, "Forbidden: use /v1/playlists/{id}/items")
             token = self._authorize(headers)
+            self._enforce_rate_limit(token.client_id)
             handler = getattr(self, f"_ep_{endpoint}")
             return handler(token, query, body, base, *args)
         except _Reply as reply:
@@ -992,6 +1023,10 @@ class SpotifyEmulator:
                 self.register_app(data["client_id"], data["client_secret"], data.get("mode", "extended"))
             elif name == "audio_features":
                 self.set_audio_features_enabled(bool(data["enabled"]))
+            elif name == "rate_limit":
+                self.set_rate_limit(
+                    data["client_id"], data.get("max_requests"), window_seconds=float(data.get("window_seconds", 30.0))
+                )
             elif name == "rotate_refresh_tokens":
                 self.set_rotate_refresh_tokens(bool(data["enabled"]))
             else:
@@ -1140,6 +1175,13 @@ class EmulatorRemote:
 
     def set_audio_features_enabled(self, enabled: bool) -> None:
         self._call("POST", "audio_features", {"enabled": enabled})
+
+    def set_rate_limit(self, client_id: str, max_requests: int | None, *, window_seconds: float = 30.0) -> None:
+        self._call(
+            "POST",
+            "rate_limit",
+            {"client_id": client_id, "max_requests": max_requests, "window_seconds": window_seconds},
+        )
 
     def playlists_of(self, user_id: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"playlists?user_id={user_id}")["playlists"])

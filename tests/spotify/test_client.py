@@ -313,3 +313,17 @@ def test_tokens_never_reach_logs_or_error_messages(
     assert caplog.records, "spotipy logged its HTTP errors"
     for secret in secrets:
         assert secret and secret not in text
+
+
+def test_spotifys_own_window_limit_parks_the_app(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient
+) -> None:
+    spotify_emulator.set_rate_limit("a1", 2)
+    album_id = spotify_emulator.catalog.album_ids()[0]
+    catalog_client.album(album_id)  # the token call is not a Web API call
+    catalog_client.album(album_id)
+    with pytest.raises(SpotifyRateLimited) as raised:
+        catalog_client.album(album_id)
+    assert raised.value.retry_after >= 1  # above the test ceiling (0.5 s): parked, not slept
+    assert spotify_emulator.count("album") == 3
+    assert bucket_state("app", "a1")["blocked_until"] is not None

@@ -267,3 +267,16 @@ def test_remote_control_api_drives_the_same_state(spotify_emulator: SpotifyEmula
     assert spotify_emulator.app_mode("dev") == "development"
     remote.reset()
     assert spotify_emulator.counts() == {}
+
+
+def test_rolling_window_rate_limit_per_app(spotify_emulator: SpotifyEmulator) -> None:
+    spotify_emulator.set_rate_limit("app-1", 3)
+    limited, other = _client_token(spotify_emulator, "app-1"), _client_token(spotify_emulator, "app-2")
+    album_id = spotify_emulator.catalog.album_ids()[0]
+    statuses = [_get(spotify_emulator, f"albums/{album_id}", limited).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = _get(spotify_emulator, f"albums/{album_id}", limited)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 30
+    assert _get(spotify_emulator, f"albums/{album_id}", other).status_code == 200
+    spotify_emulator.set_rate_limit("app-1", None)
+    assert _get(spotify_emulator, f"albums/{album_id}", limited).status_code == 200
