@@ -644,7 +644,7 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
             fresh = row["create"] - len(incoming)
             if fresh > 0:
                 plan["created"] += len(playlists_create(account=account, count=fresh, actor=actor))
-    logger.info("playlists scaled", extra={"created": plan["created"], "retired": plan["retired"], "unplaced": len(unplaced)})
+    logger.info("playlists scaled", extra={"playlists_created": plan["created"], "playlists_retired": plan["retired"], "unplaced": len(unplaced)})
     return plan
 
 
