@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install demo test bench lint stop browser migrate clean
+.PHONY: install demo test bench lint stop browser migrate clean backup restore up down logs
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,24 @@ migrate: install
 # Stops the embedded PostgreSQL and Redis a demo left running (data stays in var/).
 stop: install
 	$(BIN)/python -c "from opsconsole.runtime import stop_embedded; stop_embedded()"
+
+# pg_dump to var/backups/ (embedded database or DATABASE_URL); restore into an empty database.
+backup: install
+	$(BIN)/python manage.py backup_db
+
+restore: install
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/<archive>.dump"; exit 2; }
+	$(BIN)/python manage.py restore_db "$(FILE)"
+
+# The production-shaped stack (needs a Docker engine and an .env with the secrets).
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs -f --tail=200
 
 clean:
 	rm -rf $(VENV) var

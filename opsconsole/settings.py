@@ -207,6 +207,9 @@ RETENTION_SNAPSHOTS_DAYS = env.int("RETENTION_SNAPSHOTS_DAYS", default=60)
 RETENTION_DEAD_LETTERS_DAYS = env.int("RETENTION_DEAD_LETTERS_DAYS", default=30)
 RETENTION_METRIC_SNAPSHOTS_DAYS = env.int("RETENTION_METRIC_SNAPSHOTS_DAYS", default=90)
 
+# `make backup` keeps this many archives under var/backups/.
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
+
 # --- Celery (cookiecutter-django's block) ---------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = "django-db"
