@@ -129,7 +129,7 @@ def _attempts(form: dict[str, str], *, client_id: str, client_secret: str, secre
                     f"token: {kind} error after {attempt} attempts: {type(exc).__name__}", endpoint=ENDPOINT
                 ) from None
             counter_inc("spotify_retries_total", status=kind)
-            pause(backoff_seconds(attempt), reason=kind)
+            pause(backoff_seconds(attempt), reason=kind, endpoint=ENDPOINT, attempt=attempt)
             continue
         status = response.status_code
         counter_inc("spotify_responses_total", endpoint=ENDPOINT, status=str(status))
@@ -149,7 +149,7 @@ def _attempts(form: dict[str, str], *, client_id: str, client_secret: str, secre
                     f"token: HTTP 429, retry after {wait:.1f}s", retry_after=wait, endpoint=ENDPOINT
                 )
             counter_inc("spotify_retries_total", status="429")
-            pause(wait, reason="429")
+            pause(wait, reason="429", endpoint=ENDPOINT, attempt=attempt)
             continue
         if status >= 500:
             if attempt >= max_attempts:
@@ -157,7 +157,7 @@ def _attempts(form: dict[str, str], *, client_id: str, client_secret: str, secre
                     f"token: HTTP {status} after {attempt} attempts", status=status, endpoint=ENDPOINT
                 )
             counter_inc("spotify_retries_total", status=str(status))
-            pause(backoff_seconds(attempt), reason=str(status))
+            pause(backoff_seconds(attempt), reason=str(status), endpoint=ENDPOINT, attempt=attempt)
             continue
         try:
             body = response.json()

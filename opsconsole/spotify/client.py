@@ -9,6 +9,7 @@ honouring Retry-After up to SPOTIFY_MAX_SLEEP_SECONDS and parking the work beyon
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -36,6 +37,7 @@ from opsconsole.spotify.retry import backoff_seconds, pause, retry_after_seconds
 from opsconsole.spotify.telemetry import telemetry_record
 
 T = TypeVar("T")
+logger = logging.getLogger("opsconsole.spotify")
 
 MAX_SEVERAL_ALBUMS = 20
 MAX_PAGE = 50
@@ -145,7 +147,8 @@ class SpotifyClient:
         try:
             result = self._attempts(endpoint, send)
         except SpotifyServerError as exc:
-            breaker_failure(breaker, error=str(exc))
+            if breaker_failure(breaker, error=str(exc)):
+                logger.warning("spotify circuit opened", extra={"breaker": breaker, "error": str(exc)})
             telemetry_record(
                 source=self.source,
                 operation=operation,
@@ -214,7 +217,7 @@ class SpotifyClient:
                             f"{message} (retry after {wait:.1f}s)", retry_after=wait, status=429, endpoint=endpoint
                         ) from None
                     counter_inc("spotify_retries_total", status="429")
-                    pause(wait, reason="429")
+                    pause(wait, reason="429", endpoint=endpoint, attempt=attempt)
                     continue
                 if status >= 500:
                     if attempt >= max_attempts:
@@ -222,7 +225,7 @@ class SpotifyClient:
                             f"{message} after {attempt} attempts", status=status, endpoint=endpoint
                         ) from None
                     counter_inc("spotify_retries_total", status=str(status))
-                    pause(backoff_seconds(attempt), reason=str(status))
+                    pause(backoff_seconds(attempt), reason=str(status), endpoint=endpoint, attempt=attempt)
                     continue
                 raise _client_error(status, message, endpoint) from None
             except requests.RequestException as exc:
@@ -232,7 +235,7 @@ class SpotifyClient:
                         f"{endpoint}: {kind} error after {attempt} attempts: {type(exc).__name__}", endpoint=endpoint
                     ) from None
                 counter_inc("spotify_retries_total", status=kind)
-                pause(backoff_seconds(attempt), reason=kind)
+                pause(backoff_seconds(attempt), reason=kind, endpoint=endpoint, attempt=attempt)
 
     # Web API reference methods ------------------------------------------------------------------
     def current_user(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Mapping
@@ -9,6 +10,8 @@ from collections.abc import Mapping
 from django.conf import settings
 
 from opsconsole.counters import counter_inc
+
+logger = logging.getLogger("opsconsole.spotify")
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -32,8 +35,12 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         return None
 
 
-def pause(seconds: float, *, reason: str) -> None:
+def pause(seconds: float, *, reason: str, endpoint: str = "", attempt: int = 0) -> None:
     """Sleep before a retry; the total is counted so tests and dashboards see the waiting."""
+    logger.info(
+        "spotify retry",
+        extra={"endpoint": endpoint, "reason": reason, "attempt": attempt, "sleep_seconds": round(seconds, 3)},
+    )
     counter_inc("spotify_backoff_seconds_total", seconds, reason=reason)
     if seconds > 0:
         time.sleep(seconds)

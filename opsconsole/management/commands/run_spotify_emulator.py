@@ -30,9 +30,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Nothing here may listen beyond this machine: the emulator has no auth on /_emulator/.
-        if not ipaddress.ip_address(options["host"]).is_loopback:
+        host = "127.0.0.1" if options["host"] == "localhost" else options["host"]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
             raise CommandError("--host must be a loopback address")
-        emulator = SpotifyEmulator(seed=options["seed"], host=options["host"], port=options["port"])
+        emulator = SpotifyEmulator(seed=options["seed"], host=host, port=options["port"])
         for client_id in options["development_app"]:
             emulator.set_app_mode(client_id, "development")
         if options["no_audio_features"]:
