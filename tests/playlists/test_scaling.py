@@ -114,3 +114,15 @@ def test_create_rejects_quarantined_and_full_accounts_with_field_errors(spotify_
     created = services.playlists_create(account=roomy, count=2, actor="test")
     assert [p.index for p in created] == [2, 3]
     assert all(p.next_reshuffle_at is not None for p in created)
+
+
+def test_demo_hook_tops_up_each_schedulable_account_once(spotify_app: SpotifyApp) -> None:
+    from playlists.demo import demo_create_playlists
+
+    first = account(spotify_app, "demo-a", playlists=1)
+    second = account(spotify_app, "demo-b")
+    account(spotify_app, "demo-q", health=Health.QUARANTINED)
+
+    assert demo_create_playlists(per_account=3) == 5
+    assert active_count(first) == 3 and active_count(second) == 3
+    assert demo_create_playlists(per_account=3) == 0
