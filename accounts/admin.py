@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.spotify.errors import SpotifyError
 from playlists.admin_actions import reshuffle_account_playlists_action
@@ -20,9 +20,20 @@ from playlists.admin_actions import reshuffle_account_playlists_action
 class SpotifyAppAdmin(admin.ModelAdmin):
     list_display = ["name", "client_id", "mode", "user_cap", "active_accounts", "capabilities"]
     search_fields = ["name", "client_id"]
-    readonly_fields = ["capabilities", "created_at"]
+    readonly_fields = ["capabilities", "rate_limiter", "created_at"]
     # The secret is write-only in the admin: the form never shows the stored value.
     exclude = ["client_secret"]
+    actions = ["clear_rate_limit_block"]
+
+    @admin.display(description="Rate limiter")
+    def rate_limiter(self, obj: SpotifyApp) -> str:
+        return _rate_limiter_html(selectors.ratelimit_state_for_app(obj))
+
+    @admin.action(description="Clear rate-limit block", permissions=["change"])
+    def clear_rate_limit_block(self, request: HttpRequest, queryset: QuerySet[SpotifyApp]) -> None:
+        for app in queryset:
+            services.ratelimit_clear_block(kind="app", ident=str(app.pk), actor=f"admin:{request.user}")
+        self.message_user(request, f"Rate-limit block cleared for {queryset.count()} app(s).", messages.SUCCESS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SpotifyApp]:
         return super().get_queryset(request).annotate(_active=Count("accounts", filter=Q(accounts__is_active=True)))
@@ -52,6 +63,14 @@ class TokenExpiryFilter(admin.SimpleListFilter):
             cutoff = now - REFRESH_TOKEN_LIFETIME + timedelta(days=settings.REAUTH_WARNING_DAYS)
             return queryset.filter(authorized_at__lte=cutoff)
         return queryset
+
+
+def _rate_limiter_html(state: dict) -> str:
+    return format_html(
+        "{} of {} tokens (refill {}/s) · last 429: {} · blocked until: {}",
+        state["tokens"], int(state["capacity"]), state["rate_per_second"],
+        state["last_429_at"] or "never", state["blocked_until"] or "not blocked",
+    )
 
 
 HEALTH_COLOURS = {"ok": "#2e7d32", "degraded": "#ef6c00", "quarantined": "#c62828", "reauth_required": "#6a1b9a"}
@@ -97,12 +116,27 @@ class SpotifyAccountAdmin(admin.ModelAdmin):
     raw_id_fields = ["app"]
     show_full_result_count = False
     readonly_fields = [
-        "id", "health", "health_reason", "health_changed_at", "consecutive_failures", "last_error",
+        "rate_limiter", "id", "health", "health_reason", "health_changed_at", "consecutive_failures", "last_error",
         "last_error_at", "last_refreshed_at", "token_expires_at", "created_at", "updated_at",
     ]
     # Tokens never appear on an admin page.
     exclude = ["access_token", "refresh_token"]
-    actions = ["refresh_tokens", "deactivate", "reactivate", "release_quarantine", reshuffle_account_playlists_action]
+    actions = [
+        "refresh_tokens", "deactivate", "reactivate", "release_quarantine", "clear_rate_limit_block",
+        reshuffle_account_playlists_action,
+    ]
+
+    @admin.display(description="Rate limiter")
+    def rate_limiter(self, obj: SpotifyAccount) -> str:
+        return _rate_limiter_html(selectors.ratelimit_state_for_account(obj))
+
+    @admin.action(description="Clear rate-limit block", permissions=["change"])
+    def clear_rate_limit_block(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
+        def run(account: SpotifyAccount) -> tuple[bool, str]:
+            services.ratelimit_clear_block(kind="account", ident=str(account.pk), actor=f"admin:{request.user}")
+            return True, "block cleared"
+
+        _per_row(self, request, queryset, "Clear rate-limit block", run)
 
     @admin.display(description="Health", ordering="health")
     def health_badge(self, obj: SpotifyAccount) -> str:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
-from accounts.models import SpotifyAccount
+from accounts import selectors, services
+from accounts.models import SpotifyAccount, SpotifyApp
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -100,3 +101,41 @@ class AccountDetailView(APIView):
         account = get_object_or_404(SpotifyAccount, pk=account_id)
         services.account_deactivate(account=account, reason=f"deactivated via API by {request.user.get_username()}")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RateLimitsView(APIView):
+    """Seed 000 step 4: verify the rate limiter before re-enabling work."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("blocked", bool, description="Only buckets blocked by a Retry-After")],
+        responses=inline_serializer("RateLimits", {"apps": serializers.ListField(child=serializers.DictField()), "accounts": serializers.ListField(child=serializers.DictField())}),
+        tags=["accounts"],
+    )
+    def get(self, request: Request) -> Response:
+        blocked = request.query_params.get("blocked", "false").lower() in ("1", "true")
+        return Response(selectors.ratelimit_overview(blocked_only=blocked))
+
+
+class RateLimitClearSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["app", "account"])
+    id = serializers.CharField(max_length=64)
+
+    def validate(self, attrs: dict) -> dict:
+        model = SpotifyApp if attrs["kind"] == "app" else SpotifyAccount
+        try:
+            exists = model.objects.filter(pk=attrs["id"]).exists()
+        except (ValueError, DjangoValidationError):
+            exists = False
+        if not exists:
+            raise serializers.ValidationError({"id": [f"No {attrs['kind']} with id {attrs['id']!r}."]})
+        return attrs
+
+
+class RateLimitClearView(APIView):
+    @extend_schema(request=RateLimitClearSerializer, responses=inline_serializer("RateLimitCleared", {"kind": serializers.CharField(), "id": serializers.CharField(), "cleared": serializers.BooleanField()}), tags=["accounts"])
+    def post(self, request: Request) -> Response:
+        serializer = RateLimitClearSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        kind, ident = serializer.validated_data["kind"], serializer.validated_data["id"]
+        services.ratelimit_clear_block(kind=kind, ident=ident, actor=f"api:{request.user.get_username()}")
+        return Response({"kind": kind, "id": ident, "cleared": True})

@@ -305,6 +305,14 @@ def account_onboard(
     return account
 
 
+def ratelimit_clear_block(*, kind: str, ident: str, actor: str) -> None:
+    """After an incident: let an app or account call Spotify again before its Retry-After ends."""
+    from opsconsole.spotify.ratelimit import bucket_clear_block
+
+    bucket_clear_block(kind, ident)  # type: ignore[arg-type]
+    logger.warning("rate-limit block cleared", extra={"kind": kind, "ident": ident, "actor": actor})
+
+
 def accounts_reencrypt_tokens() -> int:
     """After adding a new first key to TOKEN_ENCRYPTION_KEYS: rewrite every token under it."""
     count = 0
@@ -335,5 +343,6 @@ __all__ = [
     "app_get_or_create_default",
     "app_record_capability",
     "spotify_client_for_account",
+    "ratelimit_clear_block",
     "spotify_client_for_catalog",
 ]

@@ -1,0 +1,48 @@
+"""Reads for accounts: the rate limiter as an operator checks it before re-enabling work."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from accounts.models import SpotifyAccount, SpotifyApp
+from opsconsole.redis import get_redis, key
+from opsconsole.spotify.ratelimit import bucket_state
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat() if epoch else None
+
+
+def _present(state: dict[str, float | None]) -> dict[str, Any]:
+    return {
+        "tokens": round(state["tokens"] or 0.0, 2),
+        "capacity": state["capacity"],
+        "rate_per_second": state["rate_per_second"],
+        "last_429_at": _iso(state["last_429_at"]),
+        "blocked_until": _iso(state["blocked_until"]),
+        "blocked": state["blocked_until"] is not None,
+    }
+
+
+def ratelimit_state_for_app(app: SpotifyApp) -> dict[str, Any]:
+    return {"kind": "app", "id": str(app.pk), "name": app.name, **_present(bucket_state("app", str(app.pk)))}
+
+
+def ratelimit_state_for_account(account: SpotifyAccount) -> dict[str, Any]:
+    return {"kind": "account", "id": str(account.pk), "name": account.display_name, **_present(bucket_state("account", str(account.pk)))}
+
+
+def ratelimit_overview(*, blocked_only: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Every app's bucket, and the buckets of accounts that called Spotify recently (a key exists)."""
+    apps = [ratelimit_state_for_app(app) for app in SpotifyApp.objects.order_by("name")]
+    prefix = key("bucket", "account", "")
+    account_ids = [k[len(prefix):] for k in get_redis().scan_iter(match=prefix + "*", count=1000)]
+    accounts = [
+        ratelimit_state_for_account(account)
+        for account in SpotifyAccount.objects.filter(pk__in=account_ids).order_by("display_name")
+    ]
+    if blocked_only:
+        apps = [row for row in apps if row["blocked"]]
+        accounts = [row for row in accounts if row["blocked"]]
+    return {"apps": apps, "accounts": accounts}
