@@ -37,3 +37,10 @@ def _short_probe_timeouts(settings) -> None:  # type: ignore[no-untyped-def]
     settings.HEALTH_ALLOWLIST = []
     settings.TRUSTED_PROXIES = []
     settings.OPS_ADMIN_EMAILS = []
+
+
+@pytest.fixture
+def settings_fixture_short_probes(settings) -> None:  # type: ignore[no-untyped-def]
+    """Even shorter pings for fuzzing, which calls the queue report many times."""
+    settings.QUEUES_INSPECT_TIMEOUT_SECONDS = 0.1
+    settings.HEALTH_PING_TIMEOUT_SECONDS = 0.1
