@@ -61,10 +61,11 @@ def dead_letter_errors_grouped_detail() -> list[dict[str, Any]]:
         .order_by("-count", "error_type")
     )
     for group in groups:
-        group["sample_messages"] = list(
+        recent = (
             _pending().filter(error_type=group["error_type"], source_service=group["source_service"])
-            .order_by("-last_seen").values_list("error_message", flat=True).distinct()[:GROUP_SAMPLE_MESSAGES]
+            .order_by("-last_seen").values_list("error_message", flat=True)[:50]
         )
+        group["sample_messages"] = list(dict.fromkeys(recent))[:GROUP_SAMPLE_MESSAGES]
     return groups
 
 

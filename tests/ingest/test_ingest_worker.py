@@ -1,0 +1,45 @@
+"""The ingest jobs through a real Celery worker: the chain to audio features, and a 429 retry.
+
+(spotify_emulator comes before celery_worker_process: the worker is pointed at it when it starts.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from ingest.models import AlbumSource, Track
+from metrics.models import JobRun
+from metrics.services import job_run_now
+from opsconsole.spotify.emulator import SpotifyEmulator
+
+pytestmark = pytest.mark.slow
+
+
+def test_ingest_job_chains_audio_features_in_a_real_worker(
+    spotify_emulator: SpotifyEmulator, celery_worker_process, queue_albums: Callable[[list[str]], list[str]]
+) -> None:  # type: ignore[no-untyped-def]
+    queue_albums(spotify_emulator.catalog.album_ids()[:10])
+    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
+    done = celery_worker_process.wait_until(lambda: JobRun.objects.filter(pk=run.pk, status="success").first(), timeout=60)
+    assert done.summary["albums_done"] == 10
+    features = celery_worker_process.wait_until(
+        lambda: JobRun.objects.filter(job_name="fetch_audio_features", status="success").first(), timeout=60
+    )
+    assert features.trigger == "chain"
+    assert features.summary["stored"] > 0
+    assert Track.objects.filter(features_fetched_at__isnull=False).count() == features.summary["stored"]
+
+
+def test_a_429_past_the_ceiling_parks_sources_and_the_task_retries_with_the_countdown(
+    spotify_emulator: SpotifyEmulator, celery_worker_process, queue_albums: Callable[[list[str]], list[str]]
+) -> None:  # type: ignore[no-untyped-def]
+    queue_albums(spotify_emulator.catalog.album_ids()[:5])
+    spotify_emulator.fault("albums", status=429, retry_after=120, times=1)
+    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
+    retrying = celery_worker_process.wait_until(lambda: JobRun.objects.filter(pk=run.pk, status="retrying").first(), timeout=60)
+    assert "120" in retrying.error
+    source = AlbumSource.objects.first()
+    assert (source.status, source.attempts) == ("queued", 1)
+    assert source.not_before is not None
