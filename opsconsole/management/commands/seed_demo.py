@@ -11,7 +11,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--accounts", type=int, default=3)
-        parser.add_argument("--albums", type=int, default=40)
+        # The emulator's catalog has 60 albums by 30 artists: all of them fill 50-track playlists at an artist cap of 2.
+        parser.add_argument("--albums", type=int, default=60)
         parser.add_argument("--playlists-per-account", type=int, default=2)
 
     def handle(self, *args: Any, accounts: int, albums: int, playlists_per_account: int, **options: Any) -> None:
