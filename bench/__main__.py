@@ -1,0 +1,173 @@
+"""`make bench`: build the synthetic fleet once, run every case, print and record the figures.
+
+Runs against a database of its own, `<DATABASE_URL's name>_bench` (BENCH_DATABASE_NAME overrides)
+on the same server, so dev and test data are never touched; the fleet is built there once (bulk
+SQL, bench/fleet.py) and reused while its version marker matches. Redis keys get a prefix of
+their own. Each case is a function returning a dict of figures; the figures are printed as
+they come and merged into var/bench/latest.json.
+
+    python -m bench                 # every case
+    python -m bench admin_api.      # cases whose name starts with a prefix
+    python -m bench --list
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RESULTS = BASE_DIR / "var" / "bench" / "latest.json"
+
+Figures = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    run: Callable[[], Figures]
+    # Cases that write run inside a transaction that is rolled back: the fleet stays as built.
+    rollback: bool = False
+
+
+REGISTRY: dict[str, Case] = {}
+
+
+def register(name: str, *, rollback: bool = False) -> Callable[[Callable[[], Figures]], Callable[[], Figures]]:
+    """Decorator: add a case to the registry (each module registers its own on import)."""
+
+    def decorate(func: Callable[[], Figures]) -> Callable[[], Figures]:
+        REGISTRY[name] = Case(name=name, run=func, rollback=rollback)
+        return func
+
+    return decorate
+
+
+# Modules that register cases on import (or expose a `CASES` dict of name -> function), in run
+# order: readers first, then the writers. A module not written yet is reported, not fatal.
+CASE_MODULES: list[tuple[str, bool]] = [
+    ("bench.admin_api", False),
+    ("bench.load", False),
+    ("bench.ingest", False),
+    ("bench.playlists", True),
+]
+
+
+def _load_cases() -> list[str]:
+    missing = []
+    for module_name, rollback in CASE_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            missing.append(module_name)
+            continue
+        if hasattr(module, "_database_ready"):
+            # bench/playlists.py switches to a database of its own when run standalone; here the
+            # fleet database is already the one to use.
+            module._database_ready = True
+        for name, func in getattr(module, "CASES", {}).items():
+            REGISTRY.setdefault(name, Case(name=name, run=func, rollback=rollback))
+    return missing
+
+
+def _bench_database_url(url: str) -> tuple[str, str, str]:
+    """(bench URL, bench database name, maintenance URL) on the server `url` names."""
+    parts = urlsplit(url)
+    name = os.environ.get("BENCH_DATABASE_NAME") or f"{parts.path.lstrip('/') or 'opsconsole'}_bench"
+    return urlunsplit(parts._replace(path=f"/{name}")), name, urlunsplit(parts._replace(path="/postgres"))
+
+
+def _prepare_environment() -> str:
+    """Point this process (and the gunicorn it starts) at the bench database and Redis prefix."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+    os.environ.setdefault("REDIS_KEY_PREFIX", "opsconsole-bench")
+    os.environ.setdefault("CELERY_BROKER_KEY_PREFIX", os.environ["REDIS_KEY_PREFIX"] + ":celery:")
+    # Loopback only, plain HTTP: without this the test client and gunicorn answer 301 to https.
+    os.environ["HTTPS_ONLY"] = "false"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from opsconsole.runtime import bootstrap, load_local_env
+
+    load_local_env()
+    bootstrap()
+    url, name, maintenance = _bench_database_url(os.environ["DATABASE_URL"])
+    import psycopg
+
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = url
+    os.environ["BENCH_DATABASE"] = name
+    return name
+
+
+def _merge_results(figures: dict[str, Figures]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    merged: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    merged.setdefault("cases", {}).update(figures)
+    merged["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    from bench.fleet import machine
+
+    merged["machine"] = machine()
+    RESULTS.write_text(json.dumps(merged, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    started = time.perf_counter()
+    database = _prepare_environment()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from bench import fleet
+
+    missing = _load_cases()
+    if "--list" in argv:
+        print("\n".join(sorted(REGISTRY)))
+        return 0
+    prefixes = [a for a in argv if not a.startswith("-")]
+    print(f"bench database: {database}", flush=True)
+    call_command("migrate", "--no-input", verbosity=0)
+    built = fleet.fleet_ensure(sizes=fleet.FleetSizes.from_env())
+    print(json.dumps({"case": "fleet", **built}), flush=True)
+    results: dict[str, Figures] = {"fleet": built}
+    for module_name in missing:
+        print(json.dumps({"case": module_name, "skipped": "module not written yet"}), flush=True)
+    failed = 0
+    for case in REGISTRY.values():
+        if prefixes and not any(case.name.startswith(p) for p in prefixes):
+            continue
+        case_started = time.perf_counter()
+        try:
+            with transaction.atomic() if case.rollback else nullcontext():
+                figures = case.run()
+                if case.rollback:
+                    transaction.set_rollback(True)
+        except Exception as exc:
+            failed += 1
+            traceback.print_exc()
+            figures = {"error": f"{type(exc).__name__}: {exc}"}
+        figures = {**figures, "case_seconds": round(time.perf_counter() - case_started, 1)}
+        results[case.name] = figures
+        print(json.dumps({"case": case.name, **figures}, default=str), flush=True)
+        _merge_results(results)
+    _merge_results(results)
+    print(f"bench done in {time.perf_counter() - started:.0f} s; figures in {RESULTS.relative_to(BASE_DIR)}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
