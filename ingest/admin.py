@@ -253,7 +253,6 @@ class DeadLetterAdmin(OperatorActionsMixin, admin.ModelAdmin):
     list_display = ["source_service", "operation", "error_type", "occurrences", "retry_count", "status", "first_seen", "last_seen", "error_short"]
     list_filter = ["status", "error_type", "source_service", "operation", ("last_seen", admin.DateFieldListFilter)]
     search_fields = ["error_message", "=correlation_id", "=fingerprint"]
-    date_hierarchy = "last_seen"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = [f.name for f in DeadLetter._meta.fields]
