@@ -170,3 +170,33 @@ def test_demo_queues_new_releases_once(spotify_emulator: SpotifyEmulator) -> Non
     assert demo_queue_sources(count=30) == 0
     queued = set(AlbumSource.objects.values_list("spotify_album_id", flat=True))
     assert queued == set(spotify_emulator.catalog.album_ids()[:30])
+
+
+def test_tracks_api_pages_and_filters(
+    client: Client, viewer: User, spotify_emulator: SpotifyEmulator, django_assert_max_num_queries
+) -> None:
+    from ingest.models import Track
+    from ingest.services import audio_features_fetch, ingest_albums_from_sources
+
+    album_ids = spotify_emulator.catalog.album_ids()[:4]
+    album_sources_submit(raw_inputs=album_ids, submitted_by="test")
+    ingest_albums_from_sources()
+    audio_features_fetch()
+    client.force_login(viewer)
+    with django_assert_max_num_queries(6):
+        page = client.get("/api/v1/tracks?page_size=5").json()
+    assert page["count"] == Track.objects.count() and len(page["results"]) == 5
+    first = page["results"][0]
+    assert set(first) >= {"spotify_id", "name", "artist", "album", "isrc", "has_features", "audio_features"}
+    with_features = client.get("/api/v1/tracks?has_features=true&page_size=500").json()
+    assert with_features["count"] == Track.objects.filter(features_fetched_at__isnull=False).count()
+    assert all(t["has_features"] for t in with_features["results"])
+    by_album = client.get(f"/api/v1/tracks?album={album_ids[0]}&page_size=500").json()
+    assert by_album["count"] == len(spotify_emulator.catalog.album_track_ids(album_ids[0]))
+    by_artist = client.get(f"/api/v1/tracks?artist={first['artist_id']}").json()
+    assert all(t["artist_id"] == first["artist_id"] for t in by_artist["results"])
+    by_id = client.get(f"/api/v1/tracks?search={first['spotify_id']}").json()
+    assert [t["spotify_id"] for t in by_id["results"]] == [first["spotify_id"]]
+    bad = client.get("/api/v1/tracks?has_features=maybe")
+    assert bad.status_code == 400 and "has_features" in bad.json()["errors"]
+    assert client.get("/api/v1/tracks?page=999").status_code == 404
