@@ -54,7 +54,8 @@ def test_compose_has_every_service_of_the_stack() -> None:
     assert {"postgres", "redis", "web", "worker", "beat", "flower"} <= set(services)
     assert "gunicorn" in services["web"]["command"]
     assert "worker" in services["worker"]["command"]
-    assert "django_celery_beat.schedulers:DatabaseScheduler" in services["beat"]["command"]
+    # DatabaseScheduler subclass that also writes the heartbeat health and queue triage read.
+    assert "opsconsole.beat:HeartbeatScheduler" in services["beat"]["command"]
 
 
 def test_compose_web_worker_and_beat_read_the_same_environment() -> None:
