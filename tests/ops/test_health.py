@@ -131,3 +131,16 @@ def test_ready_and_live_answer_when_dependencies_are_up() -> None:
 
 def test_health_does_not_accept_writes() -> None:
     assert Client().post("/health").status_code == 405
+
+
+def test_the_beat_scheduler_writes_the_heartbeat_on_every_tick(transactional_db: None) -> None:
+    from opsconsole.beat import HeartbeatScheduler, beat_status
+    from opsconsole.celery import app as celery_app
+
+    assert beat_status()["healthy"] is False
+    scheduler = HeartbeatScheduler(app=celery_app, lazy=False)
+    scheduler.tick()
+    status = beat_status()
+    assert status["healthy"] is True
+    assert status["source"] == "heartbeat"
+    assert status["age_s"] < 60
