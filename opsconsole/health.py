@@ -236,6 +236,9 @@ def health_report() -> tuple[dict[str, Any], int]:
         if payload["jobs"]["late"]:
             problems.append("late_jobs")
     payload = {"status": "degraded" if problems else "ok", "problems": problems, **payload}
+    if problems:
+        details = {name: check["detail"] for name, check in checks.items() if check["status"] != "ok"}
+        logger.warning("health degraded: %s", ", ".join(problems), extra={"problems": problems, "failed_checks": details})
     return payload, 503 if critical_down else 200
 
 

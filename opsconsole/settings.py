@@ -291,6 +291,8 @@ LOGGING = {
     "loggers": {
         "spotipy": {"level": "INFO"},
         "pgserver": {"level": "WARNING"},
+        # django-health-check logs a traceback per failed probe; opsconsole.health logs one line.
+        "health_check": {"level": "ERROR"},
         "urllib3": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
     },
