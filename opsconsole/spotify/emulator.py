@@ -3,7 +3,18 @@
 It speaks the subset of the 2026 Web API the console calls, with Spotify's per-call limits,
 a catalog generated from a seed, fault injection per endpoint and request counters.
 Control over HTTP under /_emulator/ lets other processes (workers, benchmarks) drive it;
-`EmulatorRemote` wraps that control API with the same Python methods.
+`EmulatorRemote` wraps that control API with the same Python methods:
+
+    GET  /_emulator/counts | albums | playlists?user_id=U | playlists/<id>
+    POST /_emulator/reset | reset_counts | clear_faults | expire_access_tokens
+    POST /_emulator/fault {endpoint, status, retry_after, times, latency}
+    POST /_emulator/users {user_id, display_name, authorized_at (epoch), client_id} → tokens
+    POST /_emulator/revoke {refresh_token}      POST /_emulator/app_mode {client_id, mode}
+    POST /_emulator/register_app {client_id, client_secret, mode}
+    POST /_emulator/audio_features {enabled}    POST /_emulator/rotate_refresh_tokens {enabled}
+    POST /_emulator/rate_limit {client_id ("*": every app), max_requests (null: off), window_seconds}
+
+Endpoint names (counts, faults): see ENDPOINTS. Loopback only: the control API has no auth.
 
 Standard library only, so `manage.py run_spotify_emulator` needs nothing else.
 """
