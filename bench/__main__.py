@@ -19,39 +19,15 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.registry import REGISTRY, Case, Figures
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS = BASE_DIR / "var" / "bench" / "latest.json"
-
-Figures = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    run: Callable[[], Figures]
-    # Cases that write run inside a transaction that is rolled back: the fleet stays as built.
-    rollback: bool = False
-
-
-REGISTRY: dict[str, Case] = {}
-
-
-def register(name: str, *, rollback: bool = False) -> Callable[[Callable[[], Figures]], Callable[[], Figures]]:
-    """Decorator: add a case to the registry (each module registers its own on import)."""
-
-    def decorate(func: Callable[[], Figures]) -> Callable[[], Figures]:
-        REGISTRY[name] = Case(name=name, run=func, rollback=rollback)
-        return func
-
-    return decorate
-
 
 # Modules that register cases on import (or expose a `CASES` dict of name -> function), in run
 # order: readers first, then the writers. A module not written yet is reported, not fatal.

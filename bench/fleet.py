@@ -13,6 +13,7 @@ like a Spotify id), albums `bb...`, artists `ba...`.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -209,7 +210,8 @@ def fleet_ensure(*, sizes: FleetSizes) -> dict[str, Any]:
         cursor.execute("SELECT spec, built_at, build_seconds FROM bench_fleet WHERE id = 1")
         row = cursor.fetchone()
     _bench_superuser()
-    if row is not None and row[0] == wanted:
+    # Django's psycopg setup hands jsonb back as text.
+    if row is not None and (json.loads(row[0]) if isinstance(row[0], str) else row[0]) == wanted:
         return {"reused": True, "built_at": row[1].isoformat(), "build_seconds": row[2], **asdict(sizes)}
     print(f"building the bench fleet ({sizes}); later runs reuse it", flush=True)
     started = time.perf_counter()
@@ -224,7 +226,7 @@ def fleet_ensure(*, sizes: FleetSizes) -> dict[str, Any]:
         cursor.execute(
             "INSERT INTO bench_fleet (id, spec, built_at, build_seconds) VALUES (1, %s::jsonb, now(), %s) "
             "ON CONFLICT (id) DO UPDATE SET spec = EXCLUDED.spec, built_at = EXCLUDED.built_at, build_seconds = EXCLUDED.build_seconds",
-            [__import__("json").dumps(wanted), seconds],
+            [json.dumps(wanted), seconds],
         )
     return {"reused": False, "build_seconds": seconds, "steps_seconds": timings, **asdict(sizes)}
 
