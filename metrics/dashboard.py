@@ -134,6 +134,20 @@ def _late_jobs(now: Any) -> list[dict[str, Any]]:
         return []
 
 
+def _queues() -> dict[str, Any]:
+    """Queue depth and beat from Redis and the DB only: no worker broadcast on a page load."""
+    from opsconsole.queues import declared_queues, queue_lengths, scheduler_status
+
+    report: dict[str, Any] = {"sizes": [], "scheduler": None, "error": ""}
+    try:
+        report["sizes"] = sorted(queue_lengths(declared_queues()).items())
+        report["scheduler"] = scheduler_status()
+    except Exception as exc:
+        logger.exception("dashboard: queue state unavailable")
+        report["error"] = type(exc).__name__
+    return report
+
+
 def dashboard_context(*, range_key: str) -> dict[str, Any]:
     now = timezone.now()
     since = now - RANGES[range_key]
@@ -148,6 +162,7 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
         "dead_letters": _dead_letters(),
         "circuits": _circuits(),
         "late_jobs": _late_jobs(now),
+        "queues": _queues(),
         "now": now,
         "links": {
             "job_runs": _admin_url("metrics_jobrun_changelist"),

@@ -80,6 +80,7 @@ def test_staff_opens_the_dashboard_sees_charts_and_runs_an_admin_action(live_ser
             charts_24h = page.evaluate(PAINTED_PIXELS_JS)
             failing_panel = page.inner_text("#panel-failing-jobs")
             dead_letters = page.inner_text("#dead-letter-depth")
+            queues_panel = page.inner_text("#panel-queues")
 
             page.click("a[data-range='7d']")
             page.wait_for_selector("body[data-charts-ready='true']")
@@ -104,6 +105,7 @@ def test_staff_opens_the_dashboard_sees_charts_and_runs_an_admin_action(live_ser
         assert chart["painted"] > 500, chart
     assert "ingest_albums_from_sources" in failing_panel and "503" in failing_panel
     assert dead_letters.strip() == "0"
+    assert "9 of 9" in queues_panel and "not ticking" in queues_panel
     assert "30 hourly snapshots" in range_text
     assert "disabled" in message
     assert PeriodicTask.objects.get(name="metrics_snapshot").enabled is False
