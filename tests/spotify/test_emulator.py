@@ -280,3 +280,20 @@ def test_rolling_window_rate_limit_per_app(spotify_emulator: SpotifyEmulator) ->
     assert _get(spotify_emulator, f"albums/{album_id}", other).status_code == 200
     spotify_emulator.set_rate_limit("app-1", None)
     assert _get(spotify_emulator, f"albums/{album_id}", limited).status_code == 200
+
+
+def test_concurrent_requests_lose_no_writes_or_counts(spotify_emulator: SpotifyEmulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = spotify_emulator.create_user("ned")["access_token"]
+    playlist_id = _send(spotify_emulator, "POST", "me/playlists", token, {"name": "busy"}).json()["id"]
+    uris = spotify_emulator.catalog.track_uris()[:80]
+
+    def add(uri: str) -> int:
+        return _send(spotify_emulator, "POST", f"playlists/{playlist_id}/items", token, {"uris": [uri]}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(add, uris))
+    assert statuses == [201] * 80
+    assert sorted(spotify_emulator.playlist(playlist_id)["uris"]) == sorted(uris)  # type: ignore[index]
+    assert spotify_emulator.count("playlist_items_post") == 80
