@@ -645,23 +645,33 @@ def _features_store(*, batch: list[tuple[int, str]], answer: list[dict[str, Any]
     now = timezone.now()
     retry_at = now + timedelta(days=settings.AUDIO_FEATURES_NULL_RETRY_DAYS)
     by_id = {item["id"]: item for item in answer if item and item.get("id")}
-    found: list[Track] = []
+    found_pks: list[int] = []
+    found_json: list[str] = []
     missing: list[int] = []
     for pk, sid in batch:
         features = by_id.get(sid)
         if features is None:
             missing.append(pk)
         else:
-            found.append(Track(
-                pk=pk, audio_features={k: features[k] for k in FEATURE_KEYS if k in features},
-                features_fetched_at=now, features_unavailable_until=None,
-            ))
+            found_pks.append(pk)
+            found_json.append(json.dumps({k: features[k] for k in FEATURE_KEYS if k in features}))
     with transaction.atomic():
-        if found:
-            Track.objects.bulk_update(found, ["audio_features", "features_fetched_at", "features_unavailable_until"])
+        if found_pks:
+            # One UPDATE ... FROM unnest(): bulk_update's CASE WHEN per row costs more than the call itself.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"""
+                    UPDATE {Track._meta.db_table} AS t
+                    SET audio_features = v.features::jsonb, features_fetched_at = %s,
+                        features_unavailable_until = NULL, updated_at = %s
+                    FROM unnest(%s::bigint[], %s::text[]) AS v(id, features)
+                    WHERE t.id = v.id
+                    """,
+                    [now, now, found_pks, found_json],
+                )
         if missing:
             Track.objects.filter(pk__in=missing).update(features_unavailable_until=retry_at)
-    summary["stored"] += len(found)
+    summary["stored"] += len(found_pks)
     summary["unavailable"] += len(missing)
 
 
