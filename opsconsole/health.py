@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -69,7 +69,14 @@ def is_staff(user: Any) -> bool:
 
 def telemetry_allowed(request: HttpRequest) -> bool:
     """Staff by session or token, or a client IP in HEALTH_ALLOWLIST (XFF only via TRUSTED_PROXIES)."""
-    return is_staff(request_user(request)) or ip_allowlisted(request)
+    if ip_allowlisted(request):
+        return True
+    try:
+        return is_staff(request_user(request))
+    except DatabaseError:
+        # Sessions and tokens live in the database: while it is down only the allowlist works,
+        # and the probe still gets its 503 instead of a 500.
+        return False
 
 
 # --- component checks --------------------------------------------------------------------

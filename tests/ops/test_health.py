@@ -144,3 +144,29 @@ def test_the_beat_scheduler_writes_the_heartbeat_on_every_tick(transactional_db:
     assert status["healthy"] is True
     assert status["source"] == "heartbeat"
     assert status["age_s"] < 60
+
+
+def test_database_down_is_503_not_500(transactional_db: None, superuser: User, settings) -> None:  # type: ignore[no-untyped-def]
+    from django.db import connections
+
+    settings.HEALTH_ALLOWLIST = ["10.1.2.3"]
+    logged_in = client_for(superuser)
+    connection = connections["default"]
+    connection.close()
+    real_port = connection.settings_dict["PORT"]
+    connection.settings_dict["PORT"] = "1"  # nothing listens there
+    try:
+        anonymous = Client().get("/health", REMOTE_ADDR="198.51.100.7")
+        allowlisted = Client().get("/health", REMOTE_ADDR="10.1.2.3")
+        ready = Client().get("/ready")
+        # Its session cannot be read: treated as anonymous, still a 503 and not a 500.
+        staff = logged_in.get("/health")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+    assert anonymous.status_code == 503 and anonymous.json() == {"status": "degraded"}
+    assert allowlisted.status_code == 503
+    assert allowlisted.json()["checks"]["database"]["status"] == "error"
+    assert ready.status_code == 503
+    assert any(reason.startswith("database_unreachable") for reason in ready.json()["reasons"])
+    assert staff.status_code == 503 and staff.json() == {"status": "degraded"}
