@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 from ingest import services
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
 from ingest.parsing import ALBUM_ID_LENGTH
-from opsconsole.admin_utils import EstimatedCountPaginator
+from opsconsole.admin_utils import CheapActionCheckboxMixin, EstimatedCountPaginator
 from opsconsole.permissions import user_can_operate
 
 FEATURE_LABELS = [
@@ -100,7 +100,7 @@ class HasFeaturesFilter(admin.SimpleListFilter):
 
 
 @admin.register(Track)
-class TrackAdmin(admin.ModelAdmin):
+class TrackAdmin(CheapActionCheckboxMixin, admin.ModelAdmin):
     list_display = ["name", "artist", "album", "isrc", "duration", "has_features", "features_brief"]
     list_select_related = ["artist", "album"]
     list_filter = [HasFeaturesFilter, "explicit"]
@@ -249,7 +249,7 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(OperatorActionsMixin, admin.ModelAdmin):
+class DeadLetterAdmin(CheapActionCheckboxMixin, OperatorActionsMixin, admin.ModelAdmin):
     list_display = ["source_service", "operation", "error_type", "occurrences", "retry_count", "status", "first_seen", "last_seen", "error_short"]
     list_filter = ["status", "error_type", "source_service", "operation", ("last_seen", admin.DateFieldListFilter)]
     search_fields = ["error_message", "=correlation_id", "=fingerprint"]

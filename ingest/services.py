@@ -135,6 +135,8 @@ def album_sources_submit(*, raw_inputs: list[str], submitted_by: str) -> list[Su
     # Serialise submitters: the existence check below and the insert must see the same queue.
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('ingest.album_sources_submit'))")
+    # PostgreSQL text cannot hold NUL; a pasted binary line is still kept (and marked invalid).
+    raw_inputs = [raw.replace("\x00", "\ufffd") for raw in raw_inputs]
     parsed = [album_id_parse(raw) for raw in raw_inputs]
     wanted = {p.album_id for p in parsed if p.ok}
     existing: dict[str, AlbumSource] = {}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
+from ingest.models import Album, AlbumSource, Artist, Track
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
 from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.ingest.conftest import extra_track_pages, track_count

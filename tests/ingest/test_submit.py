@@ -155,6 +155,15 @@ def test_command_queues_a_file_and_lists_invalid_lines(tmp_path: Path) -> None:
     assert set(AlbumSource.objects.values_list("submitted_by", flat=True)) == {"command:command"}
 
 
+def test_command_keeps_binary_garbage_as_invalid(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.bin"
+    path.write_bytes(b"\x00\xff\xfe junk\n" + ID.encode() + b"\n")
+    out = StringIO()
+    call_command("ingest_urls", str(path), "--no-progress", stdout=out)
+    assert "1 queued, 0 duplicate, 1 invalid (2 lines)." in out.getvalue()
+    assert AlbumSource.objects.filter(status="invalid").count() == 1
+
+
 def test_command_fails_clearly_on_a_missing_file_and_in_strict_mode(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="no such file"):
         call_command("ingest_urls", str(tmp_path / "missing.txt"))
