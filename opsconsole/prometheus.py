@@ -37,9 +37,21 @@ class OpsCollector(Collector):
     """Reads shared state at scrape time, so every process's events are exported."""
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._redis_counters()
-        yield from self._account_health()
-        yield from self._job_runs()
+        errors = GaugeMetricFamily(
+            "opsconsole_collector_errors", "1 when a section of this scrape could not be read (Redis or database down).",
+            labels=["section"],
+        )
+        for section, reader in (("counters", self._redis_counters), ("accounts", self._account_health), ("jobs", self._job_runs)):
+            try:
+                # Materialise each section first: a half-written family is worse than none.
+                families = list(reader())
+            except Exception:
+                logger.exception("metrics: %s unavailable", section)
+                errors.add_metric([section], 1.0)
+                continue
+            errors.add_metric([section], 0.0)
+            yield from families
+        yield errors
 
     def _redis_counters(self) -> Iterator[Metric]:
         for name, documentation, labels in REDIS_COUNTERS:

@@ -111,3 +111,13 @@ def test_events_in_a_worker_process_reach_the_web_process_metrics(  # type: igno
     assert metrics[("job_runs_total", (("job", "account_refresh_token_one"), ("status", "success")))] == 1
     assert metrics[("job_runs_total", (("job", "metrics_snapshot"), ("status", "success")))] == 1
     assert metrics[("job_duration_seconds_count", (("job", "metrics_snapshot"),))] == 1
+
+
+@pytest.mark.django_db
+def test_a_scrape_with_redis_down_still_exports_the_database_metrics(settings, superuser: User) -> None:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    metrics = scrape(client_for(superuser))
+    assert metrics[("opsconsole_collector_errors", (("section", "counters"),))] == 1
+    assert metrics[("opsconsole_collector_errors", (("section", "accounts"),))] == 0
+    assert ("account_health", (("status", "ok"),)) in metrics
+    assert not any(name == "spotify_retries_total" for name, _ in metrics)
