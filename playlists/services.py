@@ -140,11 +140,35 @@ def playlist_build_snapshot(*, playlist: Playlist, seed: int | None = None, acto
         relaxed={rule: len(ids) for rule, ids in result.relaxed.items()},
         reason=notes.get("reason", ""),
     )
-    logger.info(
+    logger.debug(
         "playlist snapshot built",
         extra={"playlist_id": str(playlist.pk), "snapshot_id": snapshot.pk, "tracks": snapshot.track_count},
     )
     return snapshot
+
+
+def playlists_build_snapshots(*, playlist_ids: list[str], actor: str) -> dict[str, Any]:
+    """Snapshot a batch in one transaction (one commit, a savepoint each): a failing playlist is
+    reported and skipped while the batch goes on."""
+    built, short, failed, skipped = 0, [], [], 0
+    with transaction.atomic():
+        playlists = {str(p.pk): p for p in Playlist.objects.filter(pk__in=playlist_ids, status=Playlist.Status.ACTIVE)}
+        for playlist_id in playlist_ids:
+            playlist = playlists.get(str(playlist_id))
+            if playlist is None:
+                skipped += 1
+                continue
+            try:
+                snapshot = playlist_build_snapshot(playlist=playlist, actor=actor)
+            except Exception as exc:  # noqa: BLE001 - one bad playlist must not stop the batch; it is reported
+                logger.exception("snapshot failed", extra={"playlist_id": playlist_id})
+                failed.append({"playlist_id": str(playlist_id), "error": f"{type(exc).__name__}: {exc}"[:300]})
+                continue
+            built += 1
+            if snapshot.notes.get("short_by"):
+                short.append({"playlist_id": str(playlist_id), "short_by": snapshot.notes["short_by"],
+                              "reason": snapshot.notes.get("reason", "")})
+    return {"built": built, "short": short, "failed": failed, "skipped": skipped}
 
 
 # --- Rendering -------------------------------------------------------------------------

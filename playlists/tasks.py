@@ -62,17 +62,15 @@ def build_playlist_snapshot(
         for chunk in chunks:
             build_playlist_snapshot.delay(playlist_ids=chunk, actor=actor)
         return {"playlists": len(ids), "chunks_queued": len(chunks)}
-    built, short, missing = 0, [], 0
-    for pk in [playlist_id] if playlist_id else playlist_ids or []:
-        playlist = _playlist(pk)
+    if playlist_id is not None:
+        playlist = _playlist(playlist_id)
         if playlist is None or playlist.status != Playlist.Status.ACTIVE:
-            missing += 1
-            continue
+            return {"built": 0, "short": [], "failed": [], "skipped": 1}
         snapshot = services.playlist_build_snapshot(playlist=playlist, seed=seed, actor=actor)
-        built += 1
-        if snapshot.notes.get("short_by"):
-            short.append({"playlist_id": pk, "short_by": snapshot.notes["short_by"], "reason": snapshot.notes.get("reason", "")})
-    return {"built": built, "short": short, "skipped": missing}
+        short_by = snapshot.notes.get("short_by", 0)
+        return {"built": 1, "snapshot_id": snapshot.pk, "track_count": snapshot.track_count, "short_by": short_by,
+                "reason": snapshot.notes.get("reason", "")}
+    return services.playlists_build_snapshots(playlist_ids=list(playlist_ids or []), actor=actor)
 
 
 @shared_task(name="ensure_playlist_for_account", acks_late=True)
