@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -142,6 +143,17 @@ class CircuitBreakerListView(APIView):
         from opsconsole.spotify.breaker import breaker_states
 
         return Response({"breakers": BreakerSerializer(breaker_states(), many=True).data})
+
+
+class CircuitBreakerResetView(APIView):
+    @extend_schema(request=None, responses=BreakerSerializer, tags=["circuit breakers"])
+    def post(self, request: Request, name: str) -> Response:
+        from opsconsole.spotify.breaker import breaker_names, breaker_state
+
+        if name not in breaker_names():
+            raise NotFound(f"No circuit breaker named {name!r}; see GET /api/v1/circuit-breakers.")
+        services.circuit_breaker_reset(name=name, actor=_actor(request))
+        return Response(BreakerSerializer(breaker_state(name)).data)
 
 
 class CircuitBreakerResetAllView(APIView):

@@ -121,3 +121,4 @@ class BreakerSerializer(serializers.Serializer):
     remaining_cooldown = serializers.FloatField()
     opened_count = serializers.IntegerField()
     last_error = serializers.CharField(allow_blank=True, allow_null=True)
+    last_error_at = serializers.FloatField(allow_null=True, required=False)

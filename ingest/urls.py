@@ -13,5 +13,6 @@ urlpatterns = [
     path("dlq/replay/batch", api.DeadLetterReplayBatchView.as_view(), name="dlq-replay-batch"),
     path("dlq/messages/before/<str:before>", api.DeadLetterPurgeBeforeView.as_view(), name="dlq-purge-before"),
     path("circuit-breakers", api.CircuitBreakerListView.as_view(), name="circuit-breakers"),
+    path("circuit-breakers/<str:name>/reset", api.CircuitBreakerResetView.as_view(), name="circuit-breaker-reset"),
     path("circuit-breakers/reset-all", api.CircuitBreakerResetAllView.as_view(), name="circuit-breakers-reset-all"),
 ]

@@ -153,3 +153,13 @@ def test_circuit_breakers_list_and_reset_all(client: Client, operator: User, set
     assert breakers["spotify.audio_features"]["state"] == "closed"
     assert client.post("/api/v1/circuit-breakers/reset-all").json() == {"reset_count": 1}
     assert breaker_state("spotify.albums")["state"] == "closed"
+
+
+def test_one_circuit_breaker_can_be_reset_by_name(client: Client, operator: User, settings) -> None:
+    for _ in range(settings.BREAKER_FAILURE_THRESHOLD):
+        breaker_failure("spotify.audio_features", error="503")
+    client.force_login(operator)
+    response = client.post("/api/v1/circuit-breakers/spotify.audio_features/reset")
+    assert response.status_code == 200 and response.json()["state"] == "closed"
+    missing = client.post("/api/v1/circuit-breakers/spotify.nope/reset")
+    assert missing.status_code == 404 and "spotify.nope" in missing.json()["detail"]
