@@ -37,6 +37,8 @@ def _short_probe_timeouts(settings) -> None:  # type: ignore[no-untyped-def]
     settings.HEALTH_ALLOWLIST = []
     settings.TRUSTED_PROXIES = []
     settings.OPS_ADMIN_EMAILS = []
+    # The role fixtures create four users per test; PBKDF2 would make that the slowest part.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
