@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import yaml
 from django.conf import settings
+from django_celery_beat.schedulers import DatabaseScheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 
