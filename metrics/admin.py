@@ -15,18 +15,35 @@ from metrics import services
 from metrics.dashboard import dashboard_urls
 from metrics.models import JobRun, MetricSnapshot
 from metrics.selectors import job_lateness
-from opsconsole.admin_utils import EstimatedCountPaginator
+from opsconsole.admin_utils import CheapActionCheckboxMixin, EstimatedCountPaginator
 from opsconsole.permissions import user_can_operate
 
 STATUS_COLOURS = {"success": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "retrying": "#ef6c00", "queued": "#555"}
 
 
+class JobNameFilter(admin.SimpleListFilter):
+    """The job names come from the schedule's code: Django's field filter ran SELECT DISTINCT
+    over the whole job history on every page (bench: 100k runs)."""
+
+    title = "job name"
+    parameter_name = "job_name"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        from opsconsole.jobs import JOBS
+
+        return [(job.name, job.name) for job in JOBS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> QuerySet[JobRun]:
+        return queryset.filter(job_name=self.value()) if self.value() else queryset
+
+
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(CheapActionCheckboxMixin, admin.ModelAdmin):
     list_display = ["job_name", "status_badge", "trigger", "triggered_by", "started_at", "finished_at", "duration", "attempts", "error_short"]
-    list_filter = ["status", "trigger", "job_name", ("started_at", admin.DateFieldListFilter)]
+    # No date_hierarchy: its year/month links cost a SELECT DISTINCT date_trunc(...) over every
+    # run on each page; the started_at filter (today, past 7 days, this month) asks nothing.
+    list_filter = ["status", "trigger", JobNameFilter, ("started_at", admin.DateFieldListFilter)]
     search_fields = ["=task_id", "=correlation_id", "job_name"]
-    date_hierarchy = "started_at"
     ordering = ["-started_at", "-id"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.paginator import Paginator
 from django.db import connection
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 
 class EstimatedCountPaginator(Paginator):
@@ -25,3 +29,14 @@ class EstimatedCountPaginator(Paginator):
             if row and row[0] >= 10000:
                 return int(row[0])
         return super().count
+
+
+class CheapActionCheckboxMixin:
+    """The row checkbox as one format_html call instead of a widget rendered through the form
+    template engine: that render was about a third of a 100-row changelist's time (bench)."""
+
+    def action_checkbox(self, obj: Any) -> str:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME, str(obj.pk), format_html(_("Select this object for an action - {}"), str(obj)),
+        )
