@@ -241,6 +241,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # DatabaseScheduler plus a Redis heartbeat on every tick, so health can tell beat is alive.
 CELERY_BEAT_SCHEDULER = "opsconsole.beat:HeartbeatScheduler"
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=60)
+# How long health and queue triage wait for workers to answer a ping / inspect.
+HEALTH_PING_TIMEOUT_SECONDS = env.float("HEALTH_PING_TIMEOUT_SECONDS", default=1.0)
+QUEUES_INSPECT_TIMEOUT_SECONDS = env.float("QUEUES_INSPECT_TIMEOUT_SECONDS", default=1.0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 DJANGO_CELERY_BEAT_TZ_AWARE = True
