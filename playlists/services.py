@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
+from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
@@ -266,7 +267,14 @@ def _sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[st
     snapshot = playlist.current_snapshot
     assert snapshot is not None
     uris = selectors.snapshot_track_uris(snapshot_id=snapshot.pk)
-    name, description = playlist_render(playlist=playlist, snapshot=snapshot)
+    try:
+        name, description = playlist_render(playlist=playlist, snapshot=snapshot)
+    except TemplateSyntaxError as exc:
+        # A policy saved around its validation (shell, SQL): fail this playlist visibly, not the batch.
+        error = f"policy {playlist.policy.name!r} has an invalid template: {exc}"
+        Playlist.objects.filter(pk=playlist.pk).update(sync_state=Playlist.SyncState.FAILED, sync_error=error[:2000])
+        _history(playlist, PlaylistHistory.Action.FAIL, actor, operation="sync", error=error[:500])
+        return {**result, "failed": error}
     account = playlist.account
     try:
         client = _spotify_client(account)

@@ -222,3 +222,15 @@ def test_retire_then_unfollow_keeps_history(spotify_emulator: Any, playlist: Pla
     assert services.playlist_unfollow(playlist=playlist, actor="test")["skipped"] == "already unfollowed"
     assert spotify_emulator.count("playlist_unfollow") == 1
     assert PlaylistHistory.objects.filter(playlist=playlist).count() >= 4
+
+
+def test_invalid_template_saved_around_validation_fails_the_playlist_not_the_worker(spotify_emulator: Any, playlist: Playlist) -> None:
+    type(playlist.policy).objects.filter(pk=playlist.policy_id).update(name_template="{% if %}")
+    playlist = Playlist.objects.get(pk=playlist.pk)
+
+    result = services.playlist_sync(playlist=playlist, actor="test")
+
+    playlist.refresh_from_db()
+    assert "invalid template" in result["failed"]
+    assert playlist.sync_state == Playlist.SyncState.FAILED and "invalid template" in playlist.sync_error
+    assert spotify_emulator.counts().get("create_playlist", 0) == 0
