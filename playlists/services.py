@@ -306,7 +306,9 @@ def _sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[st
         )
         _history(playlist, PlaylistHistory.Action.FAIL, actor, operation="sync", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
-    account_services().account_record_success(account=account)
+    if result["write_calls"] or result["adopted"] or verify:
+        # Spotify answered this account's calls: evidence that clears a failure streak.
+        account_services().account_record_success(account=account)
     now = timezone.now()
     if snapshot.synced_at is None:
         PlaylistSnapshot.objects.filter(pk=snapshot.pk).update(synced_at=now)
