@@ -140,7 +140,11 @@ def _indexes_deferred(cursor: Any, tables: list[str]) -> Iterator[None]:
 
 
 def fleet_clear(cursor: Any) -> None:
+    # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: rows inserted earlier in this
+    # transaction (a test building twice) leave checks pending, and TRUNCATE refuses to run then.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute(f"TRUNCATE {', '.join(FLEET_TABLES)} RESTART IDENTITY CASCADE")
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def fleet_populate(*, sizes: FleetSizes, bulk: bool = False) -> dict[str, float]:
