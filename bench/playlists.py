@@ -1,9 +1,10 @@
 """Playlist benchmarks: one snapshot on a 1M-track catalog, many playlists snapshotted, sync calls.
 
-Runs in a database of its own (<DB>_bench_playlists, kept between runs so the 1M-track catalog is
-generated once) and against an in-process Spotify emulator: never the demo's data, never Spotify.
-Standalone: `python -m bench.playlists [case ...]`; `CASES` is what bench/__main__.py registers.
-Sizes: BENCH_CATALOG_TRACKS (default 1_000_000), BENCH_PLAYLISTS (default 10_000).
+Under `make bench` (bench/__main__.py registers `CASES`) the cases run on the synthetic fleet's
+1M-track catalog, inside a transaction that is rolled back. Standalone, `python -m bench.playlists
+[case ...]` uses a database of its own (<DB>_bench_playlists, kept between runs so its catalog is
+generated once). Spotify is always an in-process emulator. Sizes: BENCH_TRACKS (catalog, default
+1_000_000; generated only standalone), BENCH_SNAPSHOT_PLAYLISTS (default 10_000).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-CATALOG_TRACKS = int(os.environ.get("BENCH_CATALOG_TRACKS", "1000000"))
-PLAYLISTS = int(os.environ.get("BENCH_PLAYLISTS", "10000"))
+CATALOG_TRACKS = int(os.environ.get("BENCH_TRACKS", "1000000"))
+PLAYLISTS = int(os.environ.get("BENCH_SNAPSHOT_PLAYLISTS", "10000"))
 TRACKS_PER_ALBUM = 10
 TRACKS_PER_ARTIST = 20
 
@@ -35,6 +36,8 @@ def _setup_django() -> None:
 
 
 _database_ready = False
+# True only under this module's own main(): then (and only then) it may generate a catalog.
+_standalone = False
 
 
 def _bench_database() -> None:
@@ -52,13 +55,14 @@ def _bench_database() -> None:
 
 
 def _ensure_catalog(tracks: int) -> dict[str, Any]:
-    """Generate `tracks` tracks in SQL (once): 1 album per 10 tracks, 1 artist per 20, 70% with features."""
+    """Standalone only: generate `tracks` tracks in SQL (once): 1 album per 10 tracks, 1 artist per
+    20, 70% with features. Under bench/__main__.py the fleet's catalog is used as it is."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM ingest_track WHERE spotify_id LIKE 'bt%%'")
+        cursor.execute("SELECT count(*) FROM ingest_track")
         have = cursor.fetchone()[0]
-        if have >= tracks:
+        if have >= tracks or not _standalone:
             return {"catalog_tracks": have, "generated": False, "generate_seconds": 0.0}
         started = time.perf_counter()
         cursor.execute("DELETE FROM playlists_snapshottrack; DELETE FROM ingest_track WHERE spotify_id LIKE 'bt%%'")
@@ -247,6 +251,8 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
 def main(argv: list[str]) -> int:
     import json
 
+    global _standalone
+    _standalone = True
     _setup_django()
     names = argv or list(CASES)
     for name in names:

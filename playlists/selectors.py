@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
@@ -49,10 +49,9 @@ def playlists_unschedulable() -> QuerySet[Playlist]:
 
 
 def playlists_needing_snapshot() -> QuerySet[Playlist]:
-    """New playlists and playlists whose current snapshot came out short (the catalog may have grown)."""
-    return playlists_schedulable().filter(
-        Q(current_snapshot__isnull=True) | Q(current_snapshot__track_count__lt=F("policy__size"))
-    )
+    """Playlists without any snapshot yet. A short one waits for its reshuffle: rebuilding it daily
+    would put its own tracks in cooldown and leave it shorter still."""
+    return playlists_schedulable().filter(current_snapshot__isnull=True)
 
 
 def playlists_needing_sync() -> QuerySet[Playlist]:

@@ -32,7 +32,7 @@ def test_snapshot_chunk_reports_short_playlists_and_skips_unknown_ones(offline_a
     assert PlaylistSnapshot.objects.count() == 2
 
 
-def test_daily_snapshot_job_covers_new_and_short_playlists_only(offline_account: SpotifyAccount, spotify_app) -> None:  # type: ignore[no-untyped-def]
+def test_daily_snapshot_job_covers_playlists_without_a_snapshot_only(offline_account: SpotifyAccount, spotify_app) -> None:  # type: ignore[no-untyped-def]
     make_catalog(artists=30, tracks_per_artist=2)
     new = PlaylistFactory(account=offline_account, policy=PlaylistPolicyFactory(size=10))
     full = PlaylistFactory(account=offline_account, policy=PlaylistPolicyFactory(size=10))
@@ -42,8 +42,8 @@ def test_daily_snapshot_job_covers_new_and_short_playlists_only(offline_account:
     quarantined = SpotifyAccount.objects.create(app=spotify_app, display_name="Q", spotify_user_id="q", health="quarantined")
     PlaylistFactory(account=quarantined)
 
-    assert set(selectors.playlists_needing_snapshot().values_list("pk", flat=True)) == {new.pk, short.pk}
-    assert build_playlist_snapshot() == {"playlists": 2, "chunks_queued": 1}
+    assert set(selectors.playlists_needing_snapshot().values_list("pk", flat=True)) == {new.pk}
+    assert build_playlist_snapshot() == {"playlists": 1, "chunks_queued": 1}
 
 
 def test_sync_job_queues_only_playlists_out_of_sync(offline_account: SpotifyAccount) -> None:
