@@ -140,7 +140,6 @@ def test_two_workers_claiming_at_once_never_process_a_source_twice(
     spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]]
 ) -> None:
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:60])
-    app_get_or_create_default()
     # Slow answers keep both workers inside their batches at the same time.
     spotify_emulator.fault("albums", status=None, latency=0.2, times=3)
     barrier = threading.Barrier(2)

@@ -43,3 +43,26 @@ def test_a_429_past_the_ceiling_parks_sources_and_the_task_retries_with_the_coun
     source = AlbumSource.objects.first()
     assert (source.status, source.attempts) == ("queued", 1)
     assert source.not_before is not None
+
+
+def test_two_worker_processes_ingesting_at_once_take_each_source_once(
+    spotify_emulator: SpotifyEmulator, start_celery_worker, queue_albums: Callable[[list[str]], list[str]]
+) -> None:  # type: ignore[no-untyped-def]
+    album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:60])
+    # Slow several-albums answers keep both workers inside their claims at the same time.
+    spotify_emulator.fault("albums", status=None, latency=0.3, times=3)
+    workers = [start_celery_worker(concurrency=1), start_celery_worker(concurrency=1)]
+    runs = [
+        job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test", kwargs={"batch_size": 20})
+        for _ in range(4)
+    ]
+    def all_finished() -> list[JobRun] | None:
+        done = list(JobRun.objects.filter(pk__in=[r.pk for r in runs], status="success"))
+        return done if len(done) == len(runs) else None
+
+    finished = workers[0].wait_until(all_finished, timeout=90)
+    assert sum(run.summary["claimed"] for run in finished) == 60
+    assert len({run.worker for run in finished if run.summary["claimed"]}) == 2, "both processes took work"
+    assert spotify_emulator.count("albums") == 3, "no album was fetched twice"
+    assert set(AlbumSource.objects.values_list("status", flat=True)) == {"done"}
+    assert Track.objects.count() == sum(len(spotify_emulator.catalog.album_track_ids(a)) for a in album_ids)
