@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -249,10 +250,30 @@ def health_report() -> tuple[dict[str, Any], int]:
     return payload, 503 if critical_down else 200
 
 
+_cached_report: tuple[float, tuple[dict[str, Any], int]] | None = None
+_cached_report_lock = threading.Lock()
+
+
+def health_report_cached() -> tuple[dict[str, Any], int]:
+    """The report, at most HEALTH_CACHE_SECONDS old (per process; 0 = always fresh).
+
+    One thread computes while concurrent probes wait for its result instead of each running
+    every check: probes at any rate cost one round of checks per interval.
+    """
+    global _cached_report
+    ttl = float(getattr(settings, "HEALTH_CACHE_SECONDS", 0))
+    if ttl <= 0:
+        return health_report()
+    with _cached_report_lock:
+        if _cached_report is None or time.monotonic() - _cached_report[0] >= ttl:
+            _cached_report = (time.monotonic(), health_report())
+        return _cached_report[1]
+
+
 @never_cache
 @require_GET
 def health_view(request: HttpRequest) -> JsonResponse:
-    payload, status = health_report()
+    payload, status = health_report_cached()
     if not telemetry_allowed(request):
         return JsonResponse({"status": payload["status"]}, status=status)
     return JsonResponse(payload, status=status, json_dumps_params={"default": str})

@@ -243,6 +243,9 @@ CELERY_BEAT_SCHEDULER = "opsconsole.beat:HeartbeatScheduler"
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=60)
 # How long health and queue triage wait for workers to answer a ping / inspect.
 HEALTH_PING_TIMEOUT_SECONDS = env.float("HEALTH_PING_TIMEOUT_SECONDS", default=1.0)
+# /health reuses its report this long per process: the worker ping alone waits its whole
+# timeout, so uncached probes capped a web node at a few health requests a second (bench).
+HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 QUEUES_INSPECT_TIMEOUT_SECONDS = env.float("QUEUES_INSPECT_TIMEOUT_SECONDS", default=1.0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
