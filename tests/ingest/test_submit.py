@@ -209,3 +209,26 @@ def test_tracks_api_pages_and_filters(
     bad = client.get("/api/v1/tracks?has_features=maybe")
     assert bad.status_code == 400 and "has_features" in bad.json()["errors"]
     assert client.get("/api/v1/tracks?page=999").status_code == 404
+
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def test_parsing_never_raises_and_every_shape_of_a_valid_id_round_trips() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ids = st.text(alphabet=BASE62, min_size=22, max_size=22)
+    shapes = st.sampled_from(
+        ["{}", "spotify:album:{}", "https://open.spotify.com/album/{}", "https://open.spotify.com/album/{}?si=Zx9",
+         "https://open.spotify.com/intl-fr/album/{}", "open.spotify.com/album/{}/"]
+    )
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(album_id=ids, shape=shapes, noise=st.text(max_size=60))
+    def check(album_id: str, shape: str, noise: str) -> None:
+        assert album_id_parse(f"  {shape.format(album_id)} ").album_id == album_id
+        parsed = album_id_parse(noise)
+        assert parsed.ok != bool(parsed.reason)
+
+    check()
