@@ -50,3 +50,12 @@ def test_create_then_due_reshuffle_run_through_the_worker(
     assert JobRun.objects.filter(task_name="playlist_reshuffle_one", status="success").count() == 2
     assert len(spotify_emulator.playlists_of("wk-healthy")) == 2  # reshuffled in place, never re-created
     assert all(p.next_reshuffle_at > timezone.now() for p in Playlist.objects.filter(account=healthy))
+
+    # The doors' bulk queueing (one INSERT of JobRuns, published on commit) reaches the worker too.
+    queued = services.playlists_queue_reshuffle(playlists=list(Playlist.objects.filter(account=healthy)), actor="api:test",
+                                                trigger=JobRun.Trigger.API)
+    worker.wait_until(
+        lambda: JobRun.objects.filter(task_id__in=queued["task_ids"], status="success").count() == 2, timeout=60
+    )
+    assert JobRun.objects.filter(task_id__in=queued["task_ids"], trigger="api", attempts=1).count() == 2
+    assert counter_total("reshuffles_total") == 4
