@@ -106,6 +106,14 @@ def _capability_learned(*, app: SpotifyApp, capability: str, allowed: bool) -> N
     app_record_capability(app=app, capability=capability, allowed=allowed)
 
 
+def _persist_learned(*, client: SpotifyClient, app: SpotifyApp) -> None:
+    """The client falls back by itself on a 403 (e.g. single-album calls); keep the lesson on the
+    app so the next run does not spend a call learning it again."""
+    for capability, allowed in getattr(client, "learned", {}).items():
+        if app.can(capability) != allowed:
+            _capability_learned(app=app, capability=capability, allowed=allowed)
+
+
 def _features_denied_key(app: SpotifyApp) -> str:
     return key("ingest", "audio-features-denied", app.pk)
 
@@ -286,7 +294,7 @@ def _fetch_chunk(
         try:
             album = albums.get(album_id) if several else client.album(album_id)
             if album is None:
-                outcome.failed.append((source, "album not found on Spotify (null in several-albums answer)"))
+                outcome.failed.append((source, "album not found on Spotify (no album for this id)"))
                 continue
             outcome.fetched.append(_Fetched(source, album, _album_tracks_complete(client, album)))
         except SpotifyNotFound:
@@ -489,6 +497,7 @@ def ingest_albums_from_sources(
         for position, chunk in enumerate(_chunks(sources, SEVERAL_ALBUMS_MAX)):
             several = app.can("several_albums")
             outcome = _fetch_chunk(client=client, app=app, sources=chunk, several=several)
+            _persist_learned(client=client, app=app)
             _apply_outcome(outcome=outcome, claim_at=claim_at, summary=summary)
             if outcome.stop is not None:
                 stop = outcome.stop

@@ -98,6 +98,9 @@ def test_development_mode_app_falls_back_to_single_album_calls(
     assert spotify_emulator.count("album") == 5
     assert spotify_emulator.count("albums") == 1, "one 403 teaches it; later calls go single"
     assert Track.objects.count() == track_count(spotify_emulator, album_ids)
+    queue_albums(spotify_emulator.catalog.album_ids()[5:7])
+    assert ingest_albums_from_sources()["albums_done"] == 2
+    assert spotify_emulator.count("albums") == 1, "the lesson is kept on the app for later runs"
     features = audio_features_fetch()
     assert features["stored"] == 0 and "refused" in features["skipped"]
     spotify_emulator.reset_counts()
