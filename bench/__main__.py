@@ -99,12 +99,60 @@ def _merge_results(figures: dict[str, Figures]) -> None:
     RESULTS.write_text(json.dumps(merged, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _dig(figures: dict[str, Figures], *path: str) -> Any:
+    value: Any = figures
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _ratio(made: Any, minimum: Any) -> float | None:
+    if not isinstance(made, (int, float)) or not isinstance(minimum, (int, float)):
+        return None
+    return 1.0 if made == minimum == 0 else (round(made / minimum, 2) if minimum else None)
+
+
+def summary(results: dict[str, Figures]) -> dict[str, Any]:
+    """The headline figures of the issue, picked out of the cases' own dicts (None: not run)."""
+    sync = {phase: _ratio(_dig(results, "playlists.sync_calls", phase, "write_calls_per_playlist"),
+                          _dig(results, "playlists.sync_calls", phase, "minimum_write_calls_per_playlist"))
+            for phase in ("first_sync", "unchanged_sync", "reshuffle")}
+    lines: dict[str, Any] = {
+        "tracks first page, API median ms (target < 150)": _dig(results, "api.tracks", "median_ms"),
+        "tracks first page, admin median ms (target < 150)": _dig(results, "admin.tracks", "median_ms"),
+        "queries per page (admin/API), never growing with rows": {
+            name: _dig(results, name, "queries") for name in results if name.startswith(("admin.", "api."))
+        },
+        "ingest calls / minimum, extended app": _ratio(_dig(results, "ingest.albums", "extended", "spotify_calls_total"),
+                                                        _dig(results, "ingest.albums", "extended", "minimum_calls_total")),
+        "ingest calls / minimum, development app": _ratio(_dig(results, "ingest.albums", "development", "spotify_calls_total"),
+                                                           _dig(results, "ingest.albums", "development", "minimum_calls_total")),
+        "features calls / minimum": _ratio(_dig(results, "ingest.albums", "extended", "spotify_calls", "audio_features"),
+                                           _dig(results, "ingest.albums", "extended", "minimum_calls", "audio_features")),
+        "sync write calls / minimum": sync,
+        "ingest tracks/s (extended app)": _dig(results, "ingest.albums", "extended", "tracks_per_second"),
+        "one snapshot ms (median, 1M tracks)": _dig(results, "playlists.snapshot_1m", "default", "snapshot_ms_median"),
+        "all 10k snapshots s": _dig(results, "playlists.snapshot_many_playlists", "total_seconds"),
+        "/health under load req/s, p99 ms": [_dig(results, "load.health_and_api", "health", "requests_per_second"),
+                                             _dig(results, "load.health_and_api", "health", "p99_ms")],
+        "API list under load req/s, p99 ms": [_dig(results, "load.health_and_api", "api_list", "requests_per_second"),
+                                              _dig(results, "load.health_and_api", "api_list", "p99_ms")],
+    }
+    return lines
+
+
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
     database = _prepare_environment()
     import django
 
     django.setup()
+    import logging
+
+    # The cases provoke 403s (development-mode apps) on purpose; spotipy logs each at ERROR.
+    logging.getLogger("spotipy").setLevel(logging.CRITICAL)
     from django.core.management import call_command
     from django.db import transaction
 
@@ -141,6 +189,12 @@ def main(argv: list[str]) -> int:
         print(json.dumps({"case": case.name, **figures}, default=str), flush=True)
         _merge_results(results)
     _merge_results(results)
+    merged = json.loads(RESULTS.read_text())
+    merged["summary"] = summary(merged["cases"])
+    RESULTS.write_text(json.dumps(merged, indent=2, sort_keys=True, default=str) + "\n")
+    print("summary (this run and earlier ones in latest.json):")
+    for label, value in merged["summary"].items():
+        print(f"  {label}: {json.dumps(value)}")
     print(f"bench done in {time.perf_counter() - started:.0f} s; figures in {RESULTS.relative_to(BASE_DIR)}", flush=True)
     return 1 if failed else 0
 
