@@ -39,7 +39,7 @@ class TemplateInvalid(ValueError):
 def template_check(source: str) -> None:
     """Compile and render with sample values; raises TemplateInvalid with Django's message."""
     try:
-        _ENGINE.from_string(source).render(Context(SAMPLE_CONTEXT))
+        _ENGINE.from_string(source).render(Context(SAMPLE_CONTEXT, autoescape=False))
     except TemplateSyntaxError as exc:
         raise TemplateInvalid(f"Template does not compile: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - any render failure is a bad template, reported as such
@@ -47,6 +47,6 @@ def template_check(source: str) -> None:
 
 
 def template_render(source: str, context: dict[str, Any]) -> str:
-    rendered = _ENGINE.from_string(source).render(Context(context))
+    rendered = _ENGINE.from_string(source).render(Context(context, autoescape=False))
     # Spotify shows one line; collapse the whitespace template tags leave behind.
     return " ".join(rendered.split())
