@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 
 from metrics.models import JobRun
 from metrics.services import job_run_now
-from opsconsole.admin_utils import CheapActionCheckboxMixin
+from opsconsole.admin_utils import FastChangelistMixin
 from opsconsole.locks import LockBusy
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
@@ -70,7 +70,7 @@ class SyncFailedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Playlist)
-class PlaylistAdmin(CheapActionCheckboxMixin, admin.ModelAdmin):
+class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
     list_display = ["__str__", "account", "policy", "status", "sync_badge", "tracks", "next_reshuffle_at", "last_synced_at"]
     list_select_related = ["account", "policy", "current_snapshot"]
     list_filter = [SyncFailedFilter, "status", "sync_state", "policy"]

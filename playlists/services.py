@@ -6,6 +6,7 @@ Actors are "schedule", "admin:<username>" or "api:<username>".
 
 from __future__ import annotations
 
+import html
 import logging
 import secrets
 import uuid
@@ -235,17 +236,18 @@ def _find_by_marker(client: Any, *, marker: str, owner_id: str) -> dict[str, Any
     return None
 
 
-def playlist_sync(*, playlist: Playlist, actor: str, verify: bool = False) -> dict[str, Any]:
+def playlist_sync(*, playlist: Playlist, actor: str, verify: bool = False, lock_owner: str | None = None) -> dict[str, Any]:
     """Make Spotify show this playlist's current snapshot, name and description.
 
     Creates the Spotify playlist when missing (never twice: a retry after a crash between
     "created" and "saved" finds it by its description marker), changes details only when they
     changed, replaces items only when the snapshot is not the one synced (`verify` compares with
     what Spotify has instead). A second run with nothing changed makes no write calls.
-    Raises LockBusy when another worker syncs this playlist; Spotify errors propagate after
+    Raises LockBusy when another worker syncs this playlist (`lock_owner`: the task id, so a
+    redelivered task takes back the lock of its killed run); Spotify errors propagate after
     being recorded (transient ones for a retry, auth ones on the account's health).
     """
-    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=_lock_ttl()):
+    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=_lock_ttl(), owner=lock_owner):
         return _sync_locked(playlist_id=playlist.pk, actor=actor, verify=verify)
 
 
@@ -361,7 +363,10 @@ def _push(
         on_spotify = client.get_playlist(spotify_id)
     if not created:
         current_name = on_spotify.get("name", "") if on_spotify is not None else playlist.name
-        current_description = on_spotify.get("description", "") if on_spotify is not None else playlist.description
+        # Spotify answers descriptions HTML-escaped ("&#x27;"): compare the text, not its encoding.
+        current_description = (
+            html.unescape(on_spotify.get("description") or "") if on_spotify is not None else playlist.description
+        )
         changes = {}
         if name != current_name:
             changes["name"] = name
@@ -391,14 +396,14 @@ def _push(
 
 
 def playlist_reshuffle(
-    *, playlist: Playlist, actor: str, only_if_due: bool = False, seed: int | None = None
+    *, playlist: Playlist, actor: str, only_if_due: bool = False, seed: int | None = None, lock_owner: str | None = None
 ) -> dict[str, Any]:
     """New snapshot, sync, next reshuffle from the policy interval; counted in reshuffles_total.
 
     A snapshot that was built but never synced is reused, so a retried reshuffle (rate limit,
     lock) does not burn a second selection.
     """
-    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=_lock_ttl()):
+    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=_lock_ttl(), owner=lock_owner):
         playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist.pk)
         now = timezone.now()
         if playlist.status != Playlist.Status.ACTIVE:
@@ -441,11 +446,11 @@ def playlist_retire(*, playlist: Playlist, actor: str, reason: str = "", queue_u
     return True
 
 
-def playlist_unfollow(*, playlist: Playlist, actor: str) -> dict[str, Any]:
+def playlist_unfollow(*, playlist: Playlist, actor: str, lock_owner: str | None = None) -> dict[str, Any]:
     """Unfollow a retired playlist on Spotify (Spotify's way of deleting it). Idempotent."""
     from opsconsole.spotify import SpotifyAuthError, SpotifyNotFound
 
-    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=_lock_ttl()):
+    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=_lock_ttl(), owner=lock_owner):
         playlist = Playlist.objects.select_related("account").get(pk=playlist.pk)
         result = {"playlist_id": str(playlist.pk), "unfollowed": False}
         if playlist.status != Playlist.Status.RETIRED or not playlist.spotify_playlist_id:

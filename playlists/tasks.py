@@ -103,7 +103,8 @@ def playlist_sync_one(self: Any, playlist_id: str, actor: str = "schedule", veri
     playlist = _playlist(playlist_id)
     if playlist is None:
         return {"playlist_id": playlist_id, "skipped": "not found"}
-    return _run_with_retry(self, lambda: services.playlist_sync(playlist=playlist, actor=actor, verify=verify))
+    return _run_with_retry(self, lambda: services.playlist_sync(playlist=playlist, actor=actor, verify=verify,
+                                                                   lock_owner=self.request.id))
 
 
 @shared_task(bind=True, name="playlist_reshuffle_one", acks_late=True, max_retries=MAX_RETRIES)
@@ -111,7 +112,8 @@ def playlist_reshuffle_one(self: Any, playlist_id: str, actor: str = "schedule",
     playlist = _playlist(playlist_id)
     if playlist is None:
         return {"playlist_id": playlist_id, "skipped": "not found"}
-    return _run_with_retry(self, lambda: services.playlist_reshuffle(playlist=playlist, actor=actor, only_if_due=only_if_due))
+    return _run_with_retry(self, lambda: services.playlist_reshuffle(playlist=playlist, actor=actor, only_if_due=only_if_due,
+                                                                        lock_owner=self.request.id))
 
 
 @shared_task(bind=True, name="playlist_retire_one", acks_late=True, max_retries=MAX_RETRIES)
@@ -120,4 +122,4 @@ def playlist_retire_one(self: Any, playlist_id: str, actor: str = "schedule") ->
     playlist = _playlist(playlist_id)
     if playlist is None:
         return {"playlist_id": playlist_id, "skipped": "not found"}
-    return _run_with_retry(self, lambda: services.playlist_unfollow(playlist=playlist, actor=actor))
+    return _run_with_retry(self, lambda: services.playlist_unfollow(playlist=playlist, actor=actor, lock_owner=self.request.id))

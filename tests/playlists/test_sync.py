@@ -234,3 +234,27 @@ def test_invalid_template_saved_around_validation_fails_the_playlist_not_the_wor
     assert "invalid template" in result["failed"]
     assert playlist.sync_state == Playlist.SyncState.FAILED and "invalid template" in playlist.sync_error
     assert spotify_emulator.counts().get("create_playlist", 0) == 0
+
+
+def test_sync_now_with_verify_repairs_drift_on_spotify_and_reads_only_when_in_sync(spotify_emulator: Any, playlist: Playlist) -> None:
+    services.playlist_sync(playlist=playlist, actor="test")
+    playlist.refresh_from_db()
+    spotify_emulator.reset_counts()
+
+    in_sync = services.playlist_sync(playlist=playlist, actor="test", verify=True)
+    assert in_sync["write_calls"] == 0 and writes(spotify_emulator) == {}
+    assert spotify_emulator.count("playlist_get") == 1 and spotify_emulator.count("playlist_items_get") >= 1
+
+    # Someone edits the playlist in the Spotify app: verify notices and puts the snapshot back.
+    client = services._spotify_client(playlist.account)
+    expected = spotify_emulator.playlist(playlist.spotify_playlist_id)["uris"]
+    client.replace_playlist_items(playlist.spotify_playlist_id, expected[:5])
+    client.change_playlist_details(playlist.spotify_playlist_id, name="My own name")
+    spotify_emulator.reset_counts()
+
+    repaired = services.playlist_sync(playlist=playlist, actor="test", verify=True)
+
+    assert repaired["items_replaced"] and repaired["renamed"] == ["name"]
+    assert writes(spotify_emulator) == {"playlist_details": 1, "playlist_items_put": 1}
+    on_spotify = spotify_emulator.playlist(playlist.spotify_playlist_id)
+    assert on_spotify["uris"] == expected and on_spotify["name"] == "Focus #3"
