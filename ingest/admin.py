@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 from ingest import services
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
 from ingest.parsing import ALBUM_ID_LENGTH
-from opsconsole.admin_utils import CheapActionCheckboxMixin, EstimatedCountPaginator
+from opsconsole.admin_utils import FastChangelistMixin, EstimatedCountPaginator
 from opsconsole.permissions import user_can_operate
 
 FEATURE_LABELS = [
@@ -100,7 +100,7 @@ class HasFeaturesFilter(admin.SimpleListFilter):
 
 
 @admin.register(Track)
-class TrackAdmin(CheapActionCheckboxMixin, admin.ModelAdmin):
+class TrackAdmin(FastChangelistMixin, admin.ModelAdmin):
     list_display = ["name", "artist", "album", "isrc", "duration", "has_features", "features_brief"]
     list_select_related = ["artist", "album"]
     list_filter = [HasFeaturesFilter, "explicit"]
@@ -195,8 +195,18 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         return [
             path("submit/", self.admin_site.admin_view(self.submit_view), name="ingest_albumsource_submit"),
+            path("run-now/", self.admin_site.admin_view(self.run_now_view), name="ingest_albumsource_run_now"),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**(extra_context or {}), "can_operate": user_can_operate(request.user)})
+
+    def run_now_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST" or not user_can_operate(request.user):
+            raise PermissionDenied
+        self.ingest_now(request, self.get_queryset(request).none())
+        return HttpResponseRedirect(reverse("admin:ingest_albumsource_changelist"))
 
     def submit_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
@@ -249,7 +259,7 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(CheapActionCheckboxMixin, OperatorActionsMixin, admin.ModelAdmin):
+class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
     list_display = ["source_service", "operation", "error_type", "occurrences", "retry_count", "status", "first_seen", "last_seen", "error_short"]
     list_filter = ["status", "error_type", "source_service", "operation", ("last_seen", admin.DateFieldListFilter)]
     search_fields = ["error_message", "=correlation_id", "=fingerprint"]

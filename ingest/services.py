@@ -451,6 +451,35 @@ def _apply_outcome(*, outcome: _ChunkOutcome, claim_at: datetime, summary: dict[
             )
 
 
+def _claims_key(owner: str) -> str:
+    return key("ingest", "claims", owner)
+
+
+def _claims_remember(*, owner: str, claim_at: datetime) -> None:
+    client = get_redis()
+    client.sadd(_claims_key(owner), claim_at.isoformat())
+    # Past the stale age any run takes them back anyway.
+    client.expire(_claims_key(owner), settings.INGEST_CLAIM_STALE_MINUTES * 60)
+
+
+def _claims_of_dead_run_release(*, owner: str) -> int:
+    """Requeue what an earlier delivery of this task claimed and left in `processing`.
+
+    A task redelivered after its worker was killed (acks_late) would otherwise find its own
+    sources claimed and leave them until they go stale; the dead run counts as an attempt.
+    """
+    client = get_redis()
+    claims = [datetime.fromisoformat(value) for value in client.smembers(_claims_key(owner))]
+    if not claims:
+        return 0
+    released = AlbumSource.objects.filter(status=AlbumSource.Status.PROCESSING, claimed_at__in=claims).update(
+        status=AlbumSource.Status.QUEUED, claimed_at=None, not_before=None, attempts=F("attempts") + 1,
+        last_error="worker lost mid-ingest; taken back by the redelivered run",
+    )
+    client.delete(_claims_key(owner))
+    return released
+
+
 def _release(*, sources: Sequence[AlbumSource], claim_at: datetime, until: datetime, reason: str) -> int:
     """Hand claimed-but-untried sources back to the queue without counting an attempt."""
     return AlbumSource.objects.filter(
@@ -459,7 +488,11 @@ def _release(*, sources: Sequence[AlbumSource], claim_at: datetime, until: datet
 
 
 def ingest_albums_from_sources(
-    *, batch_size: int | None = None, max_seconds: float | None = None, client: SpotifyClient | None = None
+    *,
+    batch_size: int | None = None,
+    max_seconds: float | None = None,
+    client: SpotifyClient | None = None,
+    claim_owner: str | None = None,
 ) -> dict[str, Any]:
     """Claim queued album sources batch by batch and turn them into albums, artists and tracks.
 
@@ -469,6 +502,7 @@ def ingest_albums_from_sources(
     INGEST_MAX_ATTEMPTS of those it fails and is dead-lettered. A 429 past the sleep ceiling or
     an open circuit parks the rest and ends the run; `retry_after` says when to come back.
     Queues one `fetch_audio_features` run (on commit) when new tracks arrived.
+    `claim_owner` (the task id) lets a redelivered task take back what its killed run claimed.
     """
     batch_size = max(1, batch_size or settings.INGEST_BATCH_SIZE)
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.INGEST_RUN_SECONDS)
@@ -478,6 +512,8 @@ def ingest_albums_from_sources(
     }
     app = catalog_app()
     started = time.monotonic()
+    if claim_owner:
+        summary["taken_back"] = _claims_of_dead_run_release(owner=claim_owner)
     if client is None:
         client = _catalog_client(app)
     while True:
@@ -491,6 +527,8 @@ def ingest_albums_from_sources(
         sources = _claim_sources(batch_size=batch_size, now=claim_at)
         if not sources:
             break
+        if claim_owner:
+            _claims_remember(owner=claim_owner, claim_at=claim_at)
         summary["claimed"] += len(sources)
         sources = _dead_letter_exhausted(sources=sources, claim_at=claim_at, summary=summary)
         stop: SpotifyError | None = None

@@ -25,7 +25,7 @@ def _continue_or_retry(task: Task, summary: dict[str, Any], **kwargs: Any) -> di
 @shared_task(name="ingest_albums_from_sources", bind=True, acks_late=True, expires=3600)
 def ingest_albums_from_sources(self: Task, batch_size: int | None = None) -> dict[str, Any]:
     try:
-        summary = services.ingest_albums_from_sources(batch_size=batch_size)
+        summary = services.ingest_albums_from_sources(batch_size=batch_size, claim_owner=self.request.id)
     except SpotifyRateLimited as exc:
         # Token endpoint 429 before any source was claimed.
         raise self.retry(countdown=exc.retry_after, exc=exc, max_retries=MAX_PARKED_RETRIES) from exc

@@ -159,3 +159,18 @@ def test_requeue_action_only_takes_failed_sources(client: Client, superuser: Use
     assert messages == ["1 source queued again. 1 skipped (only failed sources are requeued; invalid input must be resubmitted corrected)."]
     failed.refresh_from_db()
     assert (failed.status, failed.attempts) == ("queued", 0)
+
+
+def test_run_ingest_now_button_queues_the_job_once(client: Client, superuser: User, viewer: User, django_capture_on_commit_callbacks: Callable) -> None:
+    from metrics.models import JobRun
+
+    client.force_login(superuser)
+    page = client.get(reverse("admin:ingest_albumsource_changelist")).content.decode()
+    assert "Run ingest now" in page and "Submit album links" in page
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("admin:ingest_albumsource_run_now"))
+    assert response.status_code == 302 and len(callbacks) == 1
+    run = JobRun.objects.get()
+    assert (run.job_name, run.trigger, run.triggered_by) == ("ingest_albums_from_sources", "admin", "root")
+    client.force_login(viewer)
+    assert client.post(reverse("admin:ingest_albumsource_run_now")).status_code == 403
