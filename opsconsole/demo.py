@@ -132,7 +132,7 @@ def main() -> int:
             "\n"
             f"  opsconsole is running: http://127.0.0.1:{port}/admin/\n"
             f"  login: {username} / {password}\n"
-            f"  dashboard: http://127.0.0.1:{port}/admin/dashboard/   API docs: http://127.0.0.1:{port}/api/docs/\n"
+            f"  dashboard: http://127.0.0.1:{port}/admin/metrics/metricsnapshot/dashboard/   API docs: http://127.0.0.1:{port}/api/docs/\n"
             f"  Spotify emulator: http://127.0.0.1:{emulator_port}/   Ctrl-C stops everything.\n",
             flush=True,
         )

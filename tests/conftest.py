@@ -11,6 +11,12 @@ pytest_plugins = ["tests.fixtures_spotify", "tests.fixtures_celery"]
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
+    """Role fixtures hash passwords; production's PBKDF2 rounds only slow the suite down."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
     """Each test starts with no buckets, breakers, locks or counters of earlier tests."""
     yield
