@@ -11,11 +11,18 @@ from opsconsole.spotify.errors import SpotifyRateLimited
 
 # A run parked by a 429 or an open circuit comes back when Spotify said to (countdown).
 MAX_PARKED_RETRIES = 20
+# Redis redelivers a countdown task still unacked after visibility_timeout; the parked rows'
+# not_before keeps the real schedule, so an early comeback just finds nothing due yet.
+MAX_COUNTDOWN_SECONDS = 1800
+
+
+def _countdown(seconds: float) -> float:
+    return min(float(seconds), MAX_COUNTDOWN_SECONDS)
 
 
 def _continue_or_retry(task: Task, summary: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     if summary.get("retry_after"):
-        raise task.retry(countdown=float(summary["retry_after"]), kwargs=kwargs, max_retries=MAX_PARKED_RETRIES)
+        raise task.retry(countdown=_countdown(summary["retry_after"]), kwargs=kwargs, max_retries=MAX_PARKED_RETRIES)
     if summary.get("more"):
         # Out of time budget with work left: a fresh run, so no worker holds a task past its limits.
         task.apply_async(kwargs=kwargs, headers={"trigger": "chain", "triggered_by": task.name})
@@ -28,7 +35,7 @@ def ingest_albums_from_sources(self: Task, batch_size: int | None = None) -> dic
         summary = services.ingest_albums_from_sources(batch_size=batch_size, claim_owner=self.request.id)
     except SpotifyRateLimited as exc:
         # Token endpoint 429 before any source was claimed.
-        raise self.retry(countdown=exc.retry_after, exc=exc, max_retries=MAX_PARKED_RETRIES) from exc
+        raise self.retry(countdown=_countdown(exc.retry_after), exc=exc, max_retries=MAX_PARKED_RETRIES) from exc
     return _continue_or_retry(self, summary, batch_size=batch_size)
 
 
@@ -37,7 +44,7 @@ def fetch_audio_features(self: Task, batch_size: int = services.AUDIO_FEATURES_M
     try:
         summary = services.audio_features_fetch(batch_size=batch_size)
     except SpotifyRateLimited as exc:
-        raise self.retry(countdown=exc.retry_after, exc=exc, max_retries=MAX_PARKED_RETRIES) from exc
+        raise self.retry(countdown=_countdown(exc.retry_after), exc=exc, max_retries=MAX_PARKED_RETRIES) from exc
     return _continue_or_retry(self, summary, batch_size=batch_size)
 
 
