@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from accounts import selectors, services
 from accounts.models import SpotifyAccount, SpotifyApp
-from opsconsole.admin_utils import CheapActionCheckboxMixin
+from opsconsole.admin_utils import FastChangelistMixin
 from opsconsole.spotify.errors import SpotifyError
 from playlists.admin_actions import reshuffle_account_playlists_action
 
@@ -106,7 +106,7 @@ def _per_row(
 
 
 @admin.register(SpotifyAccount)
-class SpotifyAccountAdmin(CheapActionCheckboxMixin, admin.ModelAdmin):
+class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
     list_display = [
         "display_name", "spotify_user_id", "app", "health_badge", "is_active", "token_expires_at",
         "reauth_due", "consecutive_failures", "last_error_short", "last_error_at",

@@ -1,14 +1,20 @@
-"""Admin helpers for tables too big to COUNT(*) on every page load."""
+"""Admin helpers for big tables: estimated counts and cheap per-row rendering."""
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
+from urllib.parse import quote as urlquote
 
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import quote as admin_quote
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connection
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.translation import gettext as _
 
 
@@ -31,12 +37,35 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class CheapActionCheckboxMixin:
-    """The row checkbox as one format_html call instead of a widget rendered through the form
-    template engine: that render was about a third of a 100-row changelist's time (bench)."""
+class FastChangelistMixin:
+    """Per-row work of a changelist done once per page where Django repeats it per row.
+
+    Bench (100 rows of tracks): the row checkbox rendered through the form template engine
+    was about a third of the page, and one URL reverse per row link a fifth.
+    """
 
     def action_checkbox(self, obj: Any) -> str:
         return format_html(
             '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
             ACTION_CHECKBOX_NAME, str(obj.pk), format_html(_("Select this object for an action - {}"), str(obj)),
         )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return PrefixReverseChangeList
+
+
+class PrefixReverseChangeList(ChangeList):
+    """Row links from one reversed URL with the pk substituted, as reverse() would quote it."""
+
+    _PK_PLACEHOLDER = "__changelist_pk__"
+
+    def url_for_result(self, result: Any) -> str:
+        template = self.__dict__.get("_change_url_template")
+        if template is None:
+            template = self.__dict__["_change_url_template"] = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                args=(self._PK_PLACEHOLDER,),
+                current_app=self.model_admin.admin_site.name,
+            )
+        pk = urlquote(str(admin_quote(getattr(result, self.pk_attname))), safe=RFC3986_SUBDELIMS + "/~:@")
+        return template.replace(self._PK_PLACEHOLDER, pk)
