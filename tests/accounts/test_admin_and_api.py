@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import SpotifyAccount
+from metrics.models import JobRun
 
 CHANGELIST = "admin:accounts_spotifyaccount_changelist"
 
@@ -143,5 +144,9 @@ def test_reshuffle_all_playlists_of_an_account_queues_one_task_per_playlist(make
         response = _act(client, "reshuffle_account_playlists_action", [account])
 
     assert response.status_code == 200
-    assert len(callbacks) == 3
-    assert any("3" in m for m in _messages(response))
+    assert "3 playlists queued for reshuffle." in _messages(response)
+    queued = JobRun.objects.filter(task_name="playlist_reshuffle_one", status="queued", trigger="admin")
+    assert sorted(run.kwargs["playlist_id"] for run in queued) == sorted(
+        str(p.pk) for p in Playlist.objects.filter(account=account, status="active")
+    )
+    assert callbacks  # published only after the admin's transaction commits
