@@ -22,6 +22,7 @@ from spotipy.exceptions import SpotifyException
 
 from opsconsole.counters import counter_inc
 from opsconsole.spotify.breaker import breaker_check, breaker_failure, breaker_release_probe, breaker_success
+from opsconsole.spotify.config import LimitsLookup, OperationLimits, default_limits
 from opsconsole.spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,
@@ -62,6 +63,20 @@ OPERATIONS = {
     "me_playlists": "playlists",
 }
 
+# A POST that timed out or got a 5xx may have been applied: retrying it here could create a
+# second playlist or add items twice. These fail at once; the task's retry reconciles (a
+# playlist is found by its description marker, items are replaced whole by a PUT).
+NON_IDEMPOTENT = frozenset({"create_playlist", "playlist_items_post"})
+
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Only a connection that was never made proves Spotify did not get the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc.args)
+
+
 TokenProvider = Callable[[bool], str]
 CapabilityCallback = Callable[[str, bool], None]
 
@@ -78,7 +93,8 @@ class SpotifyClient:
     once with True and retries. `capabilities` are what the app is known to lack
     ({"several_albums": False}); what the client learns from 403s it reports through
     `on_capability(name, value)` and keeps in `self.capabilities` for the caller to persist
-    on SpotifyApp.capabilities.
+    on SpotifyApp.capabilities. `limits(breaker_name)` gives each operation's timeout,
+    attempts and breaker cooldown at call time (settings when not given).
     """
 
     def __init__(
@@ -90,6 +106,7 @@ class SpotifyClient:
         source: str = "spotify",
         capabilities: Mapping[str, bool] | None = None,
         on_capability: CapabilityCallback | None = None,
+        limits: LimitsLookup | None = None,
     ) -> None:
         self.app_key = app_key
         self.account_key = account_key
@@ -98,6 +115,7 @@ class SpotifyClient:
         self.learned: dict[str, bool] = {}
         self._token_provider = token_provider
         self._on_capability = on_capability
+        self._limits = limits
         # A plain session: no urllib3 Retry mounted, so every 429/5xx reaches our loop intact.
         self._spotify = spotipy.Spotify(
             auth=None,
@@ -137,6 +155,7 @@ class SpotifyClient:
     def _call(self, endpoint: str, send: Callable[[spotipy.Spotify], T]) -> T:
         operation = OPERATIONS[endpoint]
         breaker = f"{self.source}.{operation}"
+        limits = self._limits(breaker) if self._limits else default_limits()
         telemetry_record(source=self.source, operation=operation, outcome="started")
         started = time.monotonic()
         try:
@@ -145,9 +164,9 @@ class SpotifyClient:
             telemetry_record(source=self.source, operation=operation, outcome="skipped", error=str(exc))
             raise
         try:
-            result = self._attempts(endpoint, send)
+            result = self._attempts(endpoint, send, limits)
         except SpotifyServerError as exc:
-            if breaker_failure(breaker, error=str(exc)):
+            if breaker_failure(breaker, error=str(exc), base_cooldown=limits.cooldown_seconds):
                 logger.warning("spotify circuit opened", extra={"breaker": breaker, "error": str(exc)})
             telemetry_record(
                 source=self.source,
@@ -181,8 +200,8 @@ class SpotifyClient:
         )
         return result
 
-    def _attempts(self, endpoint: str, send: Callable[[spotipy.Spotify], T]) -> T:
-        max_attempts = int(settings.SPOTIFY_MAX_ATTEMPTS)
+    def _attempts(self, endpoint: str, send: Callable[[spotipy.Spotify], T], limits: OperationLimits) -> T:
+        max_attempts = int(limits.max_attempts)
         ceiling = float(settings.SPOTIFY_MAX_SLEEP_SECONDS)
         token = self._access_token(force=False)
         refreshed = False
@@ -192,7 +211,7 @@ class SpotifyClient:
             self._take_buckets(endpoint)
             self._spotify.set_auth(token)
             self._spotify.prefix = settings.SPOTIFY_API_URL
-            self._spotify.requests_timeout = settings.SPOTIFY_REQUEST_TIMEOUT
+            self._spotify.requests_timeout = limits.timeout_seconds
             counter_inc("spotify_requests_total", endpoint=endpoint)
             try:
                 return send(self._spotify)
@@ -220,7 +239,7 @@ class SpotifyClient:
                     pause(wait, reason="429", endpoint=endpoint, attempt=attempt)
                     continue
                 if status >= 500:
-                    if attempt >= max_attempts:
+                    if attempt >= max_attempts or endpoint in NON_IDEMPOTENT:
                         raise SpotifyServerError(
                             f"{message} after {attempt} attempts", status=status, endpoint=endpoint
                         ) from None
@@ -230,7 +249,7 @@ class SpotifyClient:
                 raise _client_error(status, message, endpoint) from None
             except requests.RequestException as exc:
                 kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"
-                if attempt >= max_attempts:
+                if attempt >= max_attempts or (endpoint in NON_IDEMPOTENT and not _never_sent(exc)):
                     raise SpotifyServerError(
                         f"{endpoint}: {kind} error after {attempt} attempts: {type(exc).__name__}", endpoint=endpoint
                     ) from None

@@ -1,0 +1,59 @@
+"""A create that times out may have happened: no blind retry, the task's retry adopts it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from opsconsole.spotify import SpotifyServerError
+from playlists import services
+from playlists.models import Playlist
+from tests.factories import PlaylistFactory, PlaylistPolicyFactory
+from tests.playlists.conftest import make_catalog
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_timed_out_create_is_not_retried_and_the_next_sync_adopts_the_playlist(spotify_emulator: Any, make_account: Any, settings: Any) -> None:
+    make_catalog(artists=30, tracks_per_artist=3)
+    account = make_account("slowpoke")
+    playlist = PlaylistFactory(account=account, policy=PlaylistPolicyFactory(name="Slow"), index=1)
+    settings.SPOTIFY_REQUEST_TIMEOUT = 0.3
+    # Spotify creates the playlist but answers too late for us.
+    spotify_emulator.fault("create_playlist", status=None, latency=1.0, times=1)
+
+    with pytest.raises(SpotifyServerError):
+        services.playlist_sync(playlist=playlist, actor="test")
+    assert spotify_emulator.count("create_playlist") == 1
+    # The emulator finishes the create after its latency, as Spotify would have.
+    for _ in range(50):
+        if spotify_emulator.playlists_of("slowpoke"):
+            break
+        time.sleep(0.1)
+    assert len(spotify_emulator.playlists_of("slowpoke")) == 1
+
+    settings.SPOTIFY_REQUEST_TIMEOUT = 10
+    playlist.refresh_from_db()
+    services.playlist_sync(playlist=playlist, actor="test")
+
+    playlist.refresh_from_db()
+    [on_spotify] = spotify_emulator.playlists_of("slowpoke")
+    assert playlist.spotify_playlist_id == on_spotify["id"]
+    assert spotify_emulator.count("create_playlist") == 1
+    assert playlist.sync_state == Playlist.SyncState.SYNCED
+
+
+def test_a_5xx_on_create_is_not_retried_by_the_client(spotify_emulator: Any, make_account: Any) -> None:
+    make_catalog(artists=30, tracks_per_artist=3)
+    account = make_account("fivexx")
+    playlist = PlaylistFactory(account=account, policy=PlaylistPolicyFactory(name="Five"), index=1)
+    spotify_emulator.fault("create_playlist", status=502, times=1)
+
+    with pytest.raises(SpotifyServerError):
+        services.playlist_sync(playlist=playlist, actor="test")
+    assert spotify_emulator.count("create_playlist") == 1
+
+    services.playlist_sync(playlist=playlist, actor="test")
+    assert len(spotify_emulator.playlists_of("fivexx")) == 1
