@@ -73,6 +73,40 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
     JobRun.objects.filter(task_id=task_id).update(**updates)
 
 
+def job_runs_queue(
+    *,
+    task_name: str,
+    trigger: str,
+    triggered_by: str = "",
+    kwargs_list: list[dict[str, Any]],
+    args: list[Any] | None = None,
+) -> list[JobRun]:
+    """Queue one task per kwargs and record who asked: the JobRun rows (one INSERT) exist
+    before any worker starts, and the messages are published only after commit."""
+    now = timezone.now()
+    request_id = log_context.get().get("request_id")
+    runs = []
+    for kwargs in kwargs_list:
+        task_id = str(uuid.uuid4())
+        runs.append(
+            JobRun(
+                job_name=task_name.rsplit(".", 1)[-1], task_name=task_name, task_id=task_id, trigger=trigger,
+                triggered_by=triggered_by[:150], correlation_id=request_id or task_id, status=JobRun.Status.QUEUED,
+                queued_at=now, args=args or [], kwargs=kwargs,
+            )
+        )
+    JobRun.objects.bulk_create(runs, batch_size=1000)
+
+    def publish() -> None:
+        for run in runs:
+            headers = {"trigger": trigger, "triggered_by": triggered_by, "correlation_id": run.correlation_id}
+            current_app.send_task(task_name, args=run.args, kwargs=run.kwargs, task_id=run.task_id, headers=headers)
+
+    # Publish after commit: a worker must never look for a row that is not there yet.
+    transaction.on_commit(publish)
+    return runs
+
+
 def job_run_now(
     *,
     task_name: str,
@@ -82,27 +116,7 @@ def job_run_now(
     kwargs: dict[str, Any] | None = None,
 ) -> JobRun:
     """Queue a task now and record who asked; the JobRun exists before the worker starts."""
-    task_id = str(uuid.uuid4())
-    correlation_id = log_context.get().get("request_id") or task_id
-    run = JobRun.objects.create(
-        job_name=task_name.rsplit(".", 1)[-1],
-        task_name=task_name,
-        task_id=task_id,
-        trigger=trigger,
-        triggered_by=triggered_by,
-        correlation_id=correlation_id,
-        status=JobRun.Status.QUEUED,
-        queued_at=timezone.now(),
-        args=args or [],
-        kwargs=kwargs or {},
-    )
-    headers = {"trigger": trigger, "triggered_by": triggered_by, "correlation_id": correlation_id}
-
-    def publish() -> None:
-        current_app.send_task(task_name, args=args or [], kwargs=kwargs or {}, task_id=task_id, headers=headers)
-
-    # Publish after commit: a worker must never look for a row that is not there yet.
-    transaction.on_commit(publish)
+    [run] = job_runs_queue(task_name=task_name, trigger=trigger, triggered_by=triggered_by, kwargs_list=[kwargs or {}], args=args)
     return run
 
 

@@ -236,6 +236,13 @@ def _find_by_marker(client: Any, *, marker: str, owner_id: str) -> dict[str, Any
     return None
 
 
+def _connectors_disabled() -> list[str]:
+    """Connectors (spotify.playlists, spotify.token) an operator switched off: sync waits."""
+    from ingest.connectors import PLAYLISTS_CONNECTORS, connectors_disabled
+
+    return connectors_disabled(PLAYLISTS_CONNECTORS)
+
+
 def playlist_sync(*, playlist: Playlist, actor: str, verify: bool = False, lock_owner: str | None = None) -> dict[str, Any]:
     """Make Spotify show this playlist's current snapshot, name and description.
 
@@ -263,6 +270,10 @@ def _sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[st
     if skip:
         _history(playlist, PlaylistHistory.Action.SKIP, actor, operation="sync", reason=skip)
         return {**result, "skipped": skip}
+    disabled = _connectors_disabled()
+    if disabled:
+        _history(playlist, PlaylistHistory.Action.SKIP, actor, operation="sync", reason="disabled", connectors=disabled)
+        return {**result, "skipped": "disabled", "disabled_connectors": disabled}
     if playlist.current_snapshot is None:
         playlist_build_snapshot(playlist=playlist, actor=actor)
         playlist.refresh_from_db()
@@ -414,6 +425,11 @@ def playlist_reshuffle(
         if skip:
             _history(playlist, PlaylistHistory.Action.SKIP, actor, operation="reshuffle", reason=skip)
             return {"playlist_id": str(playlist.pk), "skipped": skip}
+        disabled = _connectors_disabled()
+        if disabled:
+            # Before building a snapshot: the selection is not burned while Spotify writes are off.
+            _history(playlist, PlaylistHistory.Action.SKIP, actor, operation="reshuffle", reason="disabled", connectors=disabled)
+            return {"playlist_id": str(playlist.pk), "skipped": "disabled", "disabled_connectors": disabled}
         snapshot = playlist.current_snapshot
         if snapshot is None or snapshot.synced_at is not None or seed is not None:
             snapshot = playlist_build_snapshot(playlist=playlist, seed=seed, actor=actor)
@@ -691,34 +707,9 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
 
 
 def _queue_per_item(*, task_name: str, kwargs_list: list[dict[str, Any]], trigger: str, actor: str) -> list[str]:
-    """job_run_now for many items at once: JobRun rows in one INSERT, published after commit.
+    from metrics.services import job_runs_queue
 
-    Same contract as metrics.services.job_run_now (the row exists before a worker starts), but a
-    bulk reshuffle of 10k playlists is one INSERT instead of 10k.
-    """
-    from celery import current_app
-
-    from metrics.models import JobRun
-    from opsconsole.logging import log_context
-
-    now = timezone.now()
-    request_id = log_context.get().get("request_id")
-    runs = [
-        JobRun(job_name=task_name, task_name=task_name, task_id=str(uuid.uuid4()), trigger=trigger, triggered_by=actor[:150],
-               status=JobRun.Status.QUEUED, queued_at=now, args=[], kwargs=kwargs)
-        for kwargs in kwargs_list
-    ]
-    for run in runs:
-        run.correlation_id = request_id or run.task_id
-    JobRun.objects.bulk_create(runs, batch_size=1000)
-
-    def publish() -> None:
-        for run in runs:
-            headers = {"trigger": trigger, "triggered_by": actor, "correlation_id": run.correlation_id}
-            current_app.send_task(task_name, kwargs=run.kwargs, task_id=run.task_id, headers=headers)
-
-    transaction.on_commit(publish)
-    return [run.task_id for run in runs]
+    return [run.task_id for run in job_runs_queue(task_name=task_name, trigger=trigger, triggered_by=actor, kwargs_list=kwargs_list)]
 
 
 def playlists_queue_reshuffle(*, playlists: list[Playlist], actor: str, trigger: str) -> dict[str, Any]:
