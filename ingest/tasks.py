@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from ingest import services
 from opsconsole.spotify.errors import SpotifyRateLimited
@@ -14,6 +15,10 @@ MAX_PARKED_RETRIES = 20
 # Redis redelivers a countdown task still unacked after visibility_timeout; the parked rows'
 # not_before keeps the real schedule, so an early comeback just finds nothing due yet.
 MAX_COUNTDOWN_SECONDS = 1800
+# A dropped database connection (failover, restart, pg_terminate_backend) is transient: the
+# retry runs under the same task id, so it takes back the sources this run had claimed.
+DB_RETRY_SECONDS = 5
+DB_MAX_RETRIES = 3
 
 
 def _countdown(seconds: float) -> float:
@@ -36,6 +41,9 @@ def ingest_albums_from_sources(self: Task, batch_size: int | None = None) -> dic
     except SpotifyRateLimited as exc:
         # Token endpoint 429 before any source was claimed.
         raise self.retry(countdown=_countdown(exc.retry_after), exc=exc, max_retries=MAX_PARKED_RETRIES) from exc
+    except (OperationalError, InterfaceError) as exc:
+        close_old_connections()  # drop the dead connection so the JobRun update and the retry reconnect
+        raise self.retry(countdown=DB_RETRY_SECONDS, exc=exc, max_retries=DB_MAX_RETRIES) from exc
     return _continue_or_retry(self, summary, batch_size=batch_size)
 
 
