@@ -25,6 +25,7 @@ from opsconsole.spotify.errors import SpotifyAuthError, SpotifyError, SpotifyInv
 
 if TYPE_CHECKING:
     from opsconsole.spotify.client import SpotifyClient
+    from opsconsole.spotify.config import OperationLimits
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def account_refresh_token(*, account: SpotifyAccount, force: bool = False) -> Sp
                 client_id=account.app.client_id,
                 client_secret=account.app.client_secret,
                 refresh_token=account.refresh_token,
+                limits=_connector_limits("spotify.token"),
             )
         except SpotifyInvalidGrant as exc:
             account_set_health(
@@ -168,13 +170,22 @@ def account_access_token(*, account: SpotifyAccount, force_refresh: bool = False
     return account.access_token
 
 
+def _connector_limits(name: str) -> OperationLimits:
+    """Timeout/attempts/cooldown of one operation from the connector settings (ingest app)."""
+    from ingest.connectors import connector_limits
+
+    return connector_limits(name)
+
+
 def spotify_client_for_account(account: SpotifyAccount) -> SpotifyClient:
     from opsconsole.spotify.client import SpotifyClient
 
     def provide(force_refresh: bool) -> str:
         return account_access_token(account=account, force_refresh=force_refresh)
 
-    return SpotifyClient(app_key=str(account.app_id), account_key=str(account.pk), token_provider=provide)
+    return SpotifyClient(
+        app_key=str(account.app_id), account_key=str(account.pk), token_provider=provide, limits=_connector_limits
+    )
 
 
 _catalog_tokens: dict[int, tuple[str, float]] = {}
@@ -192,7 +203,9 @@ def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
             cached = _catalog_tokens.get(app.pk)
             if cached and not force_refresh and cached[1] > time.monotonic() + 60:
                 return cached[0]
-            grant = request_client_credentials(client_id=app.client_id, client_secret=app.client_secret)
+            grant = request_client_credentials(
+                client_id=app.client_id, client_secret=app.client_secret, limits=_connector_limits("spotify.token")
+            )
             _catalog_tokens[app.pk] = (grant.access_token, time.monotonic() + grant.expires_in)
             return grant.access_token
 
@@ -201,7 +214,8 @@ def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
 
     # The client skips what the app is known to lack and reports what a 403 teaches it.
     return SpotifyClient(
-        app_key=str(app.pk), token_provider=provide, capabilities=app.capabilities, on_capability=learned
+        app_key=str(app.pk), token_provider=provide, capabilities=app.capabilities, on_capability=learned,
+        limits=_connector_limits,
     )
 
 

@@ -20,8 +20,10 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import SpotifyApp
+from ingest.connectors import AUDIO_FEATURES_CONNECTORS, INGEST_CONNECTORS, connector_setting, connectors_disabled
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
 from ingest.parsing import album_id_parse
+from ingest.quality import tracks_quality_update
 from opsconsole.counters import counter_inc
 from opsconsole.logging import log_context
 from opsconsole.redis import get_redis, key
@@ -83,6 +85,15 @@ def error_type_of(exc: BaseException) -> str:
 def _telemetry(*, operation: str, outcome: Outcome, latency_ms: float | None = None, error: str = "") -> None:
     """Job-level telemetry under source "ingest": what /health lists as ingestion issues."""
     telemetry_record(source="ingest", operation=operation, outcome=outcome, latency_ms=latency_ms, error=error)
+
+
+def _skip_disabled(*, summary: dict[str, Any], disabled: list[str], operation: str) -> dict[str, Any]:
+    """An operator disabled a connector this job needs: touch nothing, say so in the JobRun."""
+    summary["skipped"] = "disabled"
+    summary["disabled_connectors"] = disabled
+    _telemetry(operation=operation, outcome="skipped")
+    logger.warning("job skipped: connector disabled", extra={"operation": operation, "connectors": disabled})
+    return summary
 
 
 # --- Spotify app and client ------------------------------------------------------------
@@ -413,6 +424,7 @@ def _apply_outcome(*, outcome: _ChunkOutcome, claim_at: datetime, summary: dict[
     if outcome.fetched:
         with transaction.atomic():
             album_pk, created, updated = _catalog_upsert(outcome.fetched)
+            tracks_quality_update(album_ids=list(album_pk.values()))
             done = AlbumSource.objects.filter(mine, pk__in=[f.source.pk for f in outcome.fetched]).update(
                 status=AlbumSource.Status.DONE,
                 album_id=Case(*[When(pk=f.source.pk, then=Value(album_pk[f.source.spotify_album_id])) for f in outcome.fetched]),
@@ -504,12 +516,15 @@ def ingest_albums_from_sources(
     Queues one `fetch_audio_features` run (on commit) when new tracks arrived.
     `claim_owner` (the task id) lets a redelivered task take back what its killed run claimed.
     """
-    batch_size = max(1, batch_size or settings.INGEST_BATCH_SIZE)
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.INGEST_RUN_SECONDS)
     summary: dict[str, Any] = {
         "claimed": 0, "albums_done": 0, "failed": 0, "requeued": 0, "dead_lettered": 0, "parked": 0,
         "tracks_created": 0, "tracks_updated": 0, "retry_after": None, "more": False, "stopped_by": "",
     }
+    disabled = connectors_disabled(INGEST_CONNECTORS)
+    if disabled:
+        return _skip_disabled(summary=summary, disabled=disabled, operation="albums")
+    batch_size = max(1, batch_size or connector_setting("spotify.albums").batch_size)
     app = catalog_app()
     started = time.monotonic()
     if claim_owner:
@@ -609,7 +624,7 @@ def _features_allowed(app: SpotifyApp) -> bool:
 
 
 def audio_features_fetch(
-    *, batch_size: int = AUDIO_FEATURES_MAX, max_seconds: float | None = None, client: SpotifyClient | None = None
+    *, batch_size: int | None = None, max_seconds: float | None = None, client: SpotifyClient | None = None
 ) -> dict[str, Any]:
     """Audio features for tracks that have none, ≤100 ids per call.
 
@@ -618,14 +633,19 @@ def audio_features_fetch(
     registered after Nov 2024, development mode): recorded on the app, and we stop asking
     until the recheck interval passes — features stay optional. A 429 past the ceiling or an
     open circuit ends the run with `retry_after`; 5xx after all retries dead-letters the batch.
+    `batch_size` defaults to the `spotify.audio_features` connector's; a disabled connector
+    skips the run (`skipped: disabled`).
     """
     from opsconsole.locks import LockBusy, redis_lock
 
-    batch_size = max(1, min(batch_size, AUDIO_FEATURES_MAX))
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.INGEST_RUN_SECONDS)
     summary: dict[str, Any] = {
         "requested": 0, "stored": 0, "unavailable": 0, "calls": 0, "skipped": "", "retry_after": None, "more": False,
     }
+    disabled = connectors_disabled(AUDIO_FEATURES_CONNECTORS)
+    if disabled:
+        return _skip_disabled(summary=summary, disabled=disabled, operation="audio_features")
+    batch_size = max(1, min(batch_size or connector_setting("spotify.audio_features").batch_size, AUDIO_FEATURES_MAX))
     app = catalog_app()
     if not _features_allowed(app):
         summary["skipped"] = "audio features are refused to this app (403); recheck later"
@@ -720,6 +740,7 @@ def _features_store(*, batch: list[tuple[int, str]], answer: list[dict[str, Any]
                 )
         if missing:
             Track.objects.filter(pk__in=missing).update(features_unavailable_until=retry_at)
+        tracks_quality_update(track_ids=[pk for pk, _ in batch])
     summary["stored"] += len(found_pks)
     summary["unavailable"] += len(missing)
 

@@ -48,7 +48,7 @@ def ingest_albums_from_sources(self: Task, batch_size: int | None = None) -> dic
 
 
 @shared_task(name="fetch_audio_features", bind=True, acks_late=True, expires=3600)
-def fetch_audio_features(self: Task, batch_size: int = services.AUDIO_FEATURES_MAX) -> dict[str, Any]:
+def fetch_audio_features(self: Task, batch_size: int | None = None) -> dict[str, Any]:
     try:
         summary = services.audio_features_fetch(batch_size=batch_size)
     except SpotifyRateLimited as exc:

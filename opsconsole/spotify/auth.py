@@ -15,6 +15,7 @@ from django.conf import settings
 
 from opsconsole.counters import counter_inc
 from opsconsole.spotify.breaker import breaker_check, breaker_failure, breaker_release_probe, breaker_success
+from opsconsole.spotify.config import OperationLimits, default_limits
 from opsconsole.spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,
@@ -39,7 +40,9 @@ class TokenGrant:
     scope: str
 
 
-def request_token_refresh(*, client_id: str, client_secret: str, refresh_token: str) -> TokenGrant:
+def request_token_refresh(
+    *, client_id: str, client_secret: str, refresh_token: str, limits: OperationLimits | None = None
+) -> TokenGrant:
     """Refreshing tokens (Authorization Code flow): grant_type=refresh_token.
 
     The grant's refresh_token is None when Spotify kept the old one (the caller keeps it).
@@ -50,16 +53,21 @@ def request_token_refresh(*, client_id: str, client_secret: str, refresh_token: 
         client_id=client_id,
         client_secret=client_secret,
         secrets=(refresh_token, client_secret),
+        limits=limits or default_limits(),
     )
 
 
-def request_client_credentials(*, client_id: str, client_secret: str) -> TokenGrant:
-    """Client Credentials flow: an app token for catalog reads (no user)."""
+def request_client_credentials(
+    *, client_id: str, client_secret: str, limits: OperationLimits | None = None
+) -> TokenGrant:
+    """Client Credentials flow: an app token for catalog reads (no user). `limits`: the
+    `spotify.token` connector's timeout/attempts/cooldown (settings when not given)."""
     return _token_request(
         {"grant_type": "client_credentials"},
         client_id=client_id,
         client_secret=client_secret,
         secrets=(client_secret,),
+        limits=limits or default_limits(),
     )
 
 
@@ -70,7 +78,9 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text[:300]
 
 
-def _token_request(form: dict[str, str], *, client_id: str, client_secret: str, secrets: tuple[str, ...]) -> TokenGrant:
+def _token_request(
+    form: dict[str, str], *, client_id: str, client_secret: str, secrets: tuple[str, ...], limits: OperationLimits
+) -> TokenGrant:
     telemetry_record(source="spotify", operation="token", outcome="started")
     started = time.monotonic()
     try:
@@ -79,9 +89,9 @@ def _token_request(form: dict[str, str], *, client_id: str, client_secret: str, 
         telemetry_record(source="spotify", operation="token", outcome="skipped", error=str(exc))
         raise
     try:
-        grant = _attempts(form, client_id=client_id, client_secret=client_secret, secrets=secrets)
+        grant = _attempts(form, client_id=client_id, client_secret=client_secret, secrets=secrets, limits=limits)
     except SpotifyServerError as exc:
-        breaker_failure(BREAKER, error=str(exc))
+        breaker_failure(BREAKER, error=str(exc), base_cooldown=limits.cooldown_seconds)
         telemetry_record(
             source="spotify",
             operation="token",
@@ -110,9 +120,11 @@ def _token_request(form: dict[str, str], *, client_id: str, client_secret: str, 
     return grant
 
 
-def _attempts(form: dict[str, str], *, client_id: str, client_secret: str, secrets: tuple[str, ...]) -> TokenGrant:
+def _attempts(
+    form: dict[str, str], *, client_id: str, client_secret: str, secrets: tuple[str, ...], limits: OperationLimits
+) -> TokenGrant:
     url = f"{settings.SPOTIFY_ACCOUNTS_URL}api/token"
-    max_attempts = int(settings.SPOTIFY_MAX_ATTEMPTS)
+    max_attempts = int(limits.max_attempts)
     ceiling = float(settings.SPOTIFY_MAX_SLEEP_SECONDS)
     attempt = 0
     while True:
@@ -120,7 +132,7 @@ def _attempts(form: dict[str, str], *, client_id: str, client_secret: str, secre
         counter_inc("spotify_requests_total", endpoint=ENDPOINT)
         try:
             response = requests.post(
-                url, data=form, auth=(client_id, client_secret), timeout=float(settings.SPOTIFY_REQUEST_TIMEOUT)
+                url, data=form, auth=(client_id, client_secret), timeout=float(limits.timeout_seconds)
             )
         except requests.RequestException as exc:
             kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"

@@ -124,8 +124,12 @@ def breaker_success(name: str) -> None:
     get_redis().eval(_SUCCESS, 1, _key(name))
 
 
-def breaker_failure(name: str, *, error: str) -> bool:
-    """Record a failed call; returns True when this failure opened the circuit."""
+def breaker_failure(name: str, *, error: str, base_cooldown: float | None = None) -> bool:
+    """Record a failed call; returns True when this failure opened the circuit.
+
+    `base_cooldown` (the operation's connector setting) replaces BREAKER_BASE_COOLDOWN_SECONDS.
+    """
+    base = float(settings.BREAKER_BASE_COOLDOWN_SECONDS) if base_cooldown is None else float(base_cooldown)
     client = get_redis()
     client.sadd(_index_key(), name)
     opened = client.eval(
@@ -133,8 +137,8 @@ def breaker_failure(name: str, *, error: str) -> bool:
         1,
         _key(name),
         int(settings.BREAKER_FAILURE_THRESHOLD),
-        float(settings.BREAKER_BASE_COOLDOWN_SECONDS),
-        float(settings.BREAKER_MAX_COOLDOWN_SECONDS),
+        base,
+        max(base, float(settings.BREAKER_MAX_COOLDOWN_SECONDS)),
         error[:500],
     )
     return bool(int(opened))

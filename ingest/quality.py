@@ -1,0 +1,142 @@
+"""Per-track data quality: checks → issues → score 0..100 → tier, written in bulk SQL.
+
+Runs after every ingest batch (tracks of the albums just upserted) and feature batch (the
+tracks just asked for), one UPDATE per batch — never row by row. The runbook's
+"DataQualityScoreLow" reads the tiers: counts by tier in snapshots, the dashboard and
+`/metrics` (`tracks_quality{tier}`), and the Track admin's "low quality" filter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from ingest.models import QualityTier, Track
+
+logger = logging.getLogger(__name__)
+
+# Issue → points taken off 100. "features_unavailable" (Spotify answered null) weighs less than
+# "features_missing" (not fetched yet): the first is settled, the second is work still owed.
+QUALITY_WEIGHTS: dict[str, int] = {
+    "missing_isrc": 20,
+    "features_missing": 25,
+    "features_unavailable": 15,
+    "missing_artist": 25,
+    "zero_duration": 20,
+    "missing_name": 15,
+    "missing_album_label": 5,
+    "missing_release_date": 10,
+}
+QUALITY_GOOD_MIN = 80
+QUALITY_FAIR_MIN = 50
+TIERS = (QualityTier.GOOD, QualityTier.FAIR, QualityTier.POOR)
+REFRESH_CHUNK = 10000
+
+# One CASE per check; NULLs are removed, leaving the issue names.
+_CHECKS_SQL = """
+ARRAY_REMOVE(ARRAY[
+    CASE WHEN t.isrc = '' THEN 'missing_isrc' END,
+    CASE WHEN t.audio_features IS NULL AND t.features_unavailable_until IS NOT NULL THEN 'features_unavailable'
+         WHEN t.audio_features IS NULL THEN 'features_missing' END,
+    CASE WHEN TRIM(ar.name) = '' THEN 'missing_artist' END,
+    CASE WHEN t.duration_ms = 0 THEN 'zero_duration' END,
+    CASE WHEN TRIM(t.name) = '' THEN 'missing_name' END,
+    CASE WHEN TRIM(al.label) = '' THEN 'missing_album_label' END,
+    CASE WHEN TRIM(al.release_date) = '' THEN 'missing_release_date' END
+]::varchar[], NULL)
+"""
+
+
+def _update_sql(scope: str) -> str:
+    weights = ", ".join(f"('{issue}', {points})" for issue, points in QUALITY_WEIGHTS.items())
+    return f"""
+    WITH checked AS (
+        SELECT t.id, {_CHECKS_SQL} AS issues
+        FROM ingest_track t
+        JOIN ingest_artist ar ON ar.id = t.artist_id
+        JOIN ingest_album al ON al.id = t.album_id
+        WHERE {scope}
+    ), scored AS (
+        SELECT c.id, c.issues, GREATEST(0, 100 - COALESCE(
+            (SELECT SUM(w.points) FROM unnest(c.issues) AS i(issue) JOIN (VALUES {weights}) AS w(issue, points) ON w.issue = i.issue), 0
+        ))::smallint AS score
+        FROM checked c
+    )
+    UPDATE ingest_track t
+    SET quality_issues = s.issues,
+        quality_score = s.score,
+        quality_tier = CASE WHEN s.score >= {QUALITY_GOOD_MIN} THEN 'good' WHEN s.score >= {QUALITY_FAIR_MIN} THEN 'fair' ELSE 'poor' END
+    FROM scored s
+    WHERE t.id = s.id
+      AND (t.quality_score IS DISTINCT FROM s.score OR t.quality_issues IS DISTINCT FROM s.issues)
+    """
+
+
+def tracks_quality_update(*, track_ids: Sequence[int] | None = None, album_ids: Sequence[int] | None = None) -> int:
+    """Recompute quality of the given tracks and/or every track of the given albums, in one
+    UPDATE; returns the rows whose score or issues changed."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if track_ids:
+        clauses.append("t.id = ANY(%s)")
+        params.append(list(track_ids))
+    if album_ids:
+        clauses.append("t.album_id = ANY(%s)")
+        params.append(list(album_ids))
+    if not clauses:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(" OR ".join(f"({c})" for c in clauses)), params)
+        return cursor.rowcount
+
+
+def tracks_quality_refresh_all() -> int:
+    """Every track, in pk slices so no transaction holds all rows (after a rule change or upgrade)."""
+    changed = 0
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id FROM ingest_track WHERE id > %s ORDER BY id LIMIT %s", [last_pk, REFRESH_CHUNK]
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                break
+            changed += tracks_quality_update(track_ids=ids)
+        last_pk = ids[-1]
+    logger.info("track quality refreshed", extra={"changed": changed})
+    return changed
+
+
+def tracks_quality_counts() -> dict[str, int]:
+    """{good, fair, poor, unscored} (the tier index answers it)."""
+    counts = dict(Track.objects.values_list("quality_tier").annotate(n=Count("pk")).order_by())
+    result = {tier.value: int(counts.get(tier.value, 0)) for tier in TIERS}
+    result["unscored"] = int(counts.get("", 0))
+    return result
+
+
+@transaction.atomic
+def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> int:
+    """Put tracks back in the audio-features queue (forget "Spotify has none" and the fetch
+    time) and queue one `fetch_audio_features` run after commit; returns the tracks queued."""
+    from metrics.services import job_run_now
+
+    ids = list(track_ids)
+    count = Track.objects.filter(pk__in=ids).update(
+        features_unavailable_until=None, features_fetched_at=None, updated_at=timezone.now()
+    )
+    if count:
+        tracks_quality_update(track_ids=ids)
+        # job_run_now publishes on commit itself; queueing it on commit keeps the JobRun out of a rolled-back batch.
+        transaction.on_commit(
+            lambda: job_run_now(task_name="fetch_audio_features", trigger=trigger, triggered_by=actor)
+        )
+    logger.info("tracks queued for re-enrichment", extra={"tracks": count, "actor": actor})
+    return count
