@@ -23,6 +23,15 @@ test: install browser
 bench: install
 	$(BIN)/python -m bench
 
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check opsconsole accounts ingest playlists metrics
+	$(BIN)/mypy opsconsole accounts ingest playlists metrics
+
 # Debian's chromium for the Playwright dashboard test (no browser download).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
