@@ -182,6 +182,8 @@ INGEST_CLAIM_STALE_MINUTES = env.int("INGEST_CLAIM_STALE_MINUTES", default=15)
 # One ingest run stops claiming after this long (below CELERY_TASK_SOFT_TIME_LIMIT) and queues a follow-up.
 INGEST_RUN_SECONDS = env.int("INGEST_RUN_SECONDS", default=240)
 INGEST_SUBMIT_MAX = env.int("INGEST_SUBMIT_MAX", default=1000)
+# Queued sources waited this long with none finishing: "ingest stalled" in health, dashboard, late jobs.
+INGEST_STALLED_MINUTES = env.int("INGEST_STALLED_MINUTES", default=360)
 # Spotify answered null for a track's features: ask again after this many days.
 AUDIO_FEATURES_NULL_RETRY_DAYS = env.int("AUDIO_FEATURES_NULL_RETRY_DAYS", default=7)
 # An app refused audio features (403): probe again after this many hours.
