@@ -216,6 +216,9 @@ BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
+# Our daily `retention` job prunes task results (RETENTION_TASK_RESULTS_DAYS): no second
+# cleanup schedule (celery.backend_cleanup) next to it.
+CELERY_RESULT_EXPIRES = None
 CELERY_CACHE_BACKEND = "default"
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
