@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -125,15 +126,17 @@ def stop_embedded() -> None:
     pid_file = VAR_DIR / "redis" / "redis.pid"
     if pid_file.exists():
         try:
-            os.kill(int(pid_file.read_text()), 15)
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
         except (ProcessLookupError, ValueError):
             pass
     pg_dir = VAR_DIR / "pg"
-    if (pg_dir / "postmaster.pid").exists():
-        import pgserver
-
-        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-        subprocess.run([str(pg_ctl), "-D", str(pg_dir), "-m", "fast", "stop"], check=False)
+    pid_file = pg_dir / "postmaster.pid"
+    if pid_file.exists():
+        # SIGINT is PostgreSQL's "fast" shutdown; pg_ctl itself refuses to run as root.
+        try:
+            os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGINT)
+        except (ProcessLookupError, ValueError, IndexError):
+            pass
 
 
 def bootstrap() -> None:
