@@ -16,7 +16,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from ingest import services
-from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
+from ingest.connectors import connector_setting_changed
+from ingest.models import Album, AlbumSource, Artist, ConnectorSetting, DeadLetter, QualityTier, Track
+from ingest.quality import QUALITY_GOOD_MIN, tracks_reenrich
 from ingest.parsing import ALBUM_ID_LENGTH
 from opsconsole.admin_utils import FastChangelistMixin, EstimatedCountPaginator
 from opsconsole.permissions import user_can_operate
@@ -99,17 +101,69 @@ class HasFeaturesFilter(admin.SimpleListFilter):
         return queryset
 
 
+class QualityFilter(admin.SimpleListFilter):
+    title = "quality"
+    parameter_name = "quality"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("low", f"Low quality (score < {QUALITY_GOOD_MIN})"),
+            *[(tier.value, tier.label) for tier in QualityTier],
+            ("unscored", "Not scored yet"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Track]) -> QuerySet[Track]:
+        value = self.value()
+        if value == "low":
+            return queryset.filter(quality_tier__in=[QualityTier.FAIR, QualityTier.POOR])
+        if value in QualityTier.values:
+            return queryset.filter(quality_tier=value)
+        if value == "unscored":
+            return queryset.filter(quality_tier="")
+        return queryset
+
+
 @admin.register(Track)
-class TrackAdmin(FastChangelistMixin, admin.ModelAdmin):
-    list_display = ["name", "artist", "album", "isrc", "duration", "has_features", "features_brief"]
+class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
+    list_display = ["name", "artist", "album", "isrc", "duration", "has_features", "features_brief", "quality"]
     list_select_related = ["artist", "album"]
-    list_filter = [HasFeaturesFilter, "explicit"]
+    list_filter = [QualityFilter, HasFeaturesFilter, "explicit"]
     search_fields = ["name", "=spotify_id", "=isrc"]
     raw_id_fields = ["artist", "album"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    readonly_fields = ["features_table", "features_fetched_at", "features_unavailable_until", "created_at", "updated_at"]
+    readonly_fields = [
+        "features_table", "features_fetched_at", "features_unavailable_until",
+        "quality_score", "quality_tier", "quality_issues", "created_at", "updated_at",
+    ]
     exclude = ["audio_features"]
+    actions = ["reenrich"]
+
+    @admin.display(description="Quality", ordering="quality_score")
+    def quality(self, track: Track) -> str:
+        if track.quality_score is None:
+            return "—"
+        issues = ", ".join(issue.replace("_", " ") for issue in track.quality_issues)
+        return f"{track.quality_score} ({track.quality_tier})" + (f": {issues}" if issues else "")
+
+    @admin.action(description="Re-enrich: fetch audio features again", permissions=["operate"])
+    def reenrich(self, request: HttpRequest, queryset: QuerySet[Track]) -> None:
+        from metrics.models import JobRun
+
+        count = tracks_reenrich(
+            track_ids=list(queryset.values_list("pk", flat=True)),
+            actor=request.user.get_username(),
+            trigger=JobRun.Trigger.ADMIN,
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%d track queued for re-enrichment (fetch_audio_features queued).",
+                "%d tracks queued for re-enrichment (fetch_audio_features queued).",
+                count,
+            ) % count,
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Track], search_term: str) -> tuple[QuerySet[Track], bool]:
         exact = _exact_search(queryset, search_term, isrc=True)
@@ -337,3 +391,29 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/ingest/deadletter/purge_confirmation.html", context)
+
+
+@admin.register(ConnectorSetting)
+class ConnectorSettingAdmin(admin.ModelAdmin):
+    """The runbook's "disable the provider / raise the timeout, then reload": saving is the reload."""
+
+    list_display = ["name", "enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note", "updated_by", "updated_at"]
+    list_editable = ["enabled"]
+    list_filter = ["enabled"]
+    readonly_fields = ["name", "updated_by", "updated_at"]
+    fields = ["name", "enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note", "updated_by", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row per Spotify operation, created by migration: a typo'd name would do nothing.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ConnectorSetting | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ConnectorSetting, form: forms.ModelForm, change: bool) -> None:
+        changed = {field: (form.initial.get(field), form.cleaned_data.get(field)) for field in form.changed_data}
+        actor = f"admin:{request.user.get_username()}"
+        obj.updated_by = actor[:150]
+        super().save_model(request, obj, form, change)
+        # Django writes the LogEntry; this reloads every worker and logs the change.
+        connector_setting_changed(setting=obj, changed=changed, actor=actor, via="admin")

@@ -16,10 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ingest import selectors, services
-from ingest.models import Track
+from ingest.connectors import connector_setting_update, connector_settings_seed
+from ingest.models import ConnectorSetting, Track
 from ingest.serializers import (
     AlbumSubmitSerializer,
     BreakerSerializer,
+    ConnectorSettingPatchSerializer,
+    ConnectorSettingSerializer,
     DeadLetterGroupSerializer,
     DeadLetterSerializer,
     DeadLetterStatsSerializer,
@@ -161,3 +164,42 @@ class CircuitBreakerResetAllView(APIView):
     def post(self, request: Request) -> Response:
         return Response({"reset_count": services.circuit_breakers_reset_all(actor=_actor(request))})
 
+
+
+class ConnectorListView(APIView):
+    @extend_schema(
+        responses=inline_serializer("Connectors", {"connectors": ConnectorSettingSerializer(many=True)}),
+        description="Per Spotify operation (breaker names): enabled, timeout, batch size, max attempts, cooldown.",
+        tags=["connectors"],
+        operation_id="connectors_list",
+    )
+    def get(self, request: Request) -> Response:
+        connector_settings_seed()
+        return Response({"connectors": ConnectorSettingSerializer(ConnectorSetting.objects.order_by("name"), many=True).data})
+
+
+class ConnectorDetailView(APIView):
+    def _setting(self, name: str) -> ConnectorSetting:
+        connector_settings_seed()
+        setting = ConnectorSetting.objects.filter(name=name).first()
+        if setting is None:
+            raise NotFound(f"No connector named {name!r}; see GET /api/v1/connectors.")
+        return setting
+
+    @extend_schema(responses=ConnectorSettingSerializer, tags=["connectors"], operation_id="connectors_retrieve")
+    def get(self, request: Request, name: str) -> Response:
+        return Response(ConnectorSettingSerializer(self._setting(name)).data)
+
+    @extend_schema(
+        request=ConnectorSettingPatchSerializer,
+        responses={200: ConnectorSettingSerializer},
+        description="Operators only. Takes effect in every worker within seconds, no restart; audited "
+        "(admin history of the row, with the changed fields) and logged.",
+        tags=["connectors"],
+    )
+    def patch(self, request: Request, name: str) -> Response:
+        setting = self._setting(name)
+        serializer = ConnectorSettingPatchSerializer(setting, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        setting, changed = connector_setting_update(name=name, values=serializer.validated_data, user=request.user)
+        return Response({**ConnectorSettingSerializer(setting).data, "changed": changed})

@@ -147,10 +147,14 @@ def connectors_disabled(names: tuple[str, ...] | list[str]) -> list[str]:
 
 def connector_settings_seed() -> int:
     """Create missing rows with the defaults (never overwrites an operator's values)."""
-    created = 0
-    for name, values in connector_defaults().items():
-        _, was_created = ConnectorSetting.objects.get_or_create(name=name, defaults=values)
-        created += was_created
+    defaults = connector_defaults()
+    missing = set(defaults) - set(ConnectorSetting.objects.filter(name__in=list(defaults)).values_list("name", flat=True))
+    if not missing:
+        return 0
+    created = len(ConnectorSetting.objects.bulk_create(
+        [ConnectorSetting(name=name, updated_by="defaults", **defaults[name]) for name in sorted(missing)],
+        ignore_conflicts=True,
+    ))
     if created:
         transaction.on_commit(connector_cache_invalidate)
     return created

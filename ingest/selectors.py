@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -108,3 +109,39 @@ def tracks_list(
 def album_source_counts() -> dict[str, int]:
     counts = dict(AlbumSource.objects.values_list("status").annotate(n=Count("pk")))
     return {status: counts.get(status, 0) for status in AlbumSource.Status.values}
+
+
+def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
+    """The runbook's "ScraperStalled": sources have waited in the queue for the whole
+    INGEST_STALLED_MINUTES window and no source finished within it. None when ingest moves
+    (or has nothing waiting since before the window)."""
+    now = now or timezone.now()
+    window_start = now - timedelta(minutes=settings.INGEST_STALLED_MINUTES)
+    totals = AlbumSource.objects.aggregate(
+        queued=Count("pk", filter=Q(status=AlbumSource.Status.QUEUED)),
+        waiting_since_window=Count("pk", filter=Q(status=AlbumSource.Status.QUEUED, created_at__lt=window_start)),
+        last_finished_at=Max("finished_at"),
+    )
+    last_finished = totals["last_finished_at"]
+    if not totals["waiting_since_window"] or (last_finished is not None and last_finished >= window_start):
+        return None
+    return {
+        "source": "ingest",
+        "reason": "stalled",
+        "queued": totals["queued"],
+        "last_finished_at": last_finished.isoformat() if last_finished else None,
+        "window_minutes": settings.INGEST_STALLED_MINUTES,
+    }
+
+
+def connector_health() -> tuple[dict[str, bool], list[dict[str, Any]]]:
+    """({connector name: enabled}, issues for the disabled ones) for /api/health and the dashboard."""
+    from ingest.connectors import connector_settings_all
+
+    enabled = {name: config.enabled for name, config in connector_settings_all().items()}
+    issues = []
+    for name, on in sorted(enabled.items()):
+        if not on:
+            source, _, operation = name.partition(".")
+            issues.append({"source": source, "operation": operation, "connector": name, "reason": "disabled"})
+    return enabled, issues

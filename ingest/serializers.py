@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from rest_framework import serializers
 
-from ingest.models import DeadLetter, Track
+from ingest.models import CONNECTOR_BATCH_LIMITS, ConnectorSetting, DeadLetter, Track
 
 
 class AlbumSubmitSerializer(serializers.Serializer):
@@ -47,7 +49,7 @@ class TrackSerializer(serializers.ModelSerializer):
         fields = [
             "spotify_id", "uri", "name", "artist", "artist_id", "album", "album_id", "isrc", "duration_ms",
             "disc_number", "track_number", "explicit", "has_features", "audio_features", "features_fetched_at",
-            "features_unavailable_until", "created_at",
+            "features_unavailable_until", "quality_score", "quality_tier", "quality_issues", "created_at",
         ]
 
     def get_has_features(self, track: Track) -> bool:
@@ -122,3 +124,32 @@ class BreakerSerializer(serializers.Serializer):
     opened_count = serializers.IntegerField()
     last_error = serializers.CharField(allow_blank=True, allow_null=True)
     last_error_at = serializers.FloatField(allow_null=True, required=False)
+
+
+class ConnectorSettingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConnectorSetting
+        fields = ["name", "enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note", "updated_by", "updated_at"]
+        read_only_fields = ["name", "updated_by", "updated_at"]
+
+
+class ConnectorSettingPatchSerializer(serializers.ModelSerializer):
+    """Partial update; the model's validators give the field errors (400)."""
+
+    class Meta:
+        model = ConnectorSetting
+        fields = ["enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Send at least one of: " + ", ".join(self.Meta.fields) + "."]}
+            )
+        unknown = sorted(set(self.initial_data) - set(self.Meta.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
+        name = self.instance.name if self.instance is not None else ""
+        limit = CONNECTOR_BATCH_LIMITS.get(name)
+        if limit is not None and attrs.get("batch_size", 0) > limit:
+            raise serializers.ValidationError({"batch_size": [f"{name} takes at most {limit} items per call."]})
+        return attrs

@@ -134,6 +134,23 @@ def _late_jobs(now: Any) -> list[dict[str, Any]]:
         return []
 
 
+def _ingest(now: Any) -> dict[str, Any]:
+    """Stalled queue, disabled connectors and track quality tiers (ingest app's selectors)."""
+    from ingest.connectors import connector_settings_all
+    from ingest.quality import tracks_quality_counts
+    from ingest.selectors import ingest_stalled
+
+    report: dict[str, Any] = {"stalled": None, "disabled": [], "quality": {}, "error": ""}
+    try:
+        report["stalled"] = ingest_stalled(now=now)
+        report["disabled"] = sorted(name for name, config in connector_settings_all().items() if not config.enabled)
+        report["quality"] = tracks_quality_counts()
+    except Exception as exc:
+        logger.exception("dashboard: ingest state unavailable")
+        report["error"] = type(exc).__name__
+    return report
+
+
 def _queues() -> dict[str, Any]:
     """Queue depth and beat from Redis and the DB only: no worker broadcast on a page load."""
     from opsconsole.queues import declared_queues, queue_lengths, scheduler_status
@@ -163,11 +180,15 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
         "circuits": _circuits(),
         "late_jobs": _late_jobs(now),
         "queues": _queues(),
+        "ingest": _ingest(now),
         "now": now,
         "links": {
             "job_runs": _admin_url("metrics_jobrun_changelist"),
             "periodic_tasks": _admin_url("django_celery_beat_periodictask_changelist"),
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
+            "album_sources": _admin_url("ingest_albumsource_changelist"),
+            "connectors": _admin_url("ingest_connectorsetting_changelist"),
+            "low_quality": (_admin_url("ingest_track_changelist") + "?quality=low") if _admin_url("ingest_track_changelist") else "",
         },
     }
 

@@ -82,9 +82,24 @@ def job_lateness(task: PeriodicTask, *, now: datetime | None = None) -> Lateness
     return Lateness(False, expected_at=expected, grace_minutes=grace)
 
 
+# The job that owns the album-source queue: a stalled queue flags it late whatever its schedule says.
+STALLED_JOB = "ingest_albums_from_sources"
+
+
+def _stalled_lateness(lateness: Lateness, stalled: dict[str, Any]) -> Lateness:
+    last = stalled["last_finished_at"] or "never"
+    reason = f"stalled: {stalled['queued']} album sources queued, none finished in {stalled['window_minutes']} min (last finished: {last})"
+    if lateness.late:
+        reason = f"{reason}; {lateness.reason}"
+    return Lateness(True, reason, lateness.expected_at, lateness.grace_minutes)
+
+
 def jobs_overview(*, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every periodic task with its schedule, last run and lateness (for admin, API, health)."""
+    from ingest.selectors import ingest_stalled
+
     now = now or timezone.now()
+    stalled = ingest_stalled(now=now)
     tasks = PeriodicTask.objects.select_related("crontab", "interval").order_by("name")
     names = [t.task.rsplit(".", 1)[-1] for t in tasks]
     last_runs: dict[str, JobRun] = {}
@@ -94,6 +109,8 @@ def jobs_overview(*, now: datetime | None = None) -> list[dict[str, Any]]:
     for task in tasks:
         job_name = task.task.rsplit(".", 1)[-1]
         lateness = job_lateness(task, now=now)
+        if stalled and job_name == STALLED_JOB and task.enabled:
+            lateness = _stalled_lateness(lateness, stalled)
         last = last_runs.get(job_name)
         crontab = task.crontab
         rows.append(

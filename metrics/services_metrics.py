@@ -41,6 +41,7 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
     """Write the snapshot of the current hour; running it twice in an hour updates the same row."""
     from accounts.models import SpotifyAccount
     from ingest.models import AlbumSource, DeadLetter, Track
+    from ingest.quality import tracks_quality_counts
     from playlists.models import Playlist, PlaylistHistory
 
     now = now or timezone.now()
@@ -63,6 +64,7 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
         "job_failures": JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=hour_ago, finished_at__lte=now).count(),
         "extra": {
             "album_sources": sources,
+            "tracks_quality": tracks_quality_counts(),
             "playlists_sync_failed": Playlist.objects.filter(status=Playlist.Status.ACTIVE, sync_state=Playlist.SyncState.FAILED).count(),
             "open_circuits": _open_circuits(),
             "late_jobs": _late_job_names(now),

@@ -193,7 +193,21 @@ def ingestion_report() -> dict[str, Any]:
         }
         for issue in ingestion_issues()
     ]
+    _add_ingest_state(sources=sources, issues=issues)
     return {"issues": issues, "sources": sources}
+
+
+def _add_ingest_state(*, sources: dict[str, dict[str, Any]], issues: list[dict[str, Any]]) -> None:
+    """Connector settings (a disabled operation is an issue) and a stalled ingest queue."""
+    from ingest.selectors import connector_health, ingest_stalled
+
+    enabled, disabled = connector_health()
+    for name, on in enabled.items():
+        sources.setdefault(name, {"circuit": "closed", "cooldown_remaining_s": 0.0})["enabled"] = on
+    issues.extend({**issue, "last_error": ""} for issue in disabled)
+    stalled = ingest_stalled()
+    if stalled:
+        issues.append({**stalled, "operation": "albums", "last_error": ""})
 
 
 def late_jobs() -> list[dict[str, Any]]:

@@ -41,7 +41,11 @@ class OpsCollector(Collector):
             "opsconsole_collector_errors", "1 when a section of this scrape could not be read (Redis or database down).",
             labels=["section"],
         )
-        for section, reader in (("counters", self._redis_counters), ("accounts", self._account_health), ("jobs", self._job_runs)):
+        sections = (
+            ("counters", self._redis_counters), ("accounts", self._account_health), ("jobs", self._job_runs),
+            ("quality", self._track_quality),
+        )
+        for section, reader in sections:
             try:
                 # Materialise each section first: a half-written family is worse than none.
                 families = list(reader())
@@ -75,6 +79,16 @@ class OpsCollector(Collector):
         inactive = GaugeMetricFamily("accounts_inactive", "Deactivated Spotify accounts.")
         inactive.add_metric([], float(SpotifyAccount.objects.filter(is_active=False).count()))
         yield inactive
+
+    def _track_quality(self) -> Iterator[Metric]:
+        from ingest.quality import tracks_quality_counts
+
+        family = GaugeMetricFamily(
+            "tracks_quality", "Tracks by data-quality tier (good, fair, poor; unscored: not scored yet).", labels=["tier"]
+        )
+        for tier, count in tracks_quality_counts().items():
+            family.add_metric([tier], float(count))
+        yield family
 
     def _job_runs(self) -> Iterator[Metric]:
         from metrics.models import JobRun
