@@ -108,6 +108,13 @@ def connector_cache_invalidate() -> None:
     get_redis().set(_version_key(), uuid.uuid4().hex)
 
 
+def _invalidate_now_and_on_commit() -> None:
+    # Now: this transaction sees its own change. On commit: a process that reloaded in between
+    # read the old row, so it must reload once more.
+    connector_cache_invalidate()
+    transaction.on_commit(connector_cache_invalidate)
+
+
 def connector_settings_all() -> dict[str, ConnectorConfig]:
     """Every connector's settings (rows, else defaults), cached briefly per process."""
     version = _current_version()
@@ -156,13 +163,13 @@ def connector_settings_seed() -> int:
         ignore_conflicts=True,
     ))
     if created:
-        transaction.on_commit(connector_cache_invalidate)
+        _invalidate_now_and_on_commit()
     return created
 
 
 def connector_setting_changed(*, setting: ConnectorSetting, changed: dict[str, tuple[Any, Any]], actor: str, via: str) -> None:
     """After a save from any door: reload everywhere and leave a structured log line."""
-    transaction.on_commit(connector_cache_invalidate)
+    _invalidate_now_and_on_commit()
     if changed:
         logger.warning(
             "connector setting changed",

@@ -141,13 +141,13 @@ class ConnectorSettingPatchSerializer(serializers.ModelSerializer):
         fields = ["enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.Meta.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
         if not attrs:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Send at least one of: " + ", ".join(self.Meta.fields) + "."]}
             )
-        unknown = sorted(set(self.initial_data) - set(self.Meta.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
         name = self.instance.name if self.instance is not None else ""
         limit = CONNECTOR_BATCH_LIMITS.get(name)
         if limit is not None and attrs.get("batch_size", 0) > limit:
