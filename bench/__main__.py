@@ -135,10 +135,12 @@ def summary(results: dict[str, Figures]) -> dict[str, Any]:
         "ingest tracks/s (extended app)": _dig(results, "ingest.albums", "extended", "tracks_per_second"),
         "one snapshot ms (median, 1M tracks)": _dig(results, "playlists.snapshot_1m", "default", "snapshot_ms_median"),
         "all 10k snapshots s": _dig(results, "playlists.snapshot_many_playlists", "total_seconds"),
-        "/health under load req/s, p99 ms": [_dig(results, "load.health_and_api", "health", "requests_per_second"),
-                                             _dig(results, "load.health_and_api", "health", "p99_ms")],
-        "API list under load req/s, p99 ms": [_dig(results, "load.health_and_api", "api_list", "requests_per_second"),
-                                              _dig(results, "load.health_and_api", "api_list", "p99_ms")],
+        **{
+            f"{label} under load req/s, p99 ms, errors": [
+                _dig(results, "load.health_and_api", key, figure) for figure in ("requests_per_second", "p99_ms", "errors")
+            ]
+            for label, key in (("/health", "health"), ("API list", "api_list"))
+        },
     }
     return lines
 

@@ -28,7 +28,7 @@ from typing import Any
 from django.db import connection, transaction
 
 # Bump when the generated data changes: the next run rebuilds the fleet.
-FLEET_VERSION = 2
+FLEET_VERSION = 3
 TRACKS_PER_ALBUM = 10
 ALBUMS_PER_ARTIST = 2
 ACCOUNTS_PER_APP = 50
@@ -133,10 +133,46 @@ def _indexes_deferred(cursor: Any, tables: list[str]) -> Iterator[None]:
     for name, _ in indexes:
         cursor.execute(f"DROP INDEX {name}")
     yield
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     for _, definition in indexes:
         cursor.execute(definition)
     for table, name, definition in constraints:
         cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+# A zero for each type: what a NOT NULL column the fleet's SQL does not name gets during the load.
+_ZERO_DEFAULTS = {
+    "character varying": "''", "text": "''", "integer": "0", "smallint": "0", "bigint": "0", "numeric": "0",
+    "double precision": "0", "real": "0", "boolean": "false", "jsonb": "'{}'::jsonb", "ARRAY": "'{}'",
+    "timestamp with time zone": "now()", "date": "CURRENT_DATE",
+}
+
+
+@contextmanager
+def _zero_defaults(cursor: Any, tables: list[str]) -> Iterator[None]:
+    """Give NOT NULL columns without a database default a zero default while the fleet loads.
+
+    Django keeps field defaults in Python: a column another app adds later (with a migration)
+    would otherwise break this SQL until it is named here.
+    """
+    cursor.execute(
+        """
+        SELECT table_name, column_name, data_type FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = ANY(%s) AND is_nullable = 'NO'
+          AND column_default IS NULL AND is_identity = 'NO'
+        """,
+        [tables],
+    )
+    columns = [(table, column, _ZERO_DEFAULTS[kind]) for table, column, kind in cursor.fetchall() if kind in _ZERO_DEFAULTS]
+    for table, column, zero in columns:
+        cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" SET DEFAULT {zero}')
+    yield
+    # ALTER TABLE refuses while deferred foreign-key checks of the load are pending: run them now.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for table, column, _ in columns:
+        cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP DEFAULT')
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def fleet_clear(cursor: Any) -> None:
@@ -145,6 +181,16 @@ def fleet_clear(cursor: Any) -> None:
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute(f"TRUNCATE {', '.join(FLEET_TABLES)} RESTART IDENTITY CASCADE")
     cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _quality_params() -> dict[str, Any]:
+    from ingest.quality import QUALITY_FAIR_MIN, QUALITY_GOOD_MIN, QUALITY_WEIGHTS
+
+    def tier(score: int) -> str:
+        return "good" if score >= QUALITY_GOOD_MIN else "fair" if score >= QUALITY_FAIR_MIN else "poor"
+
+    unavailable = 100 - QUALITY_WEIGHTS["features_unavailable"]
+    return {"unavailable_score": unavailable, "unavailable_tier": tier(unavailable), "full_tier": tier(100)}
 
 
 def fleet_populate(*, sizes: FleetSizes, bulk: bool = False) -> dict[str, float]:
@@ -175,12 +221,13 @@ def fleet_populate(*, sizes: FleetSizes, bulk: bool = False) -> dict[str, float]
         "refresh": _ciphertexts("bench-refresh"),
         "secret": _ciphertexts("bench-secret")[0],
         "variants": TOKEN_VARIANTS,
+        **_quality_params(),
     }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         cursor.execute("SET LOCAL synchronous_commit = off")
         fleet_clear(cursor)
-        with _indexes_deferred(cursor, BULK_TABLES) if bulk else _noop():
+        with _zero_defaults(cursor, FLEET_TABLES), _indexes_deferred(cursor, BULK_TABLES) if bulk else _noop():
             for step, sql in STEPS:
                 started = time.perf_counter()
                 cursor.execute(sql, params)
@@ -286,7 +333,8 @@ FROM generate_series(1, %(albums)s) g
     ("tracks", """
 INSERT INTO ingest_track (
   id, spotify_id, name, album_id, artist_id, isrc, duration_ms, disc_number, track_number, explicit,
-  audio_features, features_fetched_at, features_unavailable_until, created_at, updated_at)
+  audio_features, features_fetched_at, features_unavailable_until, created_at, updated_at,
+  quality_issues, quality_score, quality_tier)
 SELECT g, 'bt' || lpad(g::text, 20, '0'),
   (ARRAY['Blue','Night','Golden','Electric','Quiet','Wild','Paper','Silver','Midnight','Open','Broken','Northern','Velvet'])[1 + g %% 13]
     || ' ' || (ARRAY['River','Heart','Sky','Road','City','Fire','Dream','Light','Garden','Signal','Echo'])[1 + (g / 13) %% 11] || ' ' || g,
@@ -301,7 +349,11 @@ SELECT g, 'bt' || lpad(g::text, 20, '0'),
     'duration_ms', 120000 + (g::bigint * 7919) %% 240000) END,
   CASE WHEN g %% 20 <> 0 THEN now() - make_interval(days => g %% 60) END,
   CASE WHEN g %% 20 = 0 THEN now() + interval '10 years' END,
-  now() - make_interval(days => g %% 90), now() - make_interval(days => g %% 60)
+  now() - make_interval(days => g %% 90), now() - make_interval(days => g %% 60),
+  -- What ingest/quality.py's checks give these rows: only "features_unavailable" ever applies.
+  CASE WHEN g %% 20 = 0 THEN ARRAY['features_unavailable']::varchar[] ELSE '{}'::varchar[] END,
+  CASE WHEN g %% 20 = 0 THEN %(unavailable_score)s ELSE 100 END,
+  CASE WHEN g %% 20 = 0 THEN %(unavailable_tier)s ELSE %(full_tier)s END
 FROM generate_series(1, %(tracks)s) g
 """),
     ("playlists", """
