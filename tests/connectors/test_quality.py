@@ -1,0 +1,160 @@
+"""Track data quality: checks → score → tier in bulk, counts in snapshots/metrics, admin filter and re-enrich."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from ingest.models import Track
+from ingest.quality import tracks_quality_counts, tracks_quality_refresh_all, tracks_quality_update
+from ingest.services import audio_features_fetch, ingest_albums_from_sources
+from metrics.models import JobRun
+from metrics.services_metrics import metric_snapshot_take
+from opsconsole.spotify.emulator import SpotifyEmulator
+from tests.factories import AlbumFactory, ArtistFactory, TrackFactory
+from tests.ops.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+FEATURES = {"energy": 0.5, "valence": 0.5, "tempo": 120.0}
+
+
+def _crafted() -> dict[str, Track]:
+    complete_album = AlbumFactory(label="Warp", release_date="2001-05-01")
+    bare_album = AlbumFactory(label="", release_date="")
+    nameless = ArtistFactory(name="")
+    tracks = {
+        "perfect": TrackFactory(album=complete_album, isrc="GBAAA0100001", duration_ms=200000, audio_features=FEATURES),
+        "no_isrc": TrackFactory(album=complete_album, isrc="", duration_ms=200000, audio_features=FEATURES),
+        "not_fetched": TrackFactory(album=complete_album, isrc="GBAAA0100002", duration_ms=200000),
+        "spotify_has_none": TrackFactory(
+            album=complete_album, isrc="GBAAA0100003", duration_ms=200000,
+            features_unavailable_until=timezone.now() + timedelta(days=7),
+        ),
+        "wreck": TrackFactory(album=bare_album, artist=nameless, isrc="", duration_ms=0),
+    }
+    return tracks
+
+
+def _scored(tracks: dict[str, Track]) -> dict[str, tuple[int | None, str, list[str]]]:
+    rows = Track.objects.in_bulk([t.pk for t in tracks.values()])
+    return {label: (rows[t.pk].quality_score, rows[t.pk].quality_tier, rows[t.pk].quality_issues) for label, t in tracks.items()}
+
+
+def test_checks_scores_and_tiers_of_crafted_tracks_in_one_update() -> None:
+    tracks = _crafted()
+    with CaptureQueriesContext(connection) as queries:
+        changed = tracks_quality_update(track_ids=[t.pk for t in tracks.values()])
+    assert changed == 5 and len(queries) == 1, "one UPDATE for the whole batch"
+    assert _scored(tracks) == {
+        "perfect": (100, "good", []),
+        "no_isrc": (80, "good", ["missing_isrc"]),
+        "not_fetched": (75, "fair", ["features_missing"]),
+        "spotify_has_none": (85, "good", ["features_unavailable"]),
+        "wreck": (
+            0, "poor",
+            ["missing_isrc", "features_missing", "missing_artist", "zero_duration", "missing_album_label", "missing_release_date"],
+        ),
+    }
+    assert tracks_quality_update(track_ids=[t.pk for t in tracks.values()]) == 0, "unchanged rows are not rewritten"
+    assert tracks_quality_counts() == {"good": 3, "fair": 1, "poor": 1, "unscored": 0}
+
+
+def test_an_album_fix_rescores_its_tracks_and_refresh_all_scores_everything() -> None:
+    tracks = _crafted()
+    tracks_quality_refresh_all()
+    bare = tracks["wreck"].album
+    bare.label, bare.release_date = "Warp", "2001"
+    bare.save()
+    tracks_quality_update(album_ids=[bare.pk])
+    assert "missing_album_label" not in Track.objects.get(pk=tracks["wreck"].pk).quality_issues
+
+
+def test_ingest_and_feature_runs_score_what_they_touched(
+    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]]
+) -> None:
+    queue_albums(spotify_emulator.catalog.album_ids()[:6])
+    ingest_albums_from_sources()
+    assert not Track.objects.filter(quality_tier="").exists()
+    assert not Track.objects.exclude(quality_issues__contains=["features_missing"]).exists(), "no features fetched yet"
+    audio_features_fetch()
+    nulls = Track.objects.filter(features_unavailable_until__isnull=False)
+    assert nulls.exists(), "the emulator catalog has tracks Spotify has no features for"
+    assert all("features_unavailable" in t.quality_issues for t in nulls)
+    assert not Track.objects.filter(quality_issues__contains=["features_missing"]).exists()
+
+
+def _scrape(client: Any) -> dict[str, float]:
+    text = client.get("/metrics").content.decode()
+    return {
+        sample.labels["tier"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "tracks_quality"
+        for sample in family.samples
+    }
+
+
+def test_counts_by_tier_in_the_snapshot_metrics_and_dashboard(superuser: User) -> None:
+    _crafted()
+    Track.objects.create(spotify_id="u" * 22, name="Unscored", album=AlbumFactory(), artist=ArtistFactory())
+    tracks_quality_update(track_ids=list(Track.objects.exclude(name="Unscored").values_list("pk", flat=True)))
+    expected = {"good": 3, "fair": 1, "poor": 1, "unscored": 1}
+    assert metric_snapshot_take().extra["tracks_quality"] == expected
+    assert _scrape(client_for(superuser)) == {tier: float(n) for tier, n in expected.items()}
+    page = client_for(superuser).get("/admin/metrics/metricsnapshot/dashboard/").content.decode()
+    assert 'id="tracks-quality"' in page and "<td>Tracks poor</td>" in page and "?quality=low" in page
+
+
+def test_low_quality_filter_and_re_enrich_action(
+    operator: User, viewer: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    tracks = _crafted()
+    tracks_quality_refresh_all()
+    client = client_for(operator)
+    page = client.get("/admin/ingest/track/?quality=low").content.decode()
+    shown = {label for label, t in tracks.items() if f"/admin/ingest/track/{t.pk}/change/" in page}
+    assert shown == {"not_fetched", "wreck"}
+    assert set(tracks) == {label for label, t in tracks.items() if f"/admin/ingest/track/{t.pk}/change/" in client.get("/admin/ingest/track/").content.decode()}
+
+    chosen = [tracks["spotify_has_none"], tracks["wreck"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/ingest/track/", {"action": "reenrich", "_selected_action": [t.pk for t in chosen]}, follow=True
+        )
+    assert "2 tracks queued for re-enrichment" in response.content.decode()
+    for track in Track.objects.filter(pk__in=[t.pk for t in chosen]):
+        assert track.features_unavailable_until is None and track.features_fetched_at is None
+    assert "features_missing" in Track.objects.get(pk=tracks["spotify_has_none"].pk).quality_issues
+    run = JobRun.objects.get(job_name="fetch_audio_features")
+    assert run.trigger == JobRun.Trigger.ADMIN and run.triggered_by == "olive" and run.status == JobRun.Status.QUEUED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        one = client.post("/admin/ingest/track/", {"action": "reenrich", "_selected_action": [tracks["perfect"].pk]}, follow=True)
+    assert "1 track queued for re-enrichment" in one.content.decode()
+
+    # Viewers see the filter but not the action.
+    assert 'value="reenrich"' not in client_for(viewer).get("/admin/ingest/track/").content.decode()
+
+
+def test_re_enriched_tracks_are_fetched_again(
+    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]], operator: User,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    queue_albums(spotify_emulator.catalog.album_ids()[:3])
+    ingest_albums_from_sources()
+    audio_features_fetch()
+    nulls = list(Track.objects.filter(features_unavailable_until__isnull=False).values_list("pk", flat=True))
+    assert nulls and audio_features_fetch()["calls"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(operator).post("/admin/ingest/track/", {"action": "reenrich", "_selected_action": nulls})
+    again = audio_features_fetch()
+    assert again["requested"] == len(nulls) and again["calls"] == math.ceil(len(nulls) / 100)
