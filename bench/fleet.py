@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,10 +92,7 @@ def machine() -> dict[str, Any]:
             info["postgresql"] = cursor.fetchone()[0]
     except Exception:  # machine() is informational; the bench must not fail on it
         info["postgresql"] = "unknown"
-    try:
-        info["cpu"] = subprocess.run(["uname", "-m"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        pass
+    info["cpu"] = platform.machine()
     return info
 
 

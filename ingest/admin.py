@@ -18,9 +18,9 @@ from django.utils.translation import ngettext
 from ingest import services
 from ingest.connectors import connector_setting_changed
 from ingest.models import Album, AlbumSource, Artist, ConnectorSetting, DeadLetter, QualityTier, Track
-from ingest.quality import QUALITY_GOOD_MIN, tracks_reenrich
 from ingest.parsing import ALBUM_ID_LENGTH
-from opsconsole.admin_utils import FastChangelistMixin, EstimatedCountPaginator
+from ingest.quality import QUALITY_GOOD_MIN, tracks_reenrich
+from opsconsole.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from opsconsole.permissions import user_can_operate
 
 FEATURE_LABELS = [

@@ -15,7 +15,7 @@ from metrics import services
 from metrics.dashboard import dashboard_urls
 from metrics.models import JobRun, MetricSnapshot
 from metrics.selectors import job_lateness
-from opsconsole.admin_utils import FastChangelistMixin, EstimatedCountPaginator
+from opsconsole.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from opsconsole.permissions import user_can_operate
 
 STATUS_COLOURS = {"success": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "retrying": "#ef6c00", "queued": "#555"}
