@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 from django.db.models import QuerySet
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status

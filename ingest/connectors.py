@@ -126,8 +126,12 @@ def connector_settings_all() -> dict[str, ConnectorConfig]:
     configs = {name: _default_config(name) for name in connector_defaults()}
     for row in ConnectorSetting.objects.all():
         configs[row.name] = ConnectorConfig(
-            name=row.name, enabled=row.enabled, timeout_seconds=row.timeout_seconds, batch_size=row.batch_size,
-            max_attempts=row.max_attempts, cooldown_seconds=row.cooldown_seconds,
+            name=row.name,
+            enabled=row.enabled,
+            timeout_seconds=row.timeout_seconds,
+            batch_size=row.batch_size,
+            max_attempts=row.max_attempts,
+            cooldown_seconds=row.cooldown_seconds,
         )
     with _cache_lock:
         _cache.update(version=version, loaded_at=now, configs=configs)
@@ -158,10 +162,12 @@ def connector_settings_seed() -> int:
     missing = set(defaults) - set(ConnectorSetting.objects.filter(name__in=list(defaults)).values_list("name", flat=True))
     if not missing:
         return 0
-    created = len(ConnectorSetting.objects.bulk_create(
-        [ConnectorSetting(name=name, updated_by="defaults", **defaults[name]) for name in sorted(missing)],
-        ignore_conflicts=True,
-    ))
+    created = len(
+        ConnectorSetting.objects.bulk_create(
+            [ConnectorSetting(name=name, updated_by="defaults", **defaults[name]) for name in sorted(missing)],
+            ignore_conflicts=True,
+        )
+    )
     if created:
         _invalidate_now_and_on_commit()
     return created

@@ -102,9 +102,7 @@ def tracks_quality_refresh_all() -> int:
     while True:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT id FROM ingest_track WHERE id > %s ORDER BY id LIMIT %s", [last_pk, REFRESH_CHUNK]
-                )
+                cursor.execute("SELECT id FROM ingest_track WHERE id > %s ORDER BY id LIMIT %s", [last_pk, REFRESH_CHUNK])
                 ids = [row[0] for row in cursor.fetchall()]
             if not ids:
                 break
@@ -135,8 +133,6 @@ def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> in
     if count:
         tracks_quality_update(track_ids=ids)
         # job_run_now publishes on commit itself; queueing it on commit keeps the JobRun out of a rolled-back batch.
-        transaction.on_commit(
-            lambda: job_run_now(task_name="fetch_audio_features", trigger=trigger, triggered_by=actor)
-        )
+        transaction.on_commit(lambda: job_run_now(task_name="fetch_audio_features", trigger=trigger, triggered_by=actor))
     logger.info("tracks queued for re-enrichment", extra={"tracks": count, "actor": actor})
     return count

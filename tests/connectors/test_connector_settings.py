@@ -118,7 +118,14 @@ def test_the_admin_edits_a_connector_and_django_audits_it(operator: User) -> Non
     client = client_for(operator)
     page = client.get(f"/admin/ingest/connectorsetting/{setting.pk}/change/")
     assert page.status_code == 200
-    form = {"enabled": "", "timeout_seconds": "12", "batch_size": "500", "max_attempts": "3", "cooldown_seconds": "20", "note": ""}
+    form = {
+        "enabled": "",
+        "timeout_seconds": "12",
+        "batch_size": "500",
+        "max_attempts": "3",
+        "cooldown_seconds": "20",
+        "note": "",
+    }
     refused = client.post(f"/admin/ingest/connectorsetting/{setting.pk}/change/", form)
     assert refused.status_code == 200 and "takes at most 100 items" in refused.content.decode()
     saved = client.post(f"/admin/ingest/connectorsetting/{setting.pk}/change/", {**form, "batch_size": "40"})
@@ -145,8 +152,13 @@ def test_disabled_features_are_skipped_and_re_enabling_resumes_without_a_restart
     report = health(client_for(superuser))
     assert report["ingestion"]["sources"]["spotify.audio_features"]["enabled"] is False
     assert report["ingestion"]["sources"]["spotify.albums"]["enabled"] is True
-    assert {"source": "spotify", "operation": "audio_features", "connector": "spotify.audio_features",
-            "reason": "disabled", "last_error": ""} in report["ingestion"]["issues"]
+    assert {
+        "source": "spotify",
+        "operation": "audio_features",
+        "connector": "spotify.audio_features",
+        "reason": "disabled",
+        "last_error": "",
+    } in report["ingestion"]["issues"]
     assert report["status"] == "degraded" and "ingestion" in report["problems"]
     dashboard = client_for(superuser).get("/admin/metrics/metricsnapshot/dashboard/").content.decode()
     assert "<code>spotify.audio_features</code> disabled" in dashboard
@@ -171,7 +183,9 @@ def test_disabled_albums_leave_sources_queued(
     assert spotify_emulator.count("albums") == 0
 
 
-def test_the_client_uses_the_operations_attempts_and_cooldown(spotify_emulator: SpotifyEmulator, operator: User, settings: Any) -> None:
+def test_the_client_uses_the_operations_attempts_and_cooldown(
+    spotify_emulator: SpotifyEmulator, operator: User, settings: Any
+) -> None:
     settings.BREAKER_FAILURE_THRESHOLD = 2
     patch(token_client(operator), "spotify.albums", {"max_attempts": 2, "cooldown_seconds": 77})
     client = spotify_client_for_catalog()
@@ -185,7 +199,9 @@ def test_the_client_uses_the_operations_attempts_and_cooldown(spotify_emulator: 
     assert state["state"] == "open" and state["cooldown"] == 77
 
 
-def test_playlist_sync_waits_while_playlists_are_disabled(spotify_emulator: SpotifyEmulator, make_account: Any, operator: User) -> None:
+def test_playlist_sync_waits_while_playlists_are_disabled(
+    spotify_emulator: SpotifyEmulator, make_account: Any, operator: User
+) -> None:
     make_catalog(artists=30, tracks_per_artist=2)
     playlist = PlaylistFactory(account=make_account("conn"), policy=PlaylistPolicyFactory(name="Focus"), index=1)
     patch(token_client(operator), "spotify.playlists", {"enabled": False})

@@ -29,8 +29,11 @@ def _set_enabled(operator: User, enabled: bool) -> None:
 
 
 def test_a_disabled_ingest_is_skipped_by_the_worker_and_resumes_when_re_enabled(
-    spotify_emulator: SpotifyEmulator, celery_worker_process, queue_albums: Callable[[list[str]], list[str]],
-    operator: User, superuser: User,
+    spotify_emulator: SpotifyEmulator,
+    celery_worker_process,
+    queue_albums: Callable[[list[str]], list[str]],
+    operator: User,
+    superuser: User,
 ) -> None:  # type: ignore[no-untyped-def]
     connector_settings_seed()
     queue_albums(spotify_emulator.catalog.album_ids()[:4])

@@ -37,7 +37,9 @@ def _crafted() -> dict[str, Track]:
         "no_isrc": TrackFactory(album=complete_album, isrc="", duration_ms=200000, audio_features=FEATURES),
         "not_fetched": TrackFactory(album=complete_album, isrc="GBAAA0100002", duration_ms=200000),
         "spotify_has_none": TrackFactory(
-            album=complete_album, isrc="GBAAA0100003", duration_ms=200000,
+            album=complete_album,
+            isrc="GBAAA0100003",
+            duration_ms=200000,
             features_unavailable_until=timezone.now() + timedelta(days=7),
         ),
         "wreck": TrackFactory(album=bare_album, artist=nameless, isrc="", duration_ms=0),
@@ -61,8 +63,16 @@ def test_checks_scores_and_tiers_of_crafted_tracks_in_one_update() -> None:
         "not_fetched": (75, "fair", ["features_missing"]),
         "spotify_has_none": (85, "good", ["features_unavailable"]),
         "wreck": (
-            0, "poor",
-            ["missing_isrc", "features_missing", "missing_artist", "zero_duration", "missing_album_label", "missing_release_date"],
+            0,
+            "poor",
+            [
+                "missing_isrc",
+                "features_missing",
+                "missing_artist",
+                "zero_duration",
+                "missing_album_label",
+                "missing_release_date",
+            ],
         ),
     }
     assert tracks_quality_update(track_ids=[t.pk for t in tracks.values()]) == 0, "unchanged rows are not rewritten"
@@ -123,7 +133,11 @@ def test_low_quality_filter_and_re_enrich_action(
     page = client.get("/admin/ingest/track/?quality=low").content.decode()
     shown = {label for label, t in tracks.items() if f"/admin/ingest/track/{t.pk}/change/" in page}
     assert shown == {"not_fetched", "wreck"}
-    assert set(tracks) == {label for label, t in tracks.items() if f"/admin/ingest/track/{t.pk}/change/" in client.get("/admin/ingest/track/").content.decode()}
+    assert set(tracks) == {
+        label
+        for label, t in tracks.items()
+        if f"/admin/ingest/track/{t.pk}/change/" in client.get("/admin/ingest/track/").content.decode()
+    }
 
     chosen = [tracks["spotify_has_none"], tracks["wreck"]]
     with django_capture_on_commit_callbacks(execute=True):
@@ -146,7 +160,9 @@ def test_low_quality_filter_and_re_enrich_action(
 
 
 def test_re_enriched_tracks_are_fetched_again(
-    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]], operator: User,
+    spotify_emulator: SpotifyEmulator,
+    queue_albums: Callable[[list[str]], list[str]],
+    operator: User,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     queue_albums(spotify_emulator.catalog.album_ids()[:3])

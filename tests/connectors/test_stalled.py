@@ -20,6 +20,7 @@ from tests.ops.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
+
 def _start() -> datetime:
     return datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -51,8 +52,13 @@ def test_queued_sources_with_nothing_finished_in_the_window_are_stalled(superuse
         schedule_sync()
         issue = _stalled_issue(client)
         assert issue == {
-            "source": "ingest", "operation": "albums", "reason": "stalled", "queued": 3,
-            "last_finished_at": start.isoformat(), "window_minutes": 360, "last_error": "",
+            "source": "ingest",
+            "operation": "albums",
+            "reason": "stalled",
+            "queued": 3,
+            "last_finished_at": start.isoformat(),
+            "window_minutes": 360,
+            "last_error": "",
         }
         report = client.get("/api/health").json()
         assert report["status"] == "degraded" and "ingestion" in report["problems"]
@@ -95,7 +101,11 @@ def test_an_empty_or_moving_queue_is_not_stalled() -> None:
         sources = _queue(2)
     with time_machine.travel(start + timedelta(hours=8), tick=False):
         assert ingest_stalled() == {
-            "source": "ingest", "reason": "stalled", "queued": 2, "last_finished_at": None, "window_minutes": 360,
+            "source": "ingest",
+            "reason": "stalled",
+            "queued": 2,
+            "last_finished_at": None,
+            "window_minutes": 360,
         }
         _finish(sources[0])
         assert ingest_stalled() is None
