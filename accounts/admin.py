@@ -78,6 +78,7 @@ HEALTH_COLOURS = {"ok": "#2e7d32", "degraded": "#ef6c00", "quarantined": "#c6282
 
 
 def _audit(request: HttpRequest, account: SpotifyAccount, message: str) -> None:
+    assert request.user.pk is not None  # admin views require a logged-in user
     LogEntry.objects.log_actions(
         user_id=request.user.pk, queryset=[account], action_flag=CHANGE, change_message=message, single_object=True
     )
@@ -91,7 +92,8 @@ def _per_row(
     operation: Callable[[SpotifyAccount], tuple[bool, str]],
 ) -> None:
     """Run an operation per account, audit each, and report each row's outcome."""
-    done, failed = [], []
+    done: list[str] = []
+    failed: list[str] = []
     for account in accounts:
         try:
             ok, detail = operation(account)

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -124,7 +124,7 @@ def account_refresh_token(*, account: SpotifyAccount, force: bool = False) -> Sp
         return account
 
 
-def accounts_due_for_refresh(*, now: timezone.datetime | None = None) -> QuerySet[SpotifyAccount]:
+def accounts_due_for_refresh(*, now: datetime | None = None) -> QuerySet[SpotifyAccount]:
     """Tokens expiring before the next 30-minute run plus a margin (not the runbook's bare 5 minutes)."""
     now = now or timezone.now()
     horizon = now + timedelta(minutes=30 + settings.TOKEN_REFRESH_MARGIN_MINUTES)
@@ -304,7 +304,7 @@ def account_release_quarantine(*, account: SpotifyAccount) -> bool:
 
 
 def account_onboard(
-    *, app: SpotifyApp, spotify_user_id: str, display_name: str, refresh_token: str, scopes: str = "", authorized_at: timezone.datetime | None = None
+    *, app: SpotifyApp, spotify_user_id: str, display_name: str, refresh_token: str, scopes: str = "", authorized_at: datetime | None = None
 ) -> SpotifyAccount:
     """Add (or update) an account authorized on `app`; never beyond the app's user cap."""
     existing = SpotifyAccount.objects.filter(spotify_user_id=spotify_user_id).first()
