@@ -84,11 +84,18 @@ def _looks_like_spotify_id(term: str) -> bool:
 
 
 def tracks_list(
-    *, has_features: bool | None = None, artist: str = "", album: str = "", search: str = ""
+    *, has_features: bool | None = None, artist: str = "", album: str = "", search: str = "", quality: str = ""
 ) -> QuerySet[Track]:
     """Tracks with their artist and album; `artist`/`album` take a Spotify id or a name fragment;
-    `search` matches a Spotify id or ISRC exactly, else the track name."""
+    `search` matches a Spotify id or ISRC exactly, else the track name; `quality` a tier,
+    `low` (fair or poor) or `unscored`."""
     tracks = Track.objects.select_related("artist", "album").order_by("pk")
+    if quality == "low":
+        tracks = tracks.filter(quality_tier__in=["fair", "poor"])
+    elif quality == "unscored":
+        tracks = tracks.filter(quality_tier="")
+    elif quality:
+        tracks = tracks.filter(quality_tier=quality)
     if has_features is True:
         tracks = tracks.filter(features_fetched_at__isnull=False)
     elif has_features is False:

@@ -35,6 +35,10 @@ class TrackFilterSerializer(serializers.Serializer):
     artist = serializers.CharField(required=False, default="", max_length=300, help_text="Spotify artist id or name fragment.")
     album = serializers.CharField(required=False, default="", max_length=300, help_text="Spotify album id or name fragment.")
     search = serializers.CharField(required=False, default="", max_length=300, help_text="Track Spotify id, ISRC or name fragment.")
+    quality = serializers.ChoiceField(
+        choices=["good", "fair", "poor", "low", "unscored"], required=False, default="",
+        help_text="Quality tier; `low` = fair or poor.",
+    )
 
 
 class TrackSerializer(serializers.ModelSerializer):

@@ -174,3 +174,15 @@ def test_re_enriched_tracks_are_fetched_again(
         client_for(operator).post("/admin/ingest/track/", {"action": "reenrich", "_selected_action": nulls})
     again = audio_features_fetch()
     assert again["requested"] == len(nulls) and again["calls"] == math.ceil(len(nulls) / 100)
+
+
+def test_the_tracks_api_filters_by_quality(viewer: User) -> None:
+    from tests.ops.conftest import token_client
+
+    tracks = _crafted()
+    tracks_quality_refresh_all()
+    low = token_client(viewer).get("/api/v1/tracks?quality=low").json()
+    rows = low["results"] if isinstance(low, dict) else low
+    assert {row["spotify_id"] for row in rows} == {tracks["not_fetched"].spotify_id, tracks["wreck"].spotify_id}
+    assert {row["quality_tier"] for row in rows} == {"fair", "poor"}
+    assert token_client(viewer).get("/api/v1/tracks?quality=awful").status_code == 400
