@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ingest import selectors, services
-from ingest.connectors import connector_setting_update, connector_settings_seed
+from ingest.connectors import connector_setting_update, connector_settings_reload, connector_settings_seed
 from ingest.models import ConnectorSetting, Track
 from ingest.serializers import (
     AlbumSubmitSerializer,
@@ -202,3 +202,16 @@ class ConnectorDetailView(APIView):
         serializer.is_valid(raise_exception=True)
         setting, changed = connector_setting_update(name=name, values=serializer.validated_data, user=request.user)
         return Response({**ConnectorSettingSerializer(setting).data, "changed": changed})
+
+
+class ConnectorReloadView(APIView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("ConnectorsReloaded", {"connectors": ConnectorSettingSerializer(many=True)}),
+        description="Operators only. Every worker rereads the connector table on its next call: for rows changed "
+        "outside the admin and API (SQL in a runbook). Saves through the admin or PATCH reload by themselves.",
+        tags=["connectors"],
+    )
+    def post(self, request: Request) -> Response:
+        connector_settings_reload(actor=_actor(request))
+        return Response({"connectors": ConnectorSettingSerializer(ConnectorSetting.objects.order_by("name"), many=True).data})

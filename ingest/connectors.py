@@ -108,6 +108,13 @@ def connector_cache_invalidate() -> None:
     get_redis().set(_version_key(), uuid.uuid4().hex)
 
 
+def connector_settings_reload(*, actor: str) -> None:
+    """The runbook's "config reload" after editing rows by SQL (without it they apply within
+    CONNECTOR_CACHE_SECONDS anyway)."""
+    connector_cache_invalidate()
+    logger.warning("connector settings reloaded", extra={"actor": actor})
+
+
 def _invalidate_now_and_on_commit() -> None:
     # Now: this transaction sees its own change. On commit: a process that reloaded in between
     # read the old row, so it must reload once more.

@@ -214,3 +214,13 @@ def test_playlist_sync_waits_while_playlists_are_disabled(
     patch(token_client(operator), "spotify.playlists", {"enabled": True})
     assert playlist_services.playlist_sync(playlist=playlist, actor="test")["created"]
     assert Playlist.objects.get(pk=playlist.pk).sync_state == Playlist.SyncState.SYNCED
+
+
+def test_a_row_changed_by_sql_applies_after_reload(operator: User, viewer: User) -> None:
+    assert connector_setting("spotify.albums").enabled
+    ConnectorSetting.objects.filter(name="spotify.albums").update(enabled=False)  # the runbook's UPDATE ... SET enabled = false
+    assert token_client(viewer).post("/api/v1/connectors/reload").status_code == 403
+    response = token_client(operator).post("/api/v1/connectors/reload")
+    assert response.status_code == 200
+    assert next(c for c in response.json()["connectors"] if c["name"] == "spotify.albums")["enabled"] is False
+    assert not connector_setting("spotify.albums").enabled

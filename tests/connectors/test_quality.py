@@ -186,3 +186,14 @@ def test_the_tracks_api_filters_by_quality(viewer: User) -> None:
     assert {row["spotify_id"] for row in rows} == {tracks["not_fetched"].spotify_id, tracks["wreck"].spotify_id}
     assert {row["quality_tier"] for row in rows} == {"fair", "poor"}
     assert token_client(viewer).get("/api/v1/tracks?quality=awful").status_code == 400
+
+
+def test_the_refresh_command_scores_every_track() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _crafted()
+    out = StringIO()
+    call_command("tracks_quality_refresh", stdout=out)
+    assert out.getvalue().strip() == "5 tracks rescored; good: 3, fair: 1, poor: 1, unscored: 0"
