@@ -224,3 +224,38 @@ def test_a_row_changed_by_sql_applies_after_reload(operator: User, viewer: User)
     assert response.status_code == 200
     assert next(c for c in response.json()["connectors"] if c["name"] == "spotify.albums")["enabled"] is False
     assert not connector_setting("spotify.albums").enabled
+
+
+def test_the_client_uses_the_operations_timeout(spotify_emulator: SpotifyEmulator, operator: User) -> None:
+    album_id = spotify_emulator.catalog.album_ids()[0]
+    patch(token_client(operator), "spotify.albums", {"timeout_seconds": 0.5, "max_attempts": 1})
+    spotify_emulator.fault("album", status=None, latency=1.5, times=1)
+    with pytest.raises(SpotifyServerError, match="timeout"):
+        spotify_client_for_catalog().album(album_id)
+
+    patch(token_client(operator), "spotify.albums", {"timeout_seconds": 5})
+    spotify_emulator.fault("album", status=None, latency=1.5, times=1)
+    assert spotify_client_for_catalog().album(album_id)["id"] == album_id
+    assert spotify_emulator.count("album") == 2, "one attempt each: the longer timeout waited the slow answer out"
+
+
+def test_the_changelist_toggles_enabled_for_operators_and_is_read_only_for_viewers(operator: User, viewer: User) -> None:
+    rows = list(ConnectorSetting.objects.order_by("name"))
+    assert 'name="form-0-enabled"' not in client_for(viewer).get("/admin/ingest/connectorsetting/").content.decode()
+    client = client_for(operator)
+    assert 'name="form-0-enabled"' in client.get("/admin/ingest/connectorsetting/").content.decode()
+    form: dict[str, Any] = {
+        "form-TOTAL_FORMS": str(len(rows)),
+        "form-INITIAL_FORMS": str(len(rows)),
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    for index, row in enumerate(rows):
+        form[f"form-{index}-id"] = str(row.pk)
+        if row.name != "spotify.playlists":
+            form[f"form-{index}-enabled"] = "on"
+    assert client.post("/admin/ingest/connectorsetting/", form).status_code == 302
+    assert not connector_setting("spotify.playlists").enabled and connector_setting("spotify.albums").enabled
+    entry = LogEntry.objects.get()
+    assert entry.object_repr == "spotify.playlists" and entry.user == operator
