@@ -31,7 +31,11 @@ class AlbumSource(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # "Last finished" for the stalled-ingest check, read by every health probe.
+            models.Index(fields=["-finished_at"], name="albumsource_finished_idx"),
+        ]
         constraints = [
             # One live queue entry per album: duplicates are answered, not queued twice.
             models.UniqueConstraint(

@@ -124,18 +124,19 @@ def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
     (or has nothing waiting since before the window)."""
     now = now or timezone.now()
     window_start = now - timedelta(minutes=settings.INGEST_STALLED_MINUTES)
-    totals = AlbumSource.objects.aggregate(
-        queued=Count("pk", filter=Q(status=AlbumSource.Status.QUEUED)),
-        waiting_since_window=Count("pk", filter=Q(status=AlbumSource.Status.QUEUED, created_at__lt=window_start)),
-        last_finished_at=Max("finished_at"),
+    # Health probes call this: each step is one index lookup, and the count only runs when stalled.
+    queued = AlbumSource.objects.filter(status=AlbumSource.Status.QUEUED)
+    if not queued.filter(created_at__lt=window_start).exists():
+        return None
+    last_finished = (
+        AlbumSource.objects.filter(finished_at__isnull=False).order_by("-finished_at").values_list("finished_at", flat=True).first()
     )
-    last_finished = totals["last_finished_at"]
-    if not totals["waiting_since_window"] or (last_finished is not None and last_finished >= window_start):
+    if last_finished is not None and last_finished >= window_start:
         return None
     return {
         "source": "ingest",
         "reason": "stalled",
-        "queued": totals["queued"],
+        "queued": queued.count(),
         "last_finished_at": last_finished.isoformat() if last_finished else None,
         "window_minutes": settings.INGEST_STALLED_MINUTES,
     }
