@@ -40,14 +40,21 @@ CASE_MODULES: list[tuple[str, bool]] = [
 
 
 def _load_cases() -> list[str]:
+    """Import the case modules; returns a note per module that could not be loaded."""
     missing = []
     for module_name, rollback in CASE_MODULES:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
-                raise
-            missing.append(module_name)
+                traceback.print_exc()
+                missing.append(f"{module_name}: {exc}")
+                continue
+            missing.append(f"{module_name}: not written yet")
+            continue
+        except Exception as exc:  # one broken module must not cost the other figures
+            traceback.print_exc()
+            missing.append(f"{module_name}: {type(exc).__name__}: {exc}")
             continue
         if hasattr(module, "_database_ready"):
             # bench/playlists.py switches to a database of its own when run standalone; here the
@@ -88,9 +95,19 @@ def _prepare_environment() -> str:
     return name
 
 
+def _fleet_key(fleet: Figures | None) -> tuple[Any, ...]:
+    fleet = fleet or {}
+    return tuple(fleet.get(name) for name in ("accounts", "playlists", "tracks", "job_runs", "metric_days", "dead_letters"))
+
+
 def _merge_results(figures: dict[str, Figures]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     merged: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    earlier = merged.get("cases", {})
+    if _fleet_key(earlier.get("fleet")) != _fleet_key(figures.get("fleet")) or merged.get("database") != os.environ.get("BENCH_DATABASE"):
+        # Figures of another fleet (other sizes, another database) do not mix with these.
+        merged = {"cases": {}}
+    merged["database"] = os.environ.get("BENCH_DATABASE")
     merged.setdefault("cases", {}).update(figures)
     merged["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     from bench.fleet import machine
@@ -170,8 +187,8 @@ def main(argv: list[str]) -> int:
     built = fleet.fleet_ensure(sizes=fleet.FleetSizes.from_env())
     print(json.dumps({"case": "fleet", **built}), flush=True)
     results: dict[str, Figures] = {"fleet": built}
-    for module_name in missing:
-        print(json.dumps({"case": module_name, "skipped": "module not written yet"}), flush=True)
+    for note in missing:
+        print(json.dumps({"case": note.split(":", 1)[0], "skipped": note.split(":", 1)[1].strip()}), flush=True)
     failed = 0
     for case in REGISTRY.values():
         if prefixes and not any(case.name.startswith(p) for p in prefixes):

@@ -60,6 +60,7 @@ def gunicorn() -> Iterator[int]:
             "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--log-level", "warning",
         ],
         env={**os.environ},
+        cwd=LOG.parent.parent.parent,
         # Its log lines (a degraded health per probe: no worker runs here) stay out of the figures.
         stdout=log,
         stderr=subprocess.STDOUT,
