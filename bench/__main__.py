@@ -7,8 +7,10 @@ their own. Each case is a function returning a dict of figures; the figures are 
 they come and merged into var/bench/latest.json.
 
     python -m bench                 # every case
-    python -m bench admin_api.      # cases whose name starts with a prefix
+    python -m bench admin. api.     # cases whose names start with these prefixes
     python -m bench --list
+
+Sizes (BENCH_TRACKS, BENCH_PLAYLISTS, ...) and knobs: see BENCHMARKS.md.
 """
 
 from __future__ import annotations
