@@ -100,6 +100,20 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
             return format_html('<b style="color:#c62828" title="{}">LATE</b>', status.reason)
         return mark_safe('<span style="color:#2e7d32">on time</span>')
 
+    # django-celery-beat's own toggles declare no permission: anyone who may view the schedule
+    # (viewers) could switch every job off. Same actions, for those who may change it.
+    @admin.action(description=BeatPeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"])
+    def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        super().enable_tasks(request, queryset)
+
+    @admin.action(description=BeatPeriodicTaskAdmin.disable_tasks.short_description, permissions=["change"])
+    def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        super().disable_tasks(request, queryset)
+
+    @admin.action(description=BeatPeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"])
+    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        super().toggle_tasks(request, queryset)
+
     @admin.action(description="Run now (records trigger=admin)", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
         runs = [

@@ -132,6 +132,8 @@ SECURE_REDIRECT_EXEMPT = [r"^health$", r"^api/health$", r"^ready$", r"^live$", r
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# 500 pages / error e-mails: also hide Authorization headers, URL passwords, secret-named locals.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "opsconsole.error_reports.SecretsReporterFilter"
 
 # Token encryption: MultiFernet, first key encrypts, every key decrypts (rotation).
 # Never derived from SECRET_KEY: rotating one must not lose the other.
