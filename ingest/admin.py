@@ -150,20 +150,15 @@ class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
     def reenrich(self, request: HttpRequest, queryset: QuerySet[Track]) -> None:
         from metrics.models import JobRun
 
-        count = tracks_reenrich(
+        count, run = tracks_reenrich(
             track_ids=list(queryset.values_list("pk", flat=True)),
             actor=request.user.get_username(),
             trigger=JobRun.Trigger.ADMIN,
         )
-        self.message_user(
-            request,
-            ngettext(
-                "%d track queued for re-enrichment (fetch_audio_features queued).",
-                "%d tracks queued for re-enrichment (fetch_audio_features queued).",
-                count,
-            ) % count,
-            messages.SUCCESS if count else messages.WARNING,
-        )
+        message = ngettext("%d track queued for re-enrichment.", "%d tracks queued for re-enrichment.", count) % count
+        if run is not None:
+            message += f" fetch_audio_features queued (task {run.task_id})."
+        self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Track], search_term: str) -> tuple[QuerySet[Track], bool]:
         exact = _exact_search(queryset, search_term, isrc=True)

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from ingest import selectors, services
 from ingest.connectors import connector_setting_update, connector_settings_reload, connector_settings_seed
 from ingest.models import ConnectorSetting, Track
+from ingest.quality import tracks_low_quality_ids, tracks_reenrich
 from ingest.serializers import (
     AlbumSubmitSerializer,
     BreakerSerializer,
@@ -33,6 +34,7 @@ from ingest.serializers import (
     SubmitResponseSerializer,
     TrackFilterSerializer,
     TrackSerializer,
+    TracksReenrichSerializer,
 )
 
 
@@ -58,6 +60,7 @@ class AlbumSubmitView(APIView):
             "counts": {name: counts.get(name, 0) for name in ("accepted", "duplicate", "invalid")},
             "results": [r.__dict__ for r in results],
         }
+        code: int
         if counts["accepted"] == len(results):
             code = status.HTTP_201_CREATED
         elif not counts["accepted"] and not counts["invalid"]:
@@ -215,3 +218,26 @@ class ConnectorReloadView(APIView):
     def post(self, request: Request) -> Response:
         connector_settings_reload(actor=_actor(request))
         return Response({"connectors": ConnectorSettingSerializer(ConnectorSetting.objects.order_by("name"), many=True).data})
+
+
+class TracksReenrichView(APIView):
+    @extend_schema(
+        request=TracksReenrichSerializer,
+        responses={
+            202: inline_serializer(
+                "TracksReenriched", {"queued": serializers.IntegerField(), "task_id": serializers.CharField(allow_null=True)}
+            )
+        },
+        description="Operators only. The runbook's batch re-enrichment: the tracks (given ids, or the worst of a "
+        "quality tier) are asked for audio features again by one `fetch_audio_features` run (its task id).",
+        tags=["tracks"],
+    )
+    def post(self, request: Request) -> Response:
+        from metrics.models import JobRun
+
+        serializer = TracksReenrichSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        ids = data.get("track_ids") or tracks_low_quality_ids(tier=data["quality"], limit=data["limit"])
+        count, run = tracks_reenrich(track_ids=ids, actor=request.user.get_username(), trigger=JobRun.Trigger.API)
+        return Response({"queued": count, "task_id": run.task_id if run else None}, status=status.HTTP_202_ACCEPTED)

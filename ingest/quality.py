@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from ingest.models import QualityTier, Track
+
+if TYPE_CHECKING:
+    from metrics.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -121,18 +124,25 @@ def tracks_quality_counts() -> dict[str, int]:
 
 
 @transaction.atomic
-def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> int:
+def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> tuple[int, JobRun | None]:
     """Put tracks back in the audio-features queue (forget "Spotify has none" and the fetch
-    time) and queue one `fetch_audio_features` run after commit; returns the tracks queued."""
+    time) and queue one `fetch_audio_features` run, published on commit (job_run_now);
+    returns (tracks queued, that JobRun or None when no track matched)."""
     from metrics.services import job_run_now
 
     ids = list(track_ids)
     count = Track.objects.filter(pk__in=ids).update(
         features_unavailable_until=None, features_fetched_at=None, updated_at=timezone.now()
     )
+    run = None
     if count:
         tracks_quality_update(track_ids=ids)
-        # job_run_now publishes on commit itself; queueing it on commit keeps the JobRun out of a rolled-back batch.
-        transaction.on_commit(lambda: job_run_now(task_name="fetch_audio_features", trigger=trigger, triggered_by=actor))
+        run = job_run_now(task_name="fetch_audio_features", trigger=trigger, triggered_by=actor)
     logger.info("tracks queued for re-enrichment", extra={"tracks": count, "actor": actor})
-    return count
+    return count, run
+
+
+def tracks_low_quality_ids(*, tier: str, limit: int) -> list[int]:
+    """Ids of tracks in `tier` (`low` = fair or poor), worst first."""
+    tiers = [QualityTier.FAIR, QualityTier.POOR] if tier == "low" else [tier]
+    return list(Track.objects.filter(quality_tier__in=tiers).order_by("quality_score", "pk").values_list("pk", flat=True)[:limit])

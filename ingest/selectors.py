@@ -56,11 +56,12 @@ def dead_letter_errors_grouped() -> dict[str, int]:
 
 def dead_letter_errors_grouped_detail() -> list[dict[str, Any]]:
     """Per error type and service: count, first/last seen and a few sample messages."""
-    groups = list(
-        _pending().values("error_type", "source_service")
+    groups: list[dict[str, Any]] = [
+        dict(row)
+        for row in _pending().values("error_type", "source_service")
         .annotate(count=Count("pk"), first_seen=Min("first_seen"), last_seen=Max("last_seen"))
         .order_by("-count", "error_type")
-    )
+    ]
     for group in groups:
         recent = (
             _pending().filter(error_type=group["error_type"], source_service=group["source_service"])

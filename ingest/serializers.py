@@ -112,7 +112,7 @@ class ReplayErrorSerializer(serializers.Serializer):
 class ReplayResponseSerializer(serializers.Serializer):
     replayed_count = serializers.IntegerField()
     failed_count = serializers.IntegerField()
-    errors = ReplayErrorSerializer(many=True)
+    errors = ReplayErrorSerializer(many=True)  # type: ignore[assignment]  # a field named like Serializer.errors
 
 
 class PurgeBeforeSerializer(serializers.Serializer):
@@ -156,4 +156,17 @@ class ConnectorSettingPatchSerializer(serializers.ModelSerializer):
         limit = CONNECTOR_BATCH_LIMITS.get(name)
         if limit is not None and attrs.get("batch_size", 0) > limit:
             raise serializers.ValidationError({"batch_size": [f"{name} takes at most {limit} items per call."]})
+        return attrs
+
+
+class TracksReenrichSerializer(serializers.Serializer):
+    """Either explicit track ids or a quality tier (worst first, up to `limit`)."""
+
+    track_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
+    quality = serializers.ChoiceField(choices=["low", "fair", "poor"], required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=10000, default=1000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("track_ids")) == bool(attrs.get("quality")):
+            raise serializers.ValidationError({"non_field_errors": ["Send either track_ids or quality."]})
         return attrs

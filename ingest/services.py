@@ -482,7 +482,7 @@ def _claims_of_dead_run_release(*, owner: str) -> int:
     sources claimed and leave them until they go stale; the dead run counts as an attempt.
     """
     client = get_redis()
-    claims = [datetime.fromisoformat(value) for value in client.smembers(_claims_key(owner))]
+    claims = [datetime.fromisoformat(str(value)) for value in client.smembers(_claims_key(owner))]
     if not claims:
         return 0
     released = AlbumSource.objects.filter(status=AlbumSource.Status.PROCESSING, claimed_at__in=claims).update(

@@ -144,7 +144,7 @@ def test_low_quality_filter_and_re_enrich_action(
         response = client.post(
             "/admin/ingest/track/", {"action": "reenrich", "_selected_action": [t.pk for t in chosen]}, follow=True
         )
-    assert "2 tracks queued for re-enrichment" in response.content.decode()
+    assert "2 tracks queued for re-enrichment. fetch_audio_features queued (task " in response.content.decode()
     for track in Track.objects.filter(pk__in=[t.pk for t in chosen]):
         assert track.features_unavailable_until is None and track.features_fetched_at is None
     assert "features_missing" in Track.objects.get(pk=tracks["spotify_has_none"].pk).quality_issues
@@ -197,3 +197,36 @@ def test_the_refresh_command_scores_every_track() -> None:
     out = StringIO()
     call_command("tracks_quality_refresh", stdout=out)
     assert out.getvalue().strip() == "5 tracks rescored; good: 3, fair: 1, poor: 1, unscored: 0"
+
+
+def test_the_api_re_enriches_the_worst_tracks_or_given_ids(
+    operator: User, viewer: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    import json
+
+    from tests.ops.conftest import token_client
+
+    tracks = _crafted()
+    tracks_quality_refresh_all()
+    Track.objects.update(features_fetched_at=timezone.now())
+
+    def post(user: User, body: dict[str, Any]) -> Any:
+        return token_client(user).post("/api/v1/tracks/re-enrich", data=json.dumps(body), content_type="application/json")
+
+    assert post(viewer, {"quality": "low"}).status_code == 403
+    assert post(operator, {}).status_code == 400
+    assert post(operator, {"quality": "low", "track_ids": [1]}).status_code == 400
+    assert post(operator, {"quality": "excellent"}).status_code == 400
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(operator, {"quality": "low", "limit": 1})
+    assert response.status_code == 202
+    assert response.json()["queued"] == 1
+    run = JobRun.objects.get(task_id=response.json()["task_id"])
+    assert run.job_name == "fetch_audio_features" and run.trigger == JobRun.Trigger.API
+    assert list(Track.objects.filter(features_fetched_at__isnull=True)) == [tracks["wreck"]], "the worst first"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        by_id = post(operator, {"track_ids": [tracks["perfect"].pk, 999999]})
+    assert by_id.json()["queued"] == 1
+    nothing = post(operator, {"track_ids": [999999]})
+    assert nothing.json() == {"queued": 0, "task_id": None}
