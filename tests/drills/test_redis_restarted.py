@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from accounts.services import app_get_or_create_default
 from ingest.models import Album, AlbumSource
+from metrics.models import JobRun
 from opsconsole.beat import beat_status
 from opsconsole.celery import app as celery_app
 from opsconsole.spotify.breaker import breaker_failure, breaker_states
@@ -166,6 +168,12 @@ def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_j
             return any(worker.hostname in reply for reply in replies)
 
         wait_for(worker_answers, timeout=20, what="worker answering pings on the restarted broker")
+        # And new work flows: beat sends a fresh run through the restarted broker, the worker takes it.
+        queue_albums(album_ids[30:35])
+        worker.wait_until(lambda: AlbumSource.objects.filter(status="done").count() == 35, timeout=30)
+        assert JobRun.objects.filter(task_name="ingest_albums_from_sources", trigger="schedule", status="success",
+                                     started_at__gt=datetime.fromtimestamp(restarted_at, tz=UTC),
+                                     summary__albums_done__gt=0).exists()
         assert worker.process.poll() is None, "the worker reconnected instead of exiting"
         assert "Unrecoverable error" not in worker.log()
     finally:

@@ -48,7 +48,10 @@ def test_a_sync_killed_mid_create_is_redelivered_and_creates_each_playlist_once(
     assert spotify_emulator.count("create_playlist") == 2
     assert {p["id"] for p in on_spotify} == set(Playlist.objects.values_list("spotify_playlist_id", flat=True))
     assert all(len(p["uris"]) == 50 for p in on_spotify)
-    assert PlaylistHistory.objects.filter(action="create", details__adopted=True).count() == 1
+    [adopted] = PlaylistHistory.objects.filter(action="create", details__adopted=True)
+    killed = JobRun.objects.get(task_name="playlist_sync_one", kwargs__playlist_id=str(adopted.playlist_id))
+    assert worker.log().count(f"playlist_sync_one[{killed.task_id}] received") == 2, "redelivered, same task id"
+    assert killed.status == "success"
     assert Playlist.objects.count() == 2
 
 
@@ -69,6 +72,7 @@ def test_an_ingest_batch_killed_mid_flight_is_redelivered_and_every_source_ends_
     finished = worker.wait_until(lambda: JobRun.objects.filter(pk=run.pk, status="success").first(), timeout=45)
     assert finished.summary["albums_done"] == 30, finished.summary
     assert finished.summary["taken_back"] == 30, "the redelivered run took back its dead run's claims at once"
+    assert worker.log().count(f"ingest_albums_from_sources[{run.task_id}] received") == 2, "redelivered, same task id"
     assert set(AlbumSource.objects.values_list("status", flat=True)) == {"done"}
     # The killed attempt counts: a source whose workers keep dying is dead-lettered in the end.
     assert set(AlbumSource.objects.values_list("attempts", flat=True)) == {1}
