@@ -24,10 +24,18 @@ from opsconsole.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from opsconsole.permissions import user_can_operate
 
 FEATURE_LABELS = [
-    ("danceability", "Danceability", "{:.2f}"), ("energy", "Energy", "{:.2f}"), ("valence", "Valence", "{:.2f}"),
-    ("acousticness", "Acousticness", "{:.2f}"), ("instrumentalness", "Instrumentalness", "{:.2f}"),
-    ("liveness", "Liveness", "{:.2f}"), ("speechiness", "Speechiness", "{:.2f}"), ("loudness", "Loudness (dB)", "{:.1f}"),
-    ("tempo", "Tempo (BPM)", "{:.0f}"), ("key", "Key", "{}"), ("mode", "Mode", "{}"), ("time_signature", "Time signature", "{}/4"),
+    ("danceability", "Danceability", "{:.2f}"),
+    ("energy", "Energy", "{:.2f}"),
+    ("valence", "Valence", "{:.2f}"),
+    ("acousticness", "Acousticness", "{:.2f}"),
+    ("instrumentalness", "Instrumentalness", "{:.2f}"),
+    ("liveness", "Liveness", "{:.2f}"),
+    ("speechiness", "Speechiness", "{:.2f}"),
+    ("loudness", "Loudness (dB)", "{:.1f}"),
+    ("tempo", "Tempo (BPM)", "{:.0f}"),
+    ("key", "Key", "{}"),
+    ("mode", "Mode", "{}"),
+    ("time_signature", "Time signature", "{}/4"),
 ]
 PITCHES = ["C", "C♯/D♭", "D", "D♯/E♭", "E", "F", "F♯/G♭", "G", "G♯/A♭", "A", "A♯/B♭", "B"]
 ISRC_LENGTH = 12
@@ -51,7 +59,9 @@ class OperatorActionsMixin:
     def reset_circuit_breakers(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         count = services.circuit_breakers_reset_all(actor=f"admin:{request.user.get_username()}")
         self.message_user(  # type: ignore[attr-defined]
-            request, ngettext("Circuit breakers reset (%d was not closed).", "Circuit breakers reset (%d were not closed).", count) % count,
+            request,
+            ngettext("Circuit breakers reset (%d was not closed).", "Circuit breakers reset (%d were not closed).", count)
+            % count,
             messages.SUCCESS,
         )
 
@@ -64,7 +74,9 @@ class ArtistAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     readonly_fields = ["created_at", "updated_at"]
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Artist], search_term: str) -> tuple[QuerySet[Artist], bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Artist], search_term: str
+    ) -> tuple[QuerySet[Artist], bool]:
         exact = _exact_search(queryset, search_term)
         return (exact, False) if exact is not None else super().get_search_results(request, queryset, search_term)
 
@@ -79,7 +91,9 @@ class AlbumAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     readonly_fields = ["created_at", "updated_at"]
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Album], search_term: str) -> tuple[QuerySet[Album], bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Album], search_term: str
+    ) -> tuple[QuerySet[Album], bool]:
         exact = _exact_search(queryset, search_term)
         return (exact, False) if exact is not None else super().get_search_results(request, queryset, search_term)
 
@@ -133,8 +147,14 @@ class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = [
-        "features_table", "features_fetched_at", "features_unavailable_until",
-        "quality_score", "quality_tier", "quality_issues", "created_at", "updated_at",
+        "features_table",
+        "features_fetched_at",
+        "features_unavailable_until",
+        "quality_score",
+        "quality_tier",
+        "quality_issues",
+        "created_at",
+        "updated_at",
     ]
     exclude = ["audio_features"]
     actions = ["reenrich"]
@@ -160,7 +180,9 @@ class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
             message += f" fetch_audio_features queued (task {run.task_id})."
         self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Track], search_term: str) -> tuple[QuerySet[Track], bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Track], search_term: str
+    ) -> tuple[QuerySet[Track], bool]:
         exact = _exact_search(queryset, search_term, isrc=True)
         return (exact, False) if exact is not None else super().get_search_results(request, queryset, search_term)
 
@@ -199,7 +221,9 @@ class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
             else:
                 text = fmt.format(value)
             rows.append((label, text))
-        return format_html('<table style="min-width:20em">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+        return format_html(
+            '<table style="min-width:20em">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        )
 
 
 class SubmitUrlsForm(forms.Form):
@@ -223,7 +247,17 @@ class SubmitUrlsForm(forms.Form):
 
 @admin.register(AlbumSource)
 class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
-    list_display = ["short_input", "spotify_album_id", "status", "attempts", "error_short", "submitted_by", "album", "created_at", "finished_at"]
+    list_display = [
+        "short_input",
+        "spotify_album_id",
+        "status",
+        "attempts",
+        "error_short",
+        "submitted_by",
+        "album",
+        "created_at",
+        "finished_at",
+    ]
     list_select_related = ["album"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=spotify_album_id", "raw_input", "submitted_by"]
@@ -274,7 +308,9 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
                 self.message_user(request, text, levels[result.status])
             counts = {status: sum(1 for r in results if r.status == status) for status in levels}
             self.message_user(
-                request, f"{counts['accepted']} queued, {counts['duplicate']} duplicate, {counts['invalid']} invalid.", messages.INFO
+                request,
+                f"{counts['accepted']} queued, {counts['duplicate']} duplicate, {counts['invalid']} invalid.",
+                messages.INFO,
             )
             return HttpResponseRedirect(reverse("admin:ingest_albumsource_changelist"))
         context = {
@@ -303,13 +339,25 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
         from metrics.models import JobRun
         from metrics.services import job_run_now
 
-        run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username())
+        run = job_run_now(
+            task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username()
+        )
         self.message_user(request, f"Ingest queued (task {run.task_id}).", messages.SUCCESS)
 
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
-    list_display = ["source_service", "operation", "error_type", "occurrences", "retry_count", "status", "first_seen", "last_seen", "error_short"]
+    list_display = [
+        "source_service",
+        "operation",
+        "error_type",
+        "occurrences",
+        "retry_count",
+        "status",
+        "first_seen",
+        "last_seen",
+        "error_short",
+    ]
     list_filter = ["status", "error_type", "source_service", "operation", ("last_seen", admin.DateFieldListFilter)]
     search_fields = ["error_message", "=correlation_id", "=fingerprint"]
     show_full_result_count = False
@@ -332,7 +380,9 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
 
     def get_urls(self) -> list[Any]:
         return [
-            path("reset-breakers/", self.admin_site.admin_view(self.reset_breakers_view), name="ingest_deadletter_reset_breakers"),
+            path(
+                "reset-breakers/", self.admin_site.admin_view(self.reset_breakers_view), name="ingest_deadletter_reset_breakers"
+            ),
             path("replay-oldest/", self.admin_site.admin_view(self.replay_oldest_view), name="ingest_deadletter_replay_oldest"),
             *super().get_urls(),
         ]
@@ -350,11 +400,14 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
         self._operator_post(request)
         result = services.dead_letters_replay(batch_size=100, actor=f"admin:{request.user.get_username()}")
         self.message_user(
-            request, f"{result['replayed_count']} replayed, {result['failed_count']} failed.",
+            request,
+            f"{result['replayed_count']} replayed, {result['failed_count']} failed.",
             messages.SUCCESS if not result["failed_count"] else messages.WARNING,
         )
         for error in result["errors"]:
-            self.message_user(request, f"Dead letter {error['id'] or ''} ({error['operation']}): {error['error']}", messages.ERROR)
+            self.message_user(
+                request, f"Dead letter {error['id'] or ''} ({error['operation']}): {error['error']}", messages.ERROR
+            )
         return HttpResponseRedirect(reverse("admin:ingest_deadletter_changelist"))
 
     @admin.action(description="Replay selected dead letters", permissions=["operate"])
@@ -362,19 +415,29 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
         ids = list(queryset.values_list("pk", flat=True))
         result = services.dead_letters_replay(batch_size=len(ids), ids=ids, actor=f"admin:{request.user.get_username()}")
         replayed = result["replayed_count"]
-        self.message_user(request, ngettext("%d dead letter replayed.", "%d dead letters replayed.", replayed) % replayed, messages.SUCCESS)
+        self.message_user(
+            request, ngettext("%d dead letter replayed.", "%d dead letters replayed.", replayed) % replayed, messages.SUCCESS
+        )
         skipped = len(ids) - replayed - result["failed_count"]
         if skipped > 0:
-            self.message_user(request, f"{skipped} skipped: not pending (already replayed or purged) or no replay handler.", messages.WARNING)
+            self.message_user(
+                request, f"{skipped} skipped: not pending (already replayed or purged) or no replay handler.", messages.WARNING
+            )
         for error in result["errors"]:
-            self.message_user(request, f"Dead letter {error['id'] or ''} ({error['operation']}): {error['error']}", messages.ERROR)
+            self.message_user(
+                request, f"Dead letter {error['id'] or ''} ({error['operation']}): {error['error']}", messages.ERROR
+            )
 
     @admin.action(description="Purge selected dead letters…", permissions=["operate"])
     def purge(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> TemplateResponse | None:
         pending = queryset.filter(status=DeadLetter.Status.PENDING)
         if request.POST.get("confirmed") == "yes":
-            count = services.dead_letters_purge(ids=list(pending.values_list("pk", flat=True)), actor=f"admin:{request.user.get_username()}")
-            self.message_user(request, ngettext("%d dead letter purged.", "%d dead letters purged.", count) % count, messages.SUCCESS)
+            count = services.dead_letters_purge(
+                ids=list(pending.values_list("pk", flat=True)), actor=f"admin:{request.user.get_username()}"
+            )
+            self.message_user(
+                request, ngettext("%d dead letter purged.", "%d dead letters purged.", count) % count, messages.SUCCESS
+            )
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -392,11 +455,31 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
 class ConnectorSettingAdmin(admin.ModelAdmin):
     """The runbook's "disable the provider / raise the timeout, then reload": saving is the reload."""
 
-    list_display = ["name", "enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note", "updated_by", "updated_at"]
+    list_display = [
+        "name",
+        "enabled",
+        "timeout_seconds",
+        "batch_size",
+        "max_attempts",
+        "cooldown_seconds",
+        "note",
+        "updated_by",
+        "updated_at",
+    ]
     list_editable = ["enabled"]
     list_filter = ["enabled"]
     readonly_fields = ["name", "updated_by", "updated_at"]
-    fields = ["name", "enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note", "updated_by", "updated_at"]
+    fields = [
+        "name",
+        "enabled",
+        "timeout_seconds",
+        "batch_size",
+        "max_attempts",
+        "cooldown_seconds",
+        "note",
+        "updated_by",
+        "updated_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # One row per Spotify operation, created by migration: a typo'd name would do nothing.

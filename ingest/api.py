@@ -108,7 +108,9 @@ class DeadLetterErrorsGroupedView(APIView):
 class DeadLetterMessagesView(APIView):
     @extend_schema(
         parameters=[MessagesQuerySerializer],
-        responses=inline_serializer("DeadLetterMessages", {"count": serializers.IntegerField(), "messages": DeadLetterSerializer(many=True)}),
+        responses=inline_serializer(
+            "DeadLetterMessages", {"count": serializers.IntegerField(), "messages": DeadLetterSerializer(many=True)}
+        ),
         tags=["dead letters"],
     )
     def get(self, request: Request) -> Response:
@@ -130,7 +132,9 @@ class DeadLetterReplayBatchView(APIView):
 class DeadLetterPurgeBeforeView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("before", OpenApiTypes.DATE, OpenApiParameter.PATH, description="YYYY-MM-DD (UTC)")],
-        responses=inline_serializer("DeadLetterPurged", {"purged_count": serializers.IntegerField(), "before": serializers.DateField()}),
+        responses=inline_serializer(
+            "DeadLetterPurged", {"purged_count": serializers.IntegerField(), "before": serializers.DateField()}
+        ),
         description="Purge pending dead letters last seen before the date (00:00 UTC).",
         tags=["dead letters"],
     )
@@ -143,7 +147,9 @@ class DeadLetterPurgeBeforeView(APIView):
 
 
 class CircuitBreakerListView(APIView):
-    @extend_schema(responses=inline_serializer("CircuitBreakers", {"breakers": BreakerSerializer(many=True)}), tags=["circuit breakers"])
+    @extend_schema(
+        responses=inline_serializer("CircuitBreakers", {"breakers": BreakerSerializer(many=True)}), tags=["circuit breakers"]
+    )
     def get(self, request: Request) -> Response:
         from opsconsole.spotify.breaker import breaker_states
 
@@ -162,10 +168,13 @@ class CircuitBreakerResetView(APIView):
 
 
 class CircuitBreakerResetAllView(APIView):
-    @extend_schema(request=None, responses=inline_serializer("CircuitBreakersReset", {"reset_count": serializers.IntegerField()}), tags=["circuit breakers"])
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("CircuitBreakersReset", {"reset_count": serializers.IntegerField()}),
+        tags=["circuit breakers"],
+    )
     def post(self, request: Request) -> Response:
         return Response({"reset_count": services.circuit_breakers_reset_all(actor=_actor(request))})
-
 
 
 class ConnectorListView(APIView):

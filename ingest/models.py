@@ -154,8 +154,6 @@ class DeadLetter(models.Model):
         return f"{self.source_service}.{self.operation}: {self.error_type}"
 
 
-
-
 # Spotify's own per-call ceilings: a bigger batch would only be split or refused.
 CONNECTOR_BATCH_LIMITS = {"spotify.audio_features": 100, "spotify.album_tracks": 50, "spotify.playlists": 100}
 
@@ -173,7 +171,8 @@ class ConnectorSetting(models.Model):
         validators=[MinValueValidator(0.5), MaxValueValidator(120)], help_text="HTTP timeout of one attempt."
     )
     batch_size = models.PositiveIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(1000)], help_text="Items per job batch (capped by Spotify's own limits)."
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Items per job batch (capped by Spotify's own limits).",
     )
     max_attempts = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(10)], help_text="Attempts per call, retries of 429/5xx included."

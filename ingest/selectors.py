@@ -58,14 +58,17 @@ def dead_letter_errors_grouped_detail() -> list[dict[str, Any]]:
     """Per error type and service: count, first/last seen and a few sample messages."""
     groups: list[dict[str, Any]] = [
         dict(row)
-        for row in _pending().values("error_type", "source_service")
+        for row in _pending()
+        .values("error_type", "source_service")
         .annotate(count=Count("pk"), first_seen=Min("first_seen"), last_seen=Max("last_seen"))
         .order_by("-count", "error_type")
     ]
     for group in groups:
         recent = (
-            _pending().filter(error_type=group["error_type"], source_service=group["source_service"])
-            .order_by("-last_seen").values_list("error_message", flat=True)[:50]
+            _pending()
+            .filter(error_type=group["error_type"], source_service=group["source_service"])
+            .order_by("-last_seen")
+            .values_list("error_message", flat=True)[:50]
         )
         group["sample_messages"] = list(dict.fromkeys(recent))[:GROUP_SAMPLE_MESSAGES]
     return groups
@@ -102,9 +105,17 @@ def tracks_list(
     elif has_features is False:
         tracks = tracks.filter(features_fetched_at__isnull=True)
     if artist:
-        tracks = tracks.filter(artist__spotify_id=artist) if _looks_like_spotify_id(artist) else tracks.filter(artist__name__icontains=artist)
+        tracks = (
+            tracks.filter(artist__spotify_id=artist)
+            if _looks_like_spotify_id(artist)
+            else tracks.filter(artist__name__icontains=artist)
+        )
     if album:
-        tracks = tracks.filter(album__spotify_id=album) if _looks_like_spotify_id(album) else tracks.filter(album__name__icontains=album)
+        tracks = (
+            tracks.filter(album__spotify_id=album)
+            if _looks_like_spotify_id(album)
+            else tracks.filter(album__name__icontains=album)
+        )
     if search:
         term = search.strip()
         if _looks_like_spotify_id(term):
@@ -130,7 +141,10 @@ def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
     if not queued.filter(created_at__lt=window_start).exists():
         return None
     last_finished = (
-        AlbumSource.objects.filter(finished_at__isnull=False).order_by("-finished_at").values_list("finished_at", flat=True).first()
+        AlbumSource.objects.filter(finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
     )
     if last_finished is not None and last_finished >= window_start:
         return None

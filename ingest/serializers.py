@@ -34,9 +34,13 @@ class TrackFilterSerializer(serializers.Serializer):
     has_features = serializers.BooleanField(required=False, allow_null=True, default=None)
     artist = serializers.CharField(required=False, default="", max_length=300, help_text="Spotify artist id or name fragment.")
     album = serializers.CharField(required=False, default="", max_length=300, help_text="Spotify album id or name fragment.")
-    search = serializers.CharField(required=False, default="", max_length=300, help_text="Track Spotify id, ISRC or name fragment.")
+    search = serializers.CharField(
+        required=False, default="", max_length=300, help_text="Track Spotify id, ISRC or name fragment."
+    )
     quality = serializers.ChoiceField(
-        choices=["good", "fair", "poor", "low", "unscored"], required=False, default="",
+        choices=["good", "fair", "poor", "low", "unscored"],
+        required=False,
+        default="",
         help_text="Quality tier; `low` = fair or poor.",
     )
 
@@ -51,9 +55,26 @@ class TrackSerializer(serializers.ModelSerializer):
     class Meta:
         model = Track
         fields = [
-            "spotify_id", "uri", "name", "artist", "artist_id", "album", "album_id", "isrc", "duration_ms",
-            "disc_number", "track_number", "explicit", "has_features", "audio_features", "features_fetched_at",
-            "features_unavailable_until", "quality_score", "quality_tier", "quality_issues", "created_at",
+            "spotify_id",
+            "uri",
+            "name",
+            "artist",
+            "artist_id",
+            "album",
+            "album_id",
+            "isrc",
+            "duration_ms",
+            "disc_number",
+            "track_number",
+            "explicit",
+            "has_features",
+            "audio_features",
+            "features_fetched_at",
+            "features_unavailable_until",
+            "quality_score",
+            "quality_tier",
+            "quality_issues",
+            "created_at",
         ]
 
     def get_has_features(self, track: Track) -> bool:
@@ -94,8 +115,18 @@ class DeadLetterSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeadLetter
         fields = [
-            "id", "source_service", "operation", "error_type", "error_message", "payload", "correlation_id",
-            "retry_count", "occurrences", "status", "first_seen", "last_seen",
+            "id",
+            "source_service",
+            "operation",
+            "error_type",
+            "error_message",
+            "payload",
+            "correlation_id",
+            "retry_count",
+            "occurrences",
+            "status",
+            "first_seen",
+            "last_seen",
         ]
 
 
@@ -133,7 +164,17 @@ class BreakerSerializer(serializers.Serializer):
 class ConnectorSettingSerializer(serializers.ModelSerializer):
     class Meta:
         model = ConnectorSetting
-        fields = ["name", "enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note", "updated_by", "updated_at"]
+        fields = [
+            "name",
+            "enabled",
+            "timeout_seconds",
+            "batch_size",
+            "max_attempts",
+            "cooldown_seconds",
+            "note",
+            "updated_by",
+            "updated_at",
+        ]
         read_only_fields = ["name", "updated_by", "updated_at"]
 
 

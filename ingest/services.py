@@ -50,8 +50,19 @@ SEVERAL_ALBUMS_MAX = 20
 ALBUM_TRACKS_PAGE = 50
 AUDIO_FEATURES_MAX = 100
 FEATURE_KEYS = (
-    "danceability", "energy", "valence", "acousticness", "instrumentalness", "liveness", "speechiness",
-    "loudness", "tempo", "key", "mode", "time_signature", "duration_ms",
+    "danceability",
+    "energy",
+    "valence",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "speechiness",
+    "loudness",
+    "tempo",
+    "key",
+    "mode",
+    "time_signature",
+    "duration_ms",
 )
 OP_INGEST_ALBUM = "ingest_album"
 OP_AUDIO_FEATURES = "fetch_audio_features"
@@ -61,7 +72,7 @@ T = TypeVar("T")
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def error_type_of(exc: BaseException) -> str:
@@ -276,9 +287,7 @@ def _album_tracks_complete(client: SpotifyClient, album: dict[str, Any]) -> list
     return items
 
 
-def _fetch_chunk(
-    *, client: SpotifyClient, app: SpotifyApp, sources: Sequence[AlbumSource], several: bool
-) -> _ChunkOutcome:
+def _fetch_chunk(*, client: SpotifyClient, app: SpotifyApp, sources: Sequence[AlbumSource], several: bool) -> _ChunkOutcome:
     outcome = _ChunkOutcome()
     by_id = {s.spotify_album_id: s for s in sources}
     ids = list(by_id)
@@ -317,7 +326,7 @@ def _fetch_chunk(
             outcome.transient.append((source, exc))
             outcome.stop = exc
             # Sources not tried yet go back untouched (no attempt counted).
-            outcome.transient.extend((by_id[rest], _NotTried(exc)) for rest in ids[position + 1:])
+            outcome.transient.extend((by_id[rest], _NotTried(exc)) for rest in ids[position + 1 :])
             return outcome
         except (SpotifyServerError, SpotifyAuthError) as exc:
             outcome.transient.append((source, exc))
@@ -351,7 +360,9 @@ def _catalog_upsert(fetched: Sequence[_Fetched]) -> tuple[dict[str, int], int, i
                 artists[artist["id"]] = (artist.get("name") or "")[:300]
     artist_rows = Artist.objects.bulk_create(
         [Artist(spotify_id=sid, name=artists[sid], updated_at=now) for sid in sorted(artists)],
-        update_conflicts=True, unique_fields=["spotify_id"], update_fields=["name", "updated_at"],
+        update_conflicts=True,
+        unique_fields=["spotify_id"],
+        update_fields=["name", "updated_at"],
     )
     artist_pk = {a.spotify_id: a.pk for a in artist_rows}
 
@@ -370,7 +381,8 @@ def _catalog_upsert(fetched: Sequence[_Fetched]) -> tuple[dict[str, int], int, i
         )
     album_rows = Album.objects.bulk_create(
         [album_objs[sid] for sid in sorted(album_objs)],
-        update_conflicts=True, unique_fields=["spotify_id"],
+        update_conflicts=True,
+        unique_fields=["spotify_id"],
         update_fields=["name", "label", "release_date", "total_tracks", "artist", "updated_at"],
     )
     album_pk = {a.spotify_id: a.pk for a in album_rows}
@@ -403,7 +415,9 @@ def _catalog_upsert(fetched: Sequence[_Fetched]) -> tuple[dict[str, int], int, i
     # audio_features is not in update_fields: re-ingesting keeps what was fetched.
     Track.objects.bulk_create(
         [track_objs[sid] for sid in track_ids],
-        batch_size=1000, update_conflicts=True, unique_fields=["spotify_id"],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["spotify_id"],
         update_fields=["name", "album", "artist", "isrc", "duration_ms", "disc_number", "track_number", "explicit", "updated_at"],
     )
     return album_pk, len(track_ids) - len(known), len(known)
@@ -429,13 +443,17 @@ def _apply_outcome(*, outcome: _ChunkOutcome, claim_at: datetime, summary: dict[
             done = AlbumSource.objects.filter(mine, pk__in=[f.source.pk for f in outcome.fetched]).update(
                 status=AlbumSource.Status.DONE,
                 album_id=Case(*[When(pk=f.source.pk, then=Value(album_pk[f.source.spotify_album_id])) for f in outcome.fetched]),
-                finished_at=now, last_error="", not_before=None,
+                finished_at=now,
+                last_error="",
+                not_before=None,
             )
         summary["albums_done"] += done
         summary["tracks_created"] += created
         summary["tracks_updated"] += updated
     for source, reason in outcome.failed:
-        AlbumSource.objects.filter(mine, pk=source.pk).update(status=AlbumSource.Status.FAILED, last_error=reason, finished_at=now)
+        AlbumSource.objects.filter(mine, pk=source.pk).update(
+            status=AlbumSource.Status.FAILED, last_error=reason, finished_at=now
+        )
         summary["failed"] += 1
     for source, exc in outcome.transient:
         counted = not isinstance(exc, _NotTried)
@@ -444,7 +462,9 @@ def _apply_outcome(*, outcome: _ChunkOutcome, claim_at: datetime, summary: dict[
         if counted and attempts >= settings.INGEST_MAX_ATTEMPTS:
             with transaction.atomic():
                 changed = AlbumSource.objects.filter(mine, pk=source.pk).update(
-                    status=AlbumSource.Status.FAILED, attempts=attempts, finished_at=now,
+                    status=AlbumSource.Status.FAILED,
+                    attempts=attempts,
+                    finished_at=now,
                     last_error=f"gave up after {attempts} attempts; dead-lettered. Last: {message}",
                 )
                 if changed:
@@ -459,7 +479,10 @@ def _apply_outcome(*, outcome: _ChunkOutcome, claim_at: datetime, summary: dict[
             summary["dead_lettered"] += changed
         else:
             summary["requeued"] += AlbumSource.objects.filter(mine, pk=source.pk).update(
-                status=AlbumSource.Status.QUEUED, attempts=attempts, claimed_at=None, last_error=message,
+                status=AlbumSource.Status.QUEUED,
+                attempts=attempts,
+                claimed_at=None,
+                last_error=message,
                 not_before=now + timedelta(seconds=_retry_delay(exc=exc, attempts=attempts)),
             )
 
@@ -486,7 +509,10 @@ def _claims_of_dead_run_release(*, owner: str) -> int:
     if not claims:
         return 0
     released = AlbumSource.objects.filter(status=AlbumSource.Status.PROCESSING, claimed_at__in=claims).update(
-        status=AlbumSource.Status.QUEUED, claimed_at=None, not_before=None, attempts=F("attempts") + 1,
+        status=AlbumSource.Status.QUEUED,
+        claimed_at=None,
+        not_before=None,
+        attempts=F("attempts") + 1,
         last_error="worker lost mid-ingest; taken back by the redelivered run",
     )
     client.delete(_claims_key(owner))
@@ -519,8 +545,17 @@ def ingest_albums_from_sources(
     """
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.INGEST_RUN_SECONDS)
     summary: dict[str, Any] = {
-        "claimed": 0, "albums_done": 0, "failed": 0, "requeued": 0, "dead_lettered": 0, "parked": 0,
-        "tracks_created": 0, "tracks_updated": 0, "retry_after": None, "more": False, "stopped_by": "",
+        "claimed": 0,
+        "albums_done": 0,
+        "failed": 0,
+        "requeued": 0,
+        "dead_lettered": 0,
+        "parked": 0,
+        "tracks_created": 0,
+        "tracks_updated": 0,
+        "retry_after": None,
+        "more": False,
+        "stopped_by": "",
     }
     disabled = connectors_disabled(INGEST_CONNECTORS)
     if disabled:
@@ -555,10 +590,12 @@ def ingest_albums_from_sources(
             _apply_outcome(outcome=outcome, claim_at=claim_at, summary=summary)
             if outcome.stop is not None:
                 stop = outcome.stop
-                rest = sources[(position + 1) * SEVERAL_ALBUMS_MAX:]
+                rest = sources[(position + 1) * SEVERAL_ALBUMS_MAX :]
                 delay = _retry_delay(exc=stop, attempts=1)
                 summary["parked"] += _release(
-                    sources=rest, claim_at=claim_at, until=timezone.now() + timedelta(seconds=delay),
+                    sources=rest,
+                    claim_at=claim_at,
+                    until=timezone.now() + timedelta(seconds=delay),
                     reason=f"parked: {error_type_of(stop)}: {stop}",
                 )
                 summary["retry_after"] = delay
@@ -587,12 +624,15 @@ def _dead_letter_exhausted(*, sources: list[AlbumSource], claim_at: datetime, su
             continue
         with transaction.atomic():
             changed = AlbumSource.objects.filter(pk=source.pk, status=AlbumSource.Status.PROCESSING, claimed_at=claim_at).update(
-                status=AlbumSource.Status.FAILED, finished_at=timezone.now(),
+                status=AlbumSource.Status.FAILED,
+                finished_at=timezone.now(),
                 last_error=f"gave up after {source.attempts} attempts; dead-lettered. Last: worker lost mid-ingest",
             )
             if changed:
                 dead_letter_record(
-                    source_service="ingest", operation=OP_INGEST_ALBUM, error_type="worker_lost",
+                    source_service="ingest",
+                    operation=OP_INGEST_ALBUM,
+                    error_type="worker_lost",
                     error_message="the source stayed in processing past INGEST_CLAIM_STALE_MINUTES",
                     payload={"album_source_id": source.pk, "spotify_album_id": source.spotify_album_id},
                     retry_count=source.attempts,
@@ -641,7 +681,13 @@ def audio_features_fetch(
 
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.INGEST_RUN_SECONDS)
     summary: dict[str, Any] = {
-        "requested": 0, "stored": 0, "unavailable": 0, "calls": 0, "skipped": "", "retry_after": None, "more": False,
+        "requested": 0,
+        "stored": 0,
+        "unavailable": 0,
+        "calls": 0,
+        "skipped": "",
+        "retry_after": None,
+        "more": False,
     }
     disabled = connectors_disabled(AUDIO_FEATURES_CONNECTORS)
     if disabled:
@@ -670,7 +716,8 @@ def _audio_features_loop(
         due = Q(features_unavailable_until__isnull=True) | Q(features_unavailable_until__lte=now)
         batch = list(
             Track.objects.filter(due, features_fetched_at__isnull=True, pk__gt=last_pk)
-            .order_by("pk").values_list("pk", "spotify_id")[:batch_size]
+            .order_by("pk")
+            .values_list("pk", "spotify_id")[:batch_size]
         )
         if not batch:
             return
@@ -696,8 +743,11 @@ def _audio_features_loop(
             return
         except (SpotifyServerError, SpotifyAuthError, SpotifyBadRequest) as exc:
             dead_letter_record(
-                source_service=f"spotify.{exc.endpoint or 'audio_features'}", operation=OP_AUDIO_FEATURES,
-                error_type=error_type_of(exc), error_message=str(exc), payload={"track_ids": ids},
+                source_service=f"spotify.{exc.endpoint or 'audio_features'}",
+                operation=OP_AUDIO_FEATURES,
+                error_type=error_type_of(exc),
+                error_message=str(exc),
+                payload={"track_ids": ids},
                 retry_count=settings.SPOTIFY_MAX_ATTEMPTS,
             )
             summary["skipped"] = error_type_of(exc)
@@ -773,7 +823,9 @@ def dead_letter_record(
     counter_inc("dead_letters_total", source_service=source_service, error_type=error_type)
     for _ in range(3):
         with transaction.atomic():
-            current = DeadLetter.objects.select_for_update().filter(fingerprint=fingerprint, status=DeadLetter.Status.PENDING).first()
+            current = (
+                DeadLetter.objects.select_for_update().filter(fingerprint=fingerprint, status=DeadLetter.Status.PENDING).first()
+            )
             if current is not None:
                 current.occurrences += 1
                 current.last_seen = now
@@ -781,14 +833,23 @@ def dead_letter_record(
                 current.error_message = error_message[:10000]
                 current.retry_count = max(current.retry_count, retry_count)
                 current.correlation_id = correlation_id or current.correlation_id
-                current.save(update_fields=["occurrences", "last_seen", "error_type", "error_message", "retry_count", "correlation_id"])
+                current.save(
+                    update_fields=["occurrences", "last_seen", "error_type", "error_message", "retry_count", "correlation_id"]
+                )
                 return current
             try:
                 with transaction.atomic():
                     return DeadLetter.objects.create(
-                        source_service=source_service[:100], operation=operation[:100], error_type=error_type[:100],
-                        error_message=error_message[:10000], payload=payload, fingerprint=fingerprint,
-                        correlation_id=correlation_id, retry_count=retry_count, first_seen=now, last_seen=now,
+                        source_service=source_service[:100],
+                        operation=operation[:100],
+                        error_type=error_type[:100],
+                        error_message=error_message[:10000],
+                        payload=payload,
+                        fingerprint=fingerprint,
+                        correlation_id=correlation_id,
+                        retry_count=retry_count,
+                        first_seen=now,
+                        last_seen=now,
                     )
             except IntegrityError:
                 # Another worker inserted the same pending letter first: count on its row.
@@ -847,7 +908,8 @@ def dead_letters_replay(*, batch_size: int = 100, actor: str, ids: Sequence[int]
         if ids is not None:
             pending = pending.filter(pk__in=list(ids))
         letters = list(
-            pending.filter(operation__in=list(_REPLAY_HANDLERS)).select_for_update(skip_locked=True)
+            pending.filter(operation__in=list(_REPLAY_HANDLERS))
+            .select_for_update(skip_locked=True)
             .order_by("first_seen", "pk")[:batch_size]
         )
         for letter in letters:

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         counts: Counter[str] = Counter()
         problems: list[str] = []
         for start in range(0, len(entries), CHUNK):
-            chunk = entries[start:start + CHUNK]
+            chunk = entries[start : start + CHUNK]
             results = album_sources_submit(raw_inputs=[text for _, text in chunk], submitted_by=f"command:{submitted_by}")
             for (line_number, text), result in zip(chunk, results, strict=True):
                 counts[result.status] += 1
@@ -48,7 +48,9 @@ class Command(BaseCommand):
         if not no_progress:
             self.stderr.write("")
         for problem in problems:
-            self.stdout.write(self.style.WARNING(problem) if "duplicate" in problem.split(":", 2)[1] else self.style.ERROR(problem))
+            self.stdout.write(
+                self.style.WARNING(problem) if "duplicate" in problem.split(":", 2)[1] else self.style.ERROR(problem)
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"{counts['accepted']} queued, {counts['duplicate']} duplicate, {counts['invalid']} invalid "
