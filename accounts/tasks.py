@@ -7,7 +7,12 @@ from accounts.models import SpotifyAccount
 
 
 @shared_task(name="refresh_tokens", expires=1500)
-def refresh_tokens() -> dict[str, int]:
+def refresh_tokens() -> dict[str, object]:
+    from ingest.connectors import connectors_disabled
+
+    # An operator switched the token endpoint off (seed 003's "disable a provider").
+    if disabled := connectors_disabled(["spotify.token"]):
+        return {"skipped": "disabled", "connectors": disabled, "refreshed": 0, "failed": 0, "checked": 0}
     results = services.accounts_refresh_tokens()
     return {"refreshed": sum(r.ok for r in results), "failed": sum(not r.ok for r in results), "checked": len(results)}
 

@@ -123,3 +123,20 @@ def test_client_refreshes_just_in_time_and_once_more_on_a_401(make_account, spot
     assert client.current_user()["id"] == "jit"
     assert spotify_emulator.count("token") == 2
     assert spotify_emulator.count("me") == 3  # ok, 401, ok
+
+
+def test_refresh_job_skips_while_the_token_connector_is_disabled(make_account, spotify_emulator) -> None:  # type: ignore[no-untyped-def]
+    from ingest.connectors import connector_cache_invalidate, connector_settings_seed
+    from ingest.models import ConnectorSetting
+
+    connector_settings_seed()  # a transactional test elsewhere may have flushed the migration's rows
+    make_account("paused")
+    ConnectorSetting.objects.filter(name="spotify.token").update(enabled=False)
+    connector_cache_invalidate()
+
+    assert refresh_tokens.apply().get()["skipped"] == "disabled"
+    assert spotify_emulator.count("token") == 0
+
+    ConnectorSetting.objects.filter(name="spotify.token").update(enabled=True)
+    connector_cache_invalidate()
+    assert refresh_tokens.apply().get()["refreshed"] == 1
