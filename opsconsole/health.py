@@ -94,7 +94,7 @@ class BrokerConnection(HealthCheck):
 
         try:
             with app.connection_for_read() as conn:
-                conn.ensure_connection(max_retries=1, timeout=self.timeout.total_seconds())
+                conn.ensure_connection(max_retries=1, timeout=max(1, round(self.timeout.total_seconds())))
         except Exception as exc:  # kombu raises OperationalError or the transport's own errors
             raise ServiceUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
 

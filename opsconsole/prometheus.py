@@ -109,7 +109,7 @@ class OpsCollector(Collector):
             .values_list("job_name", "n", "total")
             .order_by("job_name")
         ):
-            durations.add_metric([job], count_value=float(n), sum_value=float(total_ms or 0) / 1000.0)
+            durations.add_metric([job], count_value=int(n), sum_value=float(total_ms or 0) / 1000.0)
         yield durations
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -107,7 +108,7 @@ class PlaylistListView(generics.ListAPIView):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         queryset = Playlist.objects.select_related("account", "policy", "current_snapshot").order_by("account_id", "index", "id")
         if account := _uuid_param(self.request, "account"):
-            queryset = queryset.filter(account_id=account)
+            queryset = queryset.filter(account_id=uuid.UUID(account))
         if status_value := _choice_param(self.request, "status", Playlist.Status.values):
             queryset = queryset.filter(status=status_value)
         if sync_state := _choice_param(self.request, "sync_state", Playlist.SyncState.values):

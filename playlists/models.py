@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-
 from typing import Any
 
 from django.conf import settings
@@ -61,8 +60,10 @@ class PlaylistPolicy(models.Model):
             errors.setdefault("artist_cap", []).append("Artist cap must be at least 1.")
         if self.reshuffle_interval_days < 1:
             errors.setdefault("reshuffle_interval_days", []).append("Reshuffle interval must be at least 1 day.")
-        errors.update({"feature_ranges": m for m in [feature_ranges_problems(self.feature_ranges)] if m})
-        errors.update({"source_filter": m for m in [source_filter_problems(self.source_filter)] if m})
+        if problems := feature_ranges_problems(self.feature_ranges):
+            errors["feature_ranges"] = problems
+        if problems := source_filter_problems(self.source_filter):
+            errors["source_filter"] = problems
         for field in ("name_template", "description_template"):
             try:
                 template_check(getattr(self, field))
@@ -175,6 +176,9 @@ class SnapshotTrack(models.Model):
         ordering = ["snapshot_id", "position"]
         constraints = [models.UniqueConstraint(fields=["snapshot", "position"], name="snapshottrack_unique_position")]
 
+    def __str__(self) -> str:
+        return f"#{self.position} of snapshot {self.snapshot_id}"
+
 
 class PlaylistHistory(models.Model):
     class Action(models.TextChoices):
@@ -197,3 +201,6 @@ class PlaylistHistory(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "playlist history"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor}"

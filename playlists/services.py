@@ -11,6 +11,7 @@ import logging
 import secrets
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from opsconsole.counters import counter_inc
 from opsconsole.locks import redis_lock
 from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy, PlaylistSnapshot, SnapshotTrack
-from playlists.sampler import _policy_filters, _recent_params, _RECENT_SQL, _tables, sample_tracks
+from playlists.sampler import _RECENT_SQL, _policy_filters, _recent_params, _tables, sample_tracks
 from playlists.templating import template_render
 
 logger = logging.getLogger(__name__)
@@ -582,7 +583,7 @@ def playlists_reshuffle_due(*, actor: str = ACTOR_SCHEDULE, now: Any = None, lim
 # --- Scaling -------------------------------------------------------------------------------
 
 
-def _scale_targets(accounts: list[SpotifyAccount]) -> list[dict[str, Any]]:
+def _scale_targets(accounts: Sequence[SpotifyAccount]) -> list[dict[str, Any]]:
     seen_per_app: dict[int, int] = defaultdict(int)
     rows = []
     for account in accounts:
@@ -689,7 +690,7 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
             for policy_id, group in by_policy.items():
                 created = playlists_create(account=account, count=len(group), actor=actor,
                                            policy=PlaylistPolicy.objects.get(pk=policy_id))
-                for move, new_playlist in zip(group, created):
+                for move, new_playlist in zip(group, created, strict=True):
                     move["new_playlist_id"] = str(new_playlist.pk)
                     _history(new_playlist, PlaylistHistory.Action.MOVE, actor, from_playlist=move["playlist_id"],
                              from_account=move["from_account"])

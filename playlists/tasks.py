@@ -8,6 +8,7 @@ inside the HTTP request; here every door queues these tasks instead.
 from __future__ import annotations
 
 import random
+import uuid
 from typing import Any
 
 from celery import shared_task
@@ -78,7 +79,7 @@ def ensure_playlist_for_account(account_id: str | None = None, actor: str = "sch
     """Queue a sync for every playlist (of one account, or all) that is not in sync; healthy first."""
     queryset = selectors.playlists_needing_sync()
     if account_id:
-        queryset = queryset.filter(account_id=account_id)
+        queryset = queryset.filter(account_id=uuid.UUID(account_id))
     ids = [str(pk) for pk in selectors.playlists_in_health_order(queryset).values_list("pk", flat=True)]
     for pk in ids:
         playlist_sync_one.delay(playlist_id=pk, actor=actor)
