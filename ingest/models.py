@@ -104,7 +104,6 @@ class Track(models.Model):
         indexes = [
             models.Index(fields=["quality_tier"], name="track_quality_tier_idx"),
             models.Index(fields=["features_fetched_at"], name="track_features_idx"),
-            models.Index(fields=["artist"], name="track_artist_idx"),
             # (Migration 0002 also adds a trigram index on UPPER(name) for admin/API name search.)
             # The features job walks tracks still without features in pk order.
             models.Index(fields=["id"], condition=models.Q(features_fetched_at__isnull=True), name="track_needs_features_idx"),
