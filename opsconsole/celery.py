@@ -50,9 +50,9 @@ def _tolerate_broker_gone_while_requeueing() -> None:
 
         return call
 
-    qos.restore_unacked = tolerant(qos.restore_unacked)
-    qos.ack = tolerant(qos.ack)
-    qos.tolerates_broker_gone = True
+    for name in ("restore_unacked", "ack"):
+        setattr(qos, name, tolerant(getattr(qos, name)))
+    qos.tolerates_broker_gone = True  # type: ignore[attr-defined]
 
 
 _tolerate_broker_gone_while_requeueing()

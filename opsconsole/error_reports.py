@@ -19,9 +19,7 @@ _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]+@")
 
 
 class SecretsReporterFilter(SafeExceptionReporterFilter):
-    hidden_settings = re.compile(
-        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|AUTHORIZATION|CREDENTIAL", flags=re.IGNORECASE
-    )
+    hidden_settings = re.compile("API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|AUTHORIZATION|CREDENTIAL", flags=re.IGNORECASE)
 
     def cleanse_setting(self, key: Any, value: Any) -> Any:
         value = super().cleanse_setting(key, value)

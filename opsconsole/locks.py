@@ -41,9 +41,9 @@ def redis_lock(name: str, *, ttl_seconds: int = 300, owner: str | None = None) -
     lock_key = key("lock", name)
     token = owner or uuid.uuid4().hex
     client = get_redis()
-    if not client.set(lock_key, token, nx=True, ex=ttl_seconds):
-        if owner is None or not int(client.eval(_TAKE_OVER, 1, lock_key, token, ttl_seconds)):
-            raise LockBusy(name)
+    taken = bool(client.set(lock_key, token, nx=True, ex=ttl_seconds))
+    if not taken and (owner is None or not int(client.eval(_TAKE_OVER, 1, lock_key, token, ttl_seconds))):
+        raise LockBusy(name)
     try:
         yield
     finally:

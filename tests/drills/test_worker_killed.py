@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from ingest.models import Album, AlbumSource, Track
-from opsconsole.locks import LockBusy, redis_lock
 from metrics.models import JobRun
 from metrics.services import job_run_now
+from opsconsole.locks import LockBusy, redis_lock
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from tests.drills.conftest import make_catalog, pool_child, wait_for
@@ -63,8 +63,9 @@ def test_an_ingest_batch_killed_mid_flight_is_redelivered_and_every_source_ends_
     child = pool_child(worker)
     spotify_emulator.fault("albums", status=None, latency=1.0, times=1)
 
-    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill",
-                      kwargs={"batch_size": 40})
+    run = job_run_now(
+        task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill", kwargs={"batch_size": 40}
+    )
     wait_for(lambda: spotify_emulator.count("albums") >= 1, timeout=30, what="several-albums call in flight")
     assert set(AlbumSource.objects.values_list("status", flat=True)) == {"processing"}
     child.kill()
@@ -89,12 +90,10 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_by_its_redelivery_only(db: No
         pass  # released normally: nothing left behind
     dead_run = redis_lock("drill:takeover", ttl_seconds=60, owner="task-1")
     dead_run.__enter__()  # never exits: its worker was SIGKILLed
-    with pytest.raises(LockBusy):
-        with redis_lock("drill:takeover", ttl_seconds=60, owner="task-2"):
-            pass
-    with pytest.raises(LockBusy):
-        with redis_lock("drill:takeover", ttl_seconds=60):
-            pass
+    with pytest.raises(LockBusy), redis_lock("drill:takeover", ttl_seconds=60, owner="task-2"):
+        pass
+    with pytest.raises(LockBusy), redis_lock("drill:takeover", ttl_seconds=60):
+        pass
     with redis_lock("drill:takeover", ttl_seconds=60, owner="task-1"):
         pass
     with redis_lock("drill:takeover", ttl_seconds=60):
