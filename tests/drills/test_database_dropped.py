@@ -36,7 +36,7 @@ def test_an_ingest_run_whose_connection_is_dropped_mid_job_is_retried_and_the_ne
     album_ids = spotify_emulator.catalog.album_ids()
     queue_albums(album_ids[:20])
     worker = start_celery_worker(concurrency=1)
-    spotify_emulator.fault("albums", status=None, latency=1.0, times=1)
+    spotify_emulator.fault("albums", status=None, latency=2.0, times=1)
 
     run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill")
     wait_for(lambda: spotify_emulator.count("albums") >= 1, timeout=30, what="several-albums call in flight")

@@ -31,9 +31,9 @@ def test_a_sync_killed_mid_create_is_redelivered_and_creates_each_playlist_once(
     worker = start_celery_worker(pool="prefork", concurrency=1)
     child = pool_child(worker)
     # The first create reaches Spotify and hangs there: the child dies with it in flight.
-    spotify_emulator.fault("create_playlist", status=None, latency=1.0, times=1)
+    spotify_emulator.fault("create_playlist", status=None, latency=2.0, times=1)
     # Spotify has finished that create by the time the redelivered task looks for it.
-    spotify_emulator.fault("me_playlists", status=None, latency=1.5, times=1)
+    spotify_emulator.fault("me_playlists", status=None, latency=3.0, times=1)
 
     created = services.playlists_create(account=account, count=2, actor="drill")  # two syncs queued on commit
     wait_for(lambda: spotify_emulator.count("create_playlist") >= 1, timeout=30, what="first create in flight")
@@ -61,7 +61,7 @@ def test_an_ingest_batch_killed_mid_flight_is_redelivered_and_every_source_ends_
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:30])
     worker = start_celery_worker(pool="prefork", concurrency=1)
     child = pool_child(worker)
-    spotify_emulator.fault("albums", status=None, latency=1.0, times=1)
+    spotify_emulator.fault("albums", status=None, latency=2.0, times=1)
 
     run = job_run_now(
         task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill", kwargs={"batch_size": 40}
