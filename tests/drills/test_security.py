@@ -48,9 +48,10 @@ def test_an_oversize_body_is_a_413_json_answer_on_every_api_write(operator: User
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
     body = json.dumps({"urls": ["spotify:album:4aawyAB9vmqN3uQ7FjRGTy"] * 200, "batch_size": 1})
     refused = []
+    client = _client(operator)
     for path in api_v1_paths():
         for method in ("post", "put", "patch"):
-            response = getattr(_client(operator), method)(path, body, content_type="application/json")
+            response = getattr(client, method)(path, body, content_type="application/json")
             # Endpoints that never read a body (reset-all) may answer; nothing answers 5xx or HTML.
             assert response.status_code < 500, f"{method.upper()} {path} -> {response.status_code}"
             assert response["Content-Type"].startswith("application/json"), f"{method.upper()} {path}: {response.content[:80]!r}"
@@ -263,3 +264,34 @@ def test_a_spoofed_forwarded_for_gets_no_telemetry_without_a_trusted_proxy(path:
     allowed = Client(REMOTE_ADDR="10.9.8.7").get(path)
     assert allowed.status_code in (200, 503)
     assert path == "/metrics" or {"checks", "ingestion"} <= set(allowed.json())
+
+
+# --- API writes by role ---------------------------------------------------------------------------
+
+
+def test_every_api_write_is_open_to_operators_and_superusers_and_closed_to_viewers_and_plain_staff(
+    viewer: User, operator: User, superuser: User, settings: Any
+) -> None:
+    settings.HEALTH_PING_TIMEOUT_SECONDS = settings.QUEUES_INSPECT_TIMEOUT_SECONDS = 0.2  # no worker here
+    plain = User.objects.create_user("plain", "plain@example.com", "pw-plain-123!", is_staff=True)
+    clients = {
+        role: _client(user)
+        for role, user in (("viewer", viewer), ("plain", plain), ("operator", operator), ("superuser", superuser))
+    }
+    writes = 0
+    for path in api_v1_paths():
+        for method in ("post", "delete"):
+            # An empty body: the operator's call fails validation (400) or does nothing harmful.
+            answers = {
+                role: getattr(client, method)(path, {}, content_type="application/json").status_code
+                for role, client in clients.items()
+            }
+            if answers["operator"] == 405:
+                continue
+            writes += 1
+            assert answers["viewer"] == answers["plain"] == 403, f"{method.upper()} {path}: {answers}"
+            assert answers["operator"] not in (401, 403) and answers["superuser"] not in (401, 403), (
+                f"{method.upper()} {path}: {answers}"
+            )
+            assert max(answers.values()) < 500, f"{method.upper()} {path}: {answers}"
+    assert writes >= 8
