@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 
+from accounts.models import SpotifyAccount, SpotifyApp
+from accounts.services import account_onboard, app_get_or_create_default
 from opsconsole.redis import get_redis, key
 
 pytest_plugins = ["tests.fixtures_spotify", "tests.fixtures_celery"]
@@ -46,3 +51,51 @@ def operator(db: None) -> User:
 @pytest.fixture
 def viewer(db: None) -> User:
     return _staff("victor", "viewers")
+
+
+@pytest.fixture
+def spotify_app(db: None) -> SpotifyApp:
+    """The app SPOTIFY_CLIENT_ID names, with room for the accounts a test makes."""
+    app = app_get_or_create_default()
+    app.user_cap = 50
+    app.save(update_fields=["user_cap"])
+    return app
+
+
+@pytest.fixture
+def make_account(spotify_emulator: Any, spotify_app: SpotifyApp) -> Callable[..., SpotifyAccount]:
+    """An account whose user exists on the emulator, with a real refresh token."""
+
+    def make(
+        user_id: str,
+        *,
+        app: SpotifyApp | None = None,
+        authorized_at: datetime | None = None,
+        expires_in: timedelta | None = None,
+        health: str = SpotifyAccount.Health.OK,
+        capacity: int | None = None,
+    ) -> SpotifyAccount:
+        target = app or spotify_app
+        user = spotify_emulator.create_user(
+            user_id, display_name=user_id.title(), authorized_at=authorized_at, client_id=target.client_id
+        )
+        account = account_onboard(
+            app=target, spotify_user_id=user_id, display_name=user_id.title(),
+            refresh_token=user["refresh_token"], authorized_at=authorized_at,
+        )
+        updates: dict[str, Any] = {}
+        if expires_in is not None:
+            # A token already in hand: the account starts with the one the user just got.
+            account.access_token = user["access_token"]
+            account.token_expires_at = timezone.now() + expires_in
+            account.save(update_fields=["access_token", "token_expires_at"])
+        if health != SpotifyAccount.Health.OK:
+            updates["health"] = health
+        if capacity is not None:
+            updates["playlist_capacity"] = capacity
+        if updates:
+            SpotifyAccount.objects.filter(pk=account.pk).update(**updates)
+            account.refresh_from_db()
+        return account
+
+    return make

@@ -5,7 +5,6 @@ import pytest
 from ingest.connectors import connector_settings_seed
 from tests.ingest.conftest import queue_albums  # noqa: F401
 from tests.ops.conftest import client_for, token_client  # noqa: F401
-from tests.playlists.conftest import make_account, spotify_app  # noqa: F401
 
 
 @pytest.fixture

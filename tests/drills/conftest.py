@@ -9,8 +9,6 @@ from typing import Any
 import psutil
 import pytest
 
-from accounts.models import SpotifyAccount, SpotifyApp
-from accounts.services import account_onboard, app_get_or_create_default
 from ingest.services import album_sources_submit
 from tests.fixtures_celery import CeleryWorkerProcess
 from tests.playlists.conftest import make_catalog
@@ -36,26 +34,6 @@ def pool_child(worker: CeleryWorkerProcess) -> psutil.Process:
     return children[0]
 
 
-@pytest.fixture
-def spotify_app(db: None) -> SpotifyApp:
-    app = app_get_or_create_default()
-    app.user_cap = 50
-    app.save(update_fields=["user_cap"])
-    return app
-
-
-@pytest.fixture
-def make_account(spotify_emulator: Any, spotify_app: SpotifyApp) -> Callable[..., SpotifyAccount]:
-    """An account whose user exists on the emulator (on `app`, default the default app)."""
-
-    def make(user_id: str, *, app: SpotifyApp | None = None) -> SpotifyAccount:
-        target = app or spotify_app
-        user = spotify_emulator.create_user(user_id, display_name=user_id.title(), client_id=target.client_id)
-        return account_onboard(
-            app=target, spotify_user_id=user_id, display_name=user_id.title(), refresh_token=user["refresh_token"]
-        )
-
-    return make
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from accounts.models import SpotifyAccount, SpotifyApp
-from accounts.services import account_onboard, app_get_or_create_default
 from ingest.models import Album, Artist, Track
 from tests.factories import spotify_id
 
@@ -29,7 +28,7 @@ def make_catalog(*, artists: int, tracks_per_artist: int | list[int], features: 
     counts = tracks_per_artist if isinstance(tracks_per_artist, list) else [tracks_per_artist] * artists
     tracks = []
     n = 0
-    for album, count in zip(album_rows, counts):
+    for album, count in zip(album_rows, counts, strict=True):
         for _ in range(count):
             tracks.append(Track(spotify_id=spotify_id(f"ct{batch}x", n), name=f"Track {n}", album=album,
                                 artist_id=album.artist_id, audio_features=features(rng) if features else None))
@@ -37,38 +36,8 @@ def make_catalog(*, artists: int, tracks_per_artist: int | list[int], features: 
     return Track.objects.bulk_create(tracks)
 
 
-@pytest.fixture
-def spotify_app(db: None) -> SpotifyApp:
-    app = app_get_or_create_default()
-    app.user_cap = 50
-    app.save(update_fields=["user_cap"])
-    return app
-
 
 @pytest.fixture
 def offline_account(spotify_app: SpotifyApp) -> SpotifyAccount:
     """An account row for tests that never reach Spotify (the sampler)."""
     return SpotifyAccount.objects.create(app=spotify_app, display_name="Offline", spotify_user_id="offline-user")
-
-
-@pytest.fixture
-def make_account(spotify_emulator: Any, spotify_app: SpotifyApp) -> Callable[..., SpotifyAccount]:
-    """An account whose user exists on the emulator, with a real refresh token."""
-
-    def make(user_id: str, *, health: str = SpotifyAccount.Health.OK, app: SpotifyApp | None = None,
-             capacity: int | None = None) -> SpotifyAccount:
-        target_app = app or spotify_app
-        user = spotify_emulator.create_user(user_id, display_name=user_id.title(), client_id=target_app.client_id)
-        account = account_onboard(app=target_app, spotify_user_id=user_id, display_name=user_id.title(),
-                                  refresh_token=user["refresh_token"])
-        updates: dict[str, Any] = {}
-        if health != SpotifyAccount.Health.OK:
-            updates["health"] = health
-        if capacity is not None:
-            updates["playlist_capacity"] = capacity
-        if updates:
-            SpotifyAccount.objects.filter(pk=account.pk).update(**updates)
-            account.refresh_from_db()
-        return account
-
-    return make
