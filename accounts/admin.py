@@ -58,8 +58,9 @@ class TokenExpiryFilter(admin.SimpleListFilter):
         if self.value() == "expiring":
             return queryset.filter(token_expires_at__gt=now, token_expires_at__lte=now + timedelta(hours=1))
         if self.value() == "reauth_soon":
-            from accounts.models import REFRESH_TOKEN_LIFETIME
             from django.conf import settings
+
+            from accounts.models import REFRESH_TOKEN_LIFETIME
 
             cutoff = now - REFRESH_TOKEN_LIFETIME + timedelta(days=settings.REAUTH_WARNING_DAYS)
             return queryset.filter(authorized_at__lte=cutoff)
@@ -69,8 +70,11 @@ class TokenExpiryFilter(admin.SimpleListFilter):
 def _rate_limiter_html(state: dict) -> str:
     return format_html(
         "{} of {} tokens (refill {}/s) · last 429: {} · blocked until: {}",
-        state["tokens"], int(state["capacity"]), state["rate_per_second"],
-        state["last_429_at"] or "never", state["blocked_until"] or "not blocked",
+        state["tokens"],
+        int(state["capacity"]),
+        state["rate_per_second"],
+        state["last_429_at"] or "never",
+        state["blocked_until"] or "not blocked",
     )
 
 
@@ -110,8 +114,16 @@ def _per_row(
 @admin.register(SpotifyAccount)
 class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
     list_display = [
-        "display_name", "spotify_user_id", "app", "health_badge", "is_active", "token_expires_at",
-        "reauth_due", "consecutive_failures", "last_error_short", "last_error_at",
+        "display_name",
+        "spotify_user_id",
+        "app",
+        "health_badge",
+        "is_active",
+        "token_expires_at",
+        "reauth_due",
+        "consecutive_failures",
+        "last_error_short",
+        "last_error_at",
     ]
     list_filter = ["health", "is_active", TokenExpiryFilter, "app"]
     search_fields = ["display_name", "spotify_user_id", "=id"]
@@ -119,13 +131,27 @@ class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
     raw_id_fields = ["app"]
     show_full_result_count = False
     readonly_fields = [
-        "rate_limiter", "id", "health", "health_reason", "health_changed_at", "consecutive_failures", "last_error",
-        "last_error_at", "last_refreshed_at", "token_expires_at", "created_at", "updated_at",
+        "rate_limiter",
+        "id",
+        "health",
+        "health_reason",
+        "health_changed_at",
+        "consecutive_failures",
+        "last_error",
+        "last_error_at",
+        "last_refreshed_at",
+        "token_expires_at",
+        "created_at",
+        "updated_at",
     ]
     # Tokens never appear on an admin page.
     exclude = ["access_token", "refresh_token"]
     actions = [
-        "refresh_tokens", "deactivate", "reactivate", "release_quarantine", "clear_rate_limit_block",
+        "refresh_tokens",
+        "deactivate",
+        "reactivate",
+        "release_quarantine",
+        "clear_rate_limit_block",
         reshuffle_account_playlists_action,
     ]
 
@@ -145,7 +171,9 @@ class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
     def health_badge(self, obj: SpotifyAccount) -> str:
         return format_html(
             '<span style="color:{};font-weight:bold" title="{}">{}</span>',
-            HEALTH_COLOURS.get(obj.health, "#000"), obj.health_reason, obj.get_health_display(),
+            HEALTH_COLOURS.get(obj.health, "#000"),
+            obj.health_reason,
+            obj.get_health_display(),
         )
 
     @admin.display(description="Re-authorize by", ordering="authorized_at")

@@ -27,9 +27,22 @@ class AccountSerializer(serializers.ModelSerializer):
         model = SpotifyAccount
         # Tokens are never serialized.
         fields = [
-            "id", "display_name", "spotify_user_id", "app", "is_active", "health", "health_reason",
-            "token_expires_at", "reauth_due_at", "reauth_due_soon", "consecutive_failures", "last_error",
-            "last_error_at", "last_refreshed_at", "playlist_capacity", "playlist_count",
+            "id",
+            "display_name",
+            "spotify_user_id",
+            "app",
+            "is_active",
+            "health",
+            "health_reason",
+            "token_expires_at",
+            "reauth_due_at",
+            "reauth_due_soon",
+            "consecutive_failures",
+            "last_error",
+            "last_error_at",
+            "last_refreshed_at",
+            "playlist_capacity",
+            "playlist_count",
         ]
 
 
@@ -38,7 +51,10 @@ def _active_playlist_count() -> Coalesce:
     (a JOIN + GROUP BY aggregated every playlist of the fleet before LIMIT; bench: accounts/list)."""
     counts = (
         Playlist.objects.filter(account=OuterRef("pk"), status=Playlist.Status.ACTIVE)
-        .order_by().values("account").annotate(n=Count("pk")).values("n")
+        .order_by()
+        .values("account")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
 
@@ -91,18 +107,25 @@ class AccountRefreshView(APIView):
         [result] = services.accounts_refresh_tokens(accounts=[account], force=True)
         account.refresh_from_db()
         body = {
-            "account_id": account.pk, "ok": result.ok, "detail": result.detail,
-            "token_expires_at": account.token_expires_at, "health": account.health,
+            "account_id": account.pk,
+            "ok": result.ok,
+            "detail": result.detail,
+            "token_expires_at": account.token_expires_at,
+            "health": account.health,
         }
         # Spotify refused or failed: the gateway's error, not the caller's.
-        return Response(RefreshResultSerializer(body).data, status=status.HTTP_200_OK if result.ok else status.HTTP_502_BAD_GATEWAY)
+        return Response(
+            RefreshResultSerializer(body).data, status=status.HTTP_200_OK if result.ok else status.HTTP_502_BAD_GATEWAY
+        )
 
 
 class AccountDetailView(APIView):
     @extend_schema(responses=AccountSerializer, tags=["accounts"])
     def get(self, request: Request, account_id: str) -> Response:
         account = get_object_or_404(
-            SpotifyAccount.objects.select_related("app").annotate(playlist_count=Count("playlists", filter=Q(playlists__status="active"))),
+            SpotifyAccount.objects.select_related("app").annotate(
+                playlist_count=Count("playlists", filter=Q(playlists__status="active"))
+            ),
             pk=account_id,
         )
         return Response(AccountSerializer(account).data)
@@ -120,7 +143,13 @@ class RateLimitsView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("blocked", bool, description="Only buckets blocked by a Retry-After")],
-        responses=inline_serializer("RateLimits", {"apps": serializers.ListField(child=serializers.DictField()), "accounts": serializers.ListField(child=serializers.DictField())}),
+        responses=inline_serializer(
+            "RateLimits",
+            {
+                "apps": serializers.ListField(child=serializers.DictField()),
+                "accounts": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
         tags=["accounts"],
     )
     def get(self, request: Request) -> Response:
@@ -144,7 +173,14 @@ class RateLimitClearSerializer(serializers.Serializer):
 
 
 class RateLimitClearView(APIView):
-    @extend_schema(request=RateLimitClearSerializer, responses=inline_serializer("RateLimitCleared", {"kind": serializers.CharField(), "id": serializers.CharField(), "cleared": serializers.BooleanField()}), tags=["accounts"])
+    @extend_schema(
+        request=RateLimitClearSerializer,
+        responses=inline_serializer(
+            "RateLimitCleared",
+            {"kind": serializers.CharField(), "id": serializers.CharField(), "cleared": serializers.BooleanField()},
+        ),
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         serializer = RateLimitClearSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

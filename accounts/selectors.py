@@ -30,14 +30,19 @@ def ratelimit_state_for_app(app: SpotifyApp) -> dict[str, Any]:
 
 
 def ratelimit_state_for_account(account: SpotifyAccount) -> dict[str, Any]:
-    return {"kind": "account", "id": str(account.pk), "name": account.display_name, **_present(bucket_state("account", str(account.pk)))}
+    return {
+        "kind": "account",
+        "id": str(account.pk),
+        "name": account.display_name,
+        **_present(bucket_state("account", str(account.pk))),
+    }
 
 
 def ratelimit_overview(*, blocked_only: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Every app's bucket, and the buckets of accounts that called Spotify recently (a key exists)."""
     apps = [ratelimit_state_for_app(app) for app in SpotifyApp.objects.order_by("name")]
     prefix = key("bucket", "account", "")
-    account_ids = [k[len(prefix):] for k in get_redis().scan_iter(match=prefix + "*", count=1000)]
+    account_ids = [k[len(prefix) :] for k in get_redis().scan_iter(match=prefix + "*", count=1000)]
     accounts = [
         ratelimit_state_for_account(account)
         for account in SpotifyAccount.objects.filter(pk__in=account_ids).order_by("display_name")

@@ -119,7 +119,9 @@ def account_refresh_token(*, account: SpotifyAccount, force: bool = False) -> Sp
             account_record_failure(account=account, error=f"token refresh failed: {exc}")
             raise
         _apply_grant(account, grant)
-        account.save(update_fields=["access_token", "refresh_token", "token_expires_at", "scopes", "last_refreshed_at", "updated_at"])
+        account.save(
+            update_fields=["access_token", "refresh_token", "token_expires_at", "scopes", "last_refreshed_at", "updated_at"]
+        )
         account_record_success(account=account)
         return account
 
@@ -137,7 +139,9 @@ def accounts_due_for_refresh(*, now: datetime | None = None) -> QuerySet[Spotify
     )
 
 
-def accounts_refresh_tokens(*, accounts: QuerySet[SpotifyAccount] | list[SpotifyAccount] | None = None, force: bool = False) -> list[RowResult]:
+def accounts_refresh_tokens(
+    *, accounts: QuerySet[SpotifyAccount] | list[SpotifyAccount] | None = None, force: bool = False
+) -> list[RowResult]:
     """Refresh each account; one account's failure never stops the others."""
     targets = list(accounts if accounts is not None else accounts_due_for_refresh())
     results: list[RowResult] = []
@@ -214,7 +218,10 @@ def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
 
     # The client skips what the app is known to lack and reports what a 403 teaches it.
     return SpotifyClient(
-        app_key=str(app.pk), token_provider=provide, capabilities=app.capabilities, on_capability=learned,
+        app_key=str(app.pk),
+        token_provider=provide,
+        capabilities=app.capabilities,
+        on_capability=learned,
         limits=_connector_limits,
     )
 
@@ -225,15 +232,22 @@ def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
 def account_set_health(*, account: SpotifyAccount, health: str, reason: str) -> None:
     now = timezone.now()
     if account.health != health:
-        logger.warning("account health changed", extra={"account_id": str(account.pk), "from": account.health, "to": health, "reason": reason})
+        logger.warning(
+            "account health changed",
+            extra={"account_id": str(account.pk), "from": account.health, "to": health, "reason": reason},
+        )
         account.health_changed_at = now
     account.health = health
     account.health_reason = reason[:500]
     account.last_error = reason
     account.last_error_at = now
     SpotifyAccount.objects.filter(pk=account.pk).update(
-        health=health, health_reason=account.health_reason, health_changed_at=account.health_changed_at,
-        last_error=reason, last_error_at=now, updated_at=now,
+        health=health,
+        health_reason=account.health_reason,
+        health_changed_at=account.health_changed_at,
+        last_error=reason,
+        last_error_at=now,
+        updated_at=now,
     )
 
 
@@ -304,7 +318,13 @@ def account_release_quarantine(*, account: SpotifyAccount) -> bool:
 
 
 def account_onboard(
-    *, app: SpotifyApp, spotify_user_id: str, display_name: str, refresh_token: str, scopes: str = "", authorized_at: datetime | None = None
+    *,
+    app: SpotifyApp,
+    spotify_user_id: str,
+    display_name: str,
+    refresh_token: str,
+    scopes: str = "",
+    authorized_at: datetime | None = None,
 ) -> SpotifyAccount:
     """Add (or update) an account authorized on `app`; never beyond the app's user cap."""
     existing = SpotifyAccount.objects.filter(spotify_user_id=spotify_user_id).first()

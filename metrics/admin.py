@@ -39,7 +39,17 @@ class JobNameFilter(admin.SimpleListFilter):
 
 @admin.register(JobRun)
 class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
-    list_display = ["job_name", "status_badge", "trigger", "triggered_by", "started_at", "finished_at", "duration", "attempts", "error_short"]
+    list_display = [
+        "job_name",
+        "status_badge",
+        "trigger",
+        "triggered_by",
+        "started_at",
+        "finished_at",
+        "duration",
+        "attempts",
+        "error_short",
+    ]
     # No date_hierarchy: its year/month links cost a SELECT DISTINCT date_trunc(...) over every
     # run on each page; the started_at filter (today, past 7 days, this month) asks nothing.
     list_filter = ["status", "trigger", JobNameFilter, ("started_at", admin.DateFieldListFilter)]
@@ -76,8 +86,11 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
         queued = 0
         for run in queryset:
             services.job_run_now(
-                task_name=run.task_name, trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username(),
-                args=run.args, kwargs=run.kwargs,
+                task_name=run.task_name,
+                trigger=JobRun.Trigger.ADMIN,
+                triggered_by=request.user.get_username(),
+                args=run.args,
+                kwargs=run.kwargs,
             )
             queued += 1
         self.message_user(request, ngettext("%d job queued again.", "%d jobs queued again.", queued) % queued, messages.SUCCESS)
@@ -130,7 +143,16 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
 
 @admin.register(MetricSnapshot)
 class MetricSnapshotAdmin(admin.ModelAdmin):
-    list_display = ["taken_at", "accounts_total", "playlists_active", "tracks_total", "tracks_with_features", "reshuffles", "dead_letters", "job_failures"]
+    list_display = [
+        "taken_at",
+        "accounts_total",
+        "playlists_active",
+        "tracks_total",
+        "tracks_with_features",
+        "reshuffles",
+        "dead_letters",
+        "job_failures",
+    ]
     date_hierarchy = "taken_at"
     readonly_fields = [f.name for f in MetricSnapshot._meta.fields]
 

@@ -21,8 +21,22 @@ class JobRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobRun
         fields = [
-            "id", "job_name", "task_name", "task_id", "trigger", "triggered_by", "correlation_id", "status",
-            "queued_at", "started_at", "finished_at", "duration_ms", "attempts", "summary", "error", "worker",
+            "id",
+            "job_name",
+            "task_name",
+            "task_id",
+            "trigger",
+            "triggered_by",
+            "correlation_id",
+            "status",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "attempts",
+            "summary",
+            "error",
+            "worker",
         ]
         read_only_fields = fields
 
@@ -75,8 +89,18 @@ class MetricSnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = MetricSnapshot
         fields = [
-            "id", "taken_at", "accounts_total", "accounts_by_health", "playlists_active", "tracks_total",
-            "tracks_with_features", "reshuffles", "retries", "dead_letters", "job_failures", "extra",
+            "id",
+            "taken_at",
+            "accounts_total",
+            "accounts_by_health",
+            "playlists_active",
+            "tracks_total",
+            "tracks_with_features",
+            "reshuffles",
+            "retries",
+            "dead_letters",
+            "job_failures",
+            "extra",
         ]
         read_only_fields = fields
 

@@ -40,8 +40,17 @@ def _chart_data(since: Any) -> dict[str, Any]:
     rows = list(
         MetricSnapshot.objects.filter(taken_at__gte=since)
         .order_by("taken_at")
-        .values("taken_at", "accounts_by_health", "playlists_active", "tracks_total", "tracks_with_features",
-                "reshuffles", "retries", "dead_letters", "job_failures")
+        .values(
+            "taken_at",
+            "accounts_by_health",
+            "playlists_active",
+            "tracks_total",
+            "tracks_with_features",
+            "reshuffles",
+            "retries",
+            "dead_letters",
+            "job_failures",
+        )
     )
     health_states = sorted({state for row in rows for state in (row["accounts_by_health"] or {})}) or ["ok"]
     return {
@@ -94,7 +103,13 @@ def _failing_jobs(now: Any) -> list[dict[str, Any]]:
             .only("error", "pk")
             .first()
         )
-        rows.append({**row, "last_error": (last.error.splitlines() or [""])[-1][:200] if last else "", "last_run_id": last.pk if last else None})
+        rows.append(
+            {
+                **row,
+                "last_error": (last.error.splitlines() or [""])[-1][:200] if last else "",
+                "last_run_id": last.pk if last else None,
+            }
+        )
     return rows
 
 
@@ -188,7 +203,9 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
             "album_sources": _admin_url("ingest_albumsource_changelist"),
             "connectors": _admin_url("ingest_connectorsetting_changelist"),
-            "low_quality": (_admin_url("ingest_track_changelist") + "?quality=low") if _admin_url("ingest_track_changelist") else "",
+            "low_quality": (_admin_url("ingest_track_changelist") + "?quality=low")
+            if _admin_url("ingest_track_changelist")
+            else "",
         },
     }
 

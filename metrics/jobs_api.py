@@ -61,8 +61,19 @@ class JobUpdateView(APIView):
     @extend_schema(
         request=JobUpdateSerializer,
         responses={
-            200: inline_serializer("JobUpdated", {"name": serializers.CharField(), "enabled": serializers.BooleanField(), "changed": serializers.BooleanField()}),
-            202: inline_serializer("JobQueued", {"name": serializers.CharField(), "task_id": serializers.CharField(), "job_run_id": serializers.IntegerField(), "correlation_id": serializers.CharField()}),
+            200: inline_serializer(
+                "JobUpdated",
+                {"name": serializers.CharField(), "enabled": serializers.BooleanField(), "changed": serializers.BooleanField()},
+            ),
+            202: inline_serializer(
+                "JobQueued",
+                {
+                    "name": serializers.CharField(),
+                    "task_id": serializers.CharField(),
+                    "job_run_id": serializers.IntegerField(),
+                    "correlation_id": serializers.CharField(),
+                },
+            ),
         },
         tags=["jobs"],
     )

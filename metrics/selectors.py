@@ -20,10 +20,14 @@ EARLY_TOLERANCE = timedelta(minutes=2)
 def previous_fire_time(schedule: Any, before: datetime) -> datetime | None:
     """Latest time <= `before` matching a celery crontab (UTC), looking back 8 days."""
     before = before.astimezone(UTC).replace(second=0, microsecond=0)
-    for days_back in range(0, 9):
+    for days_back in range(9):
         day = (before - timedelta(days=days_back)).date()
         cron_dow = (day.weekday() + 1) % 7  # cron counts Sunday as 0
-        if day.month not in schedule.month_of_year or day.day not in schedule.day_of_month or cron_dow not in schedule.day_of_week:
+        if (
+            day.month not in schedule.month_of_year
+            or day.day not in schedule.day_of_month
+            or cron_dow not in schedule.day_of_week
+        ):
             continue
         for hour in sorted(schedule.hour, reverse=True):
             for minute in sorted(schedule.minute, reverse=True):
@@ -35,10 +39,14 @@ def previous_fire_time(schedule: Any, before: datetime) -> datetime | None:
 
 def next_fire_time(schedule: Any, after: datetime) -> datetime | None:
     after = after.astimezone(UTC).replace(second=0, microsecond=0)
-    for days_ahead in range(0, 9):
+    for days_ahead in range(9):
         day = (after + timedelta(days=days_ahead)).date()
         cron_dow = (day.weekday() + 1) % 7
-        if day.month not in schedule.month_of_year or day.day not in schedule.day_of_month or cron_dow not in schedule.day_of_week:
+        if (
+            day.month not in schedule.month_of_year
+            or day.day not in schedule.day_of_month
+            or cron_dow not in schedule.day_of_week
+        ):
             continue
         for hour in sorted(schedule.hour):
             for minute in sorted(schedule.minute):
@@ -120,7 +128,9 @@ def jobs_overview(*, now: datetime | None = None) -> list[dict[str, Any]]:
                 "enabled": task.enabled,
                 "description": task.description,
                 "schedule": str(crontab.human_readable) if crontab else str(task.interval or ""),
-                "crontab": f"{crontab.minute} {crontab.hour} {crontab.day_of_month} {crontab.month_of_year} {crontab.day_of_week}" if crontab else None,
+                "crontab": f"{crontab.minute} {crontab.hour} {crontab.day_of_month} {crontab.month_of_year} {crontab.day_of_week}"
+                if crontab
+                else None,
                 "timezone": str(crontab.timezone) if crontab else "UTC",
                 "last_run_at": task.last_run_at,
                 "total_run_count": task.total_run_count,

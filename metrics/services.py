@@ -90,9 +90,16 @@ def job_runs_queue(
         task_id = str(uuid.uuid4())
         runs.append(
             JobRun(
-                job_name=task_name.rsplit(".", 1)[-1], task_name=task_name, task_id=task_id, trigger=trigger,
-                triggered_by=triggered_by[:150], correlation_id=request_id or task_id, status=JobRun.Status.QUEUED,
-                queued_at=now, args=args or [], kwargs=kwargs,
+                job_name=task_name.rsplit(".", 1)[-1],
+                task_name=task_name,
+                task_id=task_id,
+                trigger=trigger,
+                triggered_by=triggered_by[:150],
+                correlation_id=request_id or task_id,
+                status=JobRun.Status.QUEUED,
+                queued_at=now,
+                args=args or [],
+                kwargs=kwargs,
             )
         )
     JobRun.objects.bulk_create(runs, batch_size=1000)

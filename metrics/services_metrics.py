@@ -58,14 +58,20 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
         "playlists_active": Playlist.objects.filter(status=Playlist.Status.ACTIVE).count(),
         "tracks_total": tracks["total"],
         "tracks_with_features": tracks["with_features"],
-        "reshuffles": PlaylistHistory.objects.filter(action=PlaylistHistory.Action.RESHUFFLE, created_at__gte=hour_ago, created_at__lte=now).count(),
+        "reshuffles": PlaylistHistory.objects.filter(
+            action=PlaylistHistory.Action.RESHUFFLE, created_at__gte=hour_ago, created_at__lte=now
+        ).count(),
         "retries": int(sum(value for _, value in counter_values("spotify_retries_total"))),
         "dead_letters": DeadLetter.objects.filter(status=DeadLetter.Status.PENDING).count(),
-        "job_failures": JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=hour_ago, finished_at__lte=now).count(),
+        "job_failures": JobRun.objects.filter(
+            status=JobRun.Status.FAILED, finished_at__gte=hour_ago, finished_at__lte=now
+        ).count(),
         "extra": {
             "album_sources": sources,
             "tracks_quality": tracks_quality_counts(),
-            "playlists_sync_failed": Playlist.objects.filter(status=Playlist.Status.ACTIVE, sync_state=Playlist.SyncState.FAILED).count(),
+            "playlists_sync_failed": Playlist.objects.filter(
+                status=Playlist.Status.ACTIVE, sync_state=Playlist.SyncState.FAILED
+            ).count(),
             "open_circuits": _open_circuits(),
             "late_jobs": _late_job_names(now),
             "playlists_created": int(sum(value for _, value in counter_values("playlists_created_total"))),
@@ -94,6 +100,7 @@ def retention_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete job runs, task results, playlist snapshots, handled dead letters and metric
     snapshots older than the RETENTION_* settings (days). Idempotent; returns counts."""
     from django_celery_results.models import TaskResult
+
     from ingest.models import DeadLetter
     from playlists.models import Playlist, PlaylistSnapshot
 
@@ -111,7 +118,9 @@ def retention_prune(*, now: datetime | None = None) -> dict[str, int]:
     prune(
         "job runs",
         days,
-        JobRun.objects.filter(Q(started_at__lt=now - timedelta(days=days)) | Q(started_at__isnull=True, queued_at__lt=now - timedelta(days=days)))
+        JobRun.objects.filter(
+            Q(started_at__lt=now - timedelta(days=days)) | Q(started_at__isnull=True, queued_at__lt=now - timedelta(days=days))
+        )
         .exclude(status__in=[JobRun.Status.RUNNING, JobRun.Status.RETRYING])
         .exclude(pk__in=newest_per_job),
     )

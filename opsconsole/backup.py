@@ -47,7 +47,10 @@ def database_backup(*, directory: Path = BACKUP_DIR, keep: int | None = None, al
     path = directory / f"{db['NAME']}-{stamp}.dump"
     subprocess.run(
         [_pg_bin("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", "--file", str(path)],
-        env=_libpq_env(db), check=True, capture_output=True, text=True,
+        env=_libpq_env(db),
+        check=True,
+        capture_output=True,
+        text=True,
     )
     keep = keep if keep is not None else settings.BACKUP_KEEP
     archives = sorted(directory.glob(f"{db['NAME']}-*.dump"))
@@ -72,6 +75,17 @@ def database_restore(*, path: Path, alias: str = "default") -> None:
             "(create it, point DATABASE_URL at it, then run make restore)"
         )
     subprocess.run(
-        [_pg_bin("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--dbname", connections[alias].settings_dict["NAME"], str(path)],
-        env=_libpq_env(connections[alias].settings_dict), check=True, capture_output=True, text=True,
+        [
+            _pg_bin("pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--dbname",
+            connections[alias].settings_dict["NAME"],
+            str(path),
+        ],
+        env=_libpq_env(connections[alias].settings_dict),
+        check=True,
+        capture_output=True,
+        text=True,
     )

@@ -97,8 +97,13 @@ def main() -> int:
     try:
         spawn(
             "spotify emulator",
-            PYTHON, "manage.py", "run_spotify_emulator", "--port", str(emulator_port),
-            "--seed", os.environ["DEMO_SEED"],
+            PYTHON,
+            "manage.py",
+            "run_spotify_emulator",
+            "--port",
+            str(emulator_port),
+            "--seed",
+            os.environ["DEMO_SEED"],
         )
         if not _wait_http(f"http://127.0.0.1:{emulator_port}/_emulator/counts", seconds=30):
             raise RuntimeError("the Spotify emulator did not start")
@@ -109,21 +114,56 @@ def main() -> int:
         _manage("seed_demo")
         spawn(
             "web (gunicorn)",
-            PYTHON, "-m", "gunicorn", "opsconsole.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--threads", "4", "--access-logfile", "-",
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
         )
         spawn(
             "celery worker",
-            PYTHON, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel", "INFO",
-            "--concurrency", "2", "--hostname", "demo-worker@%h",
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "opsconsole",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--hostname",
+            "demo-worker@%h",
         )
-        spawn("celery beat", PYTHON, "-m", "celery", "-A", "opsconsole", "beat", "--loglevel", "INFO",
-              "--schedule", str(VAR_DIR / "celerybeat-schedule"))
+        spawn(
+            "celery beat",
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "opsconsole",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(VAR_DIR / "celerybeat-schedule"),
+        )
         if not (VAR_DIR / "demo-pipeline-done").exists():
             # First boot: run the pipeline once so a newcomer sees tracks, playlists and job runs.
             spawn(
                 "first-boot pipeline",
-                PYTHON, "manage.py", "demo_pipeline", "--mark-done", str(VAR_DIR / "demo-pipeline-done"),
+                PYTHON,
+                "manage.py",
+                "demo_pipeline",
+                "--mark-done",
+                str(VAR_DIR / "demo-pipeline-done"),
                 oneshot=True,
             )
         if not _wait_http(f"http://127.0.0.1:{port}/live", seconds=60):

@@ -182,7 +182,12 @@ def ingestion_report() -> dict[str, Any]:
         }
     for name, counters in telemetry_snapshot().items():
         entry = sources.setdefault(name, {"circuit": "closed", "cooldown_remaining_s": 0.0})
-        entry.update({k: counters.get(k) for k in ("started", "succeeded", "failed", "skipped", "last_latency_ms", "last_error", "last_error_at")})
+        entry.update(
+            {
+                k: counters.get(k)
+                for k in ("started", "succeeded", "failed", "skipped", "last_latency_ms", "last_error", "last_error_at")
+            }
+        )
     issues = [
         {
             "source": issue.get("source", ""),

@@ -29,16 +29,39 @@ class JobSpec:
 
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("scale_playlists_daily", "Target playlist counts per account; create/retire; move load off quarantined accounts", minute="0", hour="2", grace_minutes=60),
+    JobSpec(
+        "scale_playlists_daily",
+        "Target playlist counts per account; create/retire; move load off quarantined accounts",
+        minute="0",
+        hour="2",
+        grace_minutes=60,
+    ),
     # Every 30 min; refreshes what expires before the next run plus a margin.
-    JobSpec("refresh_tokens", "Refresh access tokens expiring before the next run", minute="0,30", hour="*", grace_minutes=10, expires_seconds=1500),
-    JobSpec("ingest_albums_from_sources", "Queued album URLs to albums, artists and tracks", minute="0", hour="3", grace_minutes=60),
+    JobSpec(
+        "refresh_tokens",
+        "Refresh access tokens expiring before the next run",
+        minute="0,30",
+        hour="*",
+        grace_minutes=10,
+        expires_seconds=1500,
+    ),
+    JobSpec(
+        "ingest_albums_from_sources", "Queued album URLs to albums, artists and tracks", minute="0", hour="3", grace_minutes=60
+    ),
     JobSpec("fetch_audio_features", "Audio features for tracks without them", minute="30", hour="3", grace_minutes=60),
     JobSpec("build_playlist_snapshot", "Sample each active playlist", minute="0", hour="4", grace_minutes=30),
     JobSpec("ensure_playlist_for_account", "Create/update each playlist on Spotify", minute="10", hour="4", grace_minutes=60),
-    JobSpec("reshuffle_due_playlists", "Reshuffle playlists whose next_reshuffle_at has passed", minute="30", hour="4", grace_minutes=60),
+    JobSpec(
+        "reshuffle_due_playlists",
+        "Reshuffle playlists whose next_reshuffle_at has passed",
+        minute="30",
+        hour="4",
+        grace_minutes=60,
+    ),
     JobSpec("metrics_snapshot", "Hourly counts for the dashboard", minute="0", hour="*", grace_minutes=15, expires_seconds=3000),
-    JobSpec("retention", "Prune old job runs, task results, snapshots and purged dead letters", minute="0", hour="5", grace_minutes=60),
+    JobSpec(
+        "retention", "Prune old job runs, task results, snapshots and purged dead letters", minute="0", hour="5", grace_minutes=60
+    ),
 )
 
 JOBS_BY_NAME = {job.name: job for job in JOBS}

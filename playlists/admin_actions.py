@@ -14,7 +14,9 @@ from playlists.admin import admin_actor, report_queued
 
 
 @admin.action(description="Reshuffle all playlists", permissions=["change"])
-def reshuffle_account_playlists_action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
+def reshuffle_account_playlists_action(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SpotifyAccount]
+) -> None:
     """Queue a reshuffle of every active playlist of the selected accounts, healthy accounts first."""
     playlists = list(
         selectors.playlists_in_health_order(selectors.playlists_active().filter(account__in=queryset).select_related("account"))

@@ -34,9 +34,23 @@ class PlaylistSerializer(serializers.ModelSerializer):
     class Meta:
         model = Playlist
         fields = [
-            "id", "account", "account_name", "policy", "index", "spotify_playlist_id", "name", "description",
-            "status", "sync_state", "sync_error", "next_reshuffle_at", "last_synced_at", "current_snapshot_id",
-            "track_count", "created_at", "retired_at",
+            "id",
+            "account",
+            "account_name",
+            "policy",
+            "index",
+            "spotify_playlist_id",
+            "name",
+            "description",
+            "status",
+            "sync_state",
+            "sync_error",
+            "next_reshuffle_at",
+            "last_synced_at",
+            "current_snapshot_id",
+            "track_count",
+            "created_at",
+            "retired_at",
         ]
 
     def get_track_count(self, playlist: Playlist) -> int:
@@ -65,8 +79,12 @@ class PlaylistDetailSerializer(PlaylistSerializer):
             return None
         items = snapshot.items.select_related("track__artist").order_by("position")
         return {
-            "id": snapshot.pk, "seed": snapshot.seed, "created_at": snapshot.created_at, "synced_at": snapshot.synced_at,
-            "track_count": snapshot.track_count, "notes": snapshot.notes,
+            "id": snapshot.pk,
+            "seed": snapshot.seed,
+            "created_at": snapshot.created_at,
+            "synced_at": snapshot.synced_at,
+            "track_count": snapshot.track_count,
+            "notes": snapshot.notes,
             "tracks": SnapshotTrackSerializer(items, many=True).data,
         }
 
@@ -127,8 +145,10 @@ class PlaylistDetailView(generics.RetrieveAPIView):
 
 @extend_schema(
     tags=["playlists"],
-    parameters=[OpenApiParameter("playlist", str, description="Playlist UUID"),
-                OpenApiParameter("action", str, enum=PlaylistHistory.Action.values)],
+    parameters=[
+        OpenApiParameter("playlist", str, description="Playlist UUID"),
+        OpenApiParameter("action", str, enum=PlaylistHistory.Action.values),
+    ],
 )
 class PlaylistHistoryView(generics.ListAPIView):
     serializer_class = PlaylistHistorySerializer
@@ -215,7 +235,9 @@ class PlaylistReshuffleBulkView(APIView):
         params = data.validated_data
         with transaction.atomic():
             playlists = list(
-                selectors.playlists_for_bulk_reshuffle(mode=params["mode"], account_id=params.get("account_id"), ids=params.get("ids"))
+                selectors.playlists_for_bulk_reshuffle(
+                    mode=params["mode"], account_id=params.get("account_id"), ids=params.get("ids")
+                )
             )
             result = services.playlists_queue_reshuffle(playlists=playlists, actor=_actor(request), trigger=JobRun.Trigger.API)
         return Response({"mode": params["mode"], **result}, status=status.HTTP_202_ACCEPTED)
@@ -244,6 +266,10 @@ class PlaylistScaleView(APIView):
                 raise ScaleBusy() from exc
             return Response(plan, status=status.HTTP_200_OK)
         with transaction.atomic():
-            run = job_run_now(task_name="scale_playlists_daily", trigger=JobRun.Trigger.API, triggered_by=_actor(request),
-                              kwargs={"dry_run": False, "actor": _actor(request)})
+            run = job_run_now(
+                task_name="scale_playlists_daily",
+                trigger=JobRun.Trigger.API,
+                triggered_by=_actor(request),
+                kwargs={"dry_run": False, "actor": _actor(request)},
+            )
         return Response({"queued": 1, "task_ids": [run.task_id]}, status=status.HTTP_202_ACCEPTED)

@@ -22,5 +22,7 @@ def demo_create_playlists(*, per_account: int) -> int:
         count = min(per_account, services.account_playlist_capacity(account)) - active
         if count > 0:
             # No queued syncs here: the pipeline's snapshot and sync jobs pick these up in order.
-            created += len(services.playlists_create(account=account, count=count, actor=DEMO_ACTOR, policy=policy, queue_sync=False))
+            created += len(
+                services.playlists_create(account=account, count=count, actor=DEMO_ACTOR, policy=policy, queue_sync=False)
+            )
     return created

@@ -10,8 +10,19 @@ from django.db import models
 # Spotify's audio-features object: what a policy may range over.
 FEATURE_NAMES = frozenset(
     {
-        "acousticness", "danceability", "duration_ms", "energy", "instrumentalness", "key", "liveness",
-        "loudness", "mode", "speechiness", "tempo", "time_signature", "valence",
+        "acousticness",
+        "danceability",
+        "duration_ms",
+        "energy",
+        "instrumentalness",
+        "key",
+        "liveness",
+        "loudness",
+        "mode",
+        "speechiness",
+        "tempo",
+        "time_signature",
+        "valence",
     }
 )
 SOURCE_FILTER_KEYS = {"labels": str, "album_ids": str, "source_ids": int}
@@ -100,9 +111,7 @@ def source_filter_problems(value: Any) -> list[str]:
         item_type = SOURCE_FILTER_KEYS.get(name)
         if item_type is None:
             problems.append(f"Unknown source filter {name!r}; known: {', '.join(SOURCE_FILTER_KEYS)}.")
-        elif not isinstance(items, list) or not all(
-            isinstance(item, item_type) and not isinstance(item, bool) for item in items
-        ):
+        elif not isinstance(items, list) or not all(isinstance(item, item_type) and not isinstance(item, bool) for item in items):
             problems.append(f"{name} must be a list of {item_type.__name__} values.")
     return problems
 

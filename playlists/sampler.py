@@ -88,8 +88,7 @@ def _policy_filters(policy: PlaylistPolicy, params: dict[str, Any]) -> list[str]
     if source_filter.get("source_ids"):
         params["source_ids"] = [int(i) for i in source_filter["source_ids"]]
         alternatives.append(
-            f"t.album_id IN (SELECT album_id FROM {source_table} "
-            f"WHERE id = ANY(%(source_ids)s) AND album_id IS NOT NULL)"
+            f"t.album_id IN (SELECT album_id FROM {source_table} WHERE id = ANY(%(source_ids)s) AND album_id IS NOT NULL)"
         )
     if alternatives:
         # A track passes when it comes from any of the named sources; empty lists restrict nothing.
@@ -102,7 +101,9 @@ def cooldown_track_ids(*, playlist_id: Any, cooldown_days: int, now: datetime) -
     if cooldown_days <= 0:
         return set()
     with connection.cursor() as cursor:
-        cursor.execute(_RECENT_SQL.format(**_tables()) + " SELECT track_id FROM recent", _recent_params(playlist_id, cooldown_days, now))
+        cursor.execute(
+            _RECENT_SQL.format(**_tables()) + " SELECT track_id FROM recent", _recent_params(playlist_id, cooldown_days, now)
+        )
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -205,8 +206,14 @@ def sample_tracks(*, policy: PlaylistPolicy, playlist_id: Any, seed: int, now: d
     size = policy.size
     cap = policy.artist_cap or None
     picks, queries = _select(
-        policy=policy, playlist_id=playlist_id, seed=seed, need=size, now=now,
-        apply_cooldown=True, artist_cap=cap, exclude=[],
+        policy=policy,
+        playlist_id=playlist_id,
+        seed=seed,
+        need=size,
+        now=now,
+        apply_cooldown=True,
+        artist_cap=cap,
+        exclude=[],
     )
     relaxed: dict[str, list[int]] = {}
     if len(picks) < size and policy.short_pool == PlaylistPolicy.ShortPool.RELAX:
@@ -215,8 +222,14 @@ def sample_tracks(*, policy: PlaylistPolicy, playlist_id: Any, seed: int, now: d
             if len(picks) >= size:
                 break
             extra, more_queries = _select(
-                policy=policy, playlist_id=playlist_id, seed=seed, need=size - len(picks), now=now,
-                apply_cooldown=apply_cooldown, artist_cap=None, exclude=[p.track_id for p in picks],
+                policy=policy,
+                playlist_id=playlist_id,
+                seed=seed,
+                need=size - len(picks),
+                now=now,
+                apply_cooldown=apply_cooldown,
+                artist_cap=None,
+                exclude=[p.track_id for p in picks],
             )
             queries += more_queries + 1
             per_artist: dict[int, int] = {}

@@ -169,8 +169,13 @@ def playlists_build_snapshots(*, playlist_ids: list[str], actor: str) -> dict[st
                 continue
             built += 1
             if snapshot.notes.get("short_by"):
-                short.append({"playlist_id": str(playlist_id), "short_by": snapshot.notes["short_by"],
-                              "reason": snapshot.notes.get("reason", "")})
+                short.append(
+                    {
+                        "playlist_id": str(playlist_id),
+                        "short_by": snapshot.notes["short_by"],
+                        "reason": snapshot.notes.get("reason", ""),
+                    }
+                )
     return {"built": built, "short": short, "failed": failed, "skipped": skipped}
 
 
@@ -263,8 +268,14 @@ def _sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[st
     from opsconsole.spotify import TRANSIENT_ERRORS, SpotifyAuthError, SpotifyError, SpotifyNotFound
 
     playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist_id)
-    result: dict[str, Any] = {"playlist_id": str(playlist.pk), "created": False, "adopted": False, "renamed": [],
-                              "items_replaced": False, "write_calls": 0}
+    result: dict[str, Any] = {
+        "playlist_id": str(playlist.pk),
+        "created": False,
+        "adopted": False,
+        "renamed": [],
+        "items_replaced": False,
+        "write_calls": 0,
+    }
     if playlist.status != Playlist.Status.ACTIVE:
         return {**result, "skipped": "retired"}
     skip = selectors.account_skip_reason(playlist.account)
@@ -294,15 +305,30 @@ def _sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[st
         client = _spotify_client(account)
         for attempt in range(2):
             try:
-                _push(client=client, playlist=playlist, snapshot=snapshot, uris=uris, name=name,
-                      description=description, actor=actor, verify=verify, result=result)
+                _push(
+                    client=client,
+                    playlist=playlist,
+                    snapshot=snapshot,
+                    uris=uris,
+                    name=name,
+                    description=description,
+                    actor=actor,
+                    verify=verify,
+                    result=result,
+                )
                 break
             except SpotifyNotFound:
                 if attempt or not playlist.spotify_playlist_id:
                     raise
                 # Deleted or unfollowed on Spotify by someone else: create it again, once.
-                _history(playlist, PlaylistHistory.Action.FAIL, actor, operation="sync",
-                         error="playlist not found on Spotify; recreating", spotify_playlist_id=playlist.spotify_playlist_id)
+                _history(
+                    playlist,
+                    PlaylistHistory.Action.FAIL,
+                    actor,
+                    operation="sync",
+                    error="playlist not found on Spotify; recreating",
+                    spotify_playlist_id=playlist.spotify_playlist_id,
+                )
                 playlist.spotify_playlist_id = ""
                 playlist.spotify_create_started_at = None
                 playlist.save(update_fields=["spotify_playlist_id", "spotify_create_started_at", "updated_at"])
@@ -330,8 +356,14 @@ def _sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[st
         sync_state=Playlist.SyncState.SYNCED, sync_error="", last_synced_at=now, updated_at=now
     )
     if result["write_calls"] or result["adopted"]:
-        _history(playlist, PlaylistHistory.Action.SYNC, actor, snapshot_id=snapshot.pk,
-                 tracks=len(uris), **{k: v for k, v in result.items() if k != "playlist_id"})
+        _history(
+            playlist,
+            PlaylistHistory.Action.SYNC,
+            actor,
+            snapshot_id=snapshot.pk,
+            tracks=len(uris),
+            **{k: v for k, v in result.items() if k != "playlist_id"},
+        )
     return result
 
 
@@ -356,8 +388,14 @@ def _push(
             playlist.spotify_playlist_id = on_spotify["id"]
             playlist.save(update_fields=["spotify_playlist_id", "updated_at"])
             result["adopted"] = True
-            _history(playlist, PlaylistHistory.Action.CREATE, actor, spotify_playlist_id=on_spotify["id"],
-                     adopted=True, note="found by its marker after an interrupted create")
+            _history(
+                playlist,
+                PlaylistHistory.Action.CREATE,
+                actor,
+                spotify_playlist_id=on_spotify["id"],
+                adopted=True,
+                note="found by its marker after an interrupted create",
+            )
         else:
             # Committed before the call: if we die after Spotify created it, the retry looks first.
             playlist.spotify_create_started_at = timezone.now()
@@ -388,8 +426,15 @@ def _push(
             client.change_playlist_details(spotify_id, **changes)
             result["write_calls"] += 1
             result["renamed"] = sorted(changes)
-            _history(playlist, PlaylistHistory.Action.RENAME, actor, name_from=current_name, name=name,
-                     description_from=current_description, description=description)
+            _history(
+                playlist,
+                PlaylistHistory.Action.RENAME,
+                actor,
+                name_from=current_name,
+                name=name,
+                description_from=current_description,
+                description=description,
+            )
         if (playlist.name, playlist.description) != (name, description):
             playlist.name, playlist.description = name, description
             playlist.save(update_fields=["name", "description", "updated_at"])
@@ -437,8 +482,14 @@ def playlist_reshuffle(
         result = _sync_locked(playlist_id=playlist.pk, actor=actor, verify=False)
         next_at = timezone.now() + timedelta(days=playlist.policy.reshuffle_interval_days)
         Playlist.objects.filter(pk=playlist.pk).update(next_reshuffle_at=next_at)
-        _history(playlist, PlaylistHistory.Action.RESHUFFLE, actor, snapshot_id=snapshot.pk,
-                 track_count=snapshot.track_count, next_reshuffle_at=next_at.isoformat())
+        _history(
+            playlist,
+            PlaylistHistory.Action.RESHUFFLE,
+            actor,
+            snapshot_id=snapshot.pk,
+            track_count=snapshot.track_count,
+            next_reshuffle_at=next_at.isoformat(),
+        )
         counter_inc("reshuffles_total")
         return {**result, "reshuffled": True, "snapshot_id": snapshot.pk, "next_reshuffle_at": next_at.isoformat()}
 
@@ -487,7 +538,9 @@ def playlist_unfollow(*, playlist: Playlist, actor: str, lock_owner: str | None 
         except SpotifyAuthError as exc:
             _record_account_auth_failure(account=playlist.account, error=exc)
             raise
-        _history(playlist, PlaylistHistory.Action.RETIRE, actor, unfollowed=True, spotify_playlist_id=playlist.spotify_playlist_id)
+        _history(
+            playlist, PlaylistHistory.Action.RETIRE, actor, unfollowed=True, spotify_playlist_id=playlist.spotify_playlist_id
+        )
         return {**result, "unfollowed": True}
 
 
@@ -530,20 +583,30 @@ def playlists_create(
     active = Playlist.objects.filter(account=account, status=Playlist.Status.ACTIVE).count()
     free = account_playlist_capacity(account) - active
     if free <= 0:
-        raise ValidationError({"count": [f"Account is at capacity ({active} of {account_playlist_capacity(account)} playlists)."]})
+        raise ValidationError(
+            {"count": [f"Account is at capacity ({active} of {account_playlist_capacity(account)} playlists)."]}
+        )
     if not 1 <= count <= free:
         raise ValidationError({"count": [f"Count must be between 1 and {free} (free capacity of this account)."]})
     policy = policy or policy_get_default()
     start = (Playlist.objects.filter(account=account).aggregate(m=Max("index"))["m"] or 0) + 1
     now = timezone.now()
     playlists = Playlist.objects.bulk_create(
-        Playlist(account=account, policy=policy, index=start + n,
-                 next_reshuffle_at=now + timedelta(days=policy.reshuffle_interval_days))
+        Playlist(
+            account=account,
+            policy=policy,
+            index=start + n,
+            next_reshuffle_at=now + timedelta(days=policy.reshuffle_interval_days),
+        )
         for n in range(count)
     )
     PlaylistHistory.objects.bulk_create(
-        PlaylistHistory(playlist=p, action=PlaylistHistory.Action.CREATE, actor=actor[:150],
-                        details={"policy": policy.name, "index": p.index, "on_spotify": "queued" if queue_sync else "later"})
+        PlaylistHistory(
+            playlist=p,
+            action=PlaylistHistory.Action.CREATE,
+            actor=actor[:150],
+            details={"policy": policy.name, "index": p.index, "on_spotify": "queued" if queue_sync else "later"},
+        )
         for p in playlists
     )
     if queue_sync:
@@ -560,8 +623,14 @@ def playlists_skip_unschedulable(*, playlists: list[Playlist], actor: str, opera
     for playlist in playlists:
         reason = selectors.account_skip_reason(playlist.account)
         if reason:
-            skipped.append(PlaylistHistory(playlist=playlist, action=PlaylistHistory.Action.SKIP, actor=actor[:150],
-                                           details={"operation": operation, "reason": reason}))
+            skipped.append(
+                PlaylistHistory(
+                    playlist=playlist,
+                    action=PlaylistHistory.Action.SKIP,
+                    actor=actor[:150],
+                    details={"operation": operation, "reason": reason},
+                )
+            )
         else:
             keep.append(playlist)
     PlaylistHistory.objects.bulk_create(skipped)
@@ -590,14 +659,24 @@ def _scale_targets(accounts: Sequence[SpotifyAccount]) -> list[dict[str, Any]]:
         capacity = account_playlist_capacity(account)
         active = account.active_playlists  # type: ignore[attr-defined]
         skip = selectors.account_skip_reason(account)
-        row = {"account_id": str(account.pk), "display_name": account.display_name, "health": account.health,
-               "is_active": account.is_active, "app": account.app.name, "capacity": capacity, "active": active}
+        row = {
+            "account_id": str(account.pk),
+            "display_name": account.display_name,
+            "health": account.health,
+            "is_active": account.is_active,
+            "app": account.app.name,
+            "capacity": capacity,
+            "active": active,
+        }
         if skip:
             row.update(target=0, reason=f"{skip}: its playlists move to healthy accounts")
         else:
             seen_per_app[account.app_id] += 1
             if seen_per_app[account.app_id] > account.app.user_cap:
-                row.update(target=min(active, capacity), reason=f"app {account.app.name} is at its user cap ({account.app.user_cap}): no new load")
+                row.update(
+                    target=min(active, capacity),
+                    reason=f"app {account.app.name} is at its user cap ({account.app.user_cap}): no new load",
+                )
             elif account.health == SpotifyAccount.Health.DEGRADED:
                 row.update(target=min(active, capacity), reason="degraded: holds its playlists, takes no new ones")
             else:
@@ -639,7 +718,8 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
             continue
         account_playlists = list(
             Playlist.objects.filter(account_id=row["account_id"], status=Playlist.Status.ACTIVE)
-            .select_related("policy").order_by("-index")[:surplus]
+            .select_related("policy")
+            .order_by("-index")[:surplus]
         )
         moving = row["target"] == 0
         for playlist in account_playlists:
@@ -652,8 +732,15 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
                 unplaced.append(str(playlist.pk))
                 continue
             room[destination] -= 1
-            moves.append({"playlist_id": str(playlist.pk), "from_account": row["account_id"], "to_account": destination,
-                          "policy_id": playlist.policy_id, "policy": playlist.policy.name})
+            moves.append(
+                {
+                    "playlist_id": str(playlist.pk),
+                    "from_account": row["account_id"],
+                    "to_account": destination,
+                    "policy_id": playlist.policy_id,
+                    "policy": playlist.policy.name,
+                }
+            )
             retire.append((str(playlist.pk), f"moved off {row['health'] if row['is_active'] else 'inactive'} account"))
             row["retire"] += 1
             row["moved_out"] += 1
@@ -688,19 +775,33 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
             for move in incoming:
                 by_policy[move["policy_id"]].append(move)
             for policy_id, group in by_policy.items():
-                created = playlists_create(account=account, count=len(group), actor=actor,
-                                           policy=PlaylistPolicy.objects.get(pk=policy_id))
+                created = playlists_create(
+                    account=account, count=len(group), actor=actor, policy=PlaylistPolicy.objects.get(pk=policy_id)
+                )
                 for move, new_playlist in zip(group, created, strict=True):
                     move["new_playlist_id"] = str(new_playlist.pk)
-                    _history(new_playlist, PlaylistHistory.Action.MOVE, actor, from_playlist=move["playlist_id"],
-                             from_account=move["from_account"])
-                    _history(Playlist(pk=move["playlist_id"]), PlaylistHistory.Action.MOVE, actor,
-                             to_playlist=str(new_playlist.pk), to_account=row["account_id"])
+                    _history(
+                        new_playlist,
+                        PlaylistHistory.Action.MOVE,
+                        actor,
+                        from_playlist=move["playlist_id"],
+                        from_account=move["from_account"],
+                    )
+                    _history(
+                        Playlist(pk=move["playlist_id"]),
+                        PlaylistHistory.Action.MOVE,
+                        actor,
+                        to_playlist=str(new_playlist.pk),
+                        to_account=row["account_id"],
+                    )
                 plan["created"] += len(created)
             fresh = row["create"] - len(incoming)
             if fresh > 0:
                 plan["created"] += len(playlists_create(account=account, count=fresh, actor=actor))
-    logger.info("playlists scaled", extra={"playlists_created": plan["created"], "playlists_retired": plan["retired"], "unplaced": len(unplaced)})
+    logger.info(
+        "playlists scaled",
+        extra={"playlists_created": plan["created"], "playlists_retired": plan["retired"], "unplaced": len(unplaced)},
+    )
     return plan
 
 
@@ -710,19 +811,29 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
 def _queue_per_item(*, task_name: str, kwargs_list: list[dict[str, Any]], trigger: str, actor: str) -> list[str]:
     from metrics.services import job_runs_queue
 
-    return [run.task_id for run in job_runs_queue(task_name=task_name, trigger=trigger, triggered_by=actor, kwargs_list=kwargs_list)]
+    return [
+        run.task_id for run in job_runs_queue(task_name=task_name, trigger=trigger, triggered_by=actor, kwargs_list=kwargs_list)
+    ]
 
 
 def playlists_queue_reshuffle(*, playlists: list[Playlist], actor: str, trigger: str) -> dict[str, Any]:
     """Queue one reshuffle task per playlist (JobRun rows, published on commit); skips recorded."""
     keep = playlists_skip_unschedulable(playlists=playlists, actor=actor, operation="reshuffle")
-    task_ids = _queue_per_item(task_name="playlist_reshuffle_one", trigger=trigger, actor=actor,
-                               kwargs_list=[{"playlist_id": str(p.pk), "actor": actor} for p in keep])
+    task_ids = _queue_per_item(
+        task_name="playlist_reshuffle_one",
+        trigger=trigger,
+        actor=actor,
+        kwargs_list=[{"playlist_id": str(p.pk), "actor": actor} for p in keep],
+    )
     return {"queued": len(task_ids), "skipped": len(playlists) - len(keep), "task_ids": task_ids}
 
 
 def playlists_queue_sync(*, playlists: list[Playlist], actor: str, trigger: str, verify: bool = True) -> dict[str, Any]:
     keep = playlists_skip_unschedulable(playlists=playlists, actor=actor, operation="sync")
-    task_ids = _queue_per_item(task_name="playlist_sync_one", trigger=trigger, actor=actor,
-                               kwargs_list=[{"playlist_id": str(p.pk), "actor": actor, "verify": verify} for p in keep])
+    task_ids = _queue_per_item(
+        task_name="playlist_sync_one",
+        trigger=trigger,
+        actor=actor,
+        kwargs_list=[{"playlist_id": str(p.pk), "actor": actor, "verify": verify} for p in keep],
+    )
     return {"queued": len(task_ids), "skipped": len(playlists) - len(keep), "task_ids": task_ids}

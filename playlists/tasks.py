@@ -58,7 +58,10 @@ def build_playlist_snapshot(
 ) -> dict[str, Any]:
     """One playlist, a chunk, or (no arguments: the 04:00 job) every playlist that needs one."""
     if playlist_id is None and playlist_ids is None:
-        ids = [str(pk) for pk in selectors.playlists_in_health_order(selectors.playlists_needing_snapshot()).values_list("pk", flat=True)]
+        ids = [
+            str(pk)
+            for pk in selectors.playlists_in_health_order(selectors.playlists_needing_snapshot()).values_list("pk", flat=True)
+        ]
         chunks = [ids[i : i + SNAPSHOT_CHUNK] for i in range(0, len(ids), SNAPSHOT_CHUNK)]
         for chunk in chunks:
             build_playlist_snapshot.delay(playlist_ids=chunk, actor=actor)
@@ -69,8 +72,13 @@ def build_playlist_snapshot(
             return {"built": 0, "short": [], "failed": [], "skipped": 1}
         snapshot = services.playlist_build_snapshot(playlist=playlist, seed=seed, actor=actor)
         short_by = snapshot.notes.get("short_by", 0)
-        return {"built": 1, "snapshot_id": snapshot.pk, "track_count": snapshot.track_count, "short_by": short_by,
-                "reason": snapshot.notes.get("reason", "")}
+        return {
+            "built": 1,
+            "snapshot_id": snapshot.pk,
+            "track_count": snapshot.track_count,
+            "short_by": short_by,
+            "reason": snapshot.notes.get("reason", ""),
+        }
     return services.playlists_build_snapshots(playlist_ids=list(playlist_ids or []), actor=actor)
 
 
@@ -104,8 +112,9 @@ def playlist_sync_one(self: Any, playlist_id: str, actor: str = "schedule", veri
     playlist = _playlist(playlist_id)
     if playlist is None:
         return {"playlist_id": playlist_id, "skipped": "not found"}
-    return _run_with_retry(self, lambda: services.playlist_sync(playlist=playlist, actor=actor, verify=verify,
-                                                                   lock_owner=self.request.id))
+    return _run_with_retry(
+        self, lambda: services.playlist_sync(playlist=playlist, actor=actor, verify=verify, lock_owner=self.request.id)
+    )
 
 
 @shared_task(bind=True, name="playlist_reshuffle_one", acks_late=True, max_retries=MAX_RETRIES)
@@ -113,8 +122,10 @@ def playlist_reshuffle_one(self: Any, playlist_id: str, actor: str = "schedule",
     playlist = _playlist(playlist_id)
     if playlist is None:
         return {"playlist_id": playlist_id, "skipped": "not found"}
-    return _run_with_retry(self, lambda: services.playlist_reshuffle(playlist=playlist, actor=actor, only_if_due=only_if_due,
-                                                                        lock_owner=self.request.id))
+    return _run_with_retry(
+        self,
+        lambda: services.playlist_reshuffle(playlist=playlist, actor=actor, only_if_due=only_if_due, lock_owner=self.request.id),
+    )
 
 
 @shared_task(bind=True, name="playlist_retire_one", acks_late=True, max_retries=MAX_RETRIES)

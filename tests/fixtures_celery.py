@@ -111,7 +111,8 @@ def _start(
     ]
     if include:
         command += ["--include", ",".join(include)]
-    log_file = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
+    # Outlives this function: the worker writes to it until stop() closes it.
+    log_file = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -57,9 +57,7 @@ def request_token_refresh(
     )
 
 
-def request_client_credentials(
-    *, client_id: str, client_secret: str, limits: OperationLimits | None = None
-) -> TokenGrant:
+def request_client_credentials(*, client_id: str, client_secret: str, limits: OperationLimits | None = None) -> TokenGrant:
     """Client Credentials flow: an app token for catalog reads (no user). `limits`: the
     `spotify.token` connector's timeout/attempts/cooldown (settings when not given)."""
     return _token_request(
@@ -114,9 +112,7 @@ def _token_request(
         )
         raise
     breaker_success(BREAKER)
-    telemetry_record(
-        source="spotify", operation="token", outcome="succeeded", latency_ms=(time.monotonic() - started) * 1000
-    )
+    telemetry_record(source="spotify", operation="token", outcome="succeeded", latency_ms=(time.monotonic() - started) * 1000)
     return grant
 
 
@@ -131,9 +127,7 @@ def _attempts(
         attempt += 1
         counter_inc("spotify_requests_total", endpoint=ENDPOINT)
         try:
-            response = requests.post(
-                url, data=form, auth=(client_id, client_secret), timeout=float(limits.timeout_seconds)
-            )
+            response = requests.post(url, data=form, auth=(client_id, client_secret), timeout=float(limits.timeout_seconds))
         except requests.RequestException as exc:
             kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"
             if attempt >= max_attempts:
@@ -157,17 +151,13 @@ def _attempts(
             retry_after = retry_after_seconds(response.headers)
             wait = retry_after if retry_after is not None else backoff_seconds(attempt)
             if (retry_after is not None and retry_after > ceiling) or attempt >= max_attempts:
-                raise SpotifyRateLimited(
-                    f"token: HTTP 429, retry after {wait:.1f}s", retry_after=wait, endpoint=ENDPOINT
-                )
+                raise SpotifyRateLimited(f"token: HTTP 429, retry after {wait:.1f}s", retry_after=wait, endpoint=ENDPOINT)
             counter_inc("spotify_retries_total", status="429")
             pause(wait, reason="429", endpoint=ENDPOINT, attempt=attempt)
             continue
         if status >= 500:
             if attempt >= max_attempts:
-                raise SpotifyServerError(
-                    f"token: HTTP {status} after {attempt} attempts", status=status, endpoint=ENDPOINT
-                )
+                raise SpotifyServerError(f"token: HTTP {status} after {attempt} attempts", status=status, endpoint=ENDPOINT)
             counter_inc("spotify_retries_total", status=str(status))
             pause(backoff_seconds(attempt), reason=str(status), endpoint=ENDPOINT, attempt=attempt)
             continue

@@ -69,7 +69,6 @@ OPERATIONS = {
 NON_IDEMPOTENT = frozenset({"create_playlist", "playlist_items_post"})
 
 
-
 def _never_sent(exc: requests.RequestException) -> bool:
     """Only a connection that was never made proves Spotify did not get the request."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -334,20 +333,14 @@ class SpotifyClient:
             lambda sp: sp.current_user_playlist_create(name, public=public, description=description),
         )
 
-    def change_playlist_details(
-        self, playlist_id: str, *, name: str | None = None, description: str | None = None
-    ) -> None:
+    def change_playlist_details(self, playlist_id: str, *, name: str | None = None, description: str | None = None) -> None:
         """Change Playlist Details: PUT /v1/playlists/{id}."""
-        self._call(
-            "playlist_details", lambda sp: sp.playlist_change_details(playlist_id, name=name, description=description)
-        )
+        self._call("playlist_details", lambda sp: sp.playlist_change_details(playlist_id, name=name, description=description))
 
     def replace_playlist_items(self, playlist_id: str, uris: list[str]) -> int:
         """Update Playlist Items (PUT /v1/playlists/{id}/items) with the first 100 URIs, then
         Add Items (POST, same path) by 100. Returns the calls made (retries not counted)."""
-        self._call(
-            "playlist_items_put", lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE])
-        )
+        self._call("playlist_items_put", lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE]))
         calls = 1
         for start in range(MAX_PLAYLIST_ITEMS_WRITE, len(uris), MAX_PLAYLIST_ITEMS_WRITE):
             chunk = uris[start : start + MAX_PLAYLIST_ITEMS_WRITE]

@@ -574,11 +574,7 @@ class SpotifyEmulator:
     def playlists_of(self, user_id: str) -> list[dict[str, Any]]:
         """Playlists the user owns and still follows, oldest first."""
         with self._lock:
-            return [
-                self._playlist_view(p)
-                for p in self._playlists.values()
-                if p.owner_id == user_id and user_id in p.followers
-            ]
+            return [self._playlist_view(p) for p in self._playlists.values() if p.owner_id == user_id and user_id in p.followers]
 
     def playlist(self, playlist_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -756,9 +752,7 @@ class SpotifyEmulator:
         )
         return _Reply(200, user)
 
-    def _ep_browse_new_releases(
-        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str
-    ) -> _Reply:
+    def _ep_browse_new_releases(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> _Reply:
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_PAGE)
         ids = self.catalog.album_ids()
         items = [self.catalog.simplified_album(a, base) for a in ids[offset : offset + limit]]
@@ -779,16 +773,12 @@ class SpotifyEmulator:
         albums = [self.catalog.full_album(a, base) if self.catalog.has_album(a) else None for a in ids]
         return _Reply(200, {"albums": albums})
 
-    def _ep_album(
-        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str
-    ) -> _Reply:
+    def _ep_album(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str) -> _Reply:
         if not self.catalog.has_album(album_id):
             raise _api_error(404, "Resource not found")
         return _Reply(200, self.catalog.full_album(album_id, base))
 
-    def _ep_album_tracks(
-        self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str
-    ) -> _Reply:
+    def _ep_album_tracks(self, token: _AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str) -> _Reply:
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_ALBUM_TRACKS_PAGE)
         if not self.catalog.has_album(album_id):
             raise _api_error(404, "Resource not found")
@@ -970,9 +960,7 @@ class SpotifyEmulator:
                 "name": None,
             }
             items.append({"added_at": "2026-01-01T00:00:00Z", "is_local": False, "track": track, "item": track})
-        return _paging(
-            f"{base}/v1/playlists/{playlist.id}/items", items, total=len(playlist.uris), offset=offset, limit=limit
-        )
+        return _paging(f"{base}/v1/playlists/{playlist.id}/items", items, total=len(playlist.uris), offset=offset, limit=limit)
 
     def _full_playlist(self, playlist: _Playlist, base: str) -> dict[str, Any]:
         result = self._simplified_playlist(playlist, base)

@@ -24,9 +24,7 @@ def _index_key() -> str:
     return key("telemetry-index")
 
 
-def telemetry_record(
-    *, source: str, operation: str, outcome: Outcome, latency_ms: float | None = None, error: str = ""
-) -> None:
+def telemetry_record(*, source: str, operation: str, outcome: Outcome, latency_ms: float | None = None, error: str = "") -> None:
     if outcome not in _OUTCOMES:
         raise ValueError(f"outcome must be one of {_OUTCOMES}")
     name = f"{source}.{operation}"

@@ -56,8 +56,11 @@ def test_compose_has_every_service_of_the_stack() -> None:
     assert {"postgres", "redis", "web", "worker", "beat", "flower"} <= set(services)
     assert "gunicorn" in services["web"]["command"]
     assert "worker" in services["worker"]["command"]
-    # DatabaseScheduler subclass that also writes the heartbeat health and queue triage read.
-    assert "opsconsole.beat:HeartbeatScheduler" in services["beat"]["command"]
+    # The settings' scheduler: a DatabaseScheduler subclass that also writes beat's heartbeat.
+    scheduler_path = services["beat"]["command"][services["beat"]["command"].index("--scheduler") + 1]
+    assert scheduler_path == settings.CELERY_BEAT_SCHEDULER
+    module, _, name = scheduler_path.partition(":")
+    assert issubclass(getattr(importlib.import_module(module), name), DatabaseScheduler)
 
 
 def test_compose_web_worker_and_beat_read_the_same_environment() -> None:

@@ -7,7 +7,6 @@ import time_machine
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts.tasks import account_refresh_token_one, refresh_tokens

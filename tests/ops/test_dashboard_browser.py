@@ -34,7 +34,7 @@ PAINTED_PIXELS_JS = """
 
 def _seed_snapshots() -> None:
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    for hours_ago in range(0, 30):
+    for hours_ago in range(30):
         MetricSnapshot.objects.create(
             taken_at=now - timedelta(hours=hours_ago),
             accounts_total=10,

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import schemathesis
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
@@ -16,9 +17,8 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-
-import schemathesis
 from schemathesis import GenerationMode
+
 from tests.ops.conftest import client_for
 from tests.ops.test_permissions import api_v1_paths
 

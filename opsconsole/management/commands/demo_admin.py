@@ -13,7 +13,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         username = os.environ["DJANGO_SUPERUSER_USERNAME"]
         user, created = User.objects.get_or_create(
-            username=username, defaults={"email": os.environ.get("DJANGO_SUPERUSER_EMAIL", ""), "is_staff": True, "is_superuser": True}
+            username=username,
+            defaults={"email": os.environ.get("DJANGO_SUPERUSER_EMAIL", ""), "is_staff": True, "is_superuser": True},
         )
         user.set_password(os.environ["DJANGO_SUPERUSER_PASSWORD"])
         user.is_staff = user.is_superuser = True

@@ -12,4 +12,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = schedule_sync()
-        self.stdout.write(f"periodic tasks: {result['created']} created, {result['updated']} updated, {result['unchanged']} unchanged")
+        self.stdout.write(
+            f"periodic tasks: {result['created']} created, {result['updated']} updated, {result['unchanged']} unchanged"
+        )
