@@ -34,7 +34,9 @@ lint: $(VENV)/.dev-installed
 
 # Debian's chromium for the Playwright dashboard test (no browser download).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The dashboard test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 migrate: install
 	$(BIN)/python manage.py migrate
