@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from ingest.connectors import connector_cache_invalidate, connector_settings_seed
+from ingest.models import ConnectorSetting
 from opsconsole.spotify import SpotifyServerError
 from playlists import services
 from playlists.models import Playlist
@@ -16,13 +18,20 @@ from tests.playlists.conftest import make_catalog
 pytestmark = pytest.mark.django_db
 
 
-def test_a_timed_out_create_is_not_retried_and_the_next_sync_adopts_the_playlist(spotify_emulator: Any, make_account: Any, settings: Any) -> None:
+def _playlists_timeout(seconds: float) -> None:
+    """The per-operation timeout operators set (connector settings) is the one the client uses."""
+    connector_settings_seed()
+    ConnectorSetting.objects.filter(name="spotify.playlists").update(timeout_seconds=seconds)
+    connector_cache_invalidate()
+
+
+def test_a_timed_out_create_is_not_retried_and_the_next_sync_adopts_the_playlist(spotify_emulator: Any, make_account: Any) -> None:
     make_catalog(artists=30, tracks_per_artist=3)
     account = make_account("slowpoke")
     playlist = PlaylistFactory(account=account, policy=PlaylistPolicyFactory(name="Slow"), index=1)
-    settings.SPOTIFY_REQUEST_TIMEOUT = 0.3
+    _playlists_timeout(0.5)
     # Spotify creates the playlist but answers too late for us.
-    spotify_emulator.fault("create_playlist", status=None, latency=1.0, times=1)
+    spotify_emulator.fault("create_playlist", status=None, latency=1.5, times=1)
 
     with pytest.raises(SpotifyServerError):
         services.playlist_sync(playlist=playlist, actor="test")
@@ -34,7 +43,7 @@ def test_a_timed_out_create_is_not_retried_and_the_next_sync_adopts_the_playlist
         time.sleep(0.1)
     assert len(spotify_emulator.playlists_of("slowpoke")) == 1
 
-    settings.SPOTIFY_REQUEST_TIMEOUT = 10
+    _playlists_timeout(10)
     playlist.refresh_from_db()
     services.playlist_sync(playlist=playlist, actor="test")
 
