@@ -41,14 +41,19 @@ PITCHES = ["C", "C♯/D♭", "D", "D♯/E♭", "E", "F", "F♯/G♭", "G", "G♯
 ISRC_LENGTH = 12
 
 
-def _exact_search(queryset: QuerySet[Any], term: str, *, isrc: bool = False) -> QuerySet[Any] | None:
-    """A pasted Spotify id (or ISRC) is looked up by its unique index, not by a LIKE scan."""
-    term = term.strip()
-    if len(term) == ALBUM_ID_LENGTH and term.isalnum():
-        return queryset.filter(spotify_id=term)
-    if isrc and len(term) == ISRC_LENGTH and term.isalnum() and term[:2].isalpha():
-        return queryset.filter(Q(isrc=term.upper()) | Q(name__icontains=term))
-    return None
+class ExactIdSearchMixin:
+    """A pasted Spotify id (or ISRC, where the model has one) is looked up by its unique index,
+    not by a LIKE scan."""
+
+    search_by_isrc = False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if len(term) == ALBUM_ID_LENGTH and term.isalnum():
+            return queryset.filter(spotify_id=term), False
+        if self.search_by_isrc and len(term) == ISRC_LENGTH and term.isalnum() and term[:2].isalpha():
+            return queryset.filter(Q(isrc=term.upper()) | Q(name__icontains=term)), False
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
 
 
 class OperatorActionsMixin:
@@ -67,22 +72,16 @@ class OperatorActionsMixin:
 
 
 @admin.register(Artist)
-class ArtistAdmin(admin.ModelAdmin):
+class ArtistAdmin(ExactIdSearchMixin, admin.ModelAdmin):
     list_display = ["name", "spotify_id", "created_at"]
     search_fields = ["name", "=spotify_id"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = ["created_at", "updated_at"]
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Artist], search_term: str
-    ) -> tuple[QuerySet[Artist], bool]:
-        exact = _exact_search(queryset, search_term)
-        return (exact, False) if exact is not None else super().get_search_results(request, queryset, search_term)
-
 
 @admin.register(Album)
-class AlbumAdmin(admin.ModelAdmin):
+class AlbumAdmin(ExactIdSearchMixin, admin.ModelAdmin):
     list_display = ["name", "artist", "release_date", "total_tracks", "label", "spotify_id"]
     list_select_related = ["artist"]
     search_fields = ["name", "=spotify_id", "artist__name"]
@@ -90,12 +89,6 @@ class AlbumAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = ["created_at", "updated_at"]
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Album], search_term: str
-    ) -> tuple[QuerySet[Album], bool]:
-        exact = _exact_search(queryset, search_term)
-        return (exact, False) if exact is not None else super().get_search_results(request, queryset, search_term)
 
 
 class HasFeaturesFilter(admin.SimpleListFilter):
@@ -138,11 +131,12 @@ class QualityFilter(admin.SimpleListFilter):
 
 
 @admin.register(Track)
-class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
+class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
     list_display = ["name", "artist", "album", "isrc", "duration", "has_features", "features_brief", "quality"]
     list_select_related = ["artist", "album"]
     list_filter = [QualityFilter, HasFeaturesFilter, "explicit"]
     search_fields = ["name", "=spotify_id", "=isrc"]
+    search_by_isrc = True
     raw_id_fields = ["artist", "album"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -179,12 +173,6 @@ class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
         if run is not None:
             message += f" fetch_audio_features queued (task {run.task_id})."
         self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Track], search_term: str
-    ) -> tuple[QuerySet[Track], bool]:
-        exact = _exact_search(queryset, search_term, isrc=True)
-        return (exact, False) if exact is not None else super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="Length", ordering="duration_ms")
     def duration(self, track: Track) -> str:
