@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -17,42 +17,35 @@ DEFAULT_GRACE_MINUTES = 30
 EARLY_TOLERANCE = timedelta(minutes=2)
 
 
+def _slots(schedule: Any, day: date) -> list[datetime]:
+    """The times a celery crontab (UTC) fires on one day, in order."""
+    cron_dow = (day.weekday() + 1) % 7  # cron counts Sunday as 0
+    if day.month not in schedule.month_of_year or day.day not in schedule.day_of_month or cron_dow not in schedule.day_of_week:
+        return []
+    return [
+        datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+        for hour in sorted(schedule.hour)
+        for minute in sorted(schedule.minute)
+    ]
+
+
 def previous_fire_time(schedule: Any, before: datetime) -> datetime | None:
     """Latest time <= `before` matching a celery crontab (UTC), looking back 8 days."""
     before = before.astimezone(UTC).replace(second=0, microsecond=0)
     for days_back in range(9):
-        day = (before - timedelta(days=days_back)).date()
-        cron_dow = (day.weekday() + 1) % 7  # cron counts Sunday as 0
-        if (
-            day.month not in schedule.month_of_year
-            or day.day not in schedule.day_of_month
-            or cron_dow not in schedule.day_of_week
-        ):
-            continue
-        for hour in sorted(schedule.hour, reverse=True):
-            for minute in sorted(schedule.minute, reverse=True):
-                candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-                if candidate <= before:
-                    return candidate
+        earlier = [slot for slot in _slots(schedule, (before - timedelta(days=days_back)).date()) if slot <= before]
+        if earlier:
+            return earlier[-1]
     return None
 
 
 def next_fire_time(schedule: Any, after: datetime) -> datetime | None:
+    """First time > `after` matching a celery crontab (UTC), looking ahead 8 days."""
     after = after.astimezone(UTC).replace(second=0, microsecond=0)
     for days_ahead in range(9):
-        day = (after + timedelta(days=days_ahead)).date()
-        cron_dow = (day.weekday() + 1) % 7
-        if (
-            day.month not in schedule.month_of_year
-            or day.day not in schedule.day_of_month
-            or cron_dow not in schedule.day_of_week
-        ):
-            continue
-        for hour in sorted(schedule.hour):
-            for minute in sorted(schedule.minute):
-                candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-                if candidate > after:
-                    return candidate
+        later = [slot for slot in _slots(schedule, (after + timedelta(days=days_ahead)).date()) if slot > after]
+        if later:
+            return later[0]
     return None
 
 
