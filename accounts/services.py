@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -47,19 +47,11 @@ class RowResult:
 
 def app_get_or_create_default() -> SpotifyApp:
     """The app the environment names (SPOTIFY_CLIENT_ID/SECRET) seeds the fleet's first app."""
-    app = SpotifyApp.objects.filter(client_id=settings.SPOTIFY_CLIENT_ID).first()
-    if app is None:
-        try:
-            with transaction.atomic():
-                app = SpotifyApp.objects.create(
-                    name="default",
-                    client_id=settings.SPOTIFY_CLIENT_ID,
-                    client_secret=settings.SPOTIFY_CLIENT_SECRET,
-                    user_cap=settings.DEV_MODE_USER_CAP,
-                )
-        except IntegrityError:
-            # First boot with several workers: another one created it a moment ago.
-            app = SpotifyApp.objects.get(client_id=settings.SPOTIFY_CLIENT_ID)
+    # get_or_create also covers two workers creating it at once on first boot.
+    app, _ = SpotifyApp.objects.get_or_create(
+        client_id=settings.SPOTIFY_CLIENT_ID,
+        defaults={"name": "default", "client_secret": settings.SPOTIFY_CLIENT_SECRET, "user_cap": settings.DEV_MODE_USER_CAP},
+    )
     return app
 
 
