@@ -24,7 +24,7 @@ ADMIN_PAGES = {
     "accounts": "/admin/accounts/spotifyaccount/",
     "playlists": "/admin/playlists/playlist/",
     "tracks": "/admin/ingest/track/",
-    "job_runs": "/admin/metrics/jobrun/",
+    "job_runs": "/admin/jobs/jobrun/",
     "dead_letters": "/admin/ingest/deadletter/",
 }
 API_PAGES = {

@@ -162,7 +162,7 @@ class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, 
 
     @admin.action(description="Re-enrich: fetch audio features again", permissions=["operate"])
     def reenrich(self, request: HttpRequest, queryset: QuerySet[Track]) -> None:
-        from metrics.models import JobRun
+        from opsconsole.jobs.models import JobRun
 
         count, run = tracks_reenrich(
             track_ids=list(queryset.values_list("pk", flat=True)),
@@ -324,12 +324,10 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
 
     @admin.action(description="Run the ingest job now", permissions=["operate"])
     def ingest_now(self, request: HttpRequest, queryset: QuerySet[AlbumSource]) -> None:
-        from metrics.models import JobRun
-        from metrics.services import job_run_now
+        from opsconsole.jobs.models import JobRun
+        from opsconsole.jobs.services import job_enqueue
 
-        run = job_run_now(
-            task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username()
-        )
+        run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username())
         self.message_user(request, f"Ingest queued (task {run.task_id}).", messages.SUCCESS)
 
 

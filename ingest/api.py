@@ -242,7 +242,7 @@ class TracksReenrichView(APIView):
         tags=["tracks"],
     )
     def post(self, request: Request) -> Response:
-        from metrics.models import JobRun
+        from opsconsole.jobs.models import JobRun
 
         serializer = TracksReenrichSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from ingest.models import QualityTier, Track
 
 if TYPE_CHECKING:
-    from metrics.models import JobRun
+    from opsconsole.jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,9 @@ def tracks_quality_counts() -> dict[str, int]:
 @transaction.atomic
 def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> tuple[int, JobRun | None]:
     """Put tracks back in the audio-features queue (forget "Spotify has none" and the fetch
-    time) and queue one `fetch_audio_features` run, published on commit (job_run_now);
+    time) and queue one `fetch_audio_features` run, published on commit (job_enqueue);
     returns (tracks queued, that JobRun or None when no track matched)."""
-    from metrics.services import job_run_now
+    from opsconsole.jobs.services import job_enqueue
 
     ids = list(track_ids)
     count = Track.objects.filter(pk__in=ids).update(
@@ -137,7 +137,7 @@ def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> tu
     run = None
     if count:
         tracks_quality_update(track_ids=ids)
-        run = job_run_now(task_name="fetch_audio_features", trigger=trigger, triggered_by=actor)
+        run = job_enqueue("fetch_audio_features", trigger=trigger, triggered_by=actor)
     logger.info("tracks queued for re-enrichment", extra={"tracks": count, "actor": actor})
     return count, run
 

@@ -11,11 +11,12 @@ from django.utils.translation import ngettext
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from metrics import services
 from metrics.dashboard import dashboard_urls
-from metrics.models import JobRun, MetricSnapshot
-from metrics.selectors import job_lateness
+from metrics.models import MetricSnapshot
 from opsconsole.admin_utils import EstimatedCountPaginator, FastChangelistMixin
+from opsconsole.jobs import services as job_services
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.selectors import job_lateness
 from opsconsole.permissions import user_can_operate
 
 STATUS_COLOURS = {"success": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "retrying": "#ef6c00", "queued": "#555"}
@@ -29,7 +30,7 @@ class JobNameFilter(admin.SimpleListFilter):
     parameter_name = "job_name"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        from opsconsole.jobs import JOBS
+        from opsconsole.jobs.specs import JOBS
 
         return [(job.name, job.name) for job in JOBS]
 
@@ -85,8 +86,8 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
     def retry(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         queued = 0
         for run in queryset:
-            services.job_run_now(
-                task_name=run.task_name,
+            job_services.job_enqueue(
+                run.task_name,
                 trigger=JobRun.Trigger.ADMIN,
                 triggered_by=request.user.get_username(),
                 args=run.args,
@@ -130,7 +131,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
     @admin.action(description="Run now (records trigger=admin)", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
         runs = [
-            services.job_run_now(task_name=task.task, trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username())
+            job_services.job_enqueue(task.task, trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username())
             for task in queryset
         ]
         self.message_user(

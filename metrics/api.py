@@ -12,7 +12,8 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 
-from metrics.models import JobRun, MetricSnapshot
+from metrics.models import MetricSnapshot
+from opsconsole.jobs.models import JobRun
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 

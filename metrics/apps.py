@@ -7,7 +7,6 @@ class MetricsConfig(AppConfig):
     verbose_name = "Jobs and metrics"
 
     def ready(self) -> None:
-        from metrics import signals  # noqa: F401  (JobRun rows from Celery signals)
         from metrics.groups import sync_after_migrate
 
         # Models added after migration 0002 get their group permissions on the next migrate.

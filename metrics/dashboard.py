@@ -20,7 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 
-from metrics.models import JobRun, MetricSnapshot
+from metrics.models import MetricSnapshot
+from opsconsole.jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def _ingest(now: Any) -> dict[str, Any]:
 
 def _queues() -> dict[str, Any]:
     """Queue depth and beat from Redis and the DB only: no worker broadcast on a page load."""
-    from opsconsole.queues import declared_queues, queue_lengths, scheduler_status
+    from metrics.queues import declared_queues, queue_lengths, scheduler_status
 
     report: dict[str, Any] = {"sizes": [], "scheduler": None, "error": ""}
     try:
@@ -198,7 +199,7 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
         "ingest": _ingest(now),
         "now": now,
         "links": {
-            "job_runs": _admin_url("metrics_jobrun_changelist"),
+            "job_runs": _admin_url("jobs_jobrun_changelist"),
             "periodic_tasks": _admin_url("django_celery_beat_periodictask_changelist"),
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
             "album_sources": _admin_url("ingest_albumsource_changelist"),

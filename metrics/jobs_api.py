@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from metrics import services
-from metrics.models import JobRun
 from metrics.selectors import jobs_overview
+from opsconsole.jobs import services as job_services
+from opsconsole.jobs.models import JobRun
 
 
 class JobSerializer(serializers.Serializer):
@@ -85,10 +85,10 @@ class JobUpdateView(APIView):
         body: dict[str, object] = {"name": name}
         if "enabled" in serializer.validated_data:
             enabled = serializer.validated_data["enabled"]
-            body.update(enabled=enabled, changed=services.job_set_enabled(name=name, enabled=enabled, actor=actor))
+            body.update(enabled=enabled, changed=job_services.job_set_enabled(name=name, enabled=enabled, actor=actor))
         if serializer.validated_data["run_now"]:
             task = PeriodicTask.objects.get(name=name)
-            run = services.job_run_now(task_name=task.task, trigger=JobRun.Trigger.API, triggered_by=request.user.get_username())
+            run = job_services.job_enqueue(task.task, trigger=JobRun.Trigger.API, triggered_by=request.user.get_username())
             body.update(task_id=run.task_id, job_run_id=run.pk, correlation_id=run.correlation_id)
             return Response(body, status=status.HTTP_202_ACCEPTED)
         return Response(body)

@@ -11,8 +11,9 @@ from django.db import transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
 
-from metrics.models import JobRun, MetricSnapshot
+from metrics.models import MetricSnapshot
 from opsconsole.counters import counter_values
+from opsconsole.jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 

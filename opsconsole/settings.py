@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "health_check",
     "opsconsole",
+    "opsconsole.jobs",
     "accounts",
     "ingest",
     "playlists",
@@ -246,7 +247,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # DatabaseScheduler plus a Redis heartbeat on every tick, so health can tell beat is alive.
-CELERY_BEAT_SCHEDULER = "opsconsole.beat:HeartbeatScheduler"
+CELERY_BEAT_SCHEDULER = "opsconsole.jobs.beat:HeartbeatScheduler"
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=60)
 # How long health and queue triage wait for workers to answer a ping / inspect.
 HEALTH_PING_TIMEOUT_SECONDS = env.float("HEALTH_PING_TIMEOUT_SECONDS", default=1.0)
@@ -281,7 +282,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["opsconsole.permissions.StaffGroupPermission"],
     # Several models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
-        "JobRunStatusEnum": "metrics.models.JobRun.Status",
+        "JobRunStatusEnum": "opsconsole.jobs.models.JobRun.Status",
         "AlbumSourceStatusEnum": "ingest.models.AlbumSource.Status",
         "DeadLetterStatusEnum": "ingest.models.DeadLetter.Status",
         "PlaylistStatusEnum": "playlists.models.Playlist.Status",
@@ -304,7 +305,7 @@ LOGGING = {
     "loggers": {
         "spotipy": {"level": "INFO"},
         "pgserver": {"level": "WARNING"},
-        # django-health-check logs a traceback per failed probe; opsconsole.health logs one line.
+        # django-health-check logs a traceback per failed probe; metrics.health logs one line.
         "health_check": {"level": "ERROR"},
         "urllib3": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from opsconsole import health, prometheus, queues
+from metrics import health, prometheus, queues
 
 urlpatterns = [
     path("admin/", admin.site.urls),

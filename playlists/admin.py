@@ -13,9 +13,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from metrics.models import JobRun
-from metrics.services import job_run_now
 from opsconsole.admin_utils import FastChangelistMixin
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
@@ -242,8 +242,8 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
         if request.method == "POST":
             with transaction.atomic():
-                run = job_run_now(
-                    task_name="scale_playlists_daily",
+                run = job_enqueue(
+                    "scale_playlists_daily",
                     trigger=JobRun.Trigger.ADMIN,
                     triggered_by=admin_actor(request),
                     kwargs={"dry_run": False, "actor": admin_actor(request)},

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import SpotifyAccount
-from metrics.models import JobRun
+from opsconsole.jobs.models import JobRun
 from playlists import selectors, services
 from playlists.admin import admin_actor, report_queued
 

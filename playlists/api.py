@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import SpotifyAccount
-from metrics.models import JobRun
-from metrics.services import job_run_now
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
@@ -266,8 +266,8 @@ class PlaylistScaleView(APIView):
                 raise ScaleBusy() from exc
             return Response(plan, status=status.HTTP_200_OK)
         with transaction.atomic():
-            run = job_run_now(
-                task_name="scale_playlists_daily",
+            run = job_enqueue(
+                "scale_playlists_daily",
                 trigger=JobRun.Trigger.API,
                 triggered_by=_actor(request),
                 kwargs={"dry_run": False, "actor": _actor(request)},

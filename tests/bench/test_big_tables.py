@@ -47,7 +47,7 @@ def test_unfiltered_track_list_takes_the_planner_estimate_instead_of_counting(st
 def test_job_run_changelist_runs_no_distinct_scan_over_the_history(staff_client: Client) -> None:
     fleet_populate(sizes=FleetSizes.uniform(50))
     with CaptureQueriesContext(connection) as queries:
-        response = staff_client.get("/admin/metrics/jobrun/")
+        response = staff_client.get("/admin/jobs/jobrun/")
     assert response.status_code == 200
     # The job-name filter still offers every scheduled job, from code rather than from the rows.
     assert b"?job_name=refresh_tokens" in response.content

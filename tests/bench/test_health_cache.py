@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from opsconsole import health
+from metrics import health
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from django.contrib.auth.models import User
 
 from ingest.connectors import connector_settings_seed
 from ingest.models import AlbumSource
-from metrics.models import JobRun
-from metrics.services import job_run_now
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.ops.conftest import client_for, token_client
 
@@ -39,7 +39,7 @@ def test_a_disabled_ingest_is_skipped_by_the_worker_and_resumes_when_re_enabled(
     queue_albums(spotify_emulator.catalog.album_ids()[:4])
     _set_enabled(operator, False)
 
-    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
+    run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
     skipped = celery_worker_process.wait_until(lambda: JobRun.objects.filter(pk=run.pk, status="success").first(), timeout=60)
     assert skipped.summary["skipped"] == "disabled"
     assert skipped.summary["disabled_connectors"] == ["spotify.albums"]
@@ -49,7 +49,7 @@ def test_a_disabled_ingest_is_skipped_by_the_worker_and_resumes_when_re_enabled(
     assert any(i["reason"] == "disabled" and i["connector"] == "spotify.albums" for i in issues)
 
     _set_enabled(operator, True)
-    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
+    run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
     done = celery_worker_process.wait_until(lambda: JobRun.objects.filter(pk=run.pk, status="success").first(), timeout=60)
     assert done.summary["albums_done"] == 4
     assert set(AlbumSource.objects.values_list("status", flat=True)) == {"done"}

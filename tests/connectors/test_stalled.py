@@ -14,7 +14,7 @@ from ingest.models import AlbumSource
 from ingest.selectors import ingest_stalled
 from ingest.services import album_sources_submit
 from metrics.selectors import jobs_late, jobs_overview
-from opsconsole.schedule import schedule_sync
+from opsconsole.jobs.schedule import schedule_sync
 from tests.factories import spotify_id
 from tests.ops.conftest import client_for
 

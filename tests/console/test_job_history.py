@@ -10,9 +10,9 @@ from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from accounts.tasks import account_refresh_token_one, refresh_tokens
-from metrics.models import JobRun
-from metrics.selectors import job_lateness
-from opsconsole.schedule import schedule_sync
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.schedule import schedule_sync
+from opsconsole.jobs.selectors import job_lateness
 
 
 def test_every_task_run_writes_a_job_run_with_its_summary(db: None) -> None:
@@ -34,12 +34,12 @@ def test_a_failing_job_shows_its_error_and_the_admin_can_retry_it(db: None, supe
 
     client = Client()
     client.force_login(superuser)
-    changelist = client.get(reverse("admin:metrics_jobrun_changelist") + "?status=failed")
+    changelist = client.get(reverse("admin:jobs_jobrun_changelist") + "?status=failed")
     assert "DoesNotExist" in changelist.content.decode()
 
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(
-            reverse("admin:metrics_jobrun_changelist"), {"action": "retry", "_selected_action": [failed.pk]}, follow=True
+            reverse("admin:jobs_jobrun_changelist"), {"action": "retry", "_selected_action": [failed.pk]}, follow=True
         )
     assert "1 job queued again." in [str(m) for m in response.context["messages"]]
     assert len(callbacks) == 1

@@ -6,9 +6,9 @@ import logging
 from django.contrib.auth.models import User
 from django.test import Client
 
-from metrics.models import JobRun
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.schedule import schedule_sync
 from opsconsole.logging import ContextFilter, JsonFormatter, log_context
-from opsconsole.schedule import schedule_sync
 
 
 def _format(record: logging.LogRecord) -> dict:

@@ -10,9 +10,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from opsconsole.celery import app as celery_app
-from opsconsole.jobs import JOBS
+from opsconsole.jobs.schedule import schedule_sync
+from opsconsole.jobs.specs import JOBS
 from opsconsole.redis import get_redis
-from opsconsole.schedule import schedule_sync
 
 
 def test_every_job_of_the_design_has_a_utc_crontab_row(db: None) -> None:

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 
 from ingest.models import AlbumSource
-from metrics.models import JobRun
-from metrics.services import job_run_now
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from tests.drills.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def test_an_ingest_run_whose_connection_is_dropped_mid_job_is_retried_and_the_ne
     worker = start_celery_worker(concurrency=1)
     spotify_emulator.fault("albums", status=None, latency=2.0, times=1)
 
-    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill")
+    run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill")
     wait_for(lambda: spotify_emulator.count("albums") >= 1, timeout=30, what="several-albums call in flight")
     assert _terminate_other_backends() >= 1
 
@@ -51,7 +51,7 @@ def test_an_ingest_run_whose_connection_is_dropped_mid_job_is_retried_and_the_ne
     assert set(AlbumSource.objects.values_list("status", flat=True)) == {"done"}
 
     queue_albums(album_ids[20:25])
-    following = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill")
+    following = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill")
     done = worker.wait_until(lambda: JobRun.objects.filter(pk=following.pk, status="success").first(), timeout=30)
     assert done.summary["albums_done"] == 5
     assert AlbumSource.objects.filter(status="done").count() == 25

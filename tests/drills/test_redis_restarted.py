@@ -29,9 +29,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from accounts.services import app_get_or_create_default
 from ingest.models import Album, AlbumSource
-from metrics.models import JobRun
-from opsconsole.beat import beat_status
 from opsconsole.celery import app as celery_app
+from opsconsole.jobs.beat import beat_status
+from opsconsole.jobs.models import JobRun
 from opsconsole.spotify.breaker import breaker_failure, breaker_states
 from opsconsole.spotify.ratelimit import bucket_block, bucket_state
 from tests.drills.conftest import wait_for

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from ingest.models import Album, AlbumSource, Track
-from metrics.models import JobRun
-from metrics.services import job_run_now
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy, redis_lock
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
@@ -63,9 +63,7 @@ def test_an_ingest_batch_killed_mid_flight_is_redelivered_and_every_source_ends_
     child = pool_child(worker)
     spotify_emulator.fault("albums", status=None, latency=2.0, times=1)
 
-    run = job_run_now(
-        task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill", kwargs={"batch_size": 40}
-    )
+    run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="drill", kwargs={"batch_size": 40})
     wait_for(lambda: spotify_emulator.count("albums") >= 1, timeout=30, what="several-albums call in flight")
     assert set(AlbumSource.objects.values_list("status", flat=True)) == {"processing"}
     child.kill()

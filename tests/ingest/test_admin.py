@@ -162,7 +162,7 @@ def test_requeue_action_only_takes_failed_sources(client: Client, superuser: Use
 
 
 def test_run_ingest_now_button_queues_the_job_once(client: Client, superuser: User, viewer: User, django_capture_on_commit_callbacks: Callable) -> None:
-    from metrics.models import JobRun
+    from opsconsole.jobs.models import JobRun
 
     client.force_login(superuser)
     page = client.get(reverse("admin:ingest_albumsource_changelist")).content.decode()

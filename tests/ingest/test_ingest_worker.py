@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from ingest.models import AlbumSource, Track
-from metrics.models import JobRun
-from metrics.services import job_run_now
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.spotify.emulator import SpotifyEmulator
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ def test_ingest_job_chains_audio_features_in_a_real_worker(
     spotify_emulator: SpotifyEmulator, celery_worker_process, queue_albums: Callable[[list[str]], list[str]]
 ) -> None:  # type: ignore[no-untyped-def]
     queue_albums(spotify_emulator.catalog.album_ids()[:10])
-    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
+    run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
     done = celery_worker_process.wait_until(lambda: JobRun.objects.filter(pk=run.pk, status="success").first(), timeout=60)
     assert done.summary["albums_done"] == 10
     features = celery_worker_process.wait_until(
@@ -37,7 +37,7 @@ def test_a_429_past_the_ceiling_parks_sources_and_the_task_retries_with_the_coun
 ) -> None:  # type: ignore[no-untyped-def]
     queue_albums(spotify_emulator.catalog.album_ids()[:5])
     spotify_emulator.fault("albums", status=429, retry_after=120, times=1)
-    run = job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
+    run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
     retrying = celery_worker_process.wait_until(lambda: JobRun.objects.filter(pk=run.pk, status="retrying").first(), timeout=60)
     assert "120" in retrying.error
     source = AlbumSource.objects.first()
@@ -53,7 +53,7 @@ def test_two_worker_processes_ingesting_at_once_take_each_source_once(
     spotify_emulator.fault("albums", status=None, latency=0.3, times=3)
     workers = [start_celery_worker(concurrency=1), start_celery_worker(concurrency=1)]
     runs = [
-        job_run_now(task_name="ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test", kwargs={"batch_size": 20})
+        job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test", kwargs={"batch_size": 20})
         for _ in range(4)
     ]
     def all_finished() -> list[JobRun] | None:

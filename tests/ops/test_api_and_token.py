@@ -10,7 +10,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from metrics.models import JobRun, MetricSnapshot
+from metrics.models import MetricSnapshot
+from opsconsole.jobs.models import JobRun
 from tests.ops.conftest import client_for
 
 pytestmark = pytest.mark.django_db

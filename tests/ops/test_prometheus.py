@@ -10,9 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import SpotifyAccount
 from accounts.services import account_onboard, app_get_or_create_default
-from metrics import services as metric_services
-from metrics.models import JobRun
 from opsconsole.counters import counter_inc
+from opsconsole.jobs import services as job_services
+from opsconsole.jobs.models import JobRun
 from tests.ops.conftest import client_for, token_client
 
 
@@ -96,10 +96,10 @@ def test_events_in_a_worker_process_reach_the_web_process_metrics(  # type: igno
     spotify_emulator.fault("token", status=500, times=1)
     worker = start_celery_worker(include=["tests.ops.worker_tasks"])
     runs = [
-        metric_services.job_run_now(task_name="account_refresh_token_one", trigger="api", args=[str(account.pk)]),
-        metric_services.job_run_now(task_name="metrics_snapshot", trigger="admin"),
-        metric_services.job_run_now(task_name="ops_test_count", trigger="admin", args=["playlists_created_total", 3]),
-        metric_services.job_run_now(task_name="ops_test_count", trigger="admin", args=["reshuffles_total", 2]),
+        job_services.job_enqueue("account_refresh_token_one", trigger="api", args=[str(account.pk)]),
+        job_services.job_enqueue("metrics_snapshot", trigger="admin"),
+        job_services.job_enqueue("ops_test_count", trigger="admin", args=["playlists_created_total", 3]),
+        job_services.job_enqueue("ops_test_count", trigger="admin", args=["reshuffles_total", 2]),
     ]
     _wait_for_runs(worker, [run.task_id for run in runs])
     assert not JobRun.objects.filter(status="failed").exists(), list(JobRun.objects.values("job_name", "error"))

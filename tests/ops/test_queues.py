@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from accounts.models import SpotifyApp
 from accounts.services import account_onboard
-from metrics.models import JobRun
-from opsconsole.beat import beat_heartbeat
 from opsconsole.celery import app as celery_app
-from opsconsole.schedule import schedule_sync
+from opsconsole.jobs.beat import beat_heartbeat
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.schedule import schedule_sync
 from tests.ops.conftest import client_for, token_client
 
 

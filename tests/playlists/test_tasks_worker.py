@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
-from metrics.models import JobRun
-from metrics.services import job_run_now
 from opsconsole.counters import counter_total
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import PlaylistFactory
@@ -40,7 +40,7 @@ def test_create_then_due_reshuffle_run_through_the_worker(
     assert counter_total("playlists_created_total") == 2
 
     Playlist.objects.update(next_reshuffle_at=timezone.now() - timedelta(minutes=1))
-    run = job_run_now(task_name="reshuffle_due_playlists", trigger=JobRun.Trigger.MANUAL, triggered_by="test")
+    run = job_enqueue("reshuffle_due_playlists", trigger=JobRun.Trigger.MANUAL, triggered_by="test")
 
     worker.wait_until(lambda: PlaylistHistory.objects.filter(action="reshuffle").count() == 2, timeout=60)
     worker.wait_until(lambda: JobRun.objects.get(task_id=run.task_id).status == "success", timeout=30)

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from metrics.models import JobRun
-from metrics.services import job_run_now
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 
 FIRST_BOOT_JOBS = [
     "refresh_tokens",
@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, mark_done: str | None = None, timeout: float = 180.0, **options: Any) -> None:
         failures = 0
         for job in FIRST_BOOT_JOBS:
-            run = job_run_now(task_name=job, trigger=JobRun.Trigger.MANUAL, triggered_by="demo first boot")
+            run = job_enqueue(job, trigger=JobRun.Trigger.MANUAL, triggered_by="demo first boot")
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 run.refresh_from_db()

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import signals
 
-from metrics import services
+from opsconsole.jobs import services
 from opsconsole.logging import log_context
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,9 @@
-"""Job history writes and the doors' shared "run this job now"."""
+"""Job history writes and `job_enqueue`, the one way work is queued.
+
+Every door (admin action, API view, management command) and every service that queues a
+follow-up calls `job_enqueue` by job name: the JobRun row exists before any worker can start
+the task, and the message is published only after the surrounding transaction commits.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
-from metrics.models import JobRun
-from opsconsole.jobs import JOBS_BY_NAME
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.specs import JOBS_BY_NAME
 from opsconsole.logging import log_context
 
 logger = logging.getLogger(__name__)
@@ -73,33 +78,40 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
     JobRun.objects.filter(task_id=task_id).update(**updates)
 
 
-def job_runs_queue(
+def _correlation_id(task_id: str) -> str:
+    # A request's id (API/admin) or the running task's correlation id follows the work it queues.
+    context = log_context.get()
+    return context.get("request_id") or context.get("correlation_id") or task_id
+
+
+def job_enqueue_many(
+    name: str,
     *,
-    task_name: str,
     trigger: str,
     triggered_by: str = "",
     kwargs_list: list[dict[str, Any]],
+    subjects: list[dict[str, Any]] | None = None,
     args: list[Any] | None = None,
 ) -> list[JobRun]:
-    """Queue one task per kwargs and record who asked: the JobRun rows (one INSERT) exist
-    before any worker starts, and the messages are published only after commit."""
+    """Queue one `name` task per kwargs and record who asked: the JobRun rows (one INSERT)
+    exist before any worker starts, and the messages are published only after commit."""
     now = timezone.now()
-    request_id = log_context.get().get("request_id")
     runs = []
-    for kwargs in kwargs_list:
+    for index, kwargs in enumerate(kwargs_list):
         task_id = str(uuid.uuid4())
         runs.append(
             JobRun(
-                job_name=task_name.rsplit(".", 1)[-1],
-                task_name=task_name,
+                job_name=name.rsplit(".", 1)[-1],
+                task_name=name,
                 task_id=task_id,
                 trigger=trigger,
                 triggered_by=triggered_by[:150],
-                correlation_id=request_id or task_id,
+                correlation_id=_correlation_id(task_id)[:64],
                 status=JobRun.Status.QUEUED,
                 queued_at=now,
                 args=args or [],
                 kwargs=kwargs,
+                subject=subjects[index] if subjects else {},
             )
         )
     JobRun.objects.bulk_create(runs, batch_size=1000)
@@ -107,23 +119,26 @@ def job_runs_queue(
     def publish() -> None:
         for run in runs:
             headers = {"trigger": trigger, "triggered_by": triggered_by, "correlation_id": run.correlation_id}
-            current_app.send_task(task_name, args=run.args, kwargs=run.kwargs, task_id=run.task_id, headers=headers)
+            current_app.send_task(name, args=run.args, kwargs=run.kwargs, task_id=run.task_id, headers=headers)
 
     # Publish after commit: a worker must never look for a row that is not there yet.
     transaction.on_commit(publish)
     return runs
 
 
-def job_run_now(
+def job_enqueue(
+    name: str,
     *,
-    task_name: str,
     trigger: str,
     triggered_by: str = "",
-    args: list[Any] | None = None,
     kwargs: dict[str, Any] | None = None,
+    subject: dict[str, Any] | None = None,
+    args: list[Any] | None = None,
 ) -> JobRun:
-    """Queue a task now and record who asked; the JobRun exists before the worker starts."""
-    [run] = job_runs_queue(task_name=task_name, trigger=trigger, triggered_by=triggered_by, kwargs_list=[kwargs or {}], args=args)
+    """Queue the task `name` (a job name, or any task's name) once; see `job_enqueue_many`."""
+    [run] = job_enqueue_many(
+        name, trigger=trigger, triggered_by=triggered_by, kwargs_list=[kwargs or {}], subjects=[subject or {}], args=args
+    )
     return run
 
 

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole.beat import beat_status
+from opsconsole.jobs.beat import beat_status
 from opsconsole.permissions import StaffGroupPermission
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def scheduler_status() -> dict[str, Any]:
 
 def failed_recent(*, since: Any) -> Counter[str]:
     """Failed runs per queue since `since`, from the job history (written for every task)."""
-    from metrics.models import JobRun
+    from opsconsole.jobs.models import JobRun
 
     counts: Counter[str] = Counter()
     rows = JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=since).values_list("task_name")

@@ -37,8 +37,8 @@ from redis import asyncio as aioredis
 from rest_framework.exceptions import AuthenticationFailed
 
 from opsconsole.authentication import TokenOrBearerAuthentication
-from opsconsole.beat import beat_status
 from opsconsole.client_ip import ip_allowlisted
+from opsconsole.jobs.beat import beat_status
 from opsconsole.redis import get_redis
 
 logger = logging.getLogger(__name__)

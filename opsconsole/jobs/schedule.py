@@ -7,7 +7,7 @@ import json
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
-from opsconsole.jobs import JOBS
+from opsconsole.jobs.specs import JOBS
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from opsconsole.schedule import schedule_sync
+from opsconsole.jobs.schedule import schedule_sync
 
 
 class Command(BaseCommand):

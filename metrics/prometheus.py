@@ -19,8 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from metrics.health import telemetry_allowed
 from opsconsole.counters import counter_values
-from opsconsole.health import telemetry_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class OpsCollector(Collector):
         yield family
 
     def _job_runs(self) -> Iterator[Metric]:
-        from metrics.models import JobRun
+        from opsconsole.jobs.models import JobRun
 
         runs = CounterMetricFamily(
             "job_runs", "Job runs recorded in the job history, by job and status.", labels=["job", "status"]
