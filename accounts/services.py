@@ -168,7 +168,7 @@ def account_access_token(*, account: SpotifyAccount, force_refresh: bool = False
 
 def _connector_limits(name: str) -> OperationLimits:
     """Timeout/attempts/cooldown of one operation from the connector settings (ingest app)."""
-    from ingest.connectors import connector_limits
+    from opsconsole.spotify.connectors import connector_limits
 
     return connector_limits(name)
 

@@ -8,7 +8,7 @@ from accounts.models import SpotifyAccount
 
 @shared_task(name="refresh_tokens", expires=1500)
 def refresh_tokens() -> dict[str, object]:
-    from ingest.connectors import connectors_disabled
+    from opsconsole.spotify.connectors import connectors_disabled
 
     # An operator switched the token endpoint off (seed 003's "disable a provider").
     if disabled := connectors_disabled(["spotify.token"]):

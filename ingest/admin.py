@@ -16,12 +16,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from ingest import services
-from ingest.connectors import connector_setting_changed
-from ingest.models import Album, AlbumSource, Artist, ConnectorSetting, DeadLetter, QualityTier, Track
+from ingest.models import Album, AlbumSource, Artist, DeadLetter, QualityTier, Track
 from ingest.parsing import ALBUM_ID_LENGTH
 from ingest.quality import QUALITY_GOOD_MIN, tracks_reenrich
+from opsconsole.actors import request_actor
 from opsconsole.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from opsconsole.permissions import user_can_operate
+from opsconsole.spotify.breaker import circuit_breakers_reset_all
 
 FEATURE_LABELS = [
     ("danceability", "Danceability", "{:.2f}"),
@@ -62,7 +63,7 @@ class OperatorActionsMixin:
 
     @admin.action(description="Reset all Spotify circuit breakers", permissions=["operate"])
     def reset_circuit_breakers(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        count = services.circuit_breakers_reset_all(actor=f"admin:{request.user.get_username()}")
+        count = circuit_breakers_reset_all(actor=request_actor(request, door="admin"))
         self.message_user(  # type: ignore[attr-defined]
             request,
             ngettext("Circuit breakers reset (%d was not closed).", "Circuit breakers reset (%d were not closed).", count)
@@ -285,7 +286,7 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
         form = SubmitUrlsForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             lines = form.cleaned_data["urls"]
-            results = services.album_sources_submit(raw_inputs=lines, submitted_by=f"admin:{request.user.get_username()}")
+            results = services.album_sources_submit(raw_inputs=lines, submitted_by=request_actor(request, door="admin"))
             levels = {"accepted": messages.SUCCESS, "duplicate": messages.WARNING, "invalid": messages.ERROR}
             for number, result in enumerate(results, start=1):
                 text = f"Line {number}: {result.input[:120]} — {result.status}"
@@ -384,7 +385,7 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
 
     def replay_oldest_view(self, request: HttpRequest) -> HttpResponse:
         self._operator_post(request)
-        result = services.dead_letters_replay(batch_size=100, actor=f"admin:{request.user.get_username()}")
+        result = services.dead_letters_replay(batch_size=100, actor=request_actor(request, door="admin"))
         self.message_user(
             request,
             f"{result['replayed_count']} replayed, {result['failed_count']} failed.",
@@ -399,7 +400,7 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
     @admin.action(description="Replay selected dead letters", permissions=["operate"])
     def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        result = services.dead_letters_replay(batch_size=len(ids), ids=ids, actor=f"admin:{request.user.get_username()}")
+        result = services.dead_letters_replay(batch_size=len(ids), ids=ids, actor=request_actor(request, door="admin"))
         replayed = result["replayed_count"]
         self.message_user(
             request, ngettext("%d dead letter replayed.", "%d dead letters replayed.", replayed) % replayed, messages.SUCCESS
@@ -419,7 +420,7 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
         pending = queryset.filter(status=DeadLetter.Status.PENDING)
         if request.POST.get("confirmed") == "yes":
             count = services.dead_letters_purge(
-                ids=list(pending.values_list("pk", flat=True)), actor=f"admin:{request.user.get_username()}"
+                ids=list(pending.values_list("pk", flat=True)), actor=request_actor(request, door="admin")
             )
             self.message_user(
                 request, ngettext("%d dead letter purged.", "%d dead letters purged.", count) % count, messages.SUCCESS
@@ -435,49 +436,3 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/ingest/deadletter/purge_confirmation.html", context)
-
-
-@admin.register(ConnectorSetting)
-class ConnectorSettingAdmin(admin.ModelAdmin):
-    """The runbook's "disable the provider / raise the timeout, then reload": saving is the reload."""
-
-    list_display = [
-        "name",
-        "enabled",
-        "timeout_seconds",
-        "batch_size",
-        "max_attempts",
-        "cooldown_seconds",
-        "note",
-        "updated_by",
-        "updated_at",
-    ]
-    list_editable = ["enabled"]
-    list_filter = ["enabled"]
-    readonly_fields = ["name", "updated_by", "updated_at"]
-    fields = [
-        "name",
-        "enabled",
-        "timeout_seconds",
-        "batch_size",
-        "max_attempts",
-        "cooldown_seconds",
-        "note",
-        "updated_by",
-        "updated_at",
-    ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # One row per Spotify operation, created by migration: a typo'd name would do nothing.
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ConnectorSetting | None = None) -> bool:
-        return False
-
-    def save_model(self, request: HttpRequest, obj: ConnectorSetting, form: forms.ModelForm, change: bool) -> None:
-        changed = {field: (form.initial.get(field), form.cleaned_data.get(field)) for field in form.changed_data}
-        actor = f"admin:{request.user.get_username()}"
-        obj.updated_by = actor[:150]
-        super().save_model(request, obj, form, change)
-        # Django writes the LogEntry; this reloads every worker and logs the change.
-        connector_setting_changed(setting=obj, changed=changed, actor=actor, via="admin")

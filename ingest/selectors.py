@@ -159,7 +159,7 @@ def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
 
 def connector_health() -> tuple[dict[str, bool], list[dict[str, Any]]]:
     """({connector name: enabled}, issues for the disabled ones) for /api/health and the dashboard."""
-    from ingest.connectors import connector_settings_all
+    from opsconsole.spotify.connectors import connector_settings_all
 
     enabled = {name: config.enabled for name, config in connector_settings_all().items()}
     issues = []

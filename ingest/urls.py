@@ -13,10 +13,4 @@ urlpatterns = [
     path("dlq/messages", api.DeadLetterMessagesView.as_view(), name="dlq-messages"),
     path("dlq/replay/batch", api.DeadLetterReplayBatchView.as_view(), name="dlq-replay-batch"),
     path("dlq/messages/before/<str:before>", api.DeadLetterPurgeBeforeView.as_view(), name="dlq-purge-before"),
-    path("circuit-breakers", api.CircuitBreakerListView.as_view(), name="circuit-breakers"),
-    path("circuit-breakers/<str:name>/reset", api.CircuitBreakerResetView.as_view(), name="circuit-breaker-reset"),
-    path("connectors", api.ConnectorListView.as_view(), name="connectors"),
-    path("connectors/reload", api.ConnectorReloadView.as_view(), name="connectors-reload"),
-    path("connectors/<str:name>", api.ConnectorDetailView.as_view(), name="connector-detail"),
-    path("circuit-breakers/reset-all", api.CircuitBreakerResetAllView.as_view(), name="circuit-breakers-reset-all"),
 ]

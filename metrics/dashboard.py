@@ -152,9 +152,9 @@ def _late_jobs(now: Any) -> list[dict[str, Any]]:
 
 def _ingest(now: Any) -> dict[str, Any]:
     """Stalled queue, disabled connectors and track quality tiers (ingest app's selectors)."""
-    from ingest.connectors import connector_settings_all
     from ingest.quality import tracks_quality_counts
     from ingest.selectors import ingest_stalled
+    from opsconsole.spotify.connectors import connector_settings_all
 
     report: dict[str, Any] = {"stalled": None, "disabled": [], "quality": {}, "error": ""}
     try:
@@ -203,7 +203,7 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
             "periodic_tasks": _admin_url("django_celery_beat_periodictask_changelist"),
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
             "album_sources": _admin_url("ingest_albumsource_changelist"),
-            "connectors": _admin_url("ingest_connectorsetting_changelist"),
+            "connectors": _admin_url("spotify_connectorsetting_changelist"),
             "low_quality": (_admin_url("ingest_track_changelist") + "?quality=low")
             if _admin_url("ingest_track_changelist")
             else "",

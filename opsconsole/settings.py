@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "health_check",
     "opsconsole",
     "opsconsole.jobs",
+    "opsconsole.spotify",
     "accounts",
     "ingest",
     "playlists",

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("ingest.urls")),
     path("api/v1/", include("playlists.urls")),
     path("api/v1/", include("metrics.urls")),
+    path("api/v1/", include("opsconsole.spotify.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("health", health.health_view, name="health"),

@@ -9,6 +9,7 @@ closed on success, open again on failure. Time is the Redis server's.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ from django.conf import settings
 
 from opsconsole.redis import get_redis, key
 from opsconsole.spotify.errors import CircuitOpen
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_BREAKERS = (
     "spotify.albums",
@@ -190,3 +193,15 @@ def breaker_reset_all() -> int:
     not_closed = sum(1 for state in breaker_states() if state["state"] != "closed")
     get_redis().delete(*[_key(name) for name in names])
     return not_closed
+
+
+def circuit_breakers_reset_all(*, actor: str) -> int:
+    """Close every Spotify breaker (after an outage is over); returns how many were not closed."""
+    count = breaker_reset_all()
+    logger.warning("circuit breakers reset", extra={"count": count, "actor": actor})
+    return count
+
+
+def circuit_breaker_reset(*, name: str, actor: str) -> None:
+    breaker_reset(name)
+    logger.warning("circuit breaker reset", extra={"breaker": name, "actor": actor})

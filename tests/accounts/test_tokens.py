@@ -126,8 +126,8 @@ def test_client_refreshes_just_in_time_and_once_more_on_a_401(make_account, spot
 
 
 def test_refresh_job_skips_while_the_token_connector_is_disabled(make_account, spotify_emulator) -> None:  # type: ignore[no-untyped-def]
-    from ingest.connectors import connector_cache_invalidate, connector_settings_seed
-    from ingest.models import ConnectorSetting
+    from opsconsole.spotify.connectors import connector_cache_invalidate, connector_settings_seed
+    from opsconsole.spotify.models import ConnectorSetting
 
     connector_settings_seed()  # a transactional test elsewhere may have flushed the migration's rows
     make_account("paused")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.connectors import connector_settings_seed
+from opsconsole.spotify.connectors import connector_settings_seed
 from tests.ingest.conftest import queue_albums  # noqa: F401
 from tests.ops.conftest import client_for, token_client  # noqa: F401
 

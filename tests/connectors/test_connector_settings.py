@@ -13,12 +13,13 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from accounts.services import spotify_client_for_catalog
-from ingest.connectors import connector_setting, connector_settings_seed
-from ingest.models import AlbumSource, ConnectorSetting, Track
+from ingest.models import AlbumSource, Track
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
 from opsconsole.spotify import SpotifyServerError
 from opsconsole.spotify.breaker import breaker_state
+from opsconsole.spotify.connectors import connector_setting, connector_settings_seed
 from opsconsole.spotify.emulator import SpotifyEmulator
+from opsconsole.spotify.models import ConnectorSetting
 from playlists import services as playlist_services
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory
@@ -93,7 +94,7 @@ def test_an_unknown_connector_is_404(operator: User) -> None:
 
 
 def test_an_api_change_is_audited_in_the_admin_history_and_logged(operator: User, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="ingest.connectors"):
+    with caplog.at_level(logging.WARNING, logger="opsconsole.spotify.connectors"):
         response = patch(token_client(operator), "spotify.albums", {"enabled": False, "timeout_seconds": 30, "note": "INC-42"})
     assert response.status_code == 200
     assert response.json()["changed"] == ["enabled", "note", "timeout_seconds"]
@@ -116,7 +117,7 @@ def test_an_api_change_is_audited_in_the_admin_history_and_logged(operator: User
 def test_the_admin_edits_a_connector_and_django_audits_it(operator: User) -> None:
     setting = ConnectorSetting.objects.get(name="spotify.audio_features")
     client = client_for(operator)
-    page = client.get(f"/admin/ingest/connectorsetting/{setting.pk}/change/")
+    page = client.get(f"/admin/spotify/connectorsetting/{setting.pk}/change/")
     assert page.status_code == 200
     form = {
         "enabled": "",
@@ -126,16 +127,16 @@ def test_the_admin_edits_a_connector_and_django_audits_it(operator: User) -> Non
         "cooldown_seconds": "20",
         "note": "",
     }
-    refused = client.post(f"/admin/ingest/connectorsetting/{setting.pk}/change/", form)
+    refused = client.post(f"/admin/spotify/connectorsetting/{setting.pk}/change/", form)
     assert refused.status_code == 200 and "takes at most 100 items" in refused.content.decode()
-    saved = client.post(f"/admin/ingest/connectorsetting/{setting.pk}/change/", {**form, "batch_size": "40"})
+    saved = client.post(f"/admin/spotify/connectorsetting/{setting.pk}/change/", {**form, "batch_size": "40"})
     assert saved.status_code == 302
     assert connector_setting("spotify.audio_features").enabled is False
     assert connector_setting("spotify.audio_features").batch_size == 40
     entry = LogEntry.objects.get()
     assert entry.user == operator and "Enabled" in entry.get_change_message()
     assert ConnectorSetting.objects.get(pk=setting.pk).updated_by == "admin:olive"
-    assert client.get("/admin/ingest/connectorsetting/add/").status_code == 403
+    assert client.get("/admin/spotify/connectorsetting/add/").status_code == 403
 
 
 def test_disabled_features_are_skipped_and_re_enabling_resumes_without_a_restart(
@@ -241,9 +242,9 @@ def test_the_client_uses_the_operations_timeout(spotify_emulator: SpotifyEmulato
 
 def test_the_changelist_toggles_enabled_for_operators_and_is_read_only_for_viewers(operator: User, viewer: User) -> None:
     rows = list(ConnectorSetting.objects.order_by("name"))
-    assert 'name="form-0-enabled"' not in client_for(viewer).get("/admin/ingest/connectorsetting/").content.decode()
+    assert 'name="form-0-enabled"' not in client_for(viewer).get("/admin/spotify/connectorsetting/").content.decode()
     client = client_for(operator)
-    assert 'name="form-0-enabled"' in client.get("/admin/ingest/connectorsetting/").content.decode()
+    assert 'name="form-0-enabled"' in client.get("/admin/spotify/connectorsetting/").content.decode()
     form: dict[str, Any] = {
         "form-TOTAL_FORMS": str(len(rows)),
         "form-INITIAL_FORMS": str(len(rows)),
@@ -255,7 +256,7 @@ def test_the_changelist_toggles_enabled_for_operators_and_is_read_only_for_viewe
         form[f"form-{index}-id"] = str(row.pk)
         if row.name != "spotify.playlists":
             form[f"form-{index}-enabled"] = "on"
-    assert client.post("/admin/ingest/connectorsetting/", form).status_code == 302
+    assert client.post("/admin/spotify/connectorsetting/", form).status_code == 302
     assert not connector_setting("spotify.playlists").enabled and connector_setting("spotify.albums").enabled
     entry = LogEntry.objects.get()
     assert entry.object_repr == "spotify.playlists" and entry.user == operator

@@ -11,10 +11,10 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 
-from ingest.connectors import connector_settings_seed
 from ingest.models import AlbumSource
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
+from opsconsole.spotify.connectors import connector_settings_seed
 from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.ops.conftest import client_for, token_client
 

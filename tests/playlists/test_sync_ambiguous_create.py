@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from ingest.connectors import connector_cache_invalidate, connector_settings_seed
-from ingest.models import ConnectorSetting
 from opsconsole.spotify import SpotifyServerError
+from opsconsole.spotify.connectors import connector_cache_invalidate, connector_settings_seed
+from opsconsole.spotify.models import ConnectorSetting
 from playlists import services
 from playlists.models import Playlist
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory

@@ -20,9 +20,9 @@ from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 
-from ingest.models import ConnectorSetting
 from opsconsole.redis import get_redis, key
 from opsconsole.spotify.config import OperationLimits
+from opsconsole.spotify.models import ConnectorSetting
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,21 @@
+"""Who did it: one actor string for every door (admin, API, command line, schedule).
+
+History rows, JobRun.triggered_by, logs and the audit trail all name the actor the same way:
+`<door>:<username>` for people, the bare door for the machine (`schedule`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+Door = Literal["admin", "api", "cli"]
+
+
+def actor_of(user: Any, *, door: Door) -> str:
+    """`admin:olive`, `api:deploy-bot`, `cli:root`."""
+    name = user.get_username() if hasattr(user, "get_username") else str(user)
+    return f"{door}:{name}"
+
+
+def request_actor(request: Any, *, door: Door) -> str:
+    return actor_of(request.user, door=door)

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from opsconsole.spotify import api
+
+urlpatterns = [
+    path("circuit-breakers", api.CircuitBreakerListView.as_view(), name="circuit-breakers"),
+    path("circuit-breakers/<str:name>/reset", api.CircuitBreakerResetView.as_view(), name="circuit-breaker-reset"),
+    path("connectors", api.ConnectorListView.as_view(), name="connectors"),
+    path("connectors/reload", api.ConnectorReloadView.as_view(), name="connectors-reload"),
+    path("connectors/<str:name>", api.ConnectorDetailView.as_view(), name="connector-detail"),
+    path("circuit-breakers/reset-all", api.CircuitBreakerResetAllView.as_view(), name="circuit-breakers-reset-all"),
+]
