@@ -14,7 +14,6 @@ from accounts import selectors, services
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.admin_utils import FastChangelistMixin
 from opsconsole.spotify.errors import SpotifyError
-from playlists.admin_actions import reshuffle_account_playlists_action
 
 
 @admin.register(SpotifyApp)
@@ -152,7 +151,7 @@ class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
         "reactivate",
         "release_quarantine",
         "clear_rate_limit_block",
-        reshuffle_account_playlists_action,
+        # Apps above accounts mount their own actions here (playlists: "Reshuffle all playlists").
     ]
 
     @admin.display(description="Rate limiter")

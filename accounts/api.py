@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -14,12 +13,11 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.models import SpotifyAccount, SpotifyApp
-from playlists.models import Playlist
 
 
 class AccountSerializer(serializers.ModelSerializer):
     app = serializers.CharField(source="app.name")
-    playlist_count = serializers.IntegerField(read_only=True)
+    playlist_count = serializers.IntegerField(read_only=True, help_text="Active playlists on the account.")
     reauth_due_at = serializers.DateTimeField(read_only=True)
     reauth_due_soon = serializers.BooleanField(read_only=True)
 
@@ -46,19 +44,6 @@ class AccountSerializer(serializers.ModelSerializer):
         ]
 
 
-def _active_playlist_count() -> Coalesce:
-    """Active playlists per account as a correlated subquery: evaluated for the page's rows only
-    (a JOIN + GROUP BY aggregated every playlist of the fleet before LIMIT; bench: accounts/list)."""
-    counts = (
-        Playlist.objects.filter(account=OuterRef("pk"), status=Playlist.Status.ACTIVE)
-        .order_by()
-        .values("account")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
-
-
 @extend_schema(
     tags=["accounts"],
     parameters=[
@@ -71,11 +56,7 @@ class AccountListView(generics.ListAPIView):
     serializer_class = AccountSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        queryset = (
-            SpotifyAccount.objects.select_related("app")
-            .annotate(playlist_count=_active_playlist_count())
-            .order_by("display_name", "id")
-        )
+        queryset = selectors.accounts_annotated(SpotifyAccount.objects.select_related("app")).order_by("display_name", "id")
         params = self.request.query_params
         if health := params.get("health"):
             if health not in SpotifyAccount.Health.values:
@@ -123,9 +104,7 @@ class AccountDetailView(APIView):
     @extend_schema(responses=AccountSerializer, tags=["accounts"])
     def get(self, request: Request, account_id: str) -> Response:
         account = get_object_or_404(
-            SpotifyAccount.objects.select_related("app").annotate(
-                playlist_count=Count("playlists", filter=Q(playlists__status="active"))
-            ),
+            selectors.accounts_annotated(SpotifyAccount.objects.select_related("app")),
             pk=account_id,
         )
         return Response(AccountSerializer(account).data)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from django.db.models import Expression, QuerySet
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.redis import get_redis, key
@@ -51,3 +54,16 @@ def ratelimit_overview(*, blocked_only: bool = False) -> dict[str, list[dict[str
         apps = [row for row in apps if row["blocked"]]
         accounts = [row for row in accounts if row["blocked"]]
     return {"apps": apps, "accounts": accounts}
+
+
+# Per-account figures that apps above accounts contribute to its API (playlists: `playlist_count`),
+# so accounts shows them without importing those apps; registered from their AppConfig.ready().
+ACCOUNT_ANNOTATIONS: dict[str, Callable[[], Expression]] = {}
+
+
+def account_annotation_register(name: str, expression: Callable[[], Expression]) -> None:
+    ACCOUNT_ANNOTATIONS[name] = expression
+
+
+def accounts_annotated(queryset: QuerySet[SpotifyAccount]) -> QuerySet[SpotifyAccount]:
+    return queryset.annotate(**{name: expression() for name, expression in ACCOUNT_ANNOTATIONS.items()})

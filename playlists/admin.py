@@ -13,11 +13,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
+from accounts.admin import SpotifyAccountAdmin
+from accounts.models import SpotifyAccount
 from opsconsole.admin_utils import FastChangelistMixin
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy
-from playlists import services
+from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.templating import TEMPLATE_VARIABLES
 
@@ -334,3 +336,20 @@ class PlaylistHistoryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.action(description="Reshuffle all playlists", permissions=["change"])
+def reshuffle_account_playlists_action(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SpotifyAccount]
+) -> None:
+    """Queue a reshuffle of every active playlist of the selected accounts, healthy accounts first."""
+    playlists = list(
+        selectors.playlists_in_health_order(selectors.playlists_active().filter(account__in=queryset).select_related("account"))
+    )
+    with transaction.atomic():
+        result = services.playlists_queue_reshuffle(playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN)
+    report_queued(modeladmin, request, result, "reshuffle")
+
+
+# Accounts sits below playlists and cannot import it: playlists mounts its action on the account admin.
+SpotifyAccountAdmin.actions = [*SpotifyAccountAdmin.actions, reshuffle_account_playlists_action]

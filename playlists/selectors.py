@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
@@ -106,3 +107,17 @@ def playlist_history(*, playlist_id: uuid.UUID | None = None) -> QuerySet[Playli
     if playlist_id:
         queryset = queryset.filter(playlist_id=playlist_id)
     return queryset.order_by("-created_at", "-id")
+
+
+def playlists_active_count_per_account() -> Coalesce:
+    """Active playlists per account as a correlated subquery: evaluated for the page's rows only
+    (a JOIN + GROUP BY aggregated every playlist of the fleet before LIMIT; bench: accounts/list).
+    The accounts API shows it as `playlist_count` (registered in PlaylistsConfig.ready)."""
+    counts = (
+        Playlist.objects.filter(account=OuterRef("pk"), status=Playlist.Status.ACTIVE)
+        .order_by()
+        .values("account")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)

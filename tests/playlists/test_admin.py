@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.jobs.models import JobRun
-from playlists.admin_actions import reshuffle_account_playlists_action
+from playlists.admin import reshuffle_account_playlists_action
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services import playlist_build_snapshot
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory
