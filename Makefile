@@ -31,6 +31,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check opsconsole accounts ingest playlists metrics
 	$(BIN)/mypy opsconsole accounts ingest playlists metrics
+	$(BIN)/lint-imports --no-logo
 
 # Debian's chromium for the Playwright dashboard test (no browser download).
 browser:
