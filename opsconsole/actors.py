@@ -19,3 +19,10 @@ def actor_of(user: Any, *, door: Door) -> str:
 
 def request_actor(request: Any, *, door: Door) -> str:
     return actor_of(request.user, door=door)
+
+
+def cli_actor() -> str:
+    """The person at the terminal of a management command: `cli:<login name>`."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"

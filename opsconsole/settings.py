@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "opsconsole",
     "opsconsole.jobs",
     "opsconsole.spotify",
+    "opsconsole.audit",
     "accounts",
     "ingest",
     "playlists",
