@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from accounts.services import app_get_or_create_default
 from ingest.models import AlbumSource, DeadLetter, Track
-from ingest.services import _claim_sources, ingest_albums_from_sources
+from ingest.services import ingest_albums_from_sources
+from ingest.services.albums import _claim_sources
 from opsconsole.spotify.breaker import breaker_failure, breaker_state
 from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.spotify.ratelimit import bucket_clear_block

@@ -1,0 +1,503 @@
+"""Ingesting albums: claiming sources, fetching from Spotify, upserting the catalog, queueing follow-ups."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from accounts.models import SpotifyApp
+from ingest.connectors import INGEST_CONNECTORS, connector_setting, connectors_disabled
+from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
+from ingest.quality import tracks_quality_update
+from ingest.services.common import (
+    OP_INGEST_ALBUM,
+    capability_learned,
+    catalog_app,
+    catalog_client,
+    chunks,
+    error_type_of,
+    job_telemetry,
+    persist_learned,
+    skip_disabled,
+)
+from ingest.services.dead_letters import ReplayError, dead_letter_record, dead_letter_replayer_register
+from opsconsole.counters import counter_inc
+from opsconsole.logging import log_context
+from opsconsole.redis import get_redis, key
+from opsconsole.spotify.errors import (
+    CircuitOpen,
+    SpotifyAuthError,
+    SpotifyBadRequest,
+    SpotifyError,
+    SpotifyForbidden,
+    SpotifyNotFound,
+    SpotifyRateLimited,
+    SpotifyServerError,
+)
+
+if TYPE_CHECKING:
+    from opsconsole.spotify.client import SpotifyClient
+
+logger = logging.getLogger(__name__)
+
+SEVERAL_ALBUMS_MAX = 20
+ALBUM_TRACKS_PAGE = 50
+
+
+def _claim_sources(*, batch_size: int, now: datetime) -> list[AlbumSource]:
+    """Claim queued sources (and ones a dead worker left in `processing`) in a short transaction.
+
+    skip_locked: two workers claiming at once take different rows; the status change commits
+    before any Spotify call, so a crash leaves the rows re-claimable once they are stale.
+    """
+    stale_before = now - timedelta(minutes=settings.INGEST_CLAIM_STALE_MINUTES)
+    ready = Q(status=AlbumSource.Status.QUEUED) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+    stale = Q(status=AlbumSource.Status.PROCESSING, claimed_at__lt=stale_before)
+    with transaction.atomic():
+        rows = list(
+            AlbumSource.objects.select_for_update(skip_locked=True)
+            .filter(ready | stale)
+            .order_by("created_at", "pk")[:batch_size]
+        )
+        if not rows:
+            return []
+        # A stale claim is an attempt that died with its worker: it counts.
+        AlbumSource.objects.filter(pk__in=[r.pk for r in rows]).update(
+            status=AlbumSource.Status.PROCESSING,
+            claimed_at=now,
+            attempts=F("attempts") + Case(When(status=AlbumSource.Status.PROCESSING, then=Value(1)), default=Value(0)),
+        )
+    for row in rows:
+        if row.status == AlbumSource.Status.PROCESSING:
+            row.attempts += 1
+        row.status = AlbumSource.Status.PROCESSING
+        row.claimed_at = now
+    return rows
+
+
+@dataclass
+class _Fetched:
+    source: AlbumSource
+    album: dict[str, Any]
+    tracks: list[dict[str, Any]]
+
+
+@dataclass
+class _ChunkOutcome:
+    fetched: list[_Fetched] = field(default_factory=list)
+    failed: list[tuple[AlbumSource, str]] = field(default_factory=list)
+    transient: list[tuple[AlbumSource, SpotifyError]] = field(default_factory=list)
+    # A 429 past the sleep ceiling or an open circuit: stop calling, park the rest.
+    stop: SpotifyError | None = None
+
+
+def _album_tracks_complete(client: SpotifyClient, album: dict[str, Any]) -> list[dict[str, Any]]:
+    """The album's tracks: the page the album object embeds, plus further pages only if needed."""
+    page = album.get("tracks") or {}
+    items: list[dict[str, Any]] = [t for t in page.get("items") or [] if t]
+    total = int(page.get("total") or len(items))
+    while len(items) < total:
+        more = client.album_tracks(album["id"], offset=len(items), limit=ALBUM_TRACKS_PAGE)
+        new_items = [t for t in more.get("items") or [] if t]
+        if not new_items:
+            break
+        items.extend(new_items)
+    return items
+
+
+def _fetch_chunk(*, client: SpotifyClient, app: SpotifyApp, sources: Sequence[AlbumSource], several: bool) -> _ChunkOutcome:
+    outcome = _ChunkOutcome()
+    by_id = {s.spotify_album_id: s for s in sources}
+    ids = list(by_id)
+    albums: dict[str, dict[str, Any] | None] = {}
+    if several:
+        try:
+            answer = client.several_albums(ids)
+            albums = {album_id: album for album_id, album in zip(ids, answer, strict=False)}
+        except SpotifyForbidden:
+            # Development-mode apps may not use the batch endpoint: learn it, go one by one.
+            capability_learned(app=app, capability="several_albums", allowed=False)
+            several = False
+        except SpotifyBadRequest:
+            # One bad id spoils a batch call; single calls isolate it.
+            several = False
+        except (SpotifyRateLimited, CircuitOpen) as exc:
+            outcome.transient.extend((s, exc) for s in sources)
+            outcome.stop = exc
+            return outcome
+        except (SpotifyServerError, SpotifyAuthError) as exc:
+            outcome.transient.extend((s, exc) for s in sources)
+            return outcome
+    for position, album_id in enumerate(ids):
+        source = by_id[album_id]
+        try:
+            album = albums.get(album_id) if several else client.album(album_id)
+            if album is None:
+                outcome.failed.append((source, "album not found on Spotify (no album for this id)"))
+                continue
+            outcome.fetched.append(_Fetched(source, album, _album_tracks_complete(client, album)))
+        except SpotifyNotFound:
+            outcome.failed.append((source, "album not found on Spotify (404)"))
+        except (SpotifyBadRequest, SpotifyForbidden) as exc:
+            outcome.failed.append((source, f"Spotify refused the album: {exc}"))
+        except (SpotifyRateLimited, CircuitOpen) as exc:
+            outcome.transient.append((source, exc))
+            outcome.stop = exc
+            # Sources not tried yet go back untouched (no attempt counted).
+            outcome.transient.extend((by_id[rest], _NotTried(exc)) for rest in ids[position + 1 :])
+            return outcome
+        except (SpotifyServerError, SpotifyAuthError) as exc:
+            outcome.transient.append((source, exc))
+    return outcome
+
+
+class _NotTried(SpotifyError):
+    """Marker: parked behind another album's 429/open circuit, not an attempt of its own."""
+
+    def __init__(self, cause: SpotifyError) -> None:
+        super().__init__(f"parked behind: {cause}", status=cause.status, endpoint=cause.endpoint)
+        self.cause = cause
+
+
+def _artist_of(entity: dict[str, Any]) -> dict[str, Any] | None:
+    artists = [a for a in entity.get("artists") or [] if a and a.get("id")]
+    return artists[0] if artists else None
+
+
+def _catalog_upsert(fetched: Sequence[_Fetched]) -> tuple[dict[str, int], int, int]:
+    """Bulk upsert artists, albums and tracks; returns (album pk by Spotify id, created, updated).
+
+    Rows go in Spotify-id order so concurrent workers lock shared artists in the same order.
+    """
+    now = timezone.now()
+    artists: dict[str, str] = {}
+    for item in fetched:
+        for entity in [item.album, *item.tracks]:
+            artist = _artist_of(entity)
+            if artist:
+                artists[artist["id"]] = (artist.get("name") or "")[:300]
+    artist_rows = Artist.objects.bulk_create(
+        [Artist(spotify_id=sid, name=artists[sid], updated_at=now) for sid in sorted(artists)],
+        update_conflicts=True,
+        unique_fields=["spotify_id"],
+        update_fields=["name", "updated_at"],
+    )
+    artist_pk = {a.spotify_id: a.pk for a in artist_rows}
+
+    album_objs: dict[str, Album] = {}
+    for item in fetched:
+        album = item.album
+        artist = _artist_of(album)
+        album_objs[album["id"]] = Album(
+            spotify_id=album["id"],
+            name=(album.get("name") or "")[:300],
+            label=(album.get("label") or "")[:300],
+            release_date=(album.get("release_date") or "")[:10],
+            total_tracks=int(album.get("total_tracks") or len(item.tracks)),
+            artist_id=artist_pk.get(artist["id"]) if artist else None,
+            updated_at=now,
+        )
+    album_rows = Album.objects.bulk_create(
+        [album_objs[sid] for sid in sorted(album_objs)],
+        update_conflicts=True,
+        unique_fields=["spotify_id"],
+        update_fields=["name", "label", "release_date", "total_tracks", "artist", "updated_at"],
+    )
+    album_pk = {a.spotify_id: a.pk for a in album_rows}
+
+    track_objs: dict[str, Track] = {}
+    for item in fetched:
+        album_artist = _artist_of(item.album)
+        for track in item.tracks:
+            if not track.get("id"):
+                continue
+            artist = _artist_of(track) or album_artist
+            if artist is None:
+                continue
+            track_objs[track["id"]] = Track(
+                spotify_id=track["id"],
+                name=(track.get("name") or "")[:300],
+                album_id=album_pk[item.album["id"]],
+                artist_id=artist_pk[artist["id"]],
+                isrc=((track.get("external_ids") or {}).get("isrc") or "")[:20],
+                duration_ms=int(track.get("duration_ms") or 0),
+                disc_number=int(track.get("disc_number") or 1),
+                track_number=int(track.get("track_number") or 1),
+                explicit=bool(track.get("explicit")),
+                updated_at=now,
+            )
+    track_ids = sorted(track_objs)
+    known: set[str] = set()
+    for chunk in chunks(track_ids, 5000):
+        known.update(Track.objects.filter(spotify_id__in=chunk).values_list("spotify_id", flat=True))
+    # audio_features is not in update_fields: re-ingesting keeps what was fetched.
+    Track.objects.bulk_create(
+        [track_objs[sid] for sid in track_ids],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["spotify_id"],
+        update_fields=["name", "album", "artist", "isrc", "duration_ms", "disc_number", "track_number", "explicit", "updated_at"],
+    )
+    return album_pk, len(track_ids) - len(known), len(known)
+
+
+def retry_delay(*, exc: SpotifyError, attempts: int) -> float:
+    if isinstance(exc, _NotTried):
+        exc = exc.cause
+    if isinstance(exc, SpotifyRateLimited):
+        return max(exc.retry_after, 1.0)
+    if isinstance(exc, CircuitOpen):
+        return max(exc.remaining, 1.0)
+    return float(min(settings.INGEST_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _apply_outcome(*, outcome: _ChunkOutcome, claim_at: datetime, summary: dict[str, Any]) -> None:
+    now = timezone.now()
+    mine = Q(status=AlbumSource.Status.PROCESSING, claimed_at=claim_at)
+    if outcome.fetched:
+        with transaction.atomic():
+            album_pk, created, updated = _catalog_upsert(outcome.fetched)
+            tracks_quality_update(album_ids=list(album_pk.values()))
+            done = AlbumSource.objects.filter(mine, pk__in=[f.source.pk for f in outcome.fetched]).update(
+                status=AlbumSource.Status.DONE,
+                album_id=Case(*[When(pk=f.source.pk, then=Value(album_pk[f.source.spotify_album_id])) for f in outcome.fetched]),
+                finished_at=now,
+                last_error="",
+                not_before=None,
+            )
+        summary["albums_done"] += done
+        summary["tracks_created"] += created
+        summary["tracks_updated"] += updated
+    for source, reason in outcome.failed:
+        AlbumSource.objects.filter(mine, pk=source.pk).update(
+            status=AlbumSource.Status.FAILED, last_error=reason, finished_at=now
+        )
+        summary["failed"] += 1
+    for source, exc in outcome.transient:
+        counted = not isinstance(exc, _NotTried)
+        attempts = source.attempts + (1 if counted else 0)
+        message = f"{error_type_of(exc.cause if isinstance(exc, _NotTried) else exc)}: {exc}"[:2000]
+        if counted and attempts >= settings.INGEST_MAX_ATTEMPTS:
+            with transaction.atomic():
+                changed = AlbumSource.objects.filter(mine, pk=source.pk).update(
+                    status=AlbumSource.Status.FAILED,
+                    attempts=attempts,
+                    finished_at=now,
+                    last_error=f"gave up after {attempts} attempts; dead-lettered. Last: {message}",
+                )
+                if changed:
+                    dead_letter_record(
+                        source_service=f"spotify.{exc.endpoint or 'albums'}",
+                        operation=OP_INGEST_ALBUM,
+                        error_type=error_type_of(exc),
+                        error_message=str(exc),
+                        payload={"album_source_id": source.pk, "spotify_album_id": source.spotify_album_id},
+                        retry_count=attempts,
+                    )
+            summary["dead_lettered"] += changed
+        else:
+            summary["requeued"] += AlbumSource.objects.filter(mine, pk=source.pk).update(
+                status=AlbumSource.Status.QUEUED,
+                attempts=attempts,
+                claimed_at=None,
+                last_error=message,
+                not_before=now + timedelta(seconds=retry_delay(exc=exc, attempts=attempts)),
+            )
+
+
+def _claims_key(owner: str) -> str:
+    return key("ingest", "claims", owner)
+
+
+def _claims_remember(*, owner: str, claim_at: datetime) -> None:
+    client = get_redis()
+    client.sadd(_claims_key(owner), claim_at.isoformat())
+    # Past the stale age any run takes them back anyway.
+    client.expire(_claims_key(owner), settings.INGEST_CLAIM_STALE_MINUTES * 60)
+
+
+def _claims_of_dead_run_release(*, owner: str) -> int:
+    """Requeue what an earlier delivery of this task claimed and left in `processing`.
+
+    A task redelivered after its worker was killed (acks_late) would otherwise find its own
+    sources claimed and leave them until they go stale; the dead run counts as an attempt.
+    """
+    client = get_redis()
+    claims = [datetime.fromisoformat(str(value)) for value in client.smembers(_claims_key(owner))]
+    if not claims:
+        return 0
+    released = AlbumSource.objects.filter(status=AlbumSource.Status.PROCESSING, claimed_at__in=claims).update(
+        status=AlbumSource.Status.QUEUED,
+        claimed_at=None,
+        not_before=None,
+        attempts=F("attempts") + 1,
+        last_error="worker lost mid-ingest; taken back by the redelivered run",
+    )
+    client.delete(_claims_key(owner))
+    return released
+
+
+def _release(*, sources: Sequence[AlbumSource], claim_at: datetime, until: datetime, reason: str) -> int:
+    """Hand claimed-but-untried sources back to the queue without counting an attempt."""
+    return AlbumSource.objects.filter(
+        pk__in=[s.pk for s in sources], status=AlbumSource.Status.PROCESSING, claimed_at=claim_at
+    ).update(status=AlbumSource.Status.QUEUED, claimed_at=None, not_before=until, last_error=reason[:2000])
+
+
+def ingest_albums_from_sources(
+    *,
+    batch_size: int | None = None,
+    max_seconds: float | None = None,
+    client: SpotifyClient | None = None,
+    claim_owner: str | None = None,
+) -> dict[str, Any]:
+    """Claim queued album sources batch by batch and turn them into albums, artists and tracks.
+
+    Several-albums calls take ≤20 ids; album tracks are paged only past the page embedded in
+    the album. Each source ends `done`, `failed` (with the reason; a 404/null album does not
+    stop the batch) or back in the queue with `not_before` after a transient error — after
+    INGEST_MAX_ATTEMPTS of those it fails and is dead-lettered. A 429 past the sleep ceiling or
+    an open circuit parks the rest and ends the run; `retry_after` says when to come back.
+    Queues one `fetch_audio_features` run (on commit) when new tracks arrived.
+    `claim_owner` (the task id) lets a redelivered task take back what its killed run claimed.
+    """
+    deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.INGEST_RUN_SECONDS)
+    summary: dict[str, Any] = {
+        "claimed": 0,
+        "albums_done": 0,
+        "failed": 0,
+        "requeued": 0,
+        "dead_lettered": 0,
+        "parked": 0,
+        "tracks_created": 0,
+        "tracks_updated": 0,
+        "retry_after": None,
+        "more": False,
+        "stopped_by": "",
+    }
+    disabled = connectors_disabled(INGEST_CONNECTORS)
+    if disabled:
+        return skip_disabled(summary=summary, disabled=disabled, operation="albums")
+    batch_size = max(1, batch_size or connector_setting("spotify.albums").batch_size)
+    app = catalog_app()
+    started = time.monotonic()
+    if claim_owner:
+        summary["taken_back"] = _claims_of_dead_run_release(owner=claim_owner)
+    if client is None:
+        client = catalog_client(app)
+    while True:
+        if time.monotonic() >= deadline:
+            now = timezone.now()
+            summary["more"] = AlbumSource.objects.filter(
+                Q(not_before__isnull=True) | Q(not_before__lte=now), status=AlbumSource.Status.QUEUED
+            ).exists()
+            break
+        claim_at = timezone.now()
+        sources = _claim_sources(batch_size=batch_size, now=claim_at)
+        if not sources:
+            break
+        if claim_owner:
+            _claims_remember(owner=claim_owner, claim_at=claim_at)
+        summary["claimed"] += len(sources)
+        sources = _dead_letter_exhausted(sources=sources, claim_at=claim_at, summary=summary)
+        stop: SpotifyError | None = None
+        for position, chunk in enumerate(chunks(sources, SEVERAL_ALBUMS_MAX)):
+            several = app.can("several_albums")
+            outcome = _fetch_chunk(client=client, app=app, sources=chunk, several=several)
+            persist_learned(client=client, app=app)
+            _apply_outcome(outcome=outcome, claim_at=claim_at, summary=summary)
+            if outcome.stop is not None:
+                stop = outcome.stop
+                rest = sources[(position + 1) * SEVERAL_ALBUMS_MAX :]
+                delay = retry_delay(exc=stop, attempts=1)
+                summary["parked"] += _release(
+                    sources=rest,
+                    claim_at=claim_at,
+                    until=timezone.now() + timedelta(seconds=delay),
+                    reason=f"parked: {error_type_of(stop)}: {stop}",
+                )
+                summary["retry_after"] = delay
+                summary["stopped_by"] = error_type_of(stop)
+                break
+        if stop is not None:
+            job_telemetry(operation="albums", outcome="failed", error=f"{error_type_of(stop)}: {stop}")
+            logger.warning("ingest parked", extra={"reason": error_type_of(stop), "retry_after": summary["retry_after"]})
+            break
+    latency_ms = (time.monotonic() - started) * 1000
+    if summary["claimed"] and not summary["stopped_by"]:
+        job_telemetry(operation="albums", outcome="succeeded", latency_ms=latency_ms)
+    if summary["tracks_created"]:
+        transaction.on_commit(lambda: queue_audio_features(reason="new tracks"))
+    counter_inc("ingest_tracks_created_total", summary["tracks_created"])
+    logger.info("ingest run finished", extra={k: v for k, v in summary.items() if v not in (None, "")})
+    return summary
+
+
+def _dead_letter_exhausted(*, sources: list[AlbumSource], claim_at: datetime, summary: dict[str, Any]) -> list[AlbumSource]:
+    """A source whose workers kept dying is dead-lettered instead of killing one more."""
+    keep: list[AlbumSource] = []
+    for source in sources:
+        if source.attempts < settings.INGEST_MAX_ATTEMPTS:
+            keep.append(source)
+            continue
+        with transaction.atomic():
+            changed = AlbumSource.objects.filter(pk=source.pk, status=AlbumSource.Status.PROCESSING, claimed_at=claim_at).update(
+                status=AlbumSource.Status.FAILED,
+                finished_at=timezone.now(),
+                last_error=f"gave up after {source.attempts} attempts; dead-lettered. Last: worker lost mid-ingest",
+            )
+            if changed:
+                dead_letter_record(
+                    source_service="ingest",
+                    operation=OP_INGEST_ALBUM,
+                    error_type="worker_lost",
+                    error_message="the source stayed in processing past INGEST_CLAIM_STALE_MINUTES",
+                    payload={"album_source_id": source.pk, "spotify_album_id": source.spotify_album_id},
+                    retry_count=source.attempts,
+                )
+        summary["dead_lettered"] += changed
+    return keep
+
+
+def queue_audio_features(*, reason: str) -> None:
+    from ingest.tasks import fetch_audio_features
+
+    correlation_id = log_context.get().get("correlation_id", "")
+    fetch_audio_features.apply_async(
+        headers={"trigger": "chain", "triggered_by": f"ingest: {reason}", "correlation_id": correlation_id}
+    )
+
+
+def queue_ingest(*, reason: str) -> None:
+    from ingest.tasks import ingest_albums_from_sources as ingest_task
+
+    correlation_id = log_context.get().get("correlation_id", "")
+    ingest_task.apply_async(headers={"trigger": "chain", "triggered_by": f"ingest: {reason}", "correlation_id": correlation_id})
+
+
+def _replay_ingest_album(letter: DeadLetter) -> Callable[[], None]:
+    try:
+        source_id = int(letter.payload["album_source_id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReplayError(f"payload has no album_source_id: {exc}") from exc
+    source = AlbumSource.objects.select_for_update().filter(pk=source_id).first()
+    if source is None:
+        raise ReplayError(f"album source {source_id} no longer exists")
+    if source.status == AlbumSource.Status.FAILED:
+        AlbumSource.objects.filter(pk=source.pk).update(
+            status=AlbumSource.Status.QUEUED, attempts=0, not_before=None, claimed_at=None, finished_at=None
+        )
+    # queued/processing/done: it is already back in (or through) the pipeline; nothing to redo.
+    return lambda: queue_ingest(reason="dead letters replayed")
+
+
+dead_letter_replayer_register(OP_INGEST_ALBUM, _replay_ingest_album)

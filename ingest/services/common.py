@@ -1,0 +1,101 @@
+"""Shared by the ingest services: chunking, the error vocabulary, job telemetry, the catalog app and client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from accounts.models import SpotifyApp
+from opsconsole.redis import key
+from opsconsole.spotify.errors import (
+    CircuitOpen,
+    SpotifyAuthError,
+    SpotifyBadRequest,
+    SpotifyForbidden,
+    SpotifyNotFound,
+    SpotifyRateLimited,
+    SpotifyServerError,
+)
+from opsconsole.spotify.telemetry import Outcome, telemetry_record
+
+if TYPE_CHECKING:
+    from opsconsole.spotify.client import SpotifyClient
+
+logger = logging.getLogger(__name__)
+
+OP_INGEST_ALBUM = "ingest_album"
+OP_AUDIO_FEATURES = "fetch_audio_features"
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def error_type_of(exc: BaseException) -> str:
+    """The runbook's error vocabulary (seed 003 groups the DLQ by these)."""
+    if isinstance(exc, CircuitOpen):
+        return "circuit_breaker_open"
+    if isinstance(exc, SpotifyRateLimited):
+        return "api_rate_limit"
+    if isinstance(exc, SpotifyServerError):
+        return "server_error"
+    if isinstance(exc, SpotifyAuthError):
+        return "auth_error"
+    if isinstance(exc, SpotifyForbidden):
+        return "forbidden"
+    if isinstance(exc, SpotifyNotFound):
+        return "not_found"
+    if isinstance(exc, SpotifyBadRequest):
+        return "invalid_data"
+    return type(exc).__name__
+
+
+def job_telemetry(*, operation: str, outcome: Outcome, latency_ms: float | None = None, error: str = "") -> None:
+    """Job-level telemetry under source "ingest": what /health lists as ingestion issues."""
+    telemetry_record(source="ingest", operation=operation, outcome=outcome, latency_ms=latency_ms, error=error)
+
+
+def skip_disabled(*, summary: dict[str, Any], disabled: list[str], operation: str) -> dict[str, Any]:
+    """An operator disabled a connector this job needs: touch nothing, say so in the JobRun."""
+    summary["skipped"] = "disabled"
+    summary["disabled_connectors"] = disabled
+    job_telemetry(operation=operation, outcome="skipped")
+    logger.warning("job skipped: connector disabled", extra={"operation": operation, "connectors": disabled})
+    return summary
+
+
+# --- Spotify app and client ------------------------------------------------------------
+
+
+def catalog_app() -> SpotifyApp:
+    from accounts.services import app_get_or_create_default
+
+    return app_get_or_create_default()
+
+
+def catalog_client(app: SpotifyApp) -> SpotifyClient:
+    from accounts.services import spotify_client_for_catalog
+
+    return spotify_client_for_catalog(app)
+
+
+def capability_learned(*, app: SpotifyApp, capability: str, allowed: bool) -> None:
+    from accounts.services import app_record_capability
+
+    app_record_capability(app=app, capability=capability, allowed=allowed)
+
+
+def persist_learned(*, client: SpotifyClient, app: SpotifyApp) -> None:
+    """The client falls back by itself on a 403 (e.g. single-album calls); keep the lesson on the
+    app so the next run does not spend a call learning it again."""
+    for capability, allowed in getattr(client, "learned", {}).items():
+        if app.can(capability) != allowed:
+            capability_learned(app=app, capability=capability, allowed=allowed)
+
+
+def features_denied_key(app: SpotifyApp) -> str:
+    return key("ingest", "audio-features-denied", app.pk)
