@@ -56,7 +56,7 @@ class SampleResult:
         return max(self.size - len(self.picks), 0)
 
 
-def _policy_filters(policy: PlaylistPolicy, params: dict[str, Any]) -> list[str]:
+def policy_filters(policy: PlaylistPolicy, params: dict[str, Any]) -> list[str]:
     """SQL conditions on `t` (ingest_track) for the policy's feature ranges and source filter."""
     clauses: list[str] = []
     passes = "TRUE" if policy.tracks_without_features_pass else "FALSE"
@@ -102,12 +102,12 @@ def cooldown_track_ids(*, playlist_id: Any, cooldown_days: int, now: datetime) -
         return set()
     with connection.cursor() as cursor:
         cursor.execute(
-            _RECENT_SQL.format(**_tables()) + " SELECT track_id FROM recent", _recent_params(playlist_id, cooldown_days, now)
+            RECENT_SQL.format(**sampler_tables()) + " SELECT track_id FROM recent", recent_params(playlist_id, cooldown_days, now)
         )
         return {row[0] for row in cursor.fetchall()}
 
 
-def _tables() -> dict[str, str]:
+def sampler_tables() -> dict[str, str]:
     return {
         "track": Track._meta.db_table,
         "snapshot": PlaylistSnapshot._meta.db_table,
@@ -115,13 +115,13 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _recent_params(playlist_id: Any, cooldown_days: int, now: datetime) -> dict[str, Any]:
+def recent_params(playlist_id: Any, cooldown_days: int, now: datetime) -> dict[str, Any]:
     return {"playlist_id": playlist_id, "cutoff": now - timedelta(days=cooldown_days)}
 
 
 # A snapshot was "on the playlist" from its creation until the next one replaced it: it counts
 # for the cooldown if it is still current or was replaced after the cutoff.
-_RECENT_SQL = """
+RECENT_SQL = """
 WITH recent AS (
   SELECT DISTINCT st.track_id FROM {snapshot_track} st
   WHERE st.snapshot_id IN (
@@ -173,16 +173,16 @@ def _select(
 ) -> tuple[list[Pick], int]:
     """Up to `need` picks passing the policy (+ cooldown / cap when asked); returns picks, queries."""
     params: dict[str, Any] = {"seed": seed, "arcs": ARCS, "need": need, "exclude": exclude}
-    where = ["NOT (t.id = ANY(%(exclude)s::bigint[]))", *_policy_filters(policy, params)]
+    where = ["NOT (t.id = ANY(%(exclude)s::bigint[]))", *policy_filters(policy, params)]
     if apply_cooldown and policy.cooldown_days > 0:
-        params.update(_recent_params(playlist_id, policy.cooldown_days, now))
+        params.update(recent_params(playlist_id, policy.cooldown_days, now))
         where.append("t.id NOT IN (SELECT track_id FROM recent)")
-        head = _RECENT_SQL
+        head = RECENT_SQL
     else:
         head = "WITH unused AS (SELECT 1)"
     # No cap = a cap no artist reaches within one window.
     params["artist_cap"] = artist_cap if artist_cap else 2**31 - 1
-    sql = (head + _WINDOW_SQL).format(where=" AND ".join(where), **_tables())
+    sql = (head + _WINDOW_SQL).format(where=" AND ".join(where), **sampler_tables())
     window = max(need * WINDOW_FACTOR, WINDOW_MIN)
     queries = 0
     with connection.cursor() as cursor:

@@ -14,6 +14,7 @@ from opsconsole.locks import LockBusy, redis_lock
 from opsconsole.spotify import SpotifyAuthError, SpotifyRateLimited
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
+from playlists.services.common import account_spotify_client
 from playlists.tasks import _retry_countdown
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory
 from tests.playlists.conftest import make_catalog
@@ -246,7 +247,7 @@ def test_sync_now_with_verify_repairs_drift_on_spotify_and_reads_only_when_in_sy
     assert spotify_emulator.count("playlist_get") == 1 and spotify_emulator.count("playlist_items_get") >= 1
 
     # Someone edits the playlist in the Spotify app: verify notices and puts the snapshot back.
-    client = services._spotify_client(playlist.account)
+    client = account_spotify_client(playlist.account)
     expected = spotify_emulator.playlist(playlist.spotify_playlist_id)["uris"]
     client.replace_playlist_items(playlist.spotify_playlist_id, expected[:5])
     client.change_playlist_details(playlist.spotify_playlist_id, name="My own name")

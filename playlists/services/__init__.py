@@ -1,0 +1,40 @@
+"""Playlist operations: snapshots, sync to Spotify, reshuffles, retirement, creation, scaling.
+
+Each operation lives here once; the admin actions, the API and the Celery tasks call these.
+Actors are "schedule", "admin:<username>" or "api:<username>".
+"""
+
+from __future__ import annotations
+
+from playlists.services.common import ACTOR_SCHEDULE, account_services, playlist_marker
+from playlists.services.creation import account_playlist_capacity, playlists_create
+from playlists.services.policies import policy_get_default
+from playlists.services.queueing import playlists_queue_reshuffle, playlists_queue_sync
+from playlists.services.rendering import playlist_render
+from playlists.services.reshuffle import playlist_reshuffle
+from playlists.services.retire import playlist_retire, playlist_unfollow
+from playlists.services.scaling import playlists_scale_daily
+from playlists.services.scheduling import playlists_reshuffle_due, playlists_skip_unschedulable
+from playlists.services.snapshots import playlist_build_snapshot, playlists_build_snapshots
+from playlists.services.sync import playlist_sync
+
+__all__ = [
+    "ACTOR_SCHEDULE",
+    "account_playlist_capacity",
+    "account_services",
+    "playlist_build_snapshot",
+    "playlist_marker",
+    "playlist_render",
+    "playlist_reshuffle",
+    "playlist_retire",
+    "playlist_sync",
+    "playlist_unfollow",
+    "playlists_build_snapshots",
+    "playlists_create",
+    "playlists_queue_reshuffle",
+    "playlists_queue_sync",
+    "playlists_reshuffle_due",
+    "playlists_scale_daily",
+    "playlists_skip_unschedulable",
+    "policy_get_default",
+]

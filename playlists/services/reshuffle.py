@@ -1,0 +1,60 @@
+"""Reshuffle: a new snapshot synced, and the next reshuffle set from the policy interval."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from opsconsole.counters import counter_inc
+from opsconsole.locks import redis_lock
+from playlists import selectors
+from playlists.models import Playlist, PlaylistHistory
+from playlists.services.common import history_record, lock_ttl, playlist_connectors_disabled
+from playlists.services.snapshots import playlist_build_snapshot
+from playlists.services.sync import playlist_sync_locked
+
+
+def playlist_reshuffle(
+    *, playlist: Playlist, actor: str, only_if_due: bool = False, seed: int | None = None, lock_owner: str | None = None
+) -> dict[str, Any]:
+    """New snapshot, sync, next reshuffle from the policy interval; counted in reshuffles_total.
+
+    A snapshot that was built but never synced is reused, so a retried reshuffle (rate limit,
+    lock) does not burn a second selection.
+    """
+    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=lock_ttl(), owner=lock_owner):
+        playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist.pk)
+        now = timezone.now()
+        if playlist.status != Playlist.Status.ACTIVE:
+            return {"playlist_id": str(playlist.pk), "skipped": "retired"}
+        if only_if_due and (playlist.next_reshuffle_at is None or playlist.next_reshuffle_at > now):
+            return {"playlist_id": str(playlist.pk), "skipped": "not due"}
+        skip = selectors.account_skip_reason(playlist.account)
+        if skip:
+            history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="reshuffle", reason=skip)
+            return {"playlist_id": str(playlist.pk), "skipped": skip}
+        disabled = playlist_connectors_disabled()
+        if disabled:
+            # Before building a snapshot: the selection is not burned while Spotify writes are off.
+            history_record(
+                playlist, PlaylistHistory.Action.SKIP, actor, operation="reshuffle", reason="disabled", connectors=disabled
+            )
+            return {"playlist_id": str(playlist.pk), "skipped": "disabled", "disabled_connectors": disabled}
+        snapshot = playlist.current_snapshot
+        if snapshot is None or snapshot.synced_at is not None or seed is not None:
+            snapshot = playlist_build_snapshot(playlist=playlist, seed=seed, actor=actor)
+        result = playlist_sync_locked(playlist_id=playlist.pk, actor=actor, verify=False)
+        next_at = timezone.now() + timedelta(days=playlist.policy.reshuffle_interval_days)
+        Playlist.objects.filter(pk=playlist.pk).update(next_reshuffle_at=next_at)
+        history_record(
+            playlist,
+            PlaylistHistory.Action.RESHUFFLE,
+            actor,
+            snapshot_id=snapshot.pk,
+            track_count=snapshot.track_count,
+            next_reshuffle_at=next_at.isoformat(),
+        )
+        counter_inc("reshuffles_total")
+        return {**result, "reshuffled": True, "snapshot_id": snapshot.pk, "next_reshuffle_at": next_at.isoformat()}

@@ -1,0 +1,65 @@
+"""Retirement: taking a playlist off every schedule, then unfollowing it on Spotify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from opsconsole.locks import redis_lock
+from playlists import selectors
+from playlists.models import Playlist, PlaylistHistory
+from playlists.services.common import account_spotify_client, history_record, lock_ttl, record_account_auth_failure
+
+
+@transaction.atomic
+def playlist_retire(*, playlist: Playlist, actor: str, reason: str = "", queue_unfollow: bool = True) -> bool:
+    """Retire now (it leaves every schedule at once); the Spotify unfollow follows as a task.
+
+    History and snapshots stay. Returns False when it was already retired.
+    """
+    changed = Playlist.objects.filter(pk=playlist.pk, status=Playlist.Status.ACTIVE).update(
+        status=Playlist.Status.RETIRED, retired_at=timezone.now(), next_reshuffle_at=None, updated_at=timezone.now()
+    )
+    if not changed:
+        return False
+    history_record(
+        playlist, PlaylistHistory.Action.RETIRE, actor, reason=reason, unfollow="queued" if queue_unfollow else "not asked"
+    )
+    if queue_unfollow and playlist.spotify_playlist_id:
+        from playlists.tasks import playlist_retire_one
+
+        playlist_id, task_actor = str(playlist.pk), actor
+        transaction.on_commit(lambda: playlist_retire_one.delay(playlist_id=playlist_id, actor=task_actor))
+    return True
+
+
+def playlist_unfollow(*, playlist: Playlist, actor: str, lock_owner: str | None = None) -> dict[str, Any]:
+    """Unfollow a retired playlist on Spotify (Spotify's way of deleting it). Idempotent."""
+    from opsconsole.spotify import SpotifyAuthError, SpotifyNotFound
+
+    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=lock_ttl(), owner=lock_owner):
+        playlist = Playlist.objects.select_related("account").get(pk=playlist.pk)
+        result = {"playlist_id": str(playlist.pk), "unfollowed": False}
+        if playlist.status != Playlist.Status.RETIRED or not playlist.spotify_playlist_id:
+            return {**result, "skipped": "not retired or never created"}
+        already = playlist.history.filter(action=PlaylistHistory.Action.RETIRE, details__unfollowed=True).exists()
+        if already:
+            return {**result, "skipped": "already unfollowed"}
+        skip = selectors.account_skip_reason(playlist.account)
+        if skip:
+            # The token may be dead: keep the Spotify id so an operator can unfollow after re-auth.
+            history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="unfollow", reason=skip)
+            return {**result, "skipped": skip}
+        try:
+            account_spotify_client(playlist.account).unfollow_playlist(playlist.spotify_playlist_id)
+        except SpotifyNotFound:
+            pass
+        except SpotifyAuthError as exc:
+            record_account_auth_failure(account=playlist.account, error=exc)
+            raise
+        history_record(
+            playlist, PlaylistHistory.Action.RETIRE, actor, unfollowed=True, spotify_playlist_id=playlist.spotify_playlist_id
+        )
+        return {**result, "unfollowed": True}
