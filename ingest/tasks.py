@@ -8,6 +8,8 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from ingest import services
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.spotify.errors import SpotifyRateLimited
 
 # A run parked by a 429 or an open circuit comes back when Spotify said to (countdown).
@@ -30,7 +32,7 @@ def _continue_or_retry(task: Task, summary: dict[str, Any], **kwargs: Any) -> di
         raise task.retry(countdown=_countdown(summary["retry_after"]), kwargs=kwargs, max_retries=MAX_PARKED_RETRIES)
     if summary.get("more"):
         # Out of time budget with work left: a fresh run, so no worker holds a task past its limits.
-        task.apply_async(kwargs=kwargs, headers={"trigger": "chain", "triggered_by": task.name})
+        job_enqueue(task.name, trigger=JobRun.Trigger.CHAIN, triggered_by=task.name, kwargs=kwargs)
     return summary
 
 

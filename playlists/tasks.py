@@ -14,6 +14,8 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import Retry
 
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue_many
 from opsconsole.locks import LockBusy
 from playlists import selectors, services
 from playlists.models import Playlist
@@ -63,8 +65,12 @@ def build_playlist_snapshot(
             for pk in selectors.playlists_in_health_order(selectors.playlists_needing_snapshot()).values_list("pk", flat=True)
         ]
         chunks = [ids[i : i + SNAPSHOT_CHUNK] for i in range(0, len(ids), SNAPSHOT_CHUNK)]
-        for chunk in chunks:
-            build_playlist_snapshot.delay(playlist_ids=chunk, actor=actor)
+        job_enqueue_many(
+            "build_playlist_snapshot",
+            trigger=JobRun.Trigger.CHAIN,
+            triggered_by="build_playlist_snapshot",
+            kwargs_list=[{"playlist_ids": chunk, "actor": actor} for chunk in chunks],
+        )
         return {"playlists": len(ids), "chunks_queued": len(chunks)}
     if playlist_id is not None:
         playlist = _playlist(playlist_id)
@@ -88,17 +94,27 @@ def ensure_playlist_for_account(account_id: str | None = None, actor: str = "sch
     queryset = selectors.playlists_needing_sync()
     if account_id:
         queryset = queryset.filter(account_id=uuid.UUID(account_id))
-    ids = [str(pk) for pk in selectors.playlists_in_health_order(queryset).values_list("pk", flat=True)]
-    for pk in ids:
-        playlist_sync_one.delay(playlist_id=pk, actor=actor)
-    return {"queued": len(ids)}
+    rows = list(selectors.playlists_in_health_order(queryset).values_list("pk", "account_id"))
+    job_enqueue_many(
+        "playlist_sync_one",
+        trigger=JobRun.Trigger.CHAIN,
+        triggered_by="ensure_playlist_for_account",
+        kwargs_list=[{"playlist_id": str(pk), "actor": actor} for pk, _ in rows],
+        subjects=[{"playlist": str(pk), "account": str(account_pk)} for pk, account_pk in rows],
+    )
+    return {"queued": len(rows)}
 
 
 @shared_task(name="reshuffle_due_playlists", acks_late=True)
 def reshuffle_due_playlists(actor: str = "schedule") -> dict[str, Any]:
     selection = services.playlists_reshuffle_due(actor=actor)
-    for pk in selection["playlist_ids"]:
-        playlist_reshuffle_one.delay(playlist_id=pk, actor=actor, only_if_due=True)
+    job_enqueue_many(
+        "playlist_reshuffle_one",
+        trigger=JobRun.Trigger.CHAIN,
+        triggered_by="reshuffle_due_playlists",
+        kwargs_list=[{"playlist_id": pk, "actor": actor, "only_if_due": True} for pk in selection["playlist_ids"]],
+        subjects=[{"playlist": pk} for pk in selection["playlist_ids"]],
+    )
     return {"due": selection["due"], "skipped": selection["skipped"], "queued": len(selection["playlist_ids"])}
 
 

@@ -15,7 +15,6 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import SpotifyApp
-from ingest.connectors import INGEST_CONNECTORS, connector_setting, connectors_disabled
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
 from ingest.quality import tracks_quality_update
 from ingest.services.common import (
@@ -31,8 +30,10 @@ from ingest.services.common import (
 )
 from ingest.services.dead_letters import ReplayError, dead_letter_record, dead_letter_replayer_register
 from opsconsole.counters import counter_inc
-from opsconsole.logging import log_context
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.redis import get_redis, key
+from opsconsole.spotify.connectors import INGEST_CONNECTORS, connector_setting, connectors_disabled
 from opsconsole.spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,
@@ -469,19 +470,11 @@ def _dead_letter_exhausted(*, sources: list[AlbumSource], claim_at: datetime, su
 
 
 def queue_audio_features(*, reason: str) -> None:
-    from ingest.tasks import fetch_audio_features
-
-    correlation_id = log_context.get().get("correlation_id", "")
-    fetch_audio_features.apply_async(
-        headers={"trigger": "chain", "triggered_by": f"ingest: {reason}", "correlation_id": correlation_id}
-    )
+    job_enqueue("fetch_audio_features", trigger=JobRun.Trigger.CHAIN, triggered_by=f"ingest: {reason}")
 
 
 def queue_ingest(*, reason: str) -> None:
-    from ingest.tasks import ingest_albums_from_sources as ingest_task
-
-    correlation_id = log_context.get().get("correlation_id", "")
-    ingest_task.apply_async(headers={"trigger": "chain", "triggered_by": f"ingest: {reason}", "correlation_id": correlation_id})
+    job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.CHAIN, triggered_by=f"ingest: {reason}")
 
 
 def _replay_ingest_album(letter: DeadLetter) -> Callable[[], None]:

@@ -14,7 +14,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SpotifyApp
-from ingest.connectors import AUDIO_FEATURES_CONNECTORS, connector_setting, connectors_disabled
 from ingest.models import DeadLetter, Track
 from ingest.quality import tracks_quality_update
 from ingest.services.albums import queue_audio_features, retry_delay
@@ -30,6 +29,7 @@ from ingest.services.common import (
 )
 from ingest.services.dead_letters import dead_letter_record, dead_letter_replayer_register
 from opsconsole.redis import get_redis
+from opsconsole.spotify.connectors import AUDIO_FEATURES_CONNECTORS, connector_setting, connectors_disabled
 from opsconsole.spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,

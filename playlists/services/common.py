@@ -44,6 +44,11 @@ def record_account_auth_failure(*, account: SpotifyAccount, error: Exception) ->
 
 def playlist_connectors_disabled() -> list[str]:
     """Connectors (spotify.playlists, spotify.token) an operator switched off: sync waits."""
-    from ingest.connectors import PLAYLISTS_CONNECTORS, connectors_disabled
+    from opsconsole.spotify.connectors import PLAYLISTS_CONNECTORS, connectors_disabled
 
     return connectors_disabled(PLAYLISTS_CONNECTORS)
+
+
+def playlist_subject(playlist: Playlist) -> dict[str, str]:
+    """What a job run on this playlist works on (JobRun.subject): found again by playlist or account."""
+    return {"playlist": str(playlist.pk), "account": str(playlist.account_id)}

@@ -11,8 +11,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue_many
 from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
+from playlists.services.common import playlist_subject
 from playlists.services.policies import policy_get_default
 
 
@@ -20,14 +23,14 @@ def account_playlist_capacity(account: SpotifyAccount) -> int:
     return min(account.playlist_capacity, settings.PLAYLISTS_PER_ACCOUNT_MAX)
 
 
-def _queue_sync(playlist_ids: list[str], actor: str) -> None:
-    from playlists.tasks import playlist_sync_one
-
-    def publish() -> None:
-        for playlist_id in playlist_ids:
-            playlist_sync_one.delay(playlist_id=playlist_id, actor=actor)
-
-    transaction.on_commit(publish)
+def _queue_sync(playlists: list[Playlist], actor: str) -> None:
+    job_enqueue_many(
+        "playlist_sync_one",
+        trigger=JobRun.Trigger.CHAIN,
+        triggered_by=actor,
+        kwargs_list=[{"playlist_id": str(p.pk), "actor": actor} for p in playlists],
+        subjects=[playlist_subject(p) for p in playlists],
+    )
 
 
 @transaction.atomic
@@ -79,5 +82,5 @@ def playlists_create(
         for p in playlists
     )
     if queue_sync:
-        _queue_sync([str(p.pk) for p in playlists], actor)
+        _queue_sync(playlists, actor)
     return playlists

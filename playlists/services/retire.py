@@ -7,10 +7,18 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from opsconsole.jobs.models import JobRun
+from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import redis_lock
 from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory
-from playlists.services.common import account_spotify_client, history_record, lock_ttl, record_account_auth_failure
+from playlists.services.common import (
+    account_spotify_client,
+    history_record,
+    lock_ttl,
+    playlist_subject,
+    record_account_auth_failure,
+)
 
 
 @transaction.atomic
@@ -28,10 +36,13 @@ def playlist_retire(*, playlist: Playlist, actor: str, reason: str = "", queue_u
         playlist, PlaylistHistory.Action.RETIRE, actor, reason=reason, unfollow="queued" if queue_unfollow else "not asked"
     )
     if queue_unfollow and playlist.spotify_playlist_id:
-        from playlists.tasks import playlist_retire_one
-
-        playlist_id, task_actor = str(playlist.pk), actor
-        transaction.on_commit(lambda: playlist_retire_one.delay(playlist_id=playlist_id, actor=task_actor))
+        job_enqueue(
+            "playlist_retire_one",
+            trigger=JobRun.Trigger.CHAIN,
+            triggered_by=actor,
+            kwargs={"playlist_id": str(playlist.pk), "actor": actor},
+            subject=playlist_subject(playlist),
+        )
     return True
 
 
