@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from opsconsole.spotify.auth import TokenGrant, request_client_credentials, request_token_refresh
+from opsconsole.spotify.auth import (
+    REQUIRED_SCOPES,
+    TokenGrant,
+    authorize_url,
+    new_code_verifier,
+    request_authorization_code_grant,
+    request_client_credentials,
+    request_token_refresh,
+)
 from opsconsole.spotify.client import SpotifyClient
 from opsconsole.spotify.errors import (
     TRANSIENT_ERRORS,
@@ -18,6 +26,7 @@ from opsconsole.spotify.errors import (
 )
 
 __all__ = [
+    "REQUIRED_SCOPES",
     "TRANSIENT_ERRORS",
     "CircuitOpen",
     "SpotifyAuthError",
@@ -30,6 +39,9 @@ __all__ = [
     "SpotifyRateLimited",
     "SpotifyServerError",
     "TokenGrant",
+    "authorize_url",
+    "new_code_verifier",
+    "request_authorization_code_grant",
     "request_client_credentials",
     "request_token_refresh",
 ]

@@ -1,16 +1,21 @@
-"""Spotify's token endpoint, called with `requests` directly.
+"""Spotify's accounts service: the token endpoint, and the Authorization Code flow with PKCE.
 
-spotipy's OAuth managers are never used: when their cache lacks a token they fall back to
-an interactive browser/input() flow, which hangs a worker. Tokens and secrets never reach
-a log line or an exception message.
+Refresh and client credentials are called with `requests` directly; the Authorization Code
+flow (authorize URL with an S256 challenge, the code exchange) goes through Authlib's OAuth 2
+client. spotipy's OAuth managers are never used: when their cache lacks a token they fall
+back to an interactive browser/input() flow, which hangs a worker. Tokens, verifiers and
+secrets never reach a log line or an exception message.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from django.conf import settings
 
 from opsconsole.counters import counter_inc
@@ -29,6 +34,8 @@ from opsconsole.spotify.telemetry import telemetry_record
 
 ENDPOINT = "token"
 BREAKER = "spotify.token"
+# What the console needs to manage an account's playlists (Spotify's scope names).
+REQUIRED_SCOPES = ("playlist-modify-private", "playlist-modify-public", "playlist-read-private")
 
 
 @dataclass
@@ -69,6 +76,93 @@ def request_client_credentials(*, client_id: str, client_secret: str, limits: Op
     )
 
 
+def new_code_verifier() -> str:
+    """A PKCE code verifier: 64 characters from [A-Za-z0-9] (RFC 7636 asks for 43 to 128)."""
+    return generate_token(64)
+
+
+def authorize_url(
+    *, client_id: str, redirect_uri: str, scope: str, state: str, code_verifier: str, show_dialog: bool = False
+) -> str:
+    """Spotify's `GET /authorize` URL (Authorization Code with PKCE): carries the S256 challenge
+    of `code_verifier`, never the verifier itself."""
+    session = OAuth2Session(client_id=client_id, redirect_uri=redirect_uri, scope=scope, code_challenge_method="S256")
+    extra = {"show_dialog": "true"} if show_dialog else {}
+    url, _ = session.create_authorization_url(
+        f"{settings.SPOTIFY_ACCOUNTS_URL}authorize", state=state, code_verifier=code_verifier, **extra
+    )
+    return str(url)
+
+
+def request_authorization_code_grant(
+    *,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
+    limits: OperationLimits | None = None,
+) -> TokenGrant:
+    """Request an access token (Authorization Code with PKCE): grant_type=authorization_code
+    with the code, the exact redirect_uri, the code_verifier and client authentication.
+
+    One attempt only: a code is single-use, and a retry after a lost answer would present it
+    twice (Spotify then revokes what it issued). Raises SpotifyInvalidGrant for a refused code.
+    """
+    limits = limits or default_limits()
+    secrets = (client_secret, code, code_verifier)
+
+    def send() -> TokenGrant:
+        session = OAuth2Session(
+            client_id=client_id,
+            client_secret=client_secret,
+            token_endpoint_auth_method="client_secret_basic",
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+        )
+        session.register_compliance_hook("access_token_response", _check_token_response)
+        counter_inc("spotify_requests_total", endpoint=ENDPOINT)
+        try:
+            token = session.fetch_token(
+                f"{settings.SPOTIFY_ACCOUNTS_URL}api/token",
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+                timeout=float(limits.timeout_seconds),
+            )
+        except OAuthError as exc:
+            message = f"token: HTTP 400: {_scrub(str(exc.error or 'error'), secrets)}"
+            if exc.description:
+                message += f" ({_scrub(str(exc.description), secrets)})"
+            if exc.error == "invalid_grant":
+                raise SpotifyInvalidGrant(message, status=400, endpoint=ENDPOINT) from None
+            raise SpotifyAuthError(message, status=400, endpoint=ENDPOINT) from None
+        except requests.RequestException as exc:
+            kind = "timeout" if isinstance(exc, requests.Timeout) else "connection"
+            raise SpotifyServerError(f"token: {kind} error: {type(exc).__name__}", endpoint=ENDPOINT) from None
+        except (KeyError, ValueError) as exc:
+            raise SpotifyAuthError(f"token: unreadable answer ({type(exc).__name__})", endpoint=ENDPOINT) from None
+        return TokenGrant(
+            access_token=str(token["access_token"]),
+            refresh_token=token.get("refresh_token") or None,
+            expires_in=int(token.get("expires_in") or 3600),
+            scope=str(token.get("scope") or ""),
+        )
+
+    return _token_request_with(send, limits=limits)
+
+
+def _check_token_response(response: requests.Response) -> requests.Response:
+    """Our errors for what Authlib would not read as an OAuth error: a 429 or a 5xx."""
+    counter_inc("spotify_responses_total", endpoint=ENDPOINT, status=str(response.status_code))
+    if response.status_code == 429:
+        wait = retry_after_seconds(response.headers) or 1.0
+        raise SpotifyRateLimited(f"token: HTTP 429, retry after {wait:.1f}s", retry_after=wait, endpoint=ENDPOINT)
+    if response.status_code >= 500:
+        raise SpotifyServerError(f"token: HTTP {response.status_code}", status=response.status_code, endpoint=ENDPOINT)
+    return response
+
+
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret:
@@ -79,6 +173,14 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
 def _token_request(
     form: dict[str, str], *, client_id: str, client_secret: str, secrets: tuple[str, ...], limits: OperationLimits
 ) -> TokenGrant:
+    def send() -> TokenGrant:
+        return _attempts(form, client_id=client_id, client_secret=client_secret, secrets=secrets, limits=limits)
+
+    return _token_request_with(send, limits=limits)
+
+
+def _token_request_with(send: Callable[[], TokenGrant], *, limits: OperationLimits) -> TokenGrant:
+    """One token-endpoint operation under the `spotify.token` breaker, with telemetry."""
     telemetry_record(source="spotify", operation="token", outcome="started")
     started = time.monotonic()
     try:
@@ -87,7 +189,7 @@ def _token_request(
         telemetry_record(source="spotify", operation="token", outcome="skipped", error=str(exc))
         raise
     try:
-        grant = _attempts(form, client_id=client_id, client_secret=client_secret, secrets=secrets, limits=limits)
+        grant = send()
     except SpotifyServerError as exc:
         breaker_failure(BREAKER, error=str(exc), base_cooldown=limits.cooldown_seconds)
         telemetry_record(

@@ -116,6 +116,7 @@ class Controls:
     expire_access_tokens = Control("POST", "expire_access_tokens", EmulatorState.expire_access_tokens)
     set_app_mode = Control("POST", "app_mode", EmulatorState.set_app_mode)
     register_app = Control("POST", "register_app", EmulatorState.register_app)
+    app_users = Control("GET", "app_users", EmulatorState.app_users, answer="result", key="users")
     set_audio_features_enabled = Control("POST", "audio_features", EmulatorState.set_audio_features_enabled)
     set_rotate_refresh_tokens = Control("POST", "rotate_refresh_tokens", EmulatorState.set_rotate_refresh_tokens)
     set_rate_limit = Control("POST", "rate_limit", EmulatorState.set_rate_limit, absent={"max_requests": None})

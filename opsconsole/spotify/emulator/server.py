@@ -9,11 +9,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from opsconsole.spotify.emulator.control import PREFIX, control_reply
+from opsconsole.spotify.emulator.oauth import OAuthServer
 from opsconsole.spotify.emulator.state import Reply, api_error
-from opsconsole.spotify.emulator.webapi import WebAPI
 
 
-class SpotifyEmulator(WebAPI):
+class SpotifyEmulator(OAuthServer):
     """State, Web API and HTTP server of one emulator. Thread-safe: one lock guards all state."""
 
     def __init__(self, *, seed: int = 42, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -62,6 +62,8 @@ class SpotifyEmulator(WebAPI):
         path = path.rstrip("/") or "/"
         if path.startswith(PREFIX):
             return control_reply(self, method, path.removeprefix(PREFIX), query, body)
+        if path == "/authorize":
+            return self.handle_authorize(method, query, body)
         return self.handle_api(method, path, query, headers, body, base)
 
 
@@ -84,10 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
             reply = emulator.handle(self.command, parts.path, parse_qs(parts.query), headers, body, f"http://{host}")
         except Exception as exc:  # noqa: BLE001 - the emulator's own bug: answer 500 rather than hang the client
             reply = api_error(500, f"emulator error: {type(exc).__name__}: {exc}")
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        # bytes: a page (the consent page) that names its own Content-Type; anything else is JSON.
+        raw = isinstance(reply.body, bytes)
+        payload = reply.body if raw else b"" if reply.body is None else json.dumps(reply.body).encode()
         try:
             self.send_response(reply.status)
-            if payload:
+            if payload and not raw:
                 self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
             for name, value in reply.headers.items():

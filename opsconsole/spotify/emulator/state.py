@@ -62,6 +62,24 @@ class RefreshToken:
     user_id: str
     authorized_at: float
     revoked: bool = False
+    # Set when issued by the Authorization Code flow: only that client may refresh it.
+    client_id: str | None = None
+    scope: str = ""
+    public: bool = False  # issued to a PKCE client: it may refresh with client_id alone
+
+
+@dataclass
+class AuthorizationCode:
+    """What GET /authorize granted, waiting for its one exchange at /api/token."""
+
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str
+    expires_at: float
+    used: bool = False
+    refresh_token: str | None = None  # issued from this code: revoked if the code is replayed
 
 
 @dataclass
@@ -110,6 +128,7 @@ class EmulatorState:
         self._lock = threading.RLock()
         self._app_modes: dict[str, str] = {}
         self._app_secrets: dict[str, str] = {}
+        self._app_redirect_uris: dict[str, list[str]] = {}
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -126,6 +145,10 @@ class EmulatorState:
             self._rotate_refresh_tokens = False
             self._app_modes = {}
             self._app_secrets = {}
+            self._app_redirect_uris = {}
+            # Users who authorized each app, in order: a Development Mode app admits the first five.
+            self._app_users: dict[str, list[str]] = {}
+            self._authorization_codes: dict[str, AuthorizationCode] = {}
 
     def reset(self) -> None:
         """Forget faults, counters, users, tokens, playlists and app modes; the catalog stays."""
@@ -163,11 +186,30 @@ class EmulatorState:
         with self._lock:
             self._faults.clear()
 
-    def register_app(self, client_id: str, client_secret: str, mode: str = "extended") -> None:
-        """Optional: with a registered secret the token endpoint checks it (else any secret goes)."""
+    def register_app(
+        self, client_id: str, client_secret: str, mode: str = "extended", redirect_uris: list[str] | None = None
+    ) -> None:
+        """As in Spotify's Developer Dashboard: the app's secret (the token endpoint then checks
+        it; an unregistered client's secret goes unchecked), its mode and its redirect URIs
+        (GET /authorize serves only registered apps and exact registered redirect URIs)."""
+        if redirect_uris is not None and (
+            not isinstance(redirect_uris, list) or not all(isinstance(uri, str) and uri for uri in redirect_uris)
+        ):
+            raise ValueError("redirect_uris is a list of URIs")
         self.set_app_mode(client_id, mode)
         with self._lock:
             self._app_secrets[client_id] = client_secret
+            self._app_redirect_uris[client_id] = list(redirect_uris or [])
+
+    def app_users(self, client_id: str) -> list[str]:
+        """Users who authorized the app, in order (a Development Mode app admits the first five)."""
+        with self._lock:
+            return list(self._app_users.get(client_id, []))
+
+    def _add_app_user(self, client_id: str, user_id: str) -> None:
+        users = self._app_users.setdefault(client_id, [])
+        if user_id not in users:
+            users.append(user_id)
 
     def set_app_mode(self, client_id: str, mode: str) -> None:
         if mode not in ("development", "extended"):
@@ -228,6 +270,8 @@ class EmulatorState:
         """A user who authorized the app at `authorized_at` (default now): their tokens."""
         with self._lock:
             self._users[user_id] = {"id": user_id, "display_name": display_name or user_id}
+            if client_id:
+                self._add_app_user(client_id, user_id)
             refresh_token = "r-" + secrets.token_urlsafe(24)
             self._refresh_tokens[refresh_token] = RefreshToken(user_id, to_epoch(authorized_at))
             access_token = self._issue_access_token(client_id or "emulator-user-app", user_id)
