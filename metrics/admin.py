@@ -162,3 +162,7 @@ class MetricSnapshotAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         return dashboard_urls(self) + super().get_urls()
+
+
+# Alerts, rules, channels and deliveries register their admins here (admin autodiscovery reads metrics.admin).
+from metrics.alerts import admin as alerts_admin  # noqa: E402, F401

@@ -10,8 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from metrics.selectors import jobs_overview
+from opsconsole.actors import request_actor
 from opsconsole.jobs import services as job_services
 from opsconsole.jobs.models import JobRun
+from opsconsole.netguard import TargetRefused, url_check_target
 
 
 class JobSerializer(serializers.Serializer):
@@ -33,6 +35,7 @@ class JobSerializer(serializers.Serializer):
     late_reason = serializers.CharField()
     late_expected_at = serializers.DateTimeField(allow_null=True)
     late_grace_minutes = serializers.IntegerField()
+    ping_url_set = serializers.BooleanField(help_text="An outside monitor's ping URL is configured (never shown).")
 
 
 class JobListView(APIView):
@@ -45,6 +48,12 @@ class JobUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     enabled = serializers.BooleanField(required=False)
     run_now = serializers.BooleanField(required=False, default=False)
+    ping_url = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="healthchecks.io-style ping URL (`<url>/start`, `<url>`, `<url>/fail`); empty removes it.",
+    )
 
     def validate_name(self, value: str) -> str:
         if not PeriodicTask.objects.filter(name=value).exists():
@@ -52,8 +61,13 @@ class JobUpdateSerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
-        if "enabled" not in attrs and not attrs.get("run_now"):
-            raise serializers.ValidationError({"enabled": ["Give `enabled` (true/false) or `run_now: true`."]})
+        if "enabled" not in attrs and not attrs.get("run_now") and "ping_url" not in attrs:
+            raise serializers.ValidationError({"enabled": ["Give `enabled` (true/false), `run_now: true` or `ping_url`."]})
+        if attrs.get("ping_url"):
+            try:
+                url_check_target(attrs["ping_url"])
+            except TargetRefused as exc:
+                raise serializers.ValidationError({"ping_url": [str(exc)]}) from exc
         return attrs
 
 
@@ -63,7 +77,12 @@ class JobUpdateView(APIView):
         responses={
             200: inline_serializer(
                 "JobUpdated",
-                {"name": serializers.CharField(), "enabled": serializers.BooleanField(), "changed": serializers.BooleanField()},
+                {
+                    "name": serializers.CharField(),
+                    "enabled": serializers.BooleanField(required=False),
+                    "changed": serializers.BooleanField(required=False),
+                    "ping_url_changed": serializers.BooleanField(required=False),
+                },
             ),
             202: inline_serializer(
                 "JobQueued",
@@ -81,11 +100,16 @@ class JobUpdateView(APIView):
         serializer = JobUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         name = serializer.validated_data["name"]
-        actor = f"api:{request.user.get_username()}"
+        actor = request_actor(request, door="api")
         body: dict[str, object] = {"name": name}
         if "enabled" in serializer.validated_data:
             enabled = serializer.validated_data["enabled"]
             body.update(enabled=enabled, changed=job_services.job_set_enabled(name=name, enabled=enabled, actor=actor))
+        if "ping_url" in serializer.validated_data:
+            task = PeriodicTask.objects.get(name=name)
+            body["ping_url_changed"] = job_services.job_ping_set(
+                name=task.task, url=serializer.validated_data["ping_url"], actor=request_actor(request, door="api")
+            )
         if serializer.validated_data["run_now"]:
             task = PeriodicTask.objects.get(name=name)
             run = job_services.job_enqueue(task.task, trigger=JobRun.Trigger.API, triggered_by=request.user.get_username())

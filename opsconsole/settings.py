@@ -217,6 +217,25 @@ RETENTION_METRIC_SNAPSHOTS_DAYS = env.int("RETENTION_METRIC_SNAPSHOTS_DAYS", def
 # `make backup` keeps this many archives under var/backups/.
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
 
+# --- Alerts and mail (README "Alerts") --------------------------------------------------
+# EMAIL_URL as django-environ reads it: smtp://user:pass@host:587, smtp+tls://..., consolemail://,
+# filemail:///var/mail (a relative file path is under the project directory).
+if env("EMAIL_URL", default=""):
+    _email = {name: value for name, value in env.email_url("EMAIL_URL").items() if value is not None}
+    if _email.get("EMAIL_FILE_PATH") and not Path(_email["EMAIL_FILE_PATH"]).is_absolute():
+        _email["EMAIL_FILE_PATH"] = str(BASE_DIR / _email["EMAIL_FILE_PATH"])
+    vars().update(_email)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="opsconsole@localhost")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Webhook and ping targets on loopback/private addresses are refused unless this is true (SSRF).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+ALERT_DELIVERY_TIMEOUT_SECONDS = env.float("ALERT_DELIVERY_TIMEOUT_SECONDS", default=10.0)
+ALERT_DELIVERY_BACKOFF_BASE_SECONDS = env.float("ALERT_DELIVERY_BACKOFF_BASE_SECONDS", default=30.0)
+ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=1800.0)
+# Links in notifications point here (the admin's own address as people reach it).
+ALERT_CONSOLE_URL = env("ALERT_CONSOLE_URL", default="http://127.0.0.1:8000")
+JOB_PING_TIMEOUT_SECONDS = env.float("JOB_PING_TIMEOUT_SECONDS", default=3.0)
+
 # --- Celery (cookiecutter-django's block) ---------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = "django-db"

@@ -20,6 +20,8 @@ os.environ.setdefault("SPOTIFY_CLIENT_ID", "test-client")
 os.environ.setdefault("SPOTIFY_CLIENT_SECRET", "test-secret")
 # Health tests change a dependency and probe again at once: no report reuse between probes.
 os.environ.setdefault("HEALTH_CACHE_SECONDS", "0")
+# Alert webhooks and job pings go to receivers on loopback (refused by default: SSRF).
+os.environ["ALERT_WEBHOOK_ALLOW_PRIVATE"] = "true"
 # Tests never sleep out a real backoff.
 os.environ.setdefault("SPOTIFY_BACKOFF_BASE", "0.01")
 os.environ.setdefault("SPOTIFY_MAX_SLEEP_SECONDS", "0.5")

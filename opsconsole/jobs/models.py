@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from opsconsole.crypto import EncryptedTextField
+
 
 class JobRun(models.Model):
     """One run of one Celery task: the job history staff read during an incident."""
@@ -53,3 +55,20 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_name} {self.task_id} [{self.status}]"
+
+
+class JobPing(models.Model):
+    """An outside monitor's ping URL for one job (healthchecks.io-style: `<url>/start`, `<url>`,
+    `<url>/fail`), so something beyond this stack notices when the whole stack is down.
+    Encrypted: whoever knows a ping URL can fake the job's heartbeat."""
+
+    job_name = models.CharField(max_length=100, unique=True)
+    url = EncryptedTextField(help_text="e.g. https://hc-ping.com/<uuid>; never shown again once saved.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job_name"]
+        verbose_name = "job ping URL"
+
+    def __str__(self) -> str:
+        return f"ping for {self.job_name}"

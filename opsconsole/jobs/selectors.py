@@ -98,6 +98,9 @@ def jobs_overview(
     last_runs: dict[str, JobRun] = {}
     for run in JobRun.objects.filter(job_name__in=names).order_by("job_name", "-started_at").distinct("job_name"):
         last_runs[run.job_name] = run
+    from opsconsole.jobs.models import JobPing
+
+    pinged = set(JobPing.objects.values_list("job_name", flat=True))
     rows = []
     for task in tasks:
         job_name = task.task.rsplit(".", 1)[-1]
@@ -124,6 +127,7 @@ def jobs_overview(
                 "last_started_at": last.started_at if last else None,
                 "last_duration_ms": last.duration_ms if last else None,
                 "last_error": last.error[:500] if last else "",
+                "ping_url_set": job_name in pinged,
                 **{f"late_{k}" if k != "late" else "late": v for k, v in asdict(lateness).items()},
             }
         )

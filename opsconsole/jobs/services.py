@@ -14,7 +14,9 @@ from typing import Any
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from opsconsole.counters import counter_inc
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.specs import JOBS_BY_NAME
 from opsconsole.logging import log_context
@@ -66,9 +68,11 @@ def job_run_started(
 
 def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | None = None, error: str = "") -> None:
     now = timezone.now()
-    run = JobRun.objects.filter(task_id=task_id).only("started_at").first()
+    run = JobRun.objects.filter(task_id=task_id).only("started_at", "job_name").first()
     if run is None:
         return
+    if status != JobRun.Status.RETRYING:
+        _count_finished(run.job_name, status)
     duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
     updates: dict[str, Any] = {"status": status, "error": error[:10000]}
     if status != JobRun.Status.RETRYING:
@@ -76,6 +80,15 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
     if summary is not None:
         updates["summary"] = summary
     JobRun.objects.filter(task_id=task_id).update(**updates)
+
+
+def _count_finished(job_name: str, status: str) -> None:
+    # A true counter in Redis (/metrics: job_runs_total): the retention prune of JobRun rows
+    # must never make it fall, which Prometheus would read as a counter reset.
+    try:
+        counter_inc("job_runs_total", job=job_name, status=status)
+    except RedisError:
+        logger.warning("job_runs_total not counted", extra={"job": job_name}, exc_info=True)
 
 
 def _correlation_id(task_id: str) -> str:
@@ -152,4 +165,24 @@ def job_set_enabled(*, name: str, enabled: bool, actor: str) -> bool:
     task.enabled = enabled
     task.save(update_fields=["enabled", "date_changed", "last_run_at"])
     logger.info("periodic task toggled", extra={"job": name, "enabled": enabled, "actor": actor})
+    return True
+
+
+@transaction.atomic
+def job_ping_set(*, name: str, url: str, actor: str) -> bool:
+    """Set (or with an empty `url`, remove) the job's ping URL; returns whether anything changed.
+    Raises netguard.TargetRefused for a URL the workers must not call."""
+    from opsconsole.audit.services import audit_record
+    from opsconsole.jobs.models import JobPing
+    from opsconsole.netguard import url_check_target
+
+    job_name = name.rsplit(".", 1)[-1]
+    if not url:
+        deleted, _ = JobPing.objects.filter(job_name=job_name).delete()
+        if deleted:
+            audit_record(actor=actor, action="job.ping_url_clear", target_type="job", target_id=job_name, target_repr=job_name)
+        return bool(deleted)
+    url_check_target(url)
+    JobPing.objects.update_or_create(job_name=job_name, defaults={"url": url})
+    audit_record(actor=actor, action="job.ping_url_set", target_type="job", target_id=job_name, target_repr=job_name)
     return True

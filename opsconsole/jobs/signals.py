@@ -8,6 +8,7 @@ from typing import Any
 from celery import signals
 
 from opsconsole.jobs import services
+from opsconsole.jobs.ping import job_ping
 from opsconsole.logging import log_context
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def _task_prerun(task_id: str, task: Any, args: tuple, kwargs: dict, **_: Any) -
         correlation_id=headers["correlation_id"] or "",
         worker=getattr(request, "hostname", "") or "",
     )
+    job_ping(task.name.rsplit(".", 1)[-1], "start")
 
 
 @signals.task_retry.connect
@@ -49,7 +51,9 @@ def _task_postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) ->
     if state == "SUCCESS":
         summary = retval if isinstance(retval, dict) else {"result": retval} if retval is not None else {}
         services.job_run_finished(task_id=task_id, status="success", summary=summary)
+        job_ping(task.name.rsplit(".", 1)[-1], "success")
     else:
         error = f"{type(retval).__name__}: {retval}" if isinstance(retval, BaseException) else str(retval)
         services.job_run_finished(task_id=task_id, status="failed", error=error)
+        job_ping(task.name.rsplit(".", 1)[-1], "fail")
     log_context.set({})

@@ -62,6 +62,15 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "retention", "Prune old job runs, task results, snapshots and purged dead letters", minute="0", hour="5", grace_minutes=60
     ),
+    # Every minute; a run older than its minute is stale (the next one is already queued).
+    JobSpec(
+        "evaluate_alerts",
+        "Open, remind and resolve alerts; notify their channels",
+        minute="*",
+        hour="*",
+        grace_minutes=5,
+        expires_seconds=55,
+    ),
 )
 
 JOBS_BY_NAME = {job.name: job for job in JOBS}

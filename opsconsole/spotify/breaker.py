@@ -61,7 +61,7 @@ _SUCCESS = """
 local state = redis.call('HGET', KEYS[1], 'state')
 local streak = tonumber(redis.call('HGET', KEYS[1], 'failure_streak')) or 0
 if (state == false or state == 'closed') and streak == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'closed', 'failure_streak', '0', 'cooldown', '0', 'probe_until', '0', 'open_until', '0')
+redis.call('HSET', KEYS[1], 'state', 'closed', 'failure_streak', '0', 'cooldown', '0', 'probe_until', '0', 'open_until', '0', 'opened_at', '0')
 return 1
 """
 
@@ -82,6 +82,8 @@ if state == 'half_open' or (state == 'closed' and streak >= threshold) then
     cooldown = base
   end
   redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', tostring(now + cooldown), 'cooldown', tostring(cooldown), 'probe_until', '0')
+  -- When the outage began: a failed probe re-opens but keeps it (alerts: "open longer than X").
+  if state == 'closed' then redis.call('HSET', KEYS[1], 'opened_at', tostring(now)) end
   redis.call('HINCRBY', KEYS[1], 'opened_count', 1)
   return 1
 end
@@ -171,6 +173,7 @@ def breaker_state(name: str) -> dict[str, Any]:
         "open_until": open_until if stored != "closed" and open_until else None,
         "remaining_cooldown": round(max(0.0, open_until - now), 3) if stored == "open" else 0.0,
         "opened_count": int(raw.get("opened_count") or 0),
+        "opened_at": float(raw["opened_at"]) if stored != "closed" and float(raw.get("opened_at") or 0) else None,
         "cooldown": float(raw.get("cooldown") or 0),
         "last_error": raw.get("last_error", ""),
         "last_error_at": float(raw["last_error_at"]) if raw.get("last_error_at") else None,

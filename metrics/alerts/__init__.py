@@ -1,0 +1,1 @@
+"""Alerts that reach people: rules, the evaluator, channels and deliveries (README "Alerts")."""
