@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from accounts import selectors, services
 from accounts.models import SpotifyAccount, SpotifyApp
+from opsconsole.actors import request_actor
 from opsconsole.admin_utils import FastChangelistMixin
 from opsconsole.spotify.errors import SpotifyError
 
@@ -32,7 +33,7 @@ class SpotifyAppAdmin(admin.ModelAdmin):
     @admin.action(description="Clear rate-limit block", permissions=["change"])
     def clear_rate_limit_block(self, request: HttpRequest, queryset: QuerySet[SpotifyApp]) -> None:
         for app in queryset:
-            services.ratelimit_clear_block(kind="app", ident=str(app.pk), actor=f"admin:{request.user}")
+            services.ratelimit_clear_block(kind="app", ident=str(app.pk), actor=request_actor(request, door="admin"))
         self.message_user(request, f"Rate-limit block cleared for {queryset.count()} app(s).", messages.SUCCESS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SpotifyApp]:
@@ -161,7 +162,7 @@ class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
     @admin.action(description="Clear rate-limit block", permissions=["change"])
     def clear_rate_limit_block(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
         def run(account: SpotifyAccount) -> tuple[bool, str]:
-            services.ratelimit_clear_block(kind="account", ident=str(account.pk), actor=f"admin:{request.user}")
+            services.ratelimit_clear_block(kind="account", ident=str(account.pk), actor=request_actor(request, door="admin"))
             return True, "block cleared"
 
         _per_row(self, request, queryset, "Clear rate-limit block", run)

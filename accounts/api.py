@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.models import SpotifyAccount, SpotifyApp
+from opsconsole.actors import request_actor
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -164,5 +165,5 @@ class RateLimitClearView(APIView):
         serializer = RateLimitClearSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         kind, ident = serializer.validated_data["kind"], serializer.validated_data["id"]
-        services.ratelimit_clear_block(kind=kind, ident=ident, actor=f"api:{request.user.get_username()}")
+        services.ratelimit_clear_block(kind=kind, ident=ident, actor=request_actor(request, door="api"))
         return Response({"kind": kind, "id": ident, "cleared": True})

@@ -90,5 +90,13 @@ class SpotifyAccount(models.Model):
         return self.token_expires_at is None or self.token_expires_at <= timezone.now() + timedelta(seconds=60)
 
     @property
-    def is_schedulable(self) -> bool:
-        return self.is_active and self.health in (self.Health.OK, self.Health.DEGRADED)
+    def work_blocked_reason(self) -> str:
+        """The one rule for "may work touch this account?": why it must wait for an operator,
+        or "" when it may go on (active and healthy or degraded; see accounts_workable_q)."""
+        if not self.is_active:
+            return "account inactive"
+        if self.health == self.Health.QUARANTINED:
+            return f"account quarantined: {self.health_reason}".rstrip(": ")
+        if self.health == self.Health.REAUTH_REQUIRED:
+            return "account needs re-authorization"
+        return ""

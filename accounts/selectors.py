@@ -6,11 +6,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Expression, QuerySet
+from django.db.models import Expression, Q, QuerySet
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.redis import get_redis, key
 from opsconsole.spotify.ratelimit import bucket_state
+
+WORKABLE_HEALTH = (SpotifyAccount.Health.OK, SpotifyAccount.Health.DEGRADED)
+
+
+def accounts_workable_q(prefix: str = "") -> Q:
+    """SpotifyAccount.work_blocked_reason as a filter: active, and healthy or degraded.
+    `prefix` reaches the account through a relation (`account__`)."""
+    return Q(**{f"{prefix}is_active": True, f"{prefix}health__in": WORKABLE_HEALTH})
 
 
 def _iso(epoch: float | None) -> str | None:

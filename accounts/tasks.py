@@ -8,11 +8,11 @@ from accounts.models import SpotifyAccount
 
 @shared_task(name="refresh_tokens", expires=1500)
 def refresh_tokens() -> dict[str, object]:
-    from opsconsole.spotify.connectors import connectors_disabled
+    from opsconsole.spotify.connectors import connectors_skip
 
-    # An operator switched the token endpoint off (seed 003's "disable a provider").
-    if disabled := connectors_disabled(["spotify.token"]):
-        return {"skipped": "disabled", "connectors": disabled, "refreshed": 0, "failed": 0, "checked": 0}
+    # An operator switched the token endpoint off (README: "Connector settings").
+    if skipped := connectors_skip(["spotify.token"], work="refresh_tokens"):
+        return {**skipped, "refreshed": 0, "failed": 0, "checked": 0}
     results = services.accounts_refresh_tokens()
     return {"refreshed": sum(r.ok for r in results), "failed": sum(not r.ok for r in results), "checked": len(results)}
 

@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from accounts.admin import SpotifyAccountAdmin
 from accounts.models import SpotifyAccount
+from opsconsole.actors import request_actor
 from opsconsole.admin_utils import FastChangelistMixin
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
@@ -25,7 +26,7 @@ from playlists.templating import TEMPLATE_VARIABLES
 
 
 def admin_actor(request: HttpRequest) -> str:
-    return f"admin:{request.user.get_username()}"
+    return request_actor(request, door="admin")
 
 
 def report_queued(modeladmin: admin.ModelAdmin, request: HttpRequest, result: dict[str, Any], what: str) -> None:

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import SpotifyAccount
+from opsconsole.actors import request_actor
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy
@@ -22,7 +23,7 @@ from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
 
 
 def _actor(request: Request) -> str:
-    return f"api:{request.user.get_username()}"
+    return request_actor(request, door="api")
 
 
 class PlaylistSerializer(serializers.ModelSerializer):
@@ -205,7 +206,7 @@ class ReshuffleBulkInputSerializer(serializers.Serializer):
             account = SpotifyAccount.objects.filter(pk=attrs["account_id"]).first()
             if account is None:
                 raise serializers.ValidationError({"account_id": ["No such account."]})
-            if reason := selectors.account_skip_reason(account):
+            if reason := account.work_blocked_reason:
                 raise serializers.ValidationError({"account_id": [f"Cannot reshuffle: {reason}."]})
         if mode == "playlists":
             ids = attrs.get("ids")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import SpotifyAccount
+from accounts.selectors import accounts_workable_q
 from playlists import services
 from playlists.models import Playlist
 
@@ -17,7 +18,7 @@ def demo_create_playlists(*, per_account: int) -> int:
     """Give every schedulable account `per_account` active playlists (idempotent: tops up only)."""
     policy = services.policy_get_default()
     created = 0
-    for account in SpotifyAccount.objects.filter(is_active=True, health__in=["ok", "degraded"]).order_by("display_name"):
+    for account in SpotifyAccount.objects.filter(accounts_workable_q()).order_by("display_name"):
         active = Playlist.objects.filter(account=account, status=Playlist.Status.ACTIVE).count()
         count = min(per_account, services.account_playlist_capacity(account)) - active
         if count > 0:

@@ -11,9 +11,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
+from accounts.selectors import accounts_workable_q
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
-
-SCHEDULABLE_HEALTH = (SpotifyAccount.Health.OK, SpotifyAccount.Health.DEGRADED)
 
 
 def health_rank() -> Case:
@@ -26,27 +25,16 @@ def health_rank() -> Case:
     )
 
 
-def account_skip_reason(account: SpotifyAccount) -> str:
-    """Why work on this account's playlists must wait for an operator ("" when it may go on)."""
-    if not account.is_active:
-        return "account inactive"
-    if account.health == SpotifyAccount.Health.QUARANTINED:
-        return f"account quarantined: {account.health_reason}".rstrip(": ")
-    if account.health == SpotifyAccount.Health.REAUTH_REQUIRED:
-        return "account needs re-authorization"
-    return ""
-
-
 def playlists_active() -> QuerySet[Playlist]:
     return Playlist.objects.filter(status=Playlist.Status.ACTIVE)
 
 
 def playlists_schedulable() -> QuerySet[Playlist]:
-    return playlists_active().filter(account__is_active=True, account__health__in=SCHEDULABLE_HEALTH)
+    return playlists_active().filter(accounts_workable_q("account__"))
 
 
 def playlists_unschedulable() -> QuerySet[Playlist]:
-    return playlists_active().exclude(account__is_active=True, account__health__in=SCHEDULABLE_HEALTH)
+    return playlists_active().exclude(accounts_workable_q("account__"))
 
 
 def playlists_needing_snapshot() -> QuerySet[Playlist]:

@@ -7,7 +7,6 @@ inside the HTTP request; here every door queues these tasks instead.
 
 from __future__ import annotations
 
-import random
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ from celery.exceptions import Retry
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue_many
 from opsconsole.locks import LockBusy
+from opsconsole.spotify.retry import error_wait_seconds
 from playlists import selectors, services
 from playlists.models import Playlist
 
@@ -29,13 +29,9 @@ def _retry_countdown(exc: BaseException, retries: int) -> float | None:
     """Seconds to wait before retrying `exc`, or None when it must not be retried."""
     from opsconsole.spotify import CircuitOpen, SpotifyRateLimited, SpotifyServerError
 
-    if isinstance(exc, SpotifyRateLimited):
-        return max(float(exc.retry_after), 1.0)
-    if isinstance(exc, CircuitOpen):
-        return max(float(exc.remaining), 1.0)
-    if isinstance(exc, (SpotifyServerError, LockBusy)):
-        return min(30.0 * 2**retries, 900.0) * random.uniform(0.5, 1.0)
-    return None
+    if not isinstance(exc, (SpotifyRateLimited, CircuitOpen, SpotifyServerError, LockBusy)):
+        return None
+    return error_wait_seconds(exc, attempts=retries + 1, base=30.0, ceiling=900.0, jitter=True)
 
 
 def _run_with_retry(task: Any, call: Any) -> Any:

@@ -26,14 +26,13 @@ from ingest.services.common import (
     error_type_of,
     job_telemetry,
     persist_learned,
-    skip_disabled,
 )
 from ingest.services.dead_letters import ReplayError, dead_letter_record, dead_letter_replayer_register
 from opsconsole.counters import counter_inc
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
 from opsconsole.redis import get_redis, key
-from opsconsole.spotify.connectors import INGEST_CONNECTORS, connector_setting, connectors_disabled
+from opsconsole.spotify.connectors import INGEST_CONNECTORS, connector_setting, connectors_skip
 from opsconsole.spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,
@@ -44,6 +43,7 @@ from opsconsole.spotify.errors import (
     SpotifyRateLimited,
     SpotifyServerError,
 )
+from opsconsole.spotify.retry import error_wait_seconds
 
 if TYPE_CHECKING:
     from opsconsole.spotify.client import SpotifyClient
@@ -254,11 +254,7 @@ def _catalog_upsert(fetched: Sequence[_Fetched]) -> tuple[dict[str, int], int, i
 def retry_delay(*, exc: SpotifyError, attempts: int) -> float:
     if isinstance(exc, _NotTried):
         exc = exc.cause
-    if isinstance(exc, SpotifyRateLimited):
-        return max(exc.retry_after, 1.0)
-    if isinstance(exc, CircuitOpen):
-        return max(exc.remaining, 1.0)
-    return float(min(settings.INGEST_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600))
+    return error_wait_seconds(exc, attempts=attempts, base=float(settings.INGEST_RETRY_BASE_SECONDS), ceiling=3600)
 
 
 def _apply_outcome(*, outcome: _ChunkOutcome, claim_at: datetime, summary: dict[str, Any]) -> None:
@@ -385,9 +381,9 @@ def ingest_albums_from_sources(
         "more": False,
         "stopped_by": "",
     }
-    disabled = connectors_disabled(INGEST_CONNECTORS)
-    if disabled:
-        return skip_disabled(summary=summary, disabled=disabled, operation="albums")
+    if skipped := connectors_skip(INGEST_CONNECTORS, work="albums"):
+        job_telemetry(operation="albums", outcome="skipped")
+        return {**summary, **skipped}
     batch_size = max(1, batch_size or connector_setting("spotify.albums").batch_size)
     app = catalog_app()
     started = time.monotonic()

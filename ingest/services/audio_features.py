@@ -25,11 +25,10 @@ from ingest.services.common import (
     error_type_of,
     features_denied_key,
     job_telemetry,
-    skip_disabled,
 )
 from ingest.services.dead_letters import dead_letter_record, dead_letter_replayer_register
 from opsconsole.redis import get_redis
-from opsconsole.spotify.connectors import AUDIO_FEATURES_CONNECTORS, connector_setting, connectors_disabled
+from opsconsole.spotify.connectors import AUDIO_FEATURES_CONNECTORS, connector_setting, connectors_skip
 from opsconsole.spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,
@@ -89,9 +88,9 @@ def audio_features_fetch(
         "retry_after": None,
         "more": False,
     }
-    disabled = connectors_disabled(AUDIO_FEATURES_CONNECTORS)
-    if disabled:
-        return skip_disabled(summary=summary, disabled=disabled, operation="audio_features")
+    if skipped := connectors_skip(AUDIO_FEATURES_CONNECTORS, work="audio_features"):
+        job_telemetry(operation="audio_features", outcome="skipped")
+        return {**summary, **skipped}
     batch_size = max(1, min(batch_size or connector_setting("spotify.audio_features").batch_size, AUDIO_FEATURES_MAX))
     app = catalog_app()
     if not _features_allowed(app):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from accounts.models import SpotifyApp
 from opsconsole.redis import key
@@ -57,15 +57,6 @@ def error_type_of(exc: BaseException) -> str:
 def job_telemetry(*, operation: str, outcome: Outcome, latency_ms: float | None = None, error: str = "") -> None:
     """Job-level telemetry under source "ingest": what /health lists as ingestion issues."""
     telemetry_record(source="ingest", operation=operation, outcome=outcome, latency_ms=latency_ms, error=error)
-
-
-def skip_disabled(*, summary: dict[str, Any], disabled: list[str], operation: str) -> dict[str, Any]:
-    """An operator disabled a connector this job needs: touch nothing, say so in the JobRun."""
-    summary["skipped"] = "disabled"
-    summary["disabled_connectors"] = disabled
-    job_telemetry(operation=operation, outcome="skipped")
-    logger.warning("job skipped: connector disabled", extra={"operation": operation, "connectors": disabled})
-    return summary
 
 
 # --- Spotify app and client ------------------------------------------------------------

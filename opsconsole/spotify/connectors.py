@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 
+from opsconsole.actors import actor_of
 from opsconsole.redis import get_redis, key
 from opsconsole.spotify.config import OperationLimits
 from opsconsole.spotify.models import ConnectorSetting
@@ -160,6 +161,17 @@ def connectors_disabled(names: tuple[str, ...] | list[str]) -> list[str]:
     return [name for name in names if name in configs and not configs[name].enabled]
 
 
+def connectors_skip(names: tuple[str, ...] | list[str], *, work: str) -> dict[str, Any] | None:
+    """The one "connector disabled → skip" rule: when an operator switched off a connector that
+    `work` needs, it touches nothing and leaves its work queued. Returns the summary fields to
+    report (`skipped`, `disabled_connectors`), or None when every connector is on."""
+    disabled = connectors_disabled(names)
+    if not disabled:
+        return None
+    logger.warning("skipped: connector disabled", extra={"work": work, "connectors": disabled})
+    return {"skipped": "disabled", "disabled_connectors": disabled}
+
+
 # --- writes -----------------------------------------------------------------------------------
 
 
@@ -209,7 +221,7 @@ def connector_setting_update(*, name: str, values: dict[str, Any], user: Any) ->
             changed[field] = (old, value)
             setattr(setting, field, value)
     if changed:
-        setting.updated_by = f"api:{user.get_username()}"[:150]
+        setting.updated_by = actor_of(user, door="api")[:150]
         setting.full_clean()
         setting.save()
         LogEntry.objects.log_actions(
@@ -219,5 +231,5 @@ def connector_setting_update(*, name: str, values: dict[str, Any], user: Any) ->
             change_message=[{"changed": {"fields": sorted(changed)}}, {"via": "api"}],
             single_object=True,
         )
-    connector_setting_changed(setting=setting, changed=changed, actor=f"api:{user.get_username()}", via="api")
+    connector_setting_changed(setting=setting, changed=changed, actor=actor_of(user, door="api"), via="api")
     return setting, sorted(changed)

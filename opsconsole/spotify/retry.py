@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from django.conf import settings
 
 from opsconsole.counters import counter_inc
+from opsconsole.spotify.errors import CircuitOpen, SpotifyRateLimited
 
 logger = logging.getLogger("opsconsole.spotify")
 
@@ -44,3 +45,16 @@ def pause(seconds: float, *, reason: str, endpoint: str = "", attempt: int = 0) 
     counter_inc("spotify_backoff_seconds_total", seconds, reason=reason)
     if seconds > 0:
         time.sleep(seconds)
+
+
+def error_wait_seconds(exc: BaseException, *, attempts: int, base: float, ceiling: float, jitter: bool = False) -> float:
+    """How long work that hit `exc` waits before its next try (the one rule for jobs and items):
+    Spotify's Retry-After, an open circuit's remaining cooldown, else exponential backoff from
+    `base` per attempt up to `ceiling` (with `jitter`, scaled into [50 %, 100 %] so a burst of
+    failures does not come back at once)."""
+    if isinstance(exc, SpotifyRateLimited):
+        return max(float(exc.retry_after), 1.0)
+    if isinstance(exc, CircuitOpen):
+        return max(float(exc.remaining), 1.0)
+    wait = min(base * 2 ** max(attempts - 1, 0), ceiling)
+    return wait * random.uniform(0.5, 1.0) if jitter else float(wait)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.conf import settings
 
 from accounts.models import SpotifyAccount
+from opsconsole.locks import redis_lock
 from playlists.models import Playlist, PlaylistHistory
 
 ACTOR_SCHEDULE = "schedule"
@@ -16,6 +18,12 @@ ACTOR_SCHEDULE = "schedule"
 def lock_ttl() -> int:
     # Outlive the task's hard time limit: a killed worker's lock then expires on its own.
     return int(settings.CELERY_TASK_TIME_LIMIT) + 30
+
+
+def playlist_lock(playlist: Playlist, *, owner: str | None = None) -> AbstractContextManager[None]:
+    """The one per-playlist lock: sync, reshuffle and unfollow never run at once on a playlist
+    (`owner`: the task id, so a redelivered task takes back its own lock). Raises LockBusy."""
+    return redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=lock_ttl(), owner=owner)
 
 
 def playlist_marker(playlist_id: uuid.UUID | str) -> str:
@@ -42,11 +50,11 @@ def record_account_auth_failure(*, account: SpotifyAccount, error: Exception) ->
     account_services().account_record_failure(account=account, error=f"{type(error).__name__}: {error}", auth=True)
 
 
-def playlist_connectors_disabled() -> list[str]:
-    """Connectors (spotify.playlists, spotify.token) an operator switched off: sync waits."""
-    from opsconsole.spotify.connectors import PLAYLISTS_CONNECTORS, connectors_disabled
+def playlist_connectors_skip(*, work: str) -> dict[str, Any] | None:
+    """Connectors (spotify.playlists, spotify.token) an operator switched off: Spotify writes wait."""
+    from opsconsole.spotify.connectors import PLAYLISTS_CONNECTORS, connectors_skip
 
-    return connectors_disabled(PLAYLISTS_CONNECTORS)
+    return connectors_skip(PLAYLISTS_CONNECTORS, work=work)
 
 
 def playlist_subject(playlist: Playlist) -> dict[str, str]:

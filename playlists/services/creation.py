@@ -13,7 +13,6 @@ from django.utils import timezone
 from accounts.models import SpotifyAccount
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue_many
-from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.services.common import playlist_subject
 from playlists.services.policies import policy_get_default
@@ -49,7 +48,7 @@ def playlists_create(
     """
     # Lock the account row: two concurrent creations must not both fill the last free slots.
     account = SpotifyAccount.objects.select_for_update().get(pk=account.pk)
-    skip = selectors.account_skip_reason(account)
+    skip = account.work_blocked_reason
     if skip:
         raise ValidationError({"account_id": [f"Cannot create playlists: {skip}."]})
     active = Playlist.objects.filter(account=account, status=Playlist.Status.ACTIVE).count()

@@ -8,10 +8,8 @@ from typing import Any
 from django.utils import timezone
 
 from opsconsole.counters import counter_inc
-from opsconsole.locks import redis_lock
-from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory
-from playlists.services.common import history_record, lock_ttl, playlist_connectors_disabled
+from playlists.services.common import history_record, playlist_connectors_skip, playlist_lock
 from playlists.services.snapshots import playlist_build_snapshot
 from playlists.services.sync import playlist_sync_locked
 
@@ -24,24 +22,28 @@ def playlist_reshuffle(
     A snapshot that was built but never synced is reused, so a retried reshuffle (rate limit,
     lock) does not burn a second selection.
     """
-    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=lock_ttl(), owner=lock_owner):
+    with playlist_lock(playlist, owner=lock_owner):
         playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist.pk)
         now = timezone.now()
         if playlist.status != Playlist.Status.ACTIVE:
             return {"playlist_id": str(playlist.pk), "skipped": "retired"}
         if only_if_due and (playlist.next_reshuffle_at is None or playlist.next_reshuffle_at > now):
             return {"playlist_id": str(playlist.pk), "skipped": "not due"}
-        skip = selectors.account_skip_reason(playlist.account)
+        skip = playlist.account.work_blocked_reason
         if skip:
             history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="reshuffle", reason=skip)
             return {"playlist_id": str(playlist.pk), "skipped": skip}
-        disabled = playlist_connectors_disabled()
-        if disabled:
+        if skipped := playlist_connectors_skip(work="reshuffle"):
             # Before building a snapshot: the selection is not burned while Spotify writes are off.
             history_record(
-                playlist, PlaylistHistory.Action.SKIP, actor, operation="reshuffle", reason="disabled", connectors=disabled
+                playlist,
+                PlaylistHistory.Action.SKIP,
+                actor,
+                operation="reshuffle",
+                reason="disabled",
+                connectors=skipped["disabled_connectors"],
             )
-            return {"playlist_id": str(playlist.pk), "skipped": "disabled", "disabled_connectors": disabled}
+            return {"playlist_id": str(playlist.pk), **skipped}
         snapshot = playlist.current_snapshot
         if snapshot is None or snapshot.synced_at is not None or seed is not None:
             snapshot = playlist_build_snapshot(playlist=playlist, seed=seed, actor=actor)

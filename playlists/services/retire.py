@@ -9,13 +9,11 @@ from django.utils import timezone
 
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
-from opsconsole.locks import redis_lock
-from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services.common import (
     account_spotify_client,
     history_record,
-    lock_ttl,
+    playlist_lock,
     playlist_subject,
     record_account_auth_failure,
 )
@@ -50,7 +48,7 @@ def playlist_unfollow(*, playlist: Playlist, actor: str, lock_owner: str | None 
     """Unfollow a retired playlist on Spotify (Spotify's way of deleting it). Idempotent."""
     from opsconsole.spotify import SpotifyAuthError, SpotifyNotFound
 
-    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=lock_ttl(), owner=lock_owner):
+    with playlist_lock(playlist, owner=lock_owner):
         playlist = Playlist.objects.select_related("account").get(pk=playlist.pk)
         result = {"playlist_id": str(playlist.pk), "unfollowed": False}
         if playlist.status != Playlist.Status.RETIRED or not playlist.spotify_playlist_id:
@@ -58,7 +56,7 @@ def playlist_unfollow(*, playlist: Playlist, actor: str, lock_owner: str | None 
         already = playlist.history.filter(action=PlaylistHistory.Action.RETIRE, details__unfollowed=True).exists()
         if already:
             return {**result, "skipped": "already unfollowed"}
-        skip = selectors.account_skip_reason(playlist.account)
+        skip = playlist.account.work_blocked_reason
         if skip:
             # The token may be dead: keep the Spotify id so an operator can unfollow after re-auth.
             history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="unfollow", reason=skip)

@@ -12,7 +12,6 @@ from django.db.models import Count, Q
 
 from accounts.models import SpotifyAccount
 from opsconsole.locks import redis_lock
-from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.services.common import ACTOR_SCHEDULE, history_record, lock_ttl
 from playlists.services.creation import account_playlist_capacity, playlists_create
@@ -27,7 +26,7 @@ def _scale_targets(accounts: Sequence[SpotifyAccount]) -> list[dict[str, Any]]:
     for account in accounts:
         capacity = account_playlist_capacity(account)
         active = account.active_playlists  # type: ignore[attr-defined]
-        skip = selectors.account_skip_reason(account)
+        skip = account.work_blocked_reason
         row = {
             "account_id": str(account.pk),
             "display_name": account.display_name,

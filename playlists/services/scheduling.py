@@ -15,7 +15,7 @@ def playlists_skip_unschedulable(*, playlists: list[Playlist], actor: str, opera
     """Record a skip for playlists whose account may not be worked on; return the others."""
     keep, skipped = [], []
     for playlist in playlists:
-        reason = selectors.account_skip_reason(playlist.account)
+        reason = playlist.account.work_blocked_reason
         if reason:
             skipped.append(
                 PlaylistHistory(

@@ -10,15 +10,14 @@ from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from opsconsole.counters import counter_inc
-from opsconsole.locks import redis_lock
 from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory, PlaylistSnapshot
 from playlists.services.common import (
     account_services,
     account_spotify_client,
     history_record,
-    lock_ttl,
-    playlist_connectors_disabled,
+    playlist_connectors_skip,
+    playlist_lock,
     playlist_marker,
     record_account_auth_failure,
 )
@@ -57,7 +56,7 @@ def playlist_sync(*, playlist: Playlist, actor: str, verify: bool = False, lock_
     redelivered task takes back the lock of its killed run); Spotify errors propagate after
     being recorded (transient ones for a retry, auth ones on the account's health).
     """
-    with redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=lock_ttl(), owner=lock_owner):
+    with playlist_lock(playlist, owner=lock_owner):
         return playlist_sync_locked(playlist_id=playlist.pk, actor=actor, verify=verify)
 
 
@@ -76,14 +75,20 @@ def playlist_sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) ->
     }
     if playlist.status != Playlist.Status.ACTIVE:
         return {**result, "skipped": "retired"}
-    skip = selectors.account_skip_reason(playlist.account)
+    skip = playlist.account.work_blocked_reason
     if skip:
         history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="sync", reason=skip)
         return {**result, "skipped": skip}
-    disabled = playlist_connectors_disabled()
-    if disabled:
-        history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="sync", reason="disabled", connectors=disabled)
-        return {**result, "skipped": "disabled", "disabled_connectors": disabled}
+    if skipped := playlist_connectors_skip(work="sync"):
+        history_record(
+            playlist,
+            PlaylistHistory.Action.SKIP,
+            actor,
+            operation="sync",
+            reason="disabled",
+            connectors=skipped["disabled_connectors"],
+        )
+        return {**result, **skipped}
     if playlist.current_snapshot is None:
         playlist_build_snapshot(playlist=playlist, actor=actor)
         playlist.refresh_from_db()
