@@ -12,7 +12,7 @@ from accounts.models import SpotifyAccount, SpotifyApp
 from accounts.services import account_onboard, app_get_or_create_default
 from opsconsole.redis import get_redis, key
 
-pytest_plugins = ["tests.fixtures_spotify", "tests.fixtures_celery", "tests.fixtures_alerts"]
+pytest_plugins = ["tests.fixtures_spotify", "tests.fixtures_celery", "tests.fixtures_alerts", "tests.fixtures_clients"]
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ from opsconsole.logging import ContextFilter, JsonFormatter
 from opsconsole.spotify import SpotifyError, SpotifyInvalidGrant
 from playlists import services as playlist_services
 from tests.drills.conftest import make_catalog
-from tests.ops.test_permissions import api_v1_paths
+from tests.opsconsole.test_permissions import api_v1_paths
 
 pytestmark = pytest.mark.django_db
 

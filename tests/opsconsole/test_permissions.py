@@ -11,9 +11,9 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.ops.conftest import client_for, token_client
+from tests.fixtures_clients import client_for, token_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("short_probe_timeouts")]
 
 ROLES = ["anonymous", "staff_plain", "viewer", "operator", "superuser"]
 DENIED = {401, 403}

@@ -1,4 +1,4 @@
-"""Tasks loaded only into test workers (`--include tests.ops.worker_tasks`).
+"""Tasks loaded only into test workers (`--include tests.metrics.worker_tasks`).
 
 They stand in for "a long job" and "a job that counts an event" without depending on
 Spotify, so queue triage and /metrics can be checked against a real worker process.

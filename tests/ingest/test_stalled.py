@@ -16,7 +16,7 @@ from ingest.services import album_sources_submit
 from metrics.selectors import jobs_late, jobs_overview
 from opsconsole.jobs.schedule import schedule_sync
 from tests.factories import spotify_id
-from tests.ops.conftest import client_for
+from tests.fixtures_clients import client_for
 
 pytestmark = pytest.mark.django_db
 

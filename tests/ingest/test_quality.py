@@ -21,7 +21,7 @@ from metrics.services_metrics import metric_snapshot_take
 from opsconsole.jobs.models import JobRun
 from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.factories import AlbumFactory, ArtistFactory, TrackFactory
-from tests.ops.conftest import client_for
+from tests.fixtures_clients import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -177,7 +177,7 @@ def test_re_enriched_tracks_are_fetched_again(
 
 
 def test_the_tracks_api_filters_by_quality(viewer: User) -> None:
-    from tests.ops.conftest import token_client
+    from tests.fixtures_clients import token_client
 
     tracks = _crafted()
     tracks_quality_refresh_all()
@@ -204,7 +204,7 @@ def test_the_api_re_enriches_the_worst_tracks_or_given_ids(
 ) -> None:
     import json
 
-    from tests.ops.conftest import token_client
+    from tests.fixtures_clients import token_client
 
     tracks = _crafted()
     tracks_quality_refresh_all()

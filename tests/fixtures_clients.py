@@ -1,20 +1,16 @@
+"""HTTP clients for a user (session or API token) and the users and settings the API and
+ops-page tests need. Registered from tests/conftest.py (`pytest_plugins`).
+
+`short_probe_timeouts` was the ops tests' autouse fixture: the modules that relied on it
+name it in their `pytestmark`.
+"""
+
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.authtoken.models import Token
-
-
-@pytest.fixture
-def staff_plain(db: None) -> User:
-    """Staff without any group: the admin lets them in, the API's group check does not."""
-    return User.objects.create_user("stella", "stella@example.com", "pw-stella-123!", is_staff=True)
-
-
-@pytest.fixture
-def nonstaff(db: None) -> User:
-    return User.objects.create_user("nora", "nora@example.com", "pw-nora-123!")
 
 
 def client_for(user: User | None) -> Client:
@@ -29,8 +25,19 @@ def token_client(user: User, keyword: str = "Token") -> Client:
     return Client(HTTP_AUTHORIZATION=f"{keyword} {token.key}")
 
 
-@pytest.fixture(autouse=True)
-def _short_probe_timeouts(settings) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def staff_plain(db: None) -> User:
+    """Staff without any group: the admin lets them in, the API's group check does not."""
+    return User.objects.create_user("stella", "stella@example.com", "pw-stella-123!", is_staff=True)
+
+
+@pytest.fixture
+def nonstaff(db: None) -> User:
+    return User.objects.create_user("nora", "nora@example.com", "pw-nora-123!")
+
+
+@pytest.fixture
+def short_probe_timeouts(settings) -> None:  # type: ignore[no-untyped-def]
     """Most ops tests have no worker: do not wait a full second for pings nobody answers."""
     settings.HEALTH_PING_TIMEOUT_SECONDS = 0.3
     settings.QUEUES_INSPECT_TIMEOUT_SECONDS = 0.3

@@ -17,7 +17,7 @@ from opsconsole.counters import counter_inc
 from opsconsole.jobs.models import JobRun
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy, PlaylistSnapshot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("short_probe_timeouts")]
 
 
 def _account(user_id: str = "u1", health: str = "ok") -> SpotifyAccount:

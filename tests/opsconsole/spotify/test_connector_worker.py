@@ -16,7 +16,7 @@ from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
 from opsconsole.spotify.connectors import connector_settings_seed
 from opsconsole.spotify.emulator import SpotifyEmulator
-from tests.ops.conftest import client_for, token_client
+from tests.fixtures_clients import client_for, token_client
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,9 @@ from opsconsole.celery import app as celery_app
 from opsconsole.jobs.beat import beat_heartbeat
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.schedule import schedule_sync
-from tests.ops.conftest import client_for, token_client
+from tests.fixtures_clients import client_for, token_client
+
+pytestmark = pytest.mark.usefixtures("short_probe_timeouts")
 
 
 def _queues(user: User) -> dict:  # type: ignore[type-arg]
@@ -98,7 +100,7 @@ def test_with_a_live_worker_the_report_shows_it_and_its_tasks(start_celery_worke
     settings.QUEUES_INSPECT_TIMEOUT_SECONDS = 3.0
     schedule_sync()
     beat_heartbeat()
-    worker = start_celery_worker(include=["tests.ops.worker_tasks"])
+    worker = start_celery_worker(include=["tests.metrics.worker_tasks"])
     running = celery_app.send_task("ops_test_sleep", kwargs={"seconds": 4})
     deferred = celery_app.send_task("ops_test_sleep", kwargs={"seconds": 0}, countdown=600)
     worker.wait_until(lambda: JobRun.objects.filter(task_id=running.id, status=JobRun.Status.RUNNING).exists())

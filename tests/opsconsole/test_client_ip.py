@@ -7,6 +7,8 @@ from django.test import RequestFactory
 
 from opsconsole.client_ip import client_ip, ip_allowlisted
 
+pytestmark = pytest.mark.usefixtures("short_probe_timeouts")
+
 rf = RequestFactory()
 
 

@@ -25,7 +25,7 @@ from opsconsole.spotify import (
 )
 from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.spotify.ratelimit import bucket_clear_block, bucket_state
-from tests.spotify.conftest import RecordingProvider
+from tests.opsconsole.spotify.conftest import RecordingProvider
 
 UserClientFactory = Callable[..., tuple[SpotifyClient, RecordingProvider, dict[str, Any]]]
 

@@ -15,7 +15,7 @@ from opsconsole.redis import get_redis, key
 from opsconsole.spotify import SpotifyClient, SpotifyRateLimited
 from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.spotify.ratelimit import bucket_block, bucket_clear_block, bucket_state, bucket_take, bucket_try_take
-from tests.spotify.conftest import RecordingProvider
+from tests.opsconsole.spotify.conftest import RecordingProvider
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

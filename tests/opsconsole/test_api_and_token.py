@@ -12,9 +12,9 @@ from rest_framework.authtoken.models import Token
 
 from metrics.models import MetricSnapshot
 from opsconsole.jobs.models import JobRun
-from tests.ops.conftest import client_for
+from tests.fixtures_clients import client_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("short_probe_timeouts")]
 
 
 def _run(task_id: str, job: str, status: str, trigger: str, started: object) -> JobRun:

@@ -12,9 +12,9 @@ from opsconsole.jobs.beat import beat_heartbeat
 from opsconsole.jobs.schedule import schedule_sync
 from opsconsole.spotify.breaker import breaker_failure
 from opsconsole.spotify.telemetry import telemetry_record
-from tests.ops.conftest import client_for, token_client
+from tests.fixtures_clients import client_for, token_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("short_probe_timeouts")]
 
 DETAIL_KEYS = {"status", "checks", "ingestion", "jobs"}
 

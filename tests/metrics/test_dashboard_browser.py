@@ -15,7 +15,7 @@ from metrics.models import MetricSnapshot
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.schedule import schedule_sync
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("short_probe_timeouts")]
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -13,7 +13,9 @@ from accounts.services import account_onboard, app_get_or_create_default
 from opsconsole.counters import counter_inc
 from opsconsole.jobs import services as job_services
 from opsconsole.jobs.models import JobRun
-from tests.ops.conftest import client_for, token_client
+from tests.fixtures_clients import client_for, token_client
+
+pytestmark = pytest.mark.usefixtures("short_probe_timeouts")
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -94,7 +96,7 @@ def test_events_in_a_worker_process_reach_the_web_process_metrics(  # type: igno
     user = spotify_emulator.create_user("worker-user", client_id=app.client_id)
     account = account_onboard(app=app, spotify_user_id="worker-user", display_name="W", refresh_token=user["refresh_token"])
     spotify_emulator.fault("token", status=500, times=1)
-    worker = start_celery_worker(include=["tests.ops.worker_tasks"])
+    worker = start_celery_worker(include=["tests.metrics.worker_tasks"])
     runs = [
         job_services.job_enqueue("account_refresh_token_one", trigger="api", args=[str(account.pk)]),
         job_services.job_enqueue("metrics_snapshot", trigger="admin"),

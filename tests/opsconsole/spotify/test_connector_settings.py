@@ -23,7 +23,7 @@ from opsconsole.spotify.models import ConnectorSetting
 from playlists import services as playlist_services
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory
-from tests.ops.conftest import client_for, token_client
+from tests.fixtures_clients import client_for, token_client
 from tests.playlists.conftest import make_catalog
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connector_rows")]

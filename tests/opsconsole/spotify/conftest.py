@@ -6,7 +6,9 @@ from typing import Any
 import pytest
 
 from opsconsole.spotify import SpotifyClient, request_client_credentials, request_token_refresh
+from opsconsole.spotify.connectors import connector_settings_seed
 from opsconsole.spotify.emulator import SpotifyEmulator
+from tests.ingest.conftest import queue_albums  # noqa: F401
 
 
 class RecordingProvider:
@@ -54,3 +56,9 @@ def make_user_client(
         return client, provider, user
 
     return make
+
+
+@pytest.fixture
+def connector_rows(db: None) -> None:
+    """The rows migration 0004 creates (a transactional test elsewhere may have flushed them)."""
+    connector_settings_seed()
