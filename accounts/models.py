@@ -100,3 +100,60 @@ class SpotifyAccount(models.Model):
         if self.health == self.Health.REAUTH_REQUIRED:
             return "account needs re-authorization"
         return ""
+
+
+class AuthorizationRequest(models.Model):
+    """One OAuth Authorization Code + PKCE attempt: a link an operator sends to an account's owner.
+
+    The `state` in the link is the credential of the callback: single-use, expiring, and kept
+    here only as its SHA-256. The PKCE `code_verifier` is encrypted and never shown.
+    """
+
+    class Kind(models.TextChoices):
+        CONNECT = "connect", "Connect"
+        REAUTHORIZE = "reauthorize", "Re-authorize"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        DENIED = "denied", "Denied"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey(SpotifyApp, on_delete=models.PROTECT, related_name="authorization_requests")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CONNECT)
+    account = models.ForeignKey(
+        SpotifyAccount,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="authorization_requests",
+        help_text="The account re-authorized, or the one the connect produced.",
+    )
+    state_hash = models.CharField(max_length=64, unique=True, editable=False)
+    code_verifier = EncryptedTextField(editable=False)
+    scopes = models.CharField(max_length=500)
+    redirect_uri = models.CharField(max_length=500)
+    created_by = models.CharField(max_length=150, help_text="`admin:olive`, `api:deploy-bot`, `cli:root`.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_reason = models.CharField(max_length=500, blank=True, default="")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    spotify_user_id = models.CharField(max_length=100, blank=True, default="", help_text="Who completed it on Spotify.")
+
+    class Meta:
+        verbose_name = "authorization request"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        target = f" of {self.account}" if self.kind == self.Kind.REAUTHORIZE and self.account_id else ""
+        return f"{self.get_kind_display()}{target} on {self.app} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def current_status(self) -> str:
+        """A pending request past its expiry reads as expired before anything marks it so."""
+        if self.status == self.Status.PENDING and self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.status

@@ -18,6 +18,8 @@ _SECRET_PATTERNS = [
     re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"((?:access|refresh)_token['\"]?\s*[:=]\s*['\"]?)[^'\"&\s,}]+", re.IGNORECASE),
     re.compile(r"(client_secret['\"]?\s*[:=]\s*['\"]?)[^'\"&\s,}]+", re.IGNORECASE),
+    # The OAuth callback's query (Django logs a 4xx with the request URL): code and state are credentials.
+    re.compile(r"([?&](?:code|state|code_verifier)=)[^&\s'\">]+"),
 ]
 
 

@@ -175,6 +175,14 @@ BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=3)
 BREAKER_BASE_COOLDOWN_SECONDS = env.float("BREAKER_BASE_COOLDOWN_SECONDS", default=15.0)
 BREAKER_MAX_COOLDOWN_SECONDS = env.float("BREAKER_MAX_COOLDOWN_SECONDS", default=300.0)
 DEV_MODE_USER_CAP = env.int("DEV_MODE_USER_CAP", default=5)
+# Connect an account (README "Connect an account"): Spotify sends the user back here. It must be
+# registered for the app in Spotify's Developer Dashboard, character for character.
+SPOTIFY_REDIRECT_URI = env("SPOTIFY_REDIRECT_URI", default="http://127.0.0.1:8000/oauth/spotify/callback")
+SPOTIFY_SCOPES = " ".join(
+    env("SPOTIFY_SCOPES", default="playlist-modify-private playlist-modify-public playlist-read-private").split()
+)
+# How long a connect or re-authorize link stays usable.
+SPOTIFY_AUTHORIZE_LINK_HOURS = env.int("SPOTIFY_AUTHORIZE_LINK_HOURS", default=72)
 
 # --- Ingest ---------------------------------------------------------------------------
 # Sources claimed per transaction; a multiple of 20 keeps several-albums calls full.

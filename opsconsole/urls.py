@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import spotify_callback
 from metrics import health, prometheus, queues
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Spotify sends the account's owner back here (README "Connect an account").
+    path("oauth/spotify/callback", spotify_callback, name="spotify-oauth-callback"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("ingest.urls")),
     path("api/v1/", include("playlists.urls")),

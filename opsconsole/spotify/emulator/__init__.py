@@ -11,6 +11,7 @@ Endpoint names (counts, faults): see ENDPOINTS. Loopback only: the control API h
 
     catalog.py  the generated catalog          webapi.py   routes, token endpoint, handlers
     state.py    faults, counters, apps, users  control.py  the control API and EmulatorRemote
+    oauth.py    /authorize consent page, the authorization_code grant, the 5-user allowlist
     server.py   SpotifyEmulator, the HTTP server over all of them
 
 Standard library only, so `manage.py run_spotify_emulator` needs nothing else.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from opsconsole.spotify.emulator.catalog import BASE62, MAX_ALBUM_TRACKS_PAGE, Catalog
 from opsconsole.spotify.emulator.control import CONTROLS, Control, Controls, EmulatorRemote
+from opsconsole.spotify.emulator.oauth import consent_over_http
 from opsconsole.spotify.emulator.server import SpotifyEmulator
 from opsconsole.spotify.emulator.state import ACCESS_TOKEN_LIFETIME, ENDPOINTS, REFRESH_TOKEN_LIFETIME, Fault
 from opsconsole.spotify.emulator.webapi import (
@@ -46,4 +48,5 @@ __all__ = [
     "EmulatorRemote",
     "Fault",
     "SpotifyEmulator",
+    "consent_over_http",
 ]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import http.client
 import secrets
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from opsconsole.spotify.emulator.state import (
     ACCESS_TOKEN_LIFETIME,
@@ -280,3 +281,30 @@ class OAuthServer(WebAPI):
             if token.user_id not in admitted:
                 raise api_error(403, "Check settings on developer.spotify.com/dashboard, the user may not be registered.")
         return token
+
+
+def consent_over_http(authorize_url: str, *, user_id: str, display_name: str = "", agree: bool = True) -> str:
+    """Do what a person does on the consent page of `authorize_url` (open it, log in as `user_id`,
+    press Agree or Cancel) over HTTP; returns where it redirects (the console's callback URL).
+    Raises ValueError with the page's error when the emulator answers an error page."""
+    parts = urlsplit(authorize_url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        page = connection.getresponse()
+        text = page.read().decode("utf-8", "replace")
+        if page.status != 200:
+            raise ValueError(f"consent page answered {page.status}: {html.unescape(text)[:300]}")
+        form = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        form.update(user_id=user_id, display_name=display_name, decision="agree" if agree else "cancel")
+        connection.request(
+            "POST", "/authorize", body=urlencode(form), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        answer = connection.getresponse()
+        text = answer.read().decode("utf-8", "replace")
+        location = answer.getheader("Location")
+        if answer.status != 302 or not location:
+            raise ValueError(f"consent answered {answer.status}: {html.unescape(text)[:300]}")
+        return location
+    finally:
+        connection.close()
