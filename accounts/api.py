@@ -1,4 +1,4 @@
-"""Accounts API: the runbook's incident checklist (list, emergency refresh, deactivate)."""
+"""Accounts API: the incident checklist (README: "Incident checklist": list, emergency refresh, deactivate)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ class AccountDetailView(APIView):
 
 
 class RateLimitsView(APIView):
-    """Seed 000 step 4: verify the rate limiter before re-enabling work."""
+    """Verify the rate limiter before re-enabling work (README: "Rate limiter")."""
 
     @extend_schema(
         parameters=[OpenApiParameter("blocked", bool, description="Only buckets blocked by a Retry-After")],

@@ -119,7 +119,7 @@ def account_refresh_token(*, account: SpotifyAccount, force: bool = False) -> Sp
 
 
 def accounts_due_for_refresh(*, now: datetime | None = None) -> QuerySet[SpotifyAccount]:
-    """Tokens expiring before the next 30-minute run plus a margin (not the runbook's bare 5 minutes)."""
+    """Tokens expiring before the next 30-minute run plus a margin (a bare 5-minute window at a 30-minute cadence would let tokens lapse)."""
     now = now or timezone.now()
     horizon = now + timedelta(minutes=30 + settings.TOKEN_REFRESH_MARGIN_MINUTES)
     return (

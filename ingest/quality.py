@@ -1,8 +1,8 @@
 """Per-track data quality: checks → issues → score 0..100 → tier, written in bulk SQL.
 
 Runs after every ingest batch (tracks of the albums just upserted) and feature batch (the
-tracks just asked for), one UPDATE per batch — never row by row. The runbook's
-"DataQualityScoreLow" reads the tiers: counts by tier in snapshots, the dashboard and
+tracks just asked for), one UPDATE per batch — never row by row. The data-quality
+alert (README: "Data quality") reads the tiers: counts by tier in snapshots, the dashboard and
 `/metrics` (`tracks_quality{tier}`), and the Track admin's "low quality" filter.
 """
 

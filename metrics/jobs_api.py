@@ -1,4 +1,4 @@
-"""`GET jobs/list` and `POST jobs/update`: the runbook's schedule controls."""
+"""`GET jobs/list` and `POST jobs/update`: the schedule controls (README: "Jobs: list and toggle")."""
 
 from __future__ import annotations
 

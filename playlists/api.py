@@ -179,7 +179,7 @@ class CreateOutputSerializer(serializers.Serializer):
 
 
 class PlaylistCreateView(APIView):
-    """The runbook's "Trigger Playlist Creation": rows now, Spotify through queued syncs."""
+    """Create playlists (README: "Playlists: create, reshuffle, scale"): rows now, Spotify through queued syncs."""
 
     @extend_schema(request=CreateInputSerializer, responses={201: CreateOutputSerializer}, tags=["playlists"])
     def post(self, request: Request) -> Response:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from ingest.services.albums import ingest_albums_from_sources
 from ingest.services.audio_features import audio_features_fetch
-from ingest.services.breakers import circuit_breaker_reset, circuit_breakers_reset_all
 from ingest.services.common import OP_AUDIO_FEATURES, OP_INGEST_ALBUM, catalog_app, error_type_of
 from ingest.services.dead_letters import (
     ReplayError,
@@ -31,8 +30,6 @@ __all__ = [
     "album_sources_submit",
     "audio_features_fetch",
     "catalog_app",
-    "circuit_breaker_reset",
-    "circuit_breakers_reset_all",
     "dead_letter_record",
     "dead_letter_replayer_register",
     "dead_letters_purge",

@@ -11,7 +11,7 @@ from opsconsole.spotify.models import ConnectorSetting
 
 @admin.register(ConnectorSetting)
 class ConnectorSettingAdmin(admin.ModelAdmin):
-    """The runbook's "disable the provider / raise the timeout, then reload": saving is the reload."""
+    """Disable a provider or raise a timeout (README: "Connector settings"): saving is the reload."""
 
     list_display = [
         "name",

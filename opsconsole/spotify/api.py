@@ -97,7 +97,7 @@ class ConnectorReloadView(APIView):
         request=None,
         responses=inline_serializer("ConnectorsReloaded", {"connectors": ConnectorSettingSerializer(many=True)}),
         description="Operators only. Every worker rereads the connector table on its next call: for rows changed "
-        "outside the admin and API (SQL in a runbook). Saves through the admin or PATCH reload by themselves.",
+        "outside the admin and API (SQL by hand). Saves through the admin or PATCH reload by themselves.",
         tags=["connectors"],
     )
     def post(self, request: Request) -> Response:

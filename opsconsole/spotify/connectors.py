@@ -2,8 +2,8 @@
 
 Rows live in the database (ConnectorSetting); workers read them through
 `connector_setting(name)`, cached per process for CONNECTOR_CACHE_SECONDS and dropped at
-once when a Redis version stamp changes (every save bumps it). This is the runbook's
-"update the config table, then reload" without the reload: a change reaches every worker
+once when a Redis version stamp changes (every save bumps it). README "Connector settings": "update the config table, then
+reload" without the reload: a change reaches every worker
 on its next call, no restart.
 """
 
@@ -110,7 +110,7 @@ def connector_cache_invalidate() -> None:
 
 
 def connector_settings_reload(*, actor: str) -> None:
-    """The runbook's "config reload" after editing rows by SQL (without it they apply within
+    """Reload after rows were edited by SQL (README: "Connector settings") (without it they apply within
     CONNECTOR_CACHE_SECONDS anyway)."""
     connector_cache_invalidate()
     logger.warning("connector settings reloaded", extra={"actor": actor})

@@ -1,4 +1,4 @@
-"""Dead letters: recording, the runbook's DLQ API shapes, replay (idempotent) and purge."""
+"""Dead letters: recording, the DLQ API shapes (README: "Dead letters"), replay (idempotent) and purge."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_the_same_failure_twice_is_one_letter_with_two_occurrences() -> None:
     assert DeadLetter.objects.count() == 2
 
 
-def test_stats_grouped_and_messages_have_the_runbook_shapes(client: Client, viewer: User) -> None:
+def test_stats_grouped_and_messages_have_the_documented_shapes(client: Client, viewer: User) -> None:
     old = _letter("circuit_breaker_open", {"n": 1})
     DeadLetter.objects.filter(pk=old.pk).update(first_seen=timezone.now() - timedelta(hours=2), last_seen=timezone.now() - timedelta(hours=2))
     _letter("circuit_breaker_open", {"n": 2})

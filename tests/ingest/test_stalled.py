@@ -1,4 +1,4 @@
-"""Stalled ingest (the runbook's ScraperStalled): health issue, dashboard alert, late job."""
+"""Stalled ingest (README: "Stalled ingest"): health issue, dashboard alert, late job."""
 
 from __future__ import annotations
 
