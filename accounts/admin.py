@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import selectors, services
+from accounts.admin_connect import SpotifyAccountConnectMixin, SpotifyAppConnectMixin
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.actors import request_actor
 from opsconsole.admin_utils import FastChangelistMixin
@@ -18,7 +19,7 @@ from opsconsole.spotify.errors import SpotifyError
 
 
 @admin.register(SpotifyApp)
-class SpotifyAppAdmin(admin.ModelAdmin):
+class SpotifyAppAdmin(SpotifyAppConnectMixin, admin.ModelAdmin):
     list_display = ["name", "client_id", "mode", "user_cap", "active_accounts", "capabilities"]
     search_fields = ["name", "client_id"]
     readonly_fields = ["capabilities", "rate_limiter", "created_at"]
@@ -112,7 +113,7 @@ def _per_row(
 
 
 @admin.register(SpotifyAccount)
-class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
+class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin.ModelAdmin):
     list_display = [
         "display_name",
         "spotify_user_id",
@@ -148,6 +149,7 @@ class SpotifyAccountAdmin(FastChangelistMixin, admin.ModelAdmin):
     exclude = ["access_token", "refresh_token"]
     actions = [
         "refresh_tokens",
+        "reauthorize",
         "deactivate",
         "reactivate",
         "release_quarantine",

@@ -20,6 +20,9 @@ class AccountSerializer(serializers.ModelSerializer):
     app = serializers.CharField(source="app.name")
     playlist_count = serializers.IntegerField(read_only=True, help_text="Active playlists on the account.")
     reauth_due_at = serializers.DateTimeField(read_only=True)
+    reauthorize_by = serializers.DateTimeField(
+        source="reauth_due_at", read_only=True, help_text="The refresh token's six-month end: re-authorize before it."
+    )
     reauth_due_soon = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -35,6 +38,7 @@ class AccountSerializer(serializers.ModelSerializer):
             "health_reason",
             "token_expires_at",
             "reauth_due_at",
+            "reauthorize_by",
             "reauth_due_soon",
             "consecutive_failures",
             "last_error",

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 Status = AuthorizationRequest.Status
 Kind = AuthorizationRequest.Kind
 Health = SpotifyAccount.Health
+MISSING_SCOPES = "missing scopes:"
 
 
 class AuthorizationRefused(ValueError):
@@ -78,12 +79,16 @@ def _missing_scopes(granted: str) -> list[str]:
 
 
 def accounts_reauthorize_due() -> QuerySet[SpotifyAccount]:
-    """Accounts to re-authorize: refused by Spotify (reauth_required) or within
-    REAUTH_WARNING_DAYS of their refresh token's six-month end."""
+    """Accounts to re-authorize: refused by Spotify (reauth_required), within REAUTH_WARNING_DAYS
+    of their refresh token's six-month end, or degraded for scopes they were not granted."""
     from accounts.models import REFRESH_TOKEN_LIFETIME
 
     cutoff = timezone.now() - REFRESH_TOKEN_LIFETIME + timedelta(days=settings.REAUTH_WARNING_DAYS)
-    return SpotifyAccount.objects.filter(Q(health=Health.REAUTH_REQUIRED) | Q(authorized_at__lte=cutoff))
+    return SpotifyAccount.objects.filter(
+        Q(health=Health.REAUTH_REQUIRED)
+        | Q(authorized_at__lte=cutoff)
+        | Q(health=Health.DEGRADED, health_reason__startswith=MISSING_SCOPES)
+    )
 
 
 def authorization_request_create(*, app: SpotifyApp, actor: str, account: Account | None = None) -> AuthorizationLink:
@@ -132,6 +137,20 @@ def authorization_request_create(*, app: SpotifyApp, actor: str, account: Accoun
         show_dialog=True,
     )
     return AuthorizationLink(request=request, authorize_url=url)
+
+
+def authorization_requests_by_status(
+    queryset: QuerySet[AuthorizationRequest], status: str | None
+) -> QuerySet[AuthorizationRequest]:
+    """Filter by status as people read it: a pending request past its expiry is expired."""
+    now = timezone.now()
+    if status == Status.PENDING:
+        return queryset.filter(status=Status.PENDING, expires_at__gt=now)
+    if status == Status.EXPIRED:
+        return queryset.filter(Q(status=Status.EXPIRED) | Q(status=Status.PENDING, expires_at__lte=now))
+    if status:
+        return queryset.filter(status=status)
+    return queryset
 
 
 @transaction.atomic
@@ -369,7 +388,7 @@ def _store_authorization(
     account.last_error = ""
     account.last_error_at = None
     health = Health.DEGRADED if missing else Health.OK
-    reason = f"missing scopes: {', '.join(missing)} (authorize again with them)" if missing else ""
+    reason = f"{MISSING_SCOPES} {', '.join(missing)} (authorize again with them)" if missing else ""
     if previous != health:
         account.health_changed_at = now
     account.health, account.health_reason = health, reason
