@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install demo test bench lint stop browser migrate clean backup restore up down logs
+.PHONY: install demo test bench lint stop browser promtool migrate clean backup restore up down logs
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 demo: install
 	PORT=$(PORT) $(BIN)/python -m opsconsole.demo
 
-test: install browser
+test: install browser promtool
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
@@ -38,6 +38,12 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The dashboard test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+# promtool (Debian's prometheus package) for the Prometheus rules and /metrics lint tests.
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else echo "The Prometheus rules tests need promtool: sudo apt-get install prometheus"; exit 1; fi; }
 
 migrate: install
 	$(BIN)/python manage.py migrate

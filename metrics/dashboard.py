@@ -181,6 +181,22 @@ def _queues() -> dict[str, Any]:
     return report
 
 
+def _alerts() -> dict[str, Any]:
+    """Unresolved alerts (open first) and channels failing longer than a rule interval."""
+    from metrics.alerts.admin import STATE_ORDER
+    from metrics.alerts.models import Alert
+    from metrics.alerts.services import channels_failing
+
+    report: dict[str, Any] = {"open": [], "failing_channels": []}
+    try:
+        unresolved = Alert.objects.exclude(state=Alert.State.RESOLVED).select_related("rule").annotate(state_order=STATE_ORDER)
+        report["open"] = list(unresolved.order_by("state_order", "severity", "-opened_at")[:20])
+        report["failing_channels"] = channels_failing()
+    except Exception:
+        logger.exception("dashboard: alerts unavailable")
+    return report
+
+
 def dashboard_context(*, range_key: str) -> dict[str, Any]:
     now = timezone.now()
     since = now - RANGES[range_key]
@@ -197,9 +213,11 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
         "late_jobs": _late_jobs(now),
         "queues": _queues(),
         "ingest": _ingest(now),
+        "alerts": _alerts(),
         "now": now,
         "links": {
             "job_runs": _admin_url("jobs_jobrun_changelist"),
+            "alerts": _admin_url("metrics_alert_changelist"),
             "periodic_tasks": _admin_url("django_celery_beat_periodictask_changelist"),
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
             "album_sources": _admin_url("ingest_albumsource_changelist"),

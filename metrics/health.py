@@ -223,6 +223,17 @@ def late_jobs() -> list[dict[str, Any]]:
     return jobs_late()
 
 
+def alerts_report() -> dict[str, Any]:
+    """Unresolved alerts by severity, and channels failing longer than a rule interval (README "Alerts")."""
+    from django.db.models import Count
+
+    from metrics.alerts.models import Alert
+    from metrics.alerts.services import channels_failing
+
+    counts = Alert.objects.exclude(state=Alert.State.RESOLVED).values_list("severity").annotate(n=Count("pk"))
+    return {"open": {severity: n for severity, n in counts.order_by()}, "failing_channels": channels_failing()}
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -245,6 +256,7 @@ def health_report() -> tuple[dict[str, Any], int]:
         # Telemetry lives in Redis and late jobs in the database: do not ask either.
         payload["ingestion"] = {"issues": [], "sources": {}, "telemetry": "unavailable"}
         payload["jobs"] = {"late": []}
+        payload["alerts"] = {"open": {}, "failing_channels": []}
     else:
         try:
             payload["ingestion"] = ingestion_report()
@@ -258,6 +270,13 @@ def health_report() -> tuple[dict[str, Any], int]:
             logger.exception("late jobs failed")
             payload["jobs"] = {"late": [], "error": type(exc).__name__}
             problems.append("jobs")
+        try:
+            payload["alerts"] = alerts_report()
+        except Exception as exc:
+            logger.exception("alerts report failed")
+            payload["alerts"] = {"open": {}, "failing_channels": [], "error": type(exc).__name__}
+        if payload["alerts"]["failing_channels"]:
+            problems.append("alert_channels")
         if payload["ingestion"]["issues"]:
             problems.append("ingestion")
         if payload["jobs"]["late"]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -30,6 +31,8 @@ REDIS_COUNTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("reshuffles_total", "Playlist reshuffles synced to Spotify.", ()),
     ("spotify_retries_total", "Spotify calls retried, by response status (429, 5xx, connection).", ("status",)),
     ("spotify_requests_total", "Spotify Web API calls made, by endpoint.", ("endpoint",)),
+    # Counted when a run finishes (opsconsole.jobs.services): pruning the job history never lowers it.
+    ("job_runs_total", "Job runs finished, by job and status (success, failed).", ("job", "status")),
 )
 
 
@@ -47,6 +50,9 @@ class OpsCollector(Collector):
             ("accounts", self._account_health),
             ("jobs", self._job_runs),
             ("quality", self._track_quality),
+            ("alerting", self._alerting),
+            ("alerting_redis", self._alerting_redis),
+            ("workers", self._workers),
         )
         for section, reader in sections:
             try:
@@ -96,17 +102,6 @@ class OpsCollector(Collector):
     def _job_runs(self) -> Iterator[Metric]:
         from opsconsole.jobs.models import JobRun
 
-        runs = CounterMetricFamily(
-            "job_runs", "Job runs recorded in the job history, by job and status.", labels=["job", "status"]
-        )
-        for job, status, n in (
-            JobRun.objects.values_list("job_name", "status")
-            .annotate(n=Count("pk"))
-            .values_list("job_name", "status", "n")
-            .order_by("job_name", "status")
-        ):
-            runs.add_metric([job, status], float(n))
-        yield runs
         durations = SummaryMetricFamily(
             "job_duration_seconds", "Duration of finished job runs (job history), by job.", labels=["job"]
         )
@@ -119,6 +114,85 @@ class OpsCollector(Collector):
         ):
             durations.add_metric([job], count_value=int(n), sum_value=float(total_ms or 0) / 1000.0)
         yield durations
+
+    def _alerting(self) -> Iterator[Metric]:
+        """Gauges the shipped Prometheus rules (deploy/prometheus/alerts.yml) alert on."""
+        from django.conf import settings
+        from django.db.models import Max
+        from django.utils import timezone
+
+        from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount
+        from ingest.models import DeadLetter
+        from metrics.alerts.models import Alert, Severity
+        from metrics.selectors import jobs_overview
+        from opsconsole.jobs.models import JobRun
+
+        late = GaugeMetricFamily("opsconsole_job_late", "1 when a scheduled job is late (grace period passed).", labels=["job"])
+        for row in jobs_overview():
+            late.add_metric([row["name"]], 1.0 if row["late"] else 0.0)
+        yield late
+        last_success = GaugeMetricFamily(
+            "opsconsole_job_last_success_timestamp_seconds",
+            "When each job last finished successfully (Unix time).",
+            labels=["job"],
+        )
+        for job, finished in (
+            JobRun.objects.filter(status=JobRun.Status.SUCCESS, finished_at__isnull=False)
+            .values_list("job_name")
+            .annotate(last=Max("finished_at"))
+            .values_list("job_name", "last")
+            .order_by("job_name")
+        ):
+            last_success.add_metric([job], finished.timestamp())
+        yield last_success
+        letters = GaugeMetricFamily("opsconsole_dead_letters", "Dead letters by status.", labels=["status"])
+        by_status = dict(DeadLetter.objects.values_list("status").annotate(n=Count("pk")).order_by())
+        for status in DeadLetter.Status.values:
+            letters.add_metric([status], float(by_status.get(status, 0)))
+        yield letters
+        cutoff = timezone.now() - REFRESH_TOKEN_LIFETIME + timedelta(days=settings.REAUTH_WARNING_DAYS)
+        due = SpotifyAccount.objects.filter(is_active=True).filter(
+            Q(authorized_at__lte=cutoff) | Q(health=SpotifyAccount.Health.REAUTH_REQUIRED)
+        )
+        reauth = GaugeMetricFamily(
+            "opsconsole_accounts_reauth_due", "Active accounts needing re-authorization now or within REAUTH_WARNING_DAYS."
+        )
+        reauth.add_metric([], float(due.count()))
+        yield reauth
+        alerts = GaugeMetricFamily("opsconsole_alerts_open", "Unresolved console alerts by severity.", labels=["severity"])
+        open_counts = dict(
+            Alert.objects.exclude(state=Alert.State.RESOLVED).values_list("severity").annotate(n=Count("pk")).order_by()
+        )
+        for severity in Severity.values:
+            alerts.add_metric([severity], float(open_counts.get(severity, 0)))
+        yield alerts
+
+    def _alerting_redis(self) -> Iterator[Metric]:
+        from metrics.queues import declared_queues, queue_lengths
+        from opsconsole.jobs.beat import beat_status
+        from opsconsole.spotify.breaker import breaker_states
+
+        circuits = GaugeMetricFamily("opsconsole_circuit_open", "1 while a circuit breaker is not closed.", labels=["breaker"])
+        for state in breaker_states():
+            circuits.add_metric([state["name"]], 0.0 if state["state"] == "closed" else 1.0)
+        yield circuits
+        queues = GaugeMetricFamily("opsconsole_queue_length", "Messages waiting in each Celery queue.", labels=["queue"])
+        for name, size in sorted(queue_lengths(declared_queues()).items()):
+            queues.add_metric([name], float(size))
+        yield queues
+        beat = GaugeMetricFamily("opsconsole_beat_up", "1 while Celery beat's heartbeat is fresh.")
+        beat.add_metric([], 1.0 if beat_status()["healthy"] else 0.0)
+        yield beat
+
+    def _workers(self) -> Iterator[Metric]:
+        from django.conf import settings
+
+        from opsconsole.celery import app
+
+        replies = app.control.ping(timeout=float(getattr(settings, "HEALTH_PING_TIMEOUT_SECONDS", 1.0))) or []
+        workers = GaugeMetricFamily("opsconsole_workers_up", "Celery workers answering a ping.")
+        workers.add_metric([], float(len(replies)))
+        yield workers
 
 
 def metrics_registry() -> CollectorRegistry:

@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from metrics.alerts.models import AlertRule, Notification, NotificationChannel
+from metrics.alerts.rules import alert_rules_setup
 from metrics.alerts.services import notification_deliver
 
 
@@ -132,6 +133,13 @@ def http_receiver() -> Iterator[HttpReceiver]:
         receiver.close()
 
 
+@pytest.fixture
+def alert_rules(db: None) -> list[AlertRule]:
+    """The seeded rules (a transactional test elsewhere may have flushed the migration's rows)."""
+    alert_rules_setup()
+    return list(AlertRule.objects.order_by("name"))
+
+
 def deliver_pending() -> list[dict[str, Any]]:
     """Run the delivery service for every pending notification due now (what the worker's
     `alert_deliver` task does), in this process."""
@@ -160,7 +168,8 @@ def make_dead_letters(count: int, *, source: str = "spotify.albums") -> None:
 
 def rule_only(name: str, *, channels: list[NotificationChannel], **changes: Any) -> AlertRule:
     """Enable one seeded rule (with these channels and changes) and disable every other one,
-    so a test hears only the alert it is about."""
+    so a test hears only the alert it is about. Transactional tests flush the seeded rules: seed again."""
+    alert_rules_setup()
     AlertRule.objects.exclude(name=name).update(enabled=False)
     rule = AlertRule.objects.get(name=name)
     for attribute, value in {"enabled": True, **changes}.items():

@@ -26,7 +26,7 @@ def email_channel(smtp_inbox: SmtpInbox) -> NotificationChannel:
     return channel_create(kind="email", name="on-call mail", target="oncall@example.com", actor="cli:test")
 
 
-def test_every_issue_rule_kind_is_seeded_once_and_operator_edits_survive_setup() -> None:
+def test_every_issue_rule_kind_is_seeded_once_and_operator_edits_survive_setup(alert_rules: list) -> None:
     kinds = set(AlertRule.objects.values_list("kind", flat=True))
     assert kinds == set(AlertRule.Kind.values)
     dlq = {r.name: r.params["threshold"] for r in AlertRule.objects.filter(kind="dead_letters")}
@@ -123,7 +123,7 @@ def test_snooze_silences_reminders_until_it_ends_then_they_resume(
     assert AlertEvent.objects.filter(alert=alert, kind__in=["snoozed", "unsnoozed"]).count() == 2
 
 
-def test_one_unresolved_alert_per_rule_and_subject_is_a_database_rule() -> None:
+def test_one_unresolved_alert_per_rule_and_subject_is_a_database_rule(alert_rules: list) -> None:
     rule = AlertRule.objects.get(name="DLQDepthWarning")
     Alert.objects.create(rule=rule, subject="dead_letters", severity="warning")
     with pytest.raises(IntegrityError), transaction.atomic():
