@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "opsconsole.middleware.RequestIdMiddleware",
+    # Unmatched paths and wrong methods under /api/ answer JSON (README "Failure behaviour").
+    "opsconsole.api_errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
