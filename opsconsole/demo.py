@@ -65,6 +65,12 @@ def main() -> int:
     os.environ.setdefault("SPOTIFY_CLIENT_SECRET", "demo-secret")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("DEMO_SEED", "42")
+    # Alerts (README "Alerts"): mail lands in var/mail/ unless EMAIL_URL names a real server,
+    # and the demo's webhook channels may point at loopback.
+    mail_to_files = "EMAIL_URL" not in os.environ
+    os.environ.setdefault("EMAIL_URL", f"filemail:///{(VAR_DIR / 'mail').resolve()}")
+    os.environ.setdefault("ALERT_WEBHOOK_ALLOW_PRIVATE", "true")
+    os.environ.setdefault("ALERT_CONSOLE_URL", f"http://127.0.0.1:{port}")
 
     children: list[subprocess.Popen[bytes]] = []
 
@@ -109,6 +115,7 @@ def main() -> int:
             raise RuntimeError("the Spotify emulator did not start")
         _manage("migrate", "--no-input", "-v", "0")
         _manage("setup_periodic_tasks")
+        _manage("setup_alert_rules", "--email", "oncall@localhost")
         username, password = _admin_login()
         _manage("demo_admin")
         _manage("seed_demo")
@@ -155,6 +162,8 @@ def main() -> int:
             "--schedule",
             str(VAR_DIR / "celerybeat-schedule"),
         )
+        # NoWorkers and BeatGone need an evaluator that is not itself a worker task (same lock as the job).
+        spawn("alert evaluator", PYTHON, "manage.py", "evaluate_alerts", "--loop")
         if not (VAR_DIR / "demo-pipeline-done").exists():
             # First boot: run the pipeline once so a newcomer sees tracks, playlists and job runs.
             spawn(
@@ -173,6 +182,8 @@ def main() -> int:
             f"  opsconsole is running: http://127.0.0.1:{port}/admin/\n"
             f"  login: {username} / {password}\n"
             f"  dashboard: http://127.0.0.1:{port}/admin/metrics/metricsnapshot/dashboard/   API docs: http://127.0.0.1:{port}/api/docs/\n"
+            f"  alerts: http://127.0.0.1:{port}/admin/metrics/alert/   alert mail: "
+            f"{VAR_DIR / 'mail' if mail_to_files else 'EMAIL_URL'} (to oncall@localhost)\n"
             f"  Spotify emulator: http://127.0.0.1:{emulator_port}/   Ctrl-C stops everything.\n",
             flush=True,
         )
