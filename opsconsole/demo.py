@@ -63,6 +63,7 @@ def main() -> int:
     os.environ["SPOTIFY_ACCOUNTS_URL"] = f"http://127.0.0.1:{emulator_port}/"
     os.environ.setdefault("SPOTIFY_CLIENT_ID", "demo-client")
     os.environ.setdefault("SPOTIFY_CLIENT_SECRET", "demo-secret")
+    os.environ.setdefault("SPOTIFY_REDIRECT_URI", f"http://127.0.0.1:{port}/oauth/spotify/callback")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("DEMO_SEED", "42")
     # Alerts (README "Alerts"): mail lands in var/mail/ unless EMAIL_URL names a real server,
@@ -184,6 +185,7 @@ def main() -> int:
             f"  dashboard: http://127.0.0.1:{port}/admin/metrics/metricsnapshot/dashboard/   API docs: http://127.0.0.1:{port}/api/docs/\n"
             f"  alerts: http://127.0.0.1:{port}/admin/metrics/alert/   alert mail: "
             f"{VAR_DIR / 'mail' if mail_to_files else 'EMAIL_URL'} (to oncall@localhost)\n"
+            f"  Connect a Spotify account: http://127.0.0.1:{port}/admin/accounts/spotifyaccount/connect/\n"
             f"  Spotify emulator: http://127.0.0.1:{emulator_port}/   Ctrl-C stops everything.\n",
             flush=True,
         )

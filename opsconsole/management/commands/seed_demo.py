@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -16,30 +17,34 @@ class Command(BaseCommand):
         parser.add_argument("--playlists-per-account", type=int, default=2)
 
     def handle(self, *args: Any, accounts: int, albums: int, playlists_per_account: int, **options: Any) -> None:
+        from django.conf import settings
+
         from accounts.models import SpotifyApp
-        from accounts.services import account_onboard, app_get_or_create_default
+        from accounts.oauth import authorization_complete, authorization_request_create
+        from accounts.services import app_get_or_create_default
         from ingest.demo import demo_queue_sources
-        from opsconsole.spotify.emulator import EmulatorRemote
+        from opsconsole.actors import cli_actor
+        from opsconsole.spotify.emulator import EmulatorRemote, consent_over_http
         from playlists.demo import demo_create_playlists
 
-        # The emulator keeps its users in memory: each boot re-authorizes the demo users and
-        # stores their fresh refresh tokens (encrypted) on the same accounts.
+        # The emulator keeps its users in memory: each boot the demo users go through the
+        # connect flow again (README "Connect an account"), which re-authorizes the same accounts.
         emulator = EmulatorRemote(os.environ["SPOTIFY_ACCOUNTS_URL"])
         app = app_get_or_create_default()
         if app.mode != SpotifyApp.Mode.EXTENDED:
             # The demo app is a grandfathered extended-quota app so audio features flow.
             app.mode, app.user_cap = SpotifyApp.Mode.EXTENDED, max(app.user_cap, 25)
             app.save(update_fields=["mode", "user_cap"])
-        emulator.set_app_mode(app.client_id, "extended")
+        # As in Spotify's Developer Dashboard: the app's secret and its redirect URI.
+        emulator.register_app(app.client_id, app.client_secret, "extended", [settings.SPOTIFY_REDIRECT_URI])
         for n in range(1, accounts + 1):
-            user = emulator.create_user(f"demo-user-{n}", display_name=f"Demo Listener {n}", client_id=app.client_id)
-            account_onboard(
-                app=app,
-                spotify_user_id=f"demo-user-{n}",
-                display_name=f"Demo Listener {n}",
-                refresh_token=user["refresh_token"],
-                scopes="playlist-modify-private playlist-modify-public playlist-read-private",
-            )
+            link = authorization_request_create(app=app, actor=cli_actor())
+            # What the account's owner does in a browser: the consent page, Agree, back to the callback.
+            location = consent_over_http(link.authorize_url, user_id=f"demo-user-{n}", display_name=f"Demo Listener {n}")
+            answer = {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+            outcome = authorization_complete(state=answer.get("state", ""), code=answer.get("code", ""))
+            if not outcome.ok:
+                raise CommandError(f"demo-user-{n}: {outcome.title}: {outcome.message}")
         queued = demo_queue_sources(count=albums)
         created = demo_create_playlists(per_account=playlists_per_account)
         self.stdout.write(f"demo: {accounts} accounts, {queued} album sources queued, {created} playlists created")
