@@ -27,7 +27,7 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "opsconsole.apps.OpsAdminConfig",  # django.contrib.admin with the operations home (opsconsole.admin_site)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
