@@ -73,6 +73,7 @@ class AccountReauthorizeView(APIView):
 
 class AuthorizationRequestSerializer(serializers.ModelSerializer):
     app = serializers.CharField(source="app.name")
+    kind = serializers.CharField(help_text="connect | reauthorize")
     status = serializers.CharField(source="current_status", help_text="pending | completed | denied | expired | failed")
 
     class Meta:
