@@ -12,7 +12,14 @@ from accounts.models import SpotifyAccount, SpotifyApp
 from accounts.services import account_onboard, app_get_or_create_default
 from opsconsole.redis import get_redis, key
 
-pytest_plugins = ["tests.fixtures_spotify", "tests.fixtures_celery", "tests.fixtures_alerts", "tests.fixtures_clients"]
+pytest_plugins = [
+    "tests.fixtures_spotify",
+    "tests.fixtures_celery",
+    "tests.fixtures_alerts",
+    "tests.fixtures_clients",
+    "tests.fixtures_catalog",
+    "tests.fixtures_app_modes",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from django.db import connection
 from ingest.models import AlbumSource
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
-from tests.drills.conftest import wait_for
+from tests.fixtures_drills import wait_for
 
 pytestmark = pytest.mark.slow
 

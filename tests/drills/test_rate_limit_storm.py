@@ -17,7 +17,7 @@ from accounts.models import SpotifyApp
 from opsconsole.jobs.models import JobRun
 from playlists import services
 from playlists.models import Playlist
-from tests.drills.conftest import make_catalog
+from tests.factories import make_catalog
 
 pytestmark = pytest.mark.slow
 

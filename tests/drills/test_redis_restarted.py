@@ -34,9 +34,9 @@ from opsconsole.jobs.beat import beat_status
 from opsconsole.jobs.models import JobRun
 from opsconsole.spotify.breaker import breaker_failure, breaker_states
 from opsconsole.spotify.ratelimit import bucket_block, bucket_state
-from tests.drills.conftest import wait_for
 from tests.fixtures_celery import BASE_DIR
 from tests.fixtures_celery import test_database_url as database_url_of_tests
+from tests.fixtures_drills import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Security checks of issue 6 that tests/ops and tests/console did not already cover.
+"""Security checks of issue 6 that tests/opsconsole and tests/metrics did not already cover.
 
 (Already covered there: `check --deploy` under production settings, the API permission
 matrix by role, schemathesis, X-Forwarded-For spoofing of the /health allowlist.)
@@ -28,8 +28,8 @@ from ingest.services import dead_letter_record
 from opsconsole.logging import ContextFilter, JsonFormatter
 from opsconsole.spotify import SpotifyError, SpotifyInvalidGrant
 from playlists import services as playlist_services
-from tests.drills.conftest import make_catalog
-from tests.opsconsole.test_permissions import api_v1_paths
+from tests.factories import make_catalog
+from tests.fixtures_api import api_v1_paths
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,8 @@ from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy, redis_lock
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
-from tests.drills.conftest import make_catalog, pool_child, wait_for
+from tests.factories import make_catalog
+from tests.fixtures_drills import pool_child, wait_for
 
 pytestmark = pytest.mark.slow
 

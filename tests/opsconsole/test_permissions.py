@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.fixtures_api import api_v1_paths
 from tests.fixtures_clients import client_for, token_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("short_probe_timeouts")]
@@ -73,27 +69,6 @@ def test_groups_exist_with_read_and_act_permissions() -> None:
 
 
 # --- every endpoint under /api/v1/, whoever adds it --------------------------------------
-
-_CONVERTERS = {"uuid": str(uuid.uuid4()), "int": "1", "str": "x", "slug": "x", "path": "x"}
-
-
-def _routes(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[str]:
-    for pattern in patterns:
-        route = prefix + str(pattern.pattern)
-        if isinstance(pattern, URLResolver):
-            yield from _routes(pattern.url_patterns, route)
-        else:
-            yield route
-
-
-def api_v1_paths() -> list[str]:
-    paths = set()
-    for route in _routes(get_resolver().url_patterns):
-        if not route.startswith("api/v1/") or route.startswith("^"):
-            continue
-        concrete = re.sub(r"<(?:(\w+):)?\w+>", lambda m: _CONVERTERS.get(m.group(1) or "str", "x"), route)
-        paths.add("/" + concrete)
-    return sorted(paths)
 
 
 def test_the_api_has_endpoints_to_check() -> None:

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from tests.fixtures_api import api_v1_paths
 from tests.fixtures_clients import client_for
-from tests.opsconsole.test_permissions import api_v1_paths
 
 pytestmark = pytest.mark.usefixtures("short_probe_timeouts")
 

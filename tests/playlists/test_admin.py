@@ -16,8 +16,7 @@ from opsconsole.jobs.models import JobRun
 from playlists.admin import reshuffle_account_playlists_action
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services import playlist_build_snapshot
-from tests.factories import PlaylistFactory, PlaylistPolicyFactory
-from tests.playlists.conftest import make_catalog
+from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 
 pytestmark = pytest.mark.django_db
 

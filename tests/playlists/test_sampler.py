@@ -18,8 +18,7 @@ from ingest.models import Track
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.sampler import sample_tracks
 from playlists.services import playlist_build_snapshot
-from tests.factories import PlaylistFactory, PlaylistPolicyFactory
-from tests.playlists.conftest import make_catalog
+from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 
 pytestmark = pytest.mark.django_db
 

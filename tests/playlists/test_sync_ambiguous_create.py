@@ -12,8 +12,7 @@ from opsconsole.spotify.connectors import connector_cache_invalidate, connector_
 from opsconsole.spotify.models import ConnectorSetting
 from playlists import services
 from playlists.models import Playlist
-from tests.factories import PlaylistFactory, PlaylistPolicyFactory
-from tests.playlists.conftest import make_catalog
+from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 
 pytestmark = pytest.mark.django_db
 

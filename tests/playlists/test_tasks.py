@@ -13,8 +13,7 @@ from playlists import selectors
 from playlists.models import Playlist, PlaylistSnapshot
 from playlists.services import playlist_build_snapshot
 from playlists.tasks import build_playlist_snapshot, ensure_playlist_for_account, reshuffle_due_playlists
-from tests.factories import PlaylistFactory, PlaylistPolicyFactory
-from tests.playlists.conftest import make_catalog
+from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
-from tests.factories import PlaylistFactory
-from tests.playlists.conftest import make_catalog
+from tests.factories import PlaylistFactory, make_catalog
 
 pytestmark = pytest.mark.slow
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
 from django.core.management import CommandError, call_command
 
 from opsconsole.spotify.emulator import EmulatorRemote
-
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.fixtures_celery import BASE_DIR
 
 
 def test_the_command_serves_the_emulator_with_its_options() -> None:

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +14,8 @@ from opsconsole.redis import get_redis, key
 from opsconsole.spotify import SpotifyClient, SpotifyRateLimited
 from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.spotify.ratelimit import bucket_block, bucket_clear_block, bucket_state, bucket_take, bucket_try_take
-from tests.opsconsole.spotify.conftest import RecordingProvider
-
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.fixtures_celery import BASE_DIR
+from tests.fixtures_spotify import RecordingProvider
 
 _HAMMER = textwrap.dedent(
     """

@@ -1,3 +1,8 @@
+"""Albums on the emulator's catalog: how many tracks and extra track pages ingesting them
+costs, and the `queue_albums` fixture that submits them as sources. Registered from
+tests/conftest.py (`pytest_plugins`); catalogs made directly in the database come from
+tests/factories.py."""
+
 from __future__ import annotations
 
 import math
