@@ -1,8 +1,9 @@
 """Drill: Spotify answers 5xx for a whole source (several-albums) until the outage is over.
 
-The circuit opens, /api/health (staff) shows it, dead letters collect; after the outage an
-operator resets the breakers and replays the dead letters through the API, and a real
-worker drains them: every source done, nothing pending, the circuit closed.
+The circuit opens, /api/health (staff) shows it, the CircuitBreakerOpen alert opens, dead
+letters collect; after the outage an operator resets the breakers and replays the dead
+letters through the API, and a real worker drains them: every source done, nothing pending,
+the circuit closed, the alert resolved.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from django.test import Client
 
 from ingest import services
 from ingest.models import AlbumSource, DeadLetter, Track
+from metrics.alerts.evaluator import alerts_evaluate
+from metrics.alerts.models import Alert
 from opsconsole.spotify.breaker import breaker_states
+from tests.fixtures_alerts import rule_only
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +46,14 @@ def test_a_source_outage_opens_the_circuit_collects_dead_letters_and_reset_plus_
     assert spotify_emulator.count("albums") == 3 * settings.SPOTIFY_MAX_ATTEMPTS
     state = {s["name"]: s for s in breaker_states()}["spotify.albums"]
     assert state["state"] == "open" and state["opened_count"] == 1
+    # The console pages on-call once the circuit has stayed open past the rule's minutes.
+    rule = rule_only("CircuitBreakerOpen", channels=[])
+    assert alerts_evaluate()["opened"] == 0  # not open for the rule's 5 minutes yet
+    rule.params = {"minutes": 0}
+    rule.save()
+    assert alerts_evaluate()["opened"] == 1
+    alert = Alert.objects.get(rule=rule, subject="spotify.albums")
+    assert (alert.state, alert.severity) == ("open", "critical")
 
     staff = Client()
     staff.force_login(superuser)
@@ -62,6 +74,9 @@ def test_a_source_outage_opens_the_circuit_collects_dead_letters_and_reset_plus_
     worker = start_celery_worker()
     reset = staff.post("/api/v1/circuit-breakers/reset-all")
     assert reset.status_code == 200, reset.content
+    assert alerts_evaluate()["resolved"] == 1  # the reset closed the circuit: the alert resolves
+    alert.refresh_from_db()
+    assert (alert.state, alert.resolved_by) == ("resolved", "evaluator")
     replay = staff.post("/api/v1/dlq/replay/batch", {"batch_size": 100}, content_type="application/json")
     assert replay.status_code == 200, replay.content
     assert replay.json() == {"replayed_count": 60, "failed_count": 0, "errors": []}

@@ -150,3 +150,27 @@ def test_a_rule_without_channels_opens_its_alert_and_says_nobody_was_told() -> N
     alert = Alert.objects.get(rule=rule)
     assert not Notification.objects.exists()
     assert alert.events.get(kind="notified").note == "opened: no channel configured"
+
+
+def test_disabling_a_connector_opens_an_alert_mailed_to_files_and_enabling_it_resolves_it(
+    settings,
+    superuser,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The demo's path: the file mail backend (EMAIL_URL=filemail://...) receives both mails."""
+    from opsconsole.spotify.connectors import connector_setting_update, connector_settings_seed
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    channel = channel_create(kind="email", name="demo mail", target="oncall@localhost", actor="cli:test")
+    rule_only("ConnectorDisabled", channels=[channel])
+    connector_settings_seed()
+    connector_setting_update(name="spotify.albums", values={"enabled": False}, user=superuser)
+    assert alerts_evaluate()["opened"] == 1
+    deliver_pending()
+    connector_setting_update(name="spotify.albums", values={"enabled": True}, user=superuser)
+    assert alerts_evaluate()["resolved"] == 1
+    deliver_pending()
+    mails = "".join(path.read_text() for path in sorted((tmp_path / "mail").iterdir()))
+    assert "Subject: [WARNING] ConnectorDisabled: spotify.albums (opened)" in mails
+    assert "Subject: [WARNING] ConnectorDisabled: spotify.albums (resolved)" in mails
