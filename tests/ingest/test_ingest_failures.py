@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -42,7 +41,8 @@ def _assert_none_lost(album_ids: list[str]) -> tuple[int, int]:
     sources = {s.spotify_album_id: s for s in AlbumSource.objects.all()}
     assert set(sources) == set(album_ids)
     dead = {
-        letter.payload["spotify_album_id"] for letter in DeadLetter.objects.filter(status="pending", operation="ingest_album")
+        letter.payload["spotify_album_id"]
+        for letter in DeadLetter.objects.filter(status="pending", operation="ingest_album")
     }
     done = {a for a, s in sources.items() if s.status == "done"}
     failed = {a for a, s in sources.items() if s.status == "failed"}
@@ -138,7 +138,7 @@ def test_a_source_whose_workers_keep_dying_is_dead_lettered(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_claiming_at_once_never_process_a_source_twice(
-    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]], extended_app: Any
+    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]]
 ) -> None:
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:60])
     # Slow answers keep both workers inside their batches at the same time.

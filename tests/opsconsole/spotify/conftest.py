@@ -25,7 +25,9 @@ def make_user_client(
         user_id: str = "alice", *, client_id: str = "a1", **kwargs: Any
     ) -> tuple[SpotifyClient, RecordingProvider, dict[str, Any]]:
         user = spotify_emulator.create_user(user_id, client_id=client_id)
-        provider = RecordingProvider(client_id=client_id, refresh_token=user["refresh_token"], access_token=user["access_token"])
+        provider = RecordingProvider(
+            client_id=client_id, refresh_token=user["refresh_token"], access_token=user["access_token"]
+        )
         client = SpotifyClient(app_key=client_id, account_key=user_id, token_provider=provider, **kwargs)
         return client, provider, user
 
