@@ -15,6 +15,7 @@ from accounts.admin_connect import SpotifyAccountConnectMixin, SpotifyAppConnect
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.actors import request_actor
 from opsconsole.admin_utils import FastChangelistMixin
+from opsconsole.audit.services import audit_record
 from opsconsole.spotify.errors import SpotifyError
 
 
@@ -82,8 +83,17 @@ def _rate_limiter_html(state: dict) -> str:
 HEALTH_COLOURS = {"ok": "#2e7d32", "degraded": "#ef6c00", "quarantined": "#c62828", "reauth_required": "#6a1b9a"}
 
 
-def _audit(request: HttpRequest, account: SpotifyAccount, message: str) -> None:
+def _audit(request: HttpRequest, account: SpotifyAccount, message: str, *, action: str | None, ok: bool) -> None:
     assert request.user.pk is not None  # admin views require a logged-in user
+    if action is not None:  # None: the service it called recorded the action itself
+        audit_record(
+            actor=request_actor(request, door="admin"),
+            action=action,
+            target=account,
+            target_repr=account.display_name,
+            outcome="ok" if ok else "failed",
+            details={"result": message},
+        )
     LogEntry.objects.log_actions(
         user_id=request.user.pk, queryset=[account], action_flag=CHANGE, change_message=message, single_object=True
     )
@@ -95,6 +105,8 @@ def _per_row(
     accounts: Iterable[SpotifyAccount],
     verb: str,
     operation: Callable[[SpotifyAccount], tuple[bool, str]],
+    *,
+    action: str | None,
 ) -> None:
     """Run an operation per account, audit each, and report each row's outcome."""
     done: list[str] = []
@@ -104,7 +116,7 @@ def _per_row(
             ok, detail = operation(account)
         except (SpotifyError, ValueError) as exc:
             ok, detail = False, str(exc)
-        _audit(request, account, f"{verb}: {'ok' if ok else 'failed'} — {detail}")
+        _audit(request, account, f"{verb}: {'ok' if ok else 'failed'} — {detail}", action=action, ok=ok)
         (done if ok else failed).append(f"{account.display_name}: {detail}")
     if done:
         modeladmin.message_user(request, f"{verb} succeeded for {len(done)}: " + "; ".join(done), messages.SUCCESS)
@@ -167,7 +179,7 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
             services.ratelimit_clear_block(kind="account", ident=str(account.pk), actor=request_actor(request, door="admin"))
             return True, "block cleared"
 
-        _per_row(self, request, queryset, "Clear rate-limit block", run)
+        _per_row(self, request, queryset, "Clear rate-limit block", run, action=None)
 
     @admin.display(description="Health", ordering="health")
     def health_badge(self, obj: SpotifyAccount) -> str:
@@ -193,7 +205,7 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
             [result] = services.accounts_refresh_tokens(accounts=[account], force=True)
             return result.ok, result.detail
 
-        _per_row(self, request, queryset.select_related("app"), "Token refresh", refresh)
+        _per_row(self, request, queryset.select_related("app"), "Token refresh", refresh, action="account.refresh_token")
 
     @admin.action(description="Deactivate (soft, history kept)", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
@@ -201,7 +213,7 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
             changed = services.account_deactivate(account=account, reason=f"deactivated by {request.user}")
             return True, "deactivated" if changed else "already inactive"
 
-        _per_row(self, request, queryset, "Deactivate", run)
+        _per_row(self, request, queryset, "Deactivate", run, action="account.deactivate")
 
     @admin.action(description="Reactivate", permissions=["change"])
     def reactivate(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
@@ -209,7 +221,7 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
             changed = services.account_reactivate(account=account)
             return True, "reactivated" if changed else "already active"
 
-        _per_row(self, request, queryset.select_related("app"), "Reactivate", run)
+        _per_row(self, request, queryset.select_related("app"), "Reactivate", run, action="account.reactivate")
 
     @admin.action(description="Release quarantine", permissions=["change"])
     def release_quarantine(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
@@ -218,4 +230,4 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
                 return True, "released to ok"
             return False, f"not quarantined or degraded (health is {account.health})"
 
-        _per_row(self, request, queryset, "Release quarantine", run)
+        _per_row(self, request, queryset, "Release quarantine", run, action="account.release_quarantine")

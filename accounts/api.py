@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.models import SpotifyAccount, SpotifyApp
 from opsconsole.actors import request_actor
+from opsconsole.audit.services import audit_record
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -92,6 +93,14 @@ class AccountRefreshView(APIView):
         account = get_object_or_404(SpotifyAccount.objects.select_related("app"), pk=account_id)
         [result] = services.accounts_refresh_tokens(accounts=[account], force=True)
         account.refresh_from_db()
+        audit_record(
+            actor=request_actor(request, door="api"),
+            action="account.refresh_token",
+            target=account,
+            target_repr=account.display_name,
+            outcome="ok" if result.ok else "failed",
+            details={"result": result.detail},
+        )
         body = {
             "account_id": account.pk,
             "ok": result.ok,
@@ -118,7 +127,14 @@ class AccountDetailView(APIView):
     def delete(self, request: Request, account_id: str) -> Response:
         """Deactivate (soft): the account leaves the schedule; playlists and history are kept."""
         account = get_object_or_404(SpotifyAccount, pk=account_id)
-        services.account_deactivate(account=account, reason=f"deactivated via API by {request.user.get_username()}")
+        changed = services.account_deactivate(account=account, reason=f"deactivated via API by {request.user.get_username()}")
+        audit_record(
+            actor=request_actor(request, door="api"),
+            action="account.deactivate",
+            target=account,
+            target_repr=account.display_name,
+            details={"changed": changed},
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -19,6 +19,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount, SpotifyApp
+from opsconsole.audit.services import audit_record
+from opsconsole.jobs.services import job_subject_add
 from opsconsole.locks import LockBusy, redis_lock
 from opsconsole.spotify.auth import TokenGrant, request_client_credentials, request_token_refresh
 from opsconsole.spotify.errors import SpotifyAuthError, SpotifyError, SpotifyInvalidGrant
@@ -154,6 +156,7 @@ def accounts_refresh_tokens(
 def account_access_token(*, account: SpotifyAccount, force_refresh: bool = False) -> str:
     """A usable access token, refreshed just in time when stale (or when Spotify said 401)."""
     if force_refresh or account.token_is_stale:
+    job_subject_add(accounts=[str(account.pk) for account in targets])
         try:
             account_refresh_token(account=account, force=force_refresh)
         except LockBusy:
@@ -337,7 +340,7 @@ def account_onboard(
 
 
 def ratelimit_clear_block(*, kind: str, ident: str, actor: str) -> None:
-    """After an incident: let an app or account call Spotify again before its Retry-After ends."""
+    """After an incident: let an app or account call Spotify again before its Retry-After ends (audited)."""
     from opsconsole.spotify.ratelimit import bucket_clear_block
 
     bucket_clear_block(kind, ident)  # type: ignore[arg-type]
@@ -360,6 +363,18 @@ __all__ = [
     "RowResult",
     "SpotifyAuthError",
     "account_access_token",
+    target: SpotifyApp | SpotifyAccount | None = (
+        SpotifyApp.objects.filter(pk=ident).first() if kind == "app" else SpotifyAccount.objects.filter(pk=ident).first()
+    )
+    audit_record(
+        actor=actor,
+        action="rate_limit.clear_block",
+        target=target,
+        target_type="" if target else f"{kind} bucket",
+        target_id="" if target else ident,
+        target_repr=target.display_name if isinstance(target, SpotifyAccount) else "",
+        details={"bucket": kind},
+    )
     "account_deactivate",
     "account_onboard",
     "account_reactivate",

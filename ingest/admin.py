@@ -167,7 +167,7 @@ class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, 
 
         count, run = tracks_reenrich(
             track_ids=list(queryset.values_list("pk", flat=True)),
-            actor=request.user.get_username(),
+            actor=request_actor(request, door="admin"),
             trigger=JobRun.Trigger.ADMIN,
         )
         message = ngettext("%d track queued for re-enrichment.", "%d tracks queued for re-enrichment.", count) % count
@@ -316,7 +316,9 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
 
     @admin.action(description="Requeue failed sources (fresh attempts)", permissions=["requeue"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[AlbumSource]) -> None:
-        count = services.album_sources_requeue(source_ids=queryset.values_list("pk", flat=True))
+        count = services.album_sources_requeue(
+            source_ids=queryset.values_list("pk", flat=True), actor=request_actor(request, door="admin")
+        )
         skipped = queryset.count() - count
         message = ngettext("%d source queued again.", "%d sources queued again.", count) % count
         if skipped:
@@ -326,9 +328,11 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
     @admin.action(description="Run the ingest job now", permissions=["operate"])
     def ingest_now(self, request: HttpRequest, queryset: QuerySet[AlbumSource]) -> None:
         from opsconsole.jobs.models import JobRun
-        from opsconsole.jobs.services import job_enqueue
+        from opsconsole.jobs.services import job_run_now
 
-        run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username())
+        run = job_run_now(
+            name="ingest_albums_from_sources", actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN
+        )
         self.message_user(request, f"Ingest queued (task {run.task_id}).", messages.SUCCESS)
 
 

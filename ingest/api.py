@@ -17,7 +17,6 @@ from ingest import selectors, services
 from ingest.models import Track
 from ingest.quality import tracks_low_quality_ids, tracks_reenrich
 from ingest.serializers import (
-    TRACK_ROWS,
     AlbumSubmitSerializer,
     DeadLetterGroupSerializer,
     DeadLetterSerializer,
@@ -35,10 +34,6 @@ from ingest.serializers import (
 from opsconsole.actors import request_actor
 
 
-def _actor(request: Request) -> str:
-    return request_actor(request, door="api")
-
-
 class AlbumSubmitView(APIView):
     @extend_schema(
         request=AlbumSubmitSerializer,
@@ -51,7 +46,9 @@ class AlbumSubmitView(APIView):
     def post(self, request: Request) -> Response:
         serializer = AlbumSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        results = services.album_sources_submit(raw_inputs=serializer.validated_data["urls"], submitted_by=_actor(request))
+        results = services.album_sources_submit(
+            raw_inputs=serializer.validated_data["urls"], submitted_by=request_actor(request, door="api")
+        )
         counts = Counter(r.status for r in results)
         body = {
             "counts": {name: counts.get(name, 0) for name in ("accepted", "duplicate", "invalid")},
@@ -78,11 +75,6 @@ class TrackListView(ListAPIView):
         filters = TrackFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return selectors.tracks_list(**filters.validated_data)
-
-    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        # The page as `.values()` rows, serialized by TRACK_ROWS: no model instances (bench).
-        page = self.paginate_queryset(self.get_queryset().values(*TRACK_ROWS.columns))
-        return self.get_paginated_response(TRACK_ROWS.represent(page or []))
 
 
 class DeadLetterStatsView(APIView):
@@ -127,7 +119,9 @@ class DeadLetterReplayBatchView(APIView):
     def post(self, request: Request) -> Response:
         serializer = ReplayRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.dead_letters_replay(batch_size=serializer.validated_data["batch_size"], actor=_actor(request))
+        result = services.dead_letters_replay(
+            batch_size=serializer.validated_data["batch_size"], actor=request_actor(request, door="api")
+        )
         return Response(ReplayResponseSerializer(result).data)
 
 
@@ -144,7 +138,7 @@ class DeadLetterPurgeBeforeView(APIView):
         serializer = PurgeBeforeSerializer(data={"before": before})
         serializer.is_valid(raise_exception=True)
         day = serializer.validated_data["before"]
-        count = services.dead_letters_purge_before(before=day, actor=_actor(request))
+        count = services.dead_letters_purge_before(before=day, actor=request_actor(request, door="api"))
         return Response({"purged_count": count, "before": day.isoformat()})
 
 
@@ -167,5 +161,5 @@ class TracksReenrichView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         ids = data.get("track_ids") or tracks_low_quality_ids(tier=data["quality"], limit=data["limit"])
-        count, run = tracks_reenrich(track_ids=ids, actor=request.user.get_username(), trigger=JobRun.Trigger.API)
+        count, run = tracks_reenrich(track_ids=ids, actor=request_actor(request, door="api"), trigger=JobRun.Trigger.API)
         return Response({"queued": count, "task_id": run.task_id if run else None}, status=status.HTTP_202_ACCEPTED)

@@ -139,6 +139,16 @@ def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> tu
         tracks_quality_update(track_ids=ids)
         run = job_enqueue("fetch_audio_features", trigger=trigger, triggered_by=actor)
     logger.info("tracks queued for re-enrichment", extra={"tracks": count, "actor": actor})
+    from opsconsole.audit.services import audit_record
+
+    audit_record(
+        actor=actor,
+        action="tracks.reenrich",
+        target_type="track",
+        target_id=",".join(map(str, ids[:50])),
+        target_repr=f"{count} tracks",
+        details={"tracks": count, "task_id": run.task_id if run else None},
+    )
     return count, run
 
 

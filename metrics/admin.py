@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import URLPattern
 from django.utils import timezone
 from django.utils.html import format_html
@@ -11,15 +11,27 @@ from django.utils.translation import ngettext
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
+from metrics.audit_views import AuditEventAdmin  # noqa: F401  (registers the audit trail's admin)
 from metrics.dashboard import dashboard_urls
+from metrics.job_runs import job_runs_csv_response, job_runs_search
 from metrics.models import MetricSnapshot
+from metrics.queues_control import queues_admin_urls
+from opsconsole.actors import request_actor
 from opsconsole.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from opsconsole.jobs import services as job_services
+from opsconsole.jobs.control import RunFinished, job_run_revoke
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.selectors import job_lateness
 from opsconsole.permissions import user_can_operate
 
-STATUS_COLOURS = {"success": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "retrying": "#ef6c00", "queued": "#555"}
+STATUS_COLOURS = {
+    "success": "#2e7d32",
+    "failed": "#c62828",
+    "running": "#1565c0",
+    "retrying": "#ef6c00",
+    "queued": "#555",
+    "revoked": "#6a1b9a",
+}
 
 
 class JobNameFilter(admin.SimpleListFilter):
@@ -55,11 +67,20 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
     # run on each page; the started_at filter (today, past 7 days, this month) asks nothing.
     list_filter = ["status", "trigger", JobNameFilter, ("started_at", admin.DateFieldListFilter)]
     search_fields = ["=task_id", "=correlation_id", "job_name"]
+    search_help_text = "Task id, correlation id, job name, or the id of a playlist, account or album source the run touched."
     ordering = ["-started_at", "-id"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = [f.name for f in JobRun._meta.fields]
-    actions = ["retry"]
+    actions = ["retry", "revoke", "terminate", "export_csv"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[JobRun], search_term: str
+    ) -> tuple[QuerySet[JobRun], bool]:
+        by_subject = job_runs_search(queryset, search_term)
+        if by_subject is not None:
+            return by_subject, False
+        return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -84,17 +105,39 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry (queue the same task again)", permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        actor = request_actor(request, door="admin")
         queued = 0
         for run in queryset:
-            job_services.job_enqueue(
-                run.task_name,
-                trigger=JobRun.Trigger.ADMIN,
-                triggered_by=request.user.get_username(),
-                args=run.args,
-                kwargs=run.kwargs,
-            )
+            job_services.job_run_retry(run=run, actor=actor, trigger=JobRun.Trigger.ADMIN)
             queued += 1
         self.message_user(request, ngettext("%d job queued again.", "%d jobs queued again.", queued) % queued, messages.SUCCESS)
+
+    def _revoke(self, request: HttpRequest, queryset: QuerySet[JobRun], *, terminate: bool) -> None:
+        actor = request_actor(request, door="admin")
+        done, finished = 0, []
+        for run in queryset:
+            try:
+                job_run_revoke(run=run, terminate=terminate, actor=actor)
+                done += 1
+            except RunFinished as exc:
+                finished.append(f"{exc.run.job_name} ({exc.run.status})")
+        verb = "terminated" if terminate else "revoked"
+        if done:
+            self.message_user(request, ngettext(f"%d run {verb}.", f"%d runs {verb}.", done) % done, messages.SUCCESS)
+        if finished:
+            self.message_user(request, f"Already finished, left alone: {', '.join(finished)}.", messages.WARNING)
+
+    @admin.action(description="Revoke (never start; a running run finishes)", permissions=["retry"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._revoke(request, queryset, terminate=False)
+
+    @admin.action(description="Terminate (kill the running task, release its locks and claims)", permissions=["retry"])
+    def terminate(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._revoke(request, queryset, terminate=True)
+
+    @admin.action(description="Export selected runs as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> StreamingHttpResponse:
+        return job_runs_csv_response(queryset.order_by("-started_at", "-id"))
 
 
 admin.site.unregister(PeriodicTask)
@@ -114,26 +157,35 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
             return format_html('<b style="color:#c62828" title="{}">LATE</b>', status.reason)
         return mark_safe('<span style="color:#2e7d32">on time</span>')
 
-    # django-celery-beat's own toggles declare no permission: anyone who may view the schedule
-    # (viewers) could switch every job off. Same actions, for those who may change it.
+    # django-celery-beat's own toggles declare no permission (viewers could switch every job off)
+    # and leave no record: the same actions, for those who may change the schedule, one audited
+    # toggle per task through the service the API uses.
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[PeriodicTask], enabled: bool | None) -> None:
+        actor = request_actor(request, door="admin")
+        changed = 0
+        for task in queryset:
+            changed += job_services.job_set_enabled(
+                name=task.name, enabled=(not task.enabled) if enabled is None else enabled, actor=actor
+            )
+        verb = "toggled" if enabled is None else "enabled" if enabled else "disabled"
+        self.message_user(request, ngettext(f"%d task was {verb}.", f"%d tasks were {verb}.", changed) % changed)
+
     @admin.action(description=BeatPeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"])
     def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().enable_tasks(request, queryset)
+        self._set_enabled(request, queryset, True)
 
     @admin.action(description=BeatPeriodicTaskAdmin.disable_tasks.short_description, permissions=["change"])
     def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().disable_tasks(request, queryset)
+        self._set_enabled(request, queryset, False)
 
     @admin.action(description=BeatPeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"])
     def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().toggle_tasks(request, queryset)
+        self._set_enabled(request, queryset, None)
 
     @admin.action(description="Run now (records trigger=admin)", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        runs = [
-            job_services.job_enqueue(task.task, trigger=JobRun.Trigger.ADMIN, triggered_by=request.user.get_username())
-            for task in queryset
-        ]
+        actor = request_actor(request, door="admin")
+        runs = [job_services.job_run_now(name=task.name, actor=actor, trigger=JobRun.Trigger.ADMIN) for task in queryset]
         self.message_user(
             request,
             ngettext("%(n)d task queued: %(ids)s", "%(n)d tasks queued: %(ids)s", len(runs))
@@ -161,7 +213,7 @@ class MetricSnapshotAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self) -> list[URLPattern]:
-        return dashboard_urls(self) + super().get_urls()
+        return dashboard_urls(self) + queues_admin_urls(self) + super().get_urls()
 
 
 # Alerts, rules, channels and deliveries register their admins here (admin autodiscovery reads metrics.admin).

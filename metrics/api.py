@@ -10,8 +10,10 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
+from metrics.job_runs import job_runs_csv_response, job_runs_touching
 from metrics.models import MetricSnapshot
 from opsconsole.jobs.models import JobRun
 
@@ -38,6 +40,9 @@ class JobRunSerializer(serializers.ModelSerializer):
             "summary",
             "error",
             "worker",
+            "subject",
+            "args",
+            "kwargs",
         ]
         read_only_fields = fields
 
@@ -49,6 +54,9 @@ class JobRunFilterSerializer(serializers.Serializer):
     date = serializers.DateField(required=False, help_text="Runs started on this UTC day (YYYY-MM-DD).")
     since = serializers.DateTimeField(required=False, help_text="Runs started at or after this time.")
     until = serializers.DateTimeField(required=False, help_text="Runs started before this time.")
+    playlist = serializers.UUIDField(required=False, help_text="Runs that touched this playlist.")
+    account = serializers.UUIDField(required=False, help_text="Runs that touched this account.")
+    album_source = serializers.IntegerField(required=False, min_value=1, help_text="Runs that claimed this album source.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
@@ -56,10 +64,23 @@ class JobRunFilterSerializer(serializers.Serializer):
         return attrs
 
 
+class CSVRenderer(BaseRenderer):
+    """Lets `?format=csv` through content negotiation; the view streams the rows itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return b""
+
+
 class JobRunListView(ListAPIView):
-    """Job history, newest first; filter by job, status, trigger and start date."""
+    """Job history, newest first; filter by job, status, trigger, start date and subject
+    (`playlist`, `account`, `album_source`); `?format=csv` streams the whole filtered list."""
 
     serializer_class = JobRunSerializer
+    renderer_classes = [JSONRenderer, CSVRenderer]
 
     def get_queryset(self) -> QuerySet[JobRun]:
         filters = JobRunFilterSerializer(data=self.request.query_params)
@@ -79,10 +100,14 @@ class JobRunListView(ListAPIView):
             queryset = queryset.filter(started_at__gte=wanted["since"])
         if "until" in wanted:
             queryset = queryset.filter(started_at__lt=wanted["until"])
-        return queryset
+        return job_runs_touching(
+            queryset, playlist=wanted.get("playlist"), account=wanted.get("account"), source=wanted.get("album_source")
+        )
 
     @extend_schema(parameters=[JobRunFilterSerializer], tags=["jobs"], operation_id="job_runs_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        if request.accepted_renderer.format == "csv":
+            return job_runs_csv_response(self.get_queryset())
         return super().get(request, *args, **kwargs)
 
 

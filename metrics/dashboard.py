@@ -170,9 +170,11 @@ def _ingest(now: Any) -> dict[str, Any]:
 def _queues() -> dict[str, Any]:
     """Queue depth and beat from Redis and the DB only: no worker broadcast on a page load."""
     from metrics.queues import declared_queues, queue_lengths, scheduler_status
+    from opsconsole.jobs.control import queues_paused
 
-    report: dict[str, Any] = {"sizes": [], "scheduler": None, "error": ""}
+    report: dict[str, Any] = {"sizes": [], "scheduler": None, "error": "", "paused": []}
     try:
+        report["paused"] = sorted(queues_paused())
         report["sizes"] = sorted(queue_lengths(declared_queues()).items())
         report["scheduler"] = scheduler_status()
     except Exception as exc:

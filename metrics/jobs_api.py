@@ -108,11 +108,10 @@ class JobUpdateView(APIView):
         if "ping_url" in serializer.validated_data:
             task = PeriodicTask.objects.get(name=name)
             body["ping_url_changed"] = job_services.job_ping_set(
-                name=task.task, url=serializer.validated_data["ping_url"], actor=request_actor(request, door="api")
+                name=task.task, url=serializer.validated_data["ping_url"], actor=actor
             )
         if serializer.validated_data["run_now"]:
-            task = PeriodicTask.objects.get(name=name)
-            run = job_services.job_enqueue(task.task, trigger=JobRun.Trigger.API, triggered_by=request.user.get_username())
+            run = job_services.job_run_now(name=name, actor=actor, trigger=JobRun.Trigger.API)
             body.update(task_id=run.task_id, job_run_id=run.pk, correlation_id=run.correlation_id)
             return Response(body, status=status.HTTP_202_ACCEPTED)
         return Response(body)

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsconsole.jobs.beat import beat_status
+from opsconsole.jobs.control import queues_paused
 from opsconsole.permissions import StaffGroupPermission
 
 logger = logging.getLogger(__name__)
@@ -236,6 +237,10 @@ def queues_report() -> dict[str, Any]:
         failed = Counter()
         warnings.append("job_history_unavailable")
 
+    try:
+        paused = queues_paused()
+    except redis.RedisError:
+        paused = set()
     queues = []
     for name in queue_names:
         counts = per_queue.get(name, Counter())
@@ -249,9 +254,12 @@ def queues_report() -> dict[str, Any]:
                 "started": counts["started"],
                 "failed": failed.get(name, 0),
                 "consumers": sum(1 for w in workers if name in w["queues"]),
+                "paused": name in paused,
             }
         )
-        if workers and name not in consumed:
+        if name in paused:
+            warnings.append(f"queue_paused:{name}")
+        elif workers and name not in consumed:
             warnings.append(f"queue_without_worker:{name}")
 
     try:

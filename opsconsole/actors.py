@@ -21,6 +21,11 @@ def request_actor(request: Any, *, door: Door) -> str:
     return actor_of(request.user, door=door)
 
 
+def is_operator(actor: str) -> bool:
+    """A person at a door (admin, API, command line), not the schedule or a task."""
+    return actor.split(":", 1)[0] in ("admin", "api", "cli")
+
+
 def cli_actor() -> str:
     """The person at the terminal of a management command: `cli:<login name>`."""
     import getpass

@@ -48,3 +48,9 @@ def redis_lock(name: str, *, ttl_seconds: int = 300, owner: str | None = None) -
         yield
     finally:
         client.eval(_RELEASE, 1, lock_key, token)
+
+
+def redis_lock_release(name: str, *, owner: str) -> bool:
+    """Free `lock:<name>` if `owner` still holds it (a terminated task's lock: its `finally`
+    never ran); returns whether it did."""
+    return bool(int(get_redis().eval(_RELEASE, 1, key("lock", name), owner)))

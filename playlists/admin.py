@@ -18,15 +18,10 @@ from accounts.models import SpotifyAccount
 from opsconsole.actors import request_actor
 from opsconsole.admin_utils import FastChangelistMixin
 from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.templating import TEMPLATE_VARIABLES
-
-
-def admin_actor(request: HttpRequest) -> str:
-    return request_actor(request, door="admin")
 
 
 def report_queued(modeladmin: admin.ModelAdmin, request: HttpRequest, result: dict[str, Any], what: str) -> None:
@@ -191,7 +186,7 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account"))
         with transaction.atomic():
             result = services.playlists_queue_reshuffle(
-                playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN
+                playlists=playlists, actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN
             )
         report_queued(self, request, result, "reshuffle")
 
@@ -199,7 +194,9 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:
         playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account"))
         with transaction.atomic():
-            result = services.playlists_queue_sync(playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN)
+            result = services.playlists_queue_sync(
+                playlists=playlists, actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN
+            )
         report_queued(self, request, result, "sync")
 
     @admin.action(description="Retire (unfollow on Spotify, keep history)…", permissions=["change"])
@@ -219,7 +216,9 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         retired = 0
         with transaction.atomic():
             for playlist in playlists:
-                retired += services.playlist_retire(playlist=playlist, actor=admin_actor(request), reason="admin action")
+                retired += services.playlist_retire(
+                    playlist=playlist, actor=request_actor(request, door="admin"), reason="admin action"
+                )
         self.message_user(
             request,
             ngettext(
@@ -244,17 +243,11 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         if not self.has_change_permission(request):
             return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
         if request.method == "POST":
-            with transaction.atomic():
-                run = job_enqueue(
-                    "scale_playlists_daily",
-                    trigger=JobRun.Trigger.ADMIN,
-                    triggered_by=admin_actor(request),
-                    kwargs={"dry_run": False, "actor": admin_actor(request)},
-                )
+            run = services.playlists_queue_scale(actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN)
             self.message_user(request, f"Scaling queued (task {run.task_id}); the plan it carries out lands in job history.")
             return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
         try:
-            plan = services.playlists_scale_daily(dry_run=True, actor=admin_actor(request))
+            plan = services.playlists_scale_daily(dry_run=True, actor=request_actor(request, door="admin"))
         except LockBusy:
             self.message_user(request, "A scaling run is in progress; preview again in a minute.", messages.WARNING)
             return HttpResponseRedirect(reverse("admin:playlists_playlist_changelist"))
@@ -348,7 +341,9 @@ def reshuffle_account_playlists_action(
         selectors.playlists_in_health_order(selectors.playlists_active().filter(account__in=queryset).select_related("account"))
     )
     with transaction.atomic():
-        result = services.playlists_queue_reshuffle(playlists=playlists, actor=admin_actor(request), trigger=JobRun.Trigger.ADMIN)
+        result = services.playlists_queue_reshuffle(
+            playlists=playlists, actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN
+        )
     report_queued(modeladmin, request, result, "reshuffle")
 
 

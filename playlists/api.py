@@ -16,14 +16,9 @@ from rest_framework.views import APIView
 from accounts.models import SpotifyAccount
 from opsconsole.actors import request_actor
 from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
 from opsconsole.locks import LockBusy
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
-
-
-def _actor(request: Request) -> str:
-    return request_actor(request, door="api")
 
 
 class PlaylistSerializer(serializers.ModelSerializer):
@@ -186,7 +181,9 @@ class PlaylistCreateView(APIView):
         data = CreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         playlists = services.playlists_create(
-            account=data.validated_data["account_id"], count=data.validated_data["count"], actor=_actor(request)
+            account=data.validated_data["account_id"],
+            count=data.validated_data["count"],
+            actor=request_actor(request, door="api"),
         )
         rows = Playlist.objects.select_related("account", "policy", "current_snapshot").filter(pk__in=[p.pk for p in playlists])
         body = {"created": len(playlists), "playlists": PlaylistSerializer(rows.order_by("index"), many=True).data}
@@ -240,7 +237,9 @@ class PlaylistReshuffleBulkView(APIView):
                     mode=params["mode"], account_id=params.get("account_id"), ids=params.get("ids")
                 )
             )
-            result = services.playlists_queue_reshuffle(playlists=playlists, actor=_actor(request), trigger=JobRun.Trigger.API)
+            result = services.playlists_queue_reshuffle(
+                playlists=playlists, actor=request_actor(request, door="api"), trigger=JobRun.Trigger.API
+            )
         return Response({"mode": params["mode"], **result}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -262,15 +261,9 @@ class PlaylistScaleView(APIView):
         data.is_valid(raise_exception=True)
         if data.validated_data["dry_run"]:
             try:
-                plan = services.playlists_scale_daily(dry_run=True, actor=_actor(request))
+                plan = services.playlists_scale_daily(dry_run=True, actor=request_actor(request, door="api"))
             except LockBusy as exc:
                 raise ScaleBusy() from exc
             return Response(plan, status=status.HTTP_200_OK)
-        with transaction.atomic():
-            run = job_enqueue(
-                "scale_playlists_daily",
-                trigger=JobRun.Trigger.API,
-                triggered_by=_actor(request),
-                kwargs={"dry_run": False, "actor": _actor(request)},
-            )
+        run = services.playlists_queue_scale(actor=request_actor(request, door="api"), trigger=JobRun.Trigger.API)
         return Response({"queued": 1, "task_ids": [run.task_id]}, status=status.HTTP_202_ACCEPTED)

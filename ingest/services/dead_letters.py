@@ -14,6 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ingest.models import DeadLetter
+from opsconsole.actors import is_operator
+from opsconsole.audit.services import audit_record
 from opsconsole.counters import counter_inc
 from opsconsole.logging import log_context
 
@@ -132,6 +134,16 @@ def dead_letters_replay(*, batch_size: int = 100, actor: str, ids: Sequence[int]
     if replayed:
         counter_inc("dead_letters_replayed_total", replayed)
     logger.info("dead letters replayed", extra={"replayed": replayed, "failed": failed, "actor": actor})
+    if is_operator(actor):
+        audit_record(
+            actor=actor,
+            action="dead_letters.replay",
+            target_type="dead letter",
+            target_id=",".join(map(str, list(ids)[:50])) if ids is not None else "",
+            target_repr=f"{replayed} replayed, {failed} failed" + ("" if ids is not None else " (oldest pending)"),
+            outcome="ok" if not failed else "failed",
+            details={"replayed_count": replayed, "failed_count": failed, "batch_size": batch_size},
+        )
     return {"replayed_count": replayed, "failed_count": failed, "errors": errors}
 
 
@@ -146,10 +158,28 @@ def dead_letters_purge_before(*, before: date, actor: str = "") -> int:
         status=DeadLetter.Status.PURGED, replayed_by=actor[:150], replayed_at=timezone.now()
     )
     logger.info("dead letters purged", extra={"before": before.isoformat(), "count": count, "actor": actor})
+    if is_operator(actor):
+        audit_record(
+            actor=actor,
+            action="dead_letters.purge",
+            target_type="dead letter",
+            target_repr=f"{count} pending, last seen before {before.isoformat()}",
+            details={"purged": count, "before": before.isoformat()},
+        )
     return count
 
 
 def dead_letters_purge(*, ids: Sequence[int], actor: str = "") -> int:
-    return DeadLetter.objects.filter(status=DeadLetter.Status.PENDING, pk__in=list(ids)).update(
+    count = DeadLetter.objects.filter(status=DeadLetter.Status.PENDING, pk__in=list(ids)).update(
         status=DeadLetter.Status.PURGED, replayed_by=actor[:150], replayed_at=timezone.now()
     )
+    if is_operator(actor):
+        audit_record(
+            actor=actor,
+            action="dead_letters.purge",
+            target_type="dead letter",
+            target_id=",".join(map(str, list(ids)[:50])),
+            target_repr=f"{count} of {len(ids)} selected",
+            details={"purged": count},
+        )
+    return count

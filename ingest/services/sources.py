@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -11,6 +12,8 @@ from django.db import connection, transaction
 from ingest.models import AlbumSource
 from ingest.parsing import album_id_parse
 from ingest.services.common import chunks
+from opsconsole.actors import is_operator
+from opsconsole.audit.services import audit_record
 from opsconsole.counters import counter_inc
 
 SubmitStatus = Literal["accepted", "duplicate", "invalid"]
@@ -82,12 +85,32 @@ def album_sources_submit(*, raw_inputs: list[str], submitted_by: str) -> list[Su
     accepted = sum(1 for r in results if r.status == "accepted")
     if accepted:
         counter_inc("ingest_sources_submitted_total", accepted)
+    if is_operator(submitted_by):
+        counts = Counter(r.status for r in results)
+        audit_record(
+            actor=submitted_by,
+            action="album_sources.submit",
+            target_type="album source",
+            target_repr=f"{len(results)} album links",
+            details={"accepted": counts["accepted"], "duplicate": counts["duplicate"], "invalid": counts["invalid"]},
+        )
     return results
 
 
 @transaction.atomic
-def album_sources_requeue(*, source_ids: Iterable[int]) -> int:
-    """Put failed sources back in the queue with a fresh attempt budget."""
-    return AlbumSource.objects.filter(pk__in=list(source_ids), status=AlbumSource.Status.FAILED).update(
+def album_sources_requeue(*, source_ids: Iterable[int], actor: str = "") -> int:
+    """Put failed sources back in the queue with a fresh attempt budget (audited for operators)."""
+    ids = list(source_ids)
+    count = AlbumSource.objects.filter(pk__in=ids, status=AlbumSource.Status.FAILED).update(
         status=AlbumSource.Status.QUEUED, attempts=0, not_before=None, claimed_at=None, finished_at=None
     )
+    if is_operator(actor):
+        audit_record(
+            actor=actor,
+            action="album_sources.requeue",
+            target_type="album source",
+            target_id=",".join(map(str, ids[:50])),
+            target_repr=f"{count} of {len(ids)} album sources",
+            details={"requeued": count, "selected": len(ids)},
+        )
+    return count

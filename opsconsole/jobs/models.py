@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from opsconsole.crypto import EncryptedTextField
@@ -21,6 +22,7 @@ class JobRun(models.Model):
         SUCCESS = "success", "Success"
         FAILED = "failed", "Failed"
         RETRYING = "retrying", "Retrying"
+        REVOKED = "revoked", "Revoked"
 
     job_name = models.CharField(max_length=100, db_index=True)
     task_name = models.CharField(max_length=200)
@@ -51,6 +53,8 @@ class JobRun(models.Model):
             models.Index(fields=["job_name", "-started_at"]),
             models.Index(fields=["status", "-started_at"]),
             models.Index(fields=["-started_at"]),
+            # "Every run that touched playlist X": subject @> {"playlist": X} (README "Who did what").
+            GinIndex(fields=["subject"], name="jobrun_subject_gin", opclasses=["jsonb_path_ops"]),
         ]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from opsconsole.audit.services import audit_record
 from opsconsole.counters import counter_inc
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.specs import JOBS_BY_NAME
@@ -74,12 +75,38 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
     if status != JobRun.Status.RETRYING:
         _count_finished(run.job_name, status)
     duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
-    updates: dict[str, Any] = {"status": status, "error": error[:10000]}
+    updates: dict[str, Any] = {"status": status}
+    if error or status != JobRun.Status.REVOKED:  # a revoke keeps the reason job_run_revoke wrote
+        updates["error"] = error[:10000]
     if status != JobRun.Status.RETRYING:
         updates.update(finished_at=now, duration_ms=duration_ms)
     if summary is not None:
         updates["summary"] = summary
     JobRun.objects.filter(task_id=task_id).update(**updates)
+
+
+def job_subject_add(**values: Any) -> None:
+    """Record in the running task's JobRun what it works on (lists are merged, e.g.
+    `album_sources=[...]`, `accounts=[...]`), so job history finds it by subject. Written as the
+    work is claimed, not at the end: a run that is killed still names what it touched.
+    Outside a task (a service called from a door or a test) it does nothing."""
+    from celery import current_task
+
+    task_id = getattr(getattr(current_task, "request", None), "id", None)
+    if not task_id or not values:
+        return
+    with transaction.atomic():
+        run = JobRun.objects.select_for_update().filter(task_id=task_id).only("subject").first()
+        if run is None:
+            return
+        subject = dict(run.subject or {})
+        for name, value in values.items():
+            if isinstance(value, (list, tuple, set)):
+                merged = {*subject.get(name, []), *value}
+                subject[name] = sorted(merged, key=str)
+            else:
+                subject[name] = value
+        JobRun.objects.filter(pk=run.pk).update(subject=subject)
 
 
 def _count_finished(job_name: str, status: str) -> None:
@@ -155,24 +182,66 @@ def job_enqueue(
     return run
 
 
+@transaction.atomic
 def job_set_enabled(*, name: str, enabled: bool, actor: str) -> bool:
-    """Toggle a periodic task; beat notices without a restart (PeriodicTask.save bumps PeriodicTasks)."""
+    """Toggle a periodic task; beat notices without a restart (PeriodicTask.save bumps PeriodicTasks).
+    Audited (`periodic_task.enable|disable`) even when it was already so; returns whether it changed."""
     from django_celery_beat.models import PeriodicTask
 
-    task = PeriodicTask.objects.get(name=name)
-    if task.enabled == enabled:
-        return False
-    task.enabled = enabled
-    task.save(update_fields=["enabled", "date_changed", "last_run_at"])
-    logger.info("periodic task toggled", extra={"job": name, "enabled": enabled, "actor": actor})
-    return True
+    task = PeriodicTask.objects.select_for_update().get(name=name)
+    changed = task.enabled != enabled
+    if changed:
+        task.enabled = enabled
+        task.save(update_fields=["enabled", "date_changed", "last_run_at"])
+        logger.info("periodic task toggled", extra={"job": name, "enabled": enabled, "actor": actor})
+    audit_record(
+        actor=actor,
+        action="periodic_task.enable" if enabled else "periodic_task.disable",
+        target=task,
+        target_repr=task.name,
+        details={"changed": changed},
+    )
+    return changed
+
+
+@transaction.atomic
+def job_run_now(*, name: str, actor: str, trigger: str) -> JobRun:
+    """Queue a run of the periodic task `name` (or of the job/task named so) at once, audited as
+    `periodic_task.run_now` with the run's task id."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.filter(name=name).first()
+    task_name = task.task if task is not None else name
+    run = job_enqueue(task_name, trigger=trigger, triggered_by=actor)
+    audit_record(
+        actor=actor,
+        action="periodic_task.run_now",
+        target_type="periodic task",
+        target_id=str(task.pk) if task is not None else run.job_name,
+        target_repr=task.name if task is not None else run.job_name,
+        details={"task_id": run.task_id, "job_run": run.pk},
+    )
+    return run
+
+
+@transaction.atomic
+def job_run_retry(*, run: JobRun, actor: str, trigger: str) -> JobRun:
+    """Queue the same task with the same arguments and subject again; audited on the old run."""
+    again = job_enqueue(run.task_name, trigger=trigger, triggered_by=actor, args=run.args, kwargs=run.kwargs, subject=run.subject)
+    audit_record(
+        actor=actor,
+        action="job_run.retry",
+        target=run,
+        target_repr=f"{run.job_name} ({run.task_id})",
+        details={"task_id": again.task_id, "job_run": again.pk},
+    )
+    return again
 
 
 @transaction.atomic
 def job_ping_set(*, name: str, url: str, actor: str) -> bool:
     """Set (or with an empty `url`, remove) the job's ping URL; returns whether anything changed.
     Raises netguard.TargetRefused for a URL the workers must not call."""
-    from opsconsole.audit.services import audit_record
     from opsconsole.jobs.models import JobPing
     from opsconsole.netguard import url_check_target
 

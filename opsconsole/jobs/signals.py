@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import signals
 
-from opsconsole.jobs import services
+from opsconsole.jobs import control, services
 from opsconsole.jobs.ping import job_ping
 from opsconsole.logging import log_context
 
@@ -42,6 +42,34 @@ def _task_prerun(task_id: str, task: Any, args: tuple, kwargs: dict, **_: Any) -
 @signals.task_retry.connect
 def _task_retry(request: Any, reason: Any, **_: Any) -> None:
     services.job_run_finished(task_id=request.id, status="retrying", error=str(reason))
+
+
+@signals.task_revoked.connect
+def _task_revoked(request: Any, terminated: bool = False, expired: bool = False, **_: Any) -> None:
+    """A revoked message dropped, or a terminated run killed: the run is `revoked`, and what a
+    killed run held outside the database (locks, claims) goes back (opsconsole.jobs.control)."""
+    task_name = getattr(request, "task", None) or getattr(request, "name", "") or ""
+    task_id = getattr(request, "id", "") or ""
+    if not task_id or task_name.startswith("celery."):
+        return
+    services.job_run_finished(task_id=task_id, status="revoked", error="expired" if expired else "")
+    if terminated:
+        control.job_revoke_cleanups_run(
+            task_name=str(task_name),
+            task_id=task_id,
+            args=list(getattr(request, "args", None) or []),
+            kwargs=dict(getattr(request, "kwargs", None) or {}),
+        )
+
+
+@signals.worker_ready.connect
+def _worker_ready(sender: Any, **_: Any) -> None:
+    # Revoked before this worker existed: it never heard the broadcast.
+    from celery.worker import state
+
+    for task_id in control.job_runs_revoked_pending():
+        state.revoked.add(task_id)
+    control.worker_apply_paused_queues(sender)
 
 
 @signals.task_postrun.connect

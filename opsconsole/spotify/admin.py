@@ -6,7 +6,8 @@ from django.http import HttpRequest
 
 from opsconsole.actors import request_actor
 from opsconsole.spotify.connectors import connector_setting_changed
-from opsconsole.spotify.models import ConnectorSetting
+from opsconsole.spotify.models import ConnectorSetting, RateLimitSetting
+from opsconsole.spotify.ratelimit_settings import rate_limit_changed
 
 
 @admin.register(ConnectorSetting)
@@ -53,3 +54,28 @@ class ConnectorSettingAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         # Django writes the LogEntry; this reloads every worker and logs the change.
         connector_setting_changed(setting=obj, changed=changed, actor=actor, via="admin")
+
+
+@admin.register(RateLimitSetting)
+class RateLimitSettingAdmin(admin.ModelAdmin):
+    """Rate and burst of the token buckets (README "Rate limiter"): saving applies in every worker
+    within seconds. No row for a kind: the environment's SPOTIFY_*_RATE_PER_SECOND / *_BURST."""
+
+    list_display = ["kind", "ident", "label", "rate_per_second", "burst", "note", "updated_by", "updated_at"]
+    list_filter = ["kind"]
+    search_fields = ["=ident", "label"]
+    readonly_fields = ["updated_by", "updated_at"]
+    fields = ["kind", "ident", "label", "rate_per_second", "burst", "note", "updated_by", "updated_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: RateLimitSetting | None = None) -> bool:
+        # Resetting goes through DELETE /api/v1/rate-limit-settings/<id>, audited once; here, edit the values.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: RateLimitSetting, form: forms.ModelForm, change: bool) -> None:
+        before = {"rate_per_second": form.initial.get("rate_per_second"), "burst": form.initial.get("burst")} if change else None
+        actor = request_actor(request, door="admin")
+        obj.updated_by = actor[:150]
+        super().save_model(request, obj, form, change)
+        rate_limit_changed(
+            setting=obj, actor=actor, before=before, after={"rate_per_second": obj.rate_per_second, "burst": obj.burst}
+        )

@@ -22,7 +22,8 @@ from opsconsole.spotify.breaker import (
     circuit_breakers_reset_all,
 )
 from opsconsole.spotify.connectors import connector_setting_update, connector_settings_reload, connector_settings_seed
-from opsconsole.spotify.models import ConnectorSetting
+from opsconsole.spotify.models import ConnectorSetting, RateLimitSetting
+from opsconsole.spotify.ratelimit_settings import rate_limit_reset, rate_limit_set
 from opsconsole.spotify.serializers import BreakerSerializer, ConnectorSettingPatchSerializer, ConnectorSettingSerializer
 
 
@@ -103,3 +104,63 @@ class ConnectorReloadView(APIView):
     def post(self, request: Request) -> Response:
         connector_settings_reload(actor=request_actor(request, door="api"))
         return Response({"connectors": ConnectorSettingSerializer(ConnectorSetting.objects.order_by("name"), many=True).data})
+
+
+class RateLimitSettingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RateLimitSetting
+        fields = ["id", "kind", "ident", "label", "rate_per_second", "burst", "note", "updated_by", "updated_at"]
+        read_only_fields = ["id", "updated_by", "updated_at"]
+
+
+class RateLimitSettingInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=RateLimitSetting.Kind.choices)
+    ident = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64, help_text="App or account id; empty: the whole kind."
+    )
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200, help_text="The app's name or account's display name."
+    )
+    rate_per_second = serializers.FloatField(min_value=0.01, max_value=1000)
+    burst = serializers.IntegerField(min_value=1, max_value=10000)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
+class RateLimitSettingListView(APIView):
+    @extend_schema(
+        responses=inline_serializer("RateLimitSettings", {"settings": RateLimitSettingSerializer(many=True)}),
+        tags=["rate limits"],
+        operation_id="rate_limit_settings_list",
+    )
+    def get(self, request: Request) -> Response:
+        rows = RateLimitSetting.objects.order_by("kind", "ident")
+        return Response({"settings": RateLimitSettingSerializer(rows, many=True).data})
+
+    @extend_schema(
+        request=RateLimitSettingInputSerializer,
+        responses={200: RateLimitSettingSerializer},
+        description="Operators only. Create or change the rate and burst of one app's or account's bucket (`ident`), "
+        "or of every bucket of a kind (empty `ident`); every worker applies it within seconds; audited.",
+        tags=["rate limits"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RateLimitSettingInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        setting, changed = rate_limit_set(actor=request_actor(request, door="api"), label=data.pop("name"), **data)
+        return Response({**RateLimitSettingSerializer(setting).data, "changed": changed})
+
+
+class RateLimitSettingDetailView(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Operators only. Drop the override: back to the kind's row or the environment default; audited.",
+        tags=["rate limits"],
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        setting = RateLimitSetting.objects.filter(pk=pk).first()
+        if setting is None:
+            raise NotFound(f"No rate-limit setting {pk}; see GET /api/v1/rate-limit-settings.")
+        rate_limit_reset(setting=setting, actor=request_actor(request, door="api"))
+        return Response(status=204)

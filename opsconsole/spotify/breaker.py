@@ -200,11 +200,23 @@ def breaker_reset_all() -> int:
 
 def circuit_breakers_reset_all(*, actor: str) -> int:
     """Close every Spotify breaker (after an outage is over); returns how many were not closed."""
+    from opsconsole.audit.services import audit_record
+
     count = breaker_reset_all()
     logger.warning("circuit breakers reset", extra={"count": count, "actor": actor})
+    audit_record(
+        actor=actor,
+        action="circuit_breaker.reset_all",
+        target_type="circuit breaker",
+        target_repr="every Spotify circuit breaker",
+        details={"reset_count": count},
+    )
     return count
 
 
 def circuit_breaker_reset(*, name: str, actor: str) -> None:
+    from opsconsole.audit.services import audit_record
+
     breaker_reset(name)
     logger.warning("circuit breaker reset", extra={"breaker": name, "actor": actor})
+    audit_record(actor=actor, action="circuit_breaker.reset", target_type="circuit breaker", target_id=name, target_repr=name)

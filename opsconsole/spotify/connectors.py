@@ -10,9 +10,6 @@ on its next call, no restart.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +18,10 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 
 from opsconsole.actors import actor_of
-from opsconsole.redis import get_redis, key
+from opsconsole.audit.services import audit_record
 from opsconsole.spotify.config import OperationLimits
 from opsconsole.spotify.models import ConnectorSetting
+from opsconsole.stamped_cache import StampedCache
 
 logger = logging.getLogger(__name__)
 
@@ -86,51 +84,8 @@ def _default_config(name: str) -> ConnectorConfig:
 
 # --- cache -----------------------------------------------------------------------------------
 
-_cache: dict[str, Any] = {"version": None, "loaded_at": 0.0, "configs": {}}
-_cache_lock = threading.Lock()
 
-
-def _version_key() -> str:
-    return key("connectors", "version")
-
-
-def _current_version() -> str:
-    client = get_redis()
-    version = client.get(_version_key())
-    if version is None:
-        # No stamp (first use, Redis flushed): start a new one so every process reloads.
-        client.set(_version_key(), uuid.uuid4().hex, nx=True)
-        version = client.get(_version_key())
-    return str(version)
-
-
-def connector_cache_invalidate() -> None:
-    """Every process drops its cached settings on its next lookup."""
-    get_redis().set(_version_key(), uuid.uuid4().hex)
-
-
-def connector_settings_reload(*, actor: str) -> None:
-    """Reload after rows were edited by SQL (README: "Connector settings") (without it they apply within
-    CONNECTOR_CACHE_SECONDS anyway)."""
-    connector_cache_invalidate()
-    logger.warning("connector settings reloaded", extra={"actor": actor})
-
-
-def _invalidate_now_and_on_commit() -> None:
-    # Now: this transaction sees its own change. On commit: a process that reloaded in between
-    # read the old row, so it must reload once more.
-    connector_cache_invalidate()
-    transaction.on_commit(connector_cache_invalidate)
-
-
-def connector_settings_all() -> dict[str, ConnectorConfig]:
-    """Every connector's settings (rows, else defaults), cached briefly per process."""
-    version = _current_version()
-    now = time.monotonic()
-    with _cache_lock:
-        fresh = _cache["version"] == version and now - _cache["loaded_at"] < CONNECTOR_CACHE_SECONDS
-        if fresh:
-            return dict(_cache["configs"])
+def _load_configs() -> dict[str, ConnectorConfig]:
     configs = {name: _default_config(name) for name in connector_defaults()}
     for row in ConnectorSetting.objects.all():
         configs[row.name] = ConnectorConfig(
@@ -141,9 +96,32 @@ def connector_settings_all() -> dict[str, ConnectorConfig]:
             max_attempts=row.max_attempts,
             cooldown_seconds=row.cooldown_seconds,
         )
-    with _cache_lock:
-        _cache.update(version=version, loaded_at=now, configs=configs)
-    return dict(configs)
+    return configs
+
+
+_cache = StampedCache("connectors", ttl_seconds=CONNECTOR_CACHE_SECONDS, load=_load_configs)
+
+
+def connector_cache_invalidate() -> None:
+    """Every process drops its cached settings on its next lookup."""
+    _cache.invalidate()
+
+
+def connector_settings_reload(*, actor: str) -> None:
+    """The runbook's "config reload" after editing rows by SQL (without it they apply within
+    CONNECTOR_CACHE_SECONDS anyway)."""
+    connector_cache_invalidate()
+    logger.warning("connector settings reloaded", extra={"actor": actor})
+    audit_record(actor=actor, action="connectors.reload", target_type="connector setting", target_repr="every connector")
+
+
+def _invalidate_now_and_on_commit() -> None:
+    _cache.invalidate_now_and_on_commit()
+
+
+def connector_settings_all() -> dict[str, ConnectorConfig]:
+    """Every connector's settings (rows, else defaults), cached briefly per process."""
+    return dict(_cache.get())
 
 
 def connector_setting(name: str) -> ConnectorConfig:
@@ -196,6 +174,12 @@ def connector_setting_changed(*, setting: ConnectorSetting, changed: dict[str, t
     """After a save from any door: reload everywhere and leave a structured log line."""
     _invalidate_now_and_on_commit()
     if changed:
+        audit_record(
+            actor=actor,
+            action="connector.change",
+            target=setting,
+            details={"via": via, "changes": {field: {"from": old, "to": new} for field, (old, new) in changed.items()}},
+        )
         logger.warning(
             "connector setting changed",
             extra={
@@ -224,6 +208,8 @@ def connector_setting_update(*, name: str, values: dict[str, Any], user: Any) ->
         setting.updated_by = actor_of(user, door="api")[:150]
         setting.full_clean()
         setting.save()
+        connector_setting_changed(setting=setting, changed=changed, actor=actor_of(user, door="api"), via="api")
+        # Django's admin history shows API changes too (the audit row above is the trail).
         LogEntry.objects.log_actions(
             user_id=user.pk,
             queryset=[setting],
@@ -231,5 +217,6 @@ def connector_setting_update(*, name: str, values: dict[str, Any], user: Any) ->
             change_message=[{"changed": {"fields": sorted(changed)}}, {"via": "api"}],
             single_object=True,
         )
-    connector_setting_changed(setting=setting, changed=changed, actor=actor_of(user, door="api"), via="api")
+    else:
+        connector_setting_changed(setting=setting, changed=changed, actor=actor_of(user, door="api"), via="api")
     return setting, sorted(changed)

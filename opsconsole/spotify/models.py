@@ -46,3 +46,37 @@ class ConnectorSetting(models.Model):
         limit = CONNECTOR_BATCH_LIMITS.get(self.name)
         if limit is not None and self.batch_size is not None and self.batch_size > limit:
             raise ValidationError({"batch_size": f"{self.name} takes at most {limit} items per call."})
+
+
+class RateLimitSetting(models.Model):
+    """Token-bucket rate and burst at run time (opsconsole.spotify.ratelimit): a row with an empty
+    `ident` overrides the settings default for every app (or account), a row with an id overrides
+    one app or account. Read through a stamped per-process cache: a save reaches every worker
+    within seconds, no restart (README "Rate limiter")."""
+
+    class Kind(models.TextChoices):
+        APP = "app", "Spotify app"
+        ACCOUNT = "account", "Spotify account"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    ident = models.CharField(
+        max_length=64, blank=True, default="", help_text="The app's or account's id; empty: every app / account of this kind."
+    )
+    label = models.CharField(max_length=200, blank=True, default="", help_text="The app's name or account's display name.")
+    rate_per_second = models.FloatField(
+        validators=[MinValueValidator(0.01), MaxValueValidator(1000)], help_text="Tokens added per second."
+    )
+    burst = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(10000)], help_text="Bucket capacity: calls allowed at once."
+    )
+    note = models.CharField(max_length=300, blank=True, default="", help_text="Why it was changed (incident link).")
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "ident"]
+        constraints = [models.UniqueConstraint(fields=["kind", "ident"], name="ratelimitsetting_kind_ident_unique")]
+
+    def __str__(self) -> str:
+        who = self.label or self.ident or f"every {self.kind}"
+        return f"{self.get_kind_display()} rate limit: {who}"

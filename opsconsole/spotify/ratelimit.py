@@ -8,6 +8,7 @@ Redis server (TIME inside the script): workers' clocks never disagree about a bu
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Literal
 
@@ -16,6 +17,9 @@ from django.conf import settings
 from opsconsole.counters import counter_inc
 from opsconsole.redis import get_redis, key
 from opsconsole.spotify.errors import SpotifyRateLimited
+from opsconsole.stamped_cache import StampedCache
+
+logger = logging.getLogger(__name__)
 
 BucketKind = Literal["app", "account"]
 
@@ -67,13 +71,47 @@ def _bucket_key(kind: BucketKind, ident: str) -> str:
     return key("bucket", kind, ident)
 
 
-def bucket_limits(kind: BucketKind) -> tuple[float, float]:
-    """(capacity, refill rate per second) of a bucket kind, from settings."""
+RATE_LIMIT_CACHE_SECONDS = 5.0
+
+
+def bucket_defaults(kind: BucketKind) -> tuple[float, float]:
+    """(capacity, refill rate per second) from the environment settings: the starting point
+    that RateLimitSetting rows override."""
     if kind == "app":
         return float(settings.SPOTIFY_APP_BURST), float(settings.SPOTIFY_APP_RATE_PER_SECOND)
     if kind == "account":
         return float(settings.SPOTIFY_ACCOUNT_BURST), float(settings.SPOTIFY_ACCOUNT_RATE_PER_SECOND)
     raise ValueError(f"unknown bucket kind {kind!r}")
+
+
+def _load_overrides() -> dict[tuple[str, str], tuple[float, float]]:
+    from django.db import DatabaseError
+
+    from opsconsole.spotify.models import RateLimitSetting
+
+    try:
+        rows = list(RateLimitSetting.objects.only("kind", "ident", "burst", "rate_per_second"))
+    except DatabaseError:
+        # The database is down: the environment's defaults keep calls flowing (and within Spotify's limits).
+        logger.warning("rate-limit settings unavailable; using the defaults", exc_info=True)
+        return {}
+    return {(row.kind, row.ident): (float(row.burst), float(row.rate_per_second)) for row in rows}
+
+
+_overrides = StampedCache("ratelimits", ttl_seconds=RATE_LIMIT_CACHE_SECONDS, load=_load_overrides)
+
+
+def rate_limits_invalidate_now_and_on_commit() -> None:
+    _overrides.invalidate_now_and_on_commit()
+
+
+def bucket_limits(kind: BucketKind, ident: str = "") -> tuple[float, float]:
+    """(capacity, refill rate per second) of one bucket: its own row, else its kind's row, else
+    the settings default."""
+    if kind not in ("app", "account"):
+        raise ValueError(f"unknown bucket kind {kind!r}")
+    overrides = _overrides.get()
+    return overrides.get((kind, ident)) or overrides.get((kind, "")) or bucket_defaults(kind)
 
 
 def _ttl(capacity: float, rate: float) -> int:
@@ -85,7 +123,7 @@ def bucket_try_take(
     kind: BucketKind, ident: str, *, capacity: float | None = None, rate: float | None = None, tokens: float = 1
 ) -> tuple[bool, float]:
     """Take `tokens` if the bucket has them: (True, tokens left) or (False, seconds to wait)."""
-    default_capacity, default_rate = bucket_limits(kind)
+    default_capacity, default_rate = bucket_limits(kind, ident)
     capacity = default_capacity if capacity is None else capacity
     rate = default_rate if rate is None else rate
     granted, value = get_redis().eval(_TAKE, 1, _bucket_key(kind, ident), capacity, rate, tokens, _ttl(capacity, rate))
@@ -119,7 +157,7 @@ def bucket_take(kind: BucketKind, ident: str, *, endpoint: str = "", max_wait: f
 
 def bucket_block(kind: BucketKind, ident: str, seconds: float) -> float:
     """Block the bucket for `seconds` (a 429's Retry-After); returns the block remaining."""
-    capacity, rate = bucket_limits(kind)
+    capacity, rate = bucket_limits(kind, ident)
     return float(get_redis().eval(_BLOCK, 1, _bucket_key(kind, ident), max(0.0, seconds), _ttl(capacity, rate)))
 
 
@@ -130,7 +168,7 @@ def bucket_clear_block(kind: BucketKind, ident: str) -> None:
 def bucket_state(kind: BucketKind, ident: str) -> dict[str, float | None]:
     """{tokens, capacity, rate_per_second, last_429_at, blocked_until} (epoch seconds);
     blocked_until is None once the block has passed."""
-    capacity, rate = bucket_limits(kind)
+    capacity, rate = bucket_limits(kind, ident)
     raw = get_redis().hgetall(_bucket_key(kind, ident))
 
     def number(name: str) -> float | None:

@@ -10,5 +10,7 @@ urlpatterns = [
     path("connectors", api.ConnectorListView.as_view(), name="connectors"),
     path("connectors/reload", api.ConnectorReloadView.as_view(), name="connectors-reload"),
     path("connectors/<str:name>", api.ConnectorDetailView.as_view(), name="connector-detail"),
+    path("rate-limit-settings", api.RateLimitSettingListView.as_view(), name="rate-limit-settings"),
+    path("rate-limit-settings/<int:pk>", api.RateLimitSettingDetailView.as_view(), name="rate-limit-setting-detail"),
     path("circuit-breakers/reset-all", api.CircuitBreakerResetAllView.as_view(), name="circuit-breakers-reset-all"),
 ]

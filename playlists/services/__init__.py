@@ -9,7 +9,7 @@ from __future__ import annotations
 from playlists.services.common import ACTOR_SCHEDULE, account_services, playlist_marker
 from playlists.services.creation import account_playlist_capacity, playlists_create
 from playlists.services.policies import policy_get_default
-from playlists.services.queueing import playlists_queue_reshuffle, playlists_queue_sync
+from playlists.services.queueing import playlists_queue_reshuffle, playlists_queue_scale, playlists_queue_sync
 from playlists.services.rendering import playlist_render
 from playlists.services.reshuffle import playlist_reshuffle
 from playlists.services.retire import playlist_retire, playlist_unfollow
@@ -32,6 +32,7 @@ __all__ = [
     "playlists_build_snapshots",
     "playlists_create",
     "playlists_queue_reshuffle",
+    "playlists_queue_scale",
     "playlists_queue_sync",
     "playlists_reshuffle_due",
     "playlists_scale_daily",

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import SpotifyAccount
-from opsconsole.locks import redis_lock
+from opsconsole.locks import redis_lock, redis_lock_release
 from playlists.models import Playlist, PlaylistHistory
 
 ACTOR_SCHEDULE = "schedule"
@@ -23,7 +23,18 @@ def lock_ttl() -> int:
 def playlist_lock(playlist: Playlist, *, owner: str | None = None) -> AbstractContextManager[None]:
     """The one per-playlist lock: sync, reshuffle and unfollow never run at once on a playlist
     (`owner`: the task id, so a redelivered task takes back its own lock). Raises LockBusy."""
-    return redis_lock(f"playlist-sync:{playlist.pk}", ttl_seconds=lock_ttl(), owner=owner)
+    return redis_lock(_lock_name(playlist.pk), ttl_seconds=lock_ttl(), owner=owner)
+
+
+def _lock_name(playlist_id: uuid.UUID | str) -> str:
+    return f"playlist-sync:{playlist_id}"
+
+
+def playlist_lock_release_of_task(*, task_id: str, args: list[Any], kwargs: dict[str, Any]) -> bool:
+    """Revoke cleanup of the per-playlist tasks (opsconsole.jobs.control): a terminated run
+    never reached its `finally`, so the lock it owns is freed here; the next run proceeds."""
+    playlist_id = kwargs.get("playlist_id") or (args[0] if args else None)
+    return bool(playlist_id) and redis_lock_release(_lock_name(str(playlist_id)), owner=task_id)
 
 
 def playlist_marker(playlist_id: uuid.UUID | str) -> str:

@@ -11,6 +11,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
+from opsconsole.actors import is_operator
+from opsconsole.audit.services import audit_record
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue_many
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
@@ -82,4 +84,12 @@ def playlists_create(
     )
     if queue_sync:
         _queue_sync(playlists, actor)
+    if is_operator(actor):
+        audit_record(
+            actor=actor,
+            action="playlists.create",
+            target=account,
+            target_repr=account.display_name,
+            details={"count": count, "playlists": [str(p.pk) for p in playlists]},
+        )
     return playlists

@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
+from opsconsole.actors import is_operator
+from opsconsole.audit.services import audit_record
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services.common import (
     account_spotify_client,
@@ -35,6 +37,8 @@ def playlist_retire(*, playlist: Playlist, actor: str, reason: str = "", queue_u
     )
     if queue_unfollow and playlist.spotify_playlist_id:
         job_enqueue(
+    if is_operator(actor):
+        audit_record(actor=actor, action="playlist.retire", target=playlist, details={"reason": reason})
             "playlist_retire_one",
             trigger=JobRun.Trigger.CHAIN,
             triggered_by=actor,

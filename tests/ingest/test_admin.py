@@ -171,6 +171,6 @@ def test_run_ingest_now_button_queues_the_job_once(client: Client, superuser: Us
         response = client.post(reverse("admin:ingest_albumsource_run_now"))
     assert response.status_code == 302 and len(callbacks) == 1
     run = JobRun.objects.get()
-    assert (run.job_name, run.trigger, run.triggered_by) == ("ingest_albums_from_sources", "admin", "root")
+    assert (run.job_name, run.trigger, run.triggered_by) == ("ingest_albums_from_sources", "admin", "admin:root")
     client.force_login(viewer)
     assert client.post(reverse("admin:ingest_albumsource_run_now")).status_code == 403

@@ -149,7 +149,7 @@ def test_low_quality_filter_and_re_enrich_action(
         assert track.features_unavailable_until is None and track.features_fetched_at is None
     assert "features_missing" in Track.objects.get(pk=tracks["spotify_has_none"].pk).quality_issues
     run = JobRun.objects.get(job_name="fetch_audio_features")
-    assert run.trigger == JobRun.Trigger.ADMIN and run.triggered_by == "olive" and run.status == JobRun.Status.QUEUED
+    assert run.trigger == JobRun.Trigger.ADMIN and run.triggered_by == "admin:olive" and run.status == JobRun.Status.QUEUED
 
     with django_capture_on_commit_callbacks(execute=True):
         one = client.post("/admin/ingest/track/", {"action": "reenrich", "_selected_action": [tracks["perfect"].pk]}, follow=True)

@@ -17,6 +17,7 @@ from ingest.models import AlbumSource
 from ingest.parsing import album_id_parse
 from ingest.services import album_sources_submit
 from opsconsole.spotify.emulator import SpotifyEmulator
+from opsconsole.actors import cli_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +153,7 @@ def test_command_queues_a_file_and_lists_invalid_lines(tmp_path: Path) -> None:
     assert "2 queued, 1 duplicate, 1 invalid (4 lines)." in text
     assert "4/4" in err.getvalue()
     assert AlbumSource.objects.filter(status="queued").count() == 2
-    assert set(AlbumSource.objects.values_list("submitted_by", flat=True)) == {"command:command"}
+    assert set(AlbumSource.objects.values_list("submitted_by", flat=True)) == {cli_actor()}
 
 
 def test_command_keeps_binary_garbage_as_invalid(tmp_path: Path) -> None:

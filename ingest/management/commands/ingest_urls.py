@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.services import album_sources_submit
+from opsconsole.actors import actor_of, cli_actor
 
 CHUNK = 500
 BAR_WIDTH = 30
@@ -24,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="Path to the list, or - for stdin.")
-        parser.add_argument("--submitted-by", default="command", help="Recorded on each source (default: command).")
+        parser.add_argument(
+            "--submitted-by", default="", help="Who asked, recorded as cli:<name> (default: the login name at the terminal)."
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (e.g. in cron logs).")
         parser.add_argument("--strict", action="store_true", help="Exit with status 1 when any line was invalid.")
 
@@ -32,11 +35,12 @@ class Command(BaseCommand):
         entries = self._read(file)
         if not entries:
             raise CommandError(f"{file}: no album links (only blank or # lines)")
+        actor = actor_of(submitted_by, door="cli") if submitted_by else cli_actor()
         counts: Counter[str] = Counter()
         problems: list[str] = []
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start : start + CHUNK]
-            results = album_sources_submit(raw_inputs=[text for _, text in chunk], submitted_by=f"command:{submitted_by}")
+            results = album_sources_submit(raw_inputs=[text for _, text in chunk], submitted_by=actor)
             for (line_number, text), result in zip(chunk, results, strict=True):
                 counts[result.status] += 1
                 if result.status == "invalid":

@@ -8,6 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
+from opsconsole.actors import cli_actor
+from opsconsole.audit.services import audit_record
+
 
 class Command(BaseCommand):
     help = "Print the API token of USER (created if missing). --rotate replaces it, --revoke deletes it."
@@ -26,6 +29,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user {username!r}.") from exc
         if revoke:
             deleted, _ = Token.objects.filter(user=user).delete()
+            self._audit("api_token.revoke", user, {"deleted": deleted})
             self.stderr.write(f"Revoked {deleted} token(s) of {username}.")
             return
         if not (user.is_active and user.is_staff):
@@ -34,7 +38,20 @@ class Command(BaseCommand):
         if rotate:
             Token.objects.filter(user=user).delete()
         token, created = Token.objects.get_or_create(user=user)
+        if created:
+            self._audit("api_token.rotate" if rotate else "api_token.create", user, {})
         groups = ", ".join(user.groups.values_list("name", flat=True)) or ("superuser" if user.is_superuser else "no group")
         self.stderr.write(f"{'Created' if created else 'Existing'} token for {username} ({groups}):")
         # Only the key goes to stdout so scripts can capture it: TOKEN=$(manage.py create_api_token bot)
         self.stdout.write(token.key)
+
+    def _audit(self, action: str, user: Any, details: dict[str, Any]) -> None:
+        # Named by its owner: the key itself never reaches the audit trail.
+        audit_record(
+            actor=cli_actor(),
+            action=action,
+            target_type="API token",
+            target_id=str(user.pk),
+            target_repr=f"API token of {user.get_username()}",
+            details=details,
+        )

@@ -44,7 +44,7 @@ def test_a_failing_job_shows_its_error_and_the_admin_can_retry_it(db: None, supe
     assert "1 job queued again." in [str(m) for m in response.context["messages"]]
     assert len(callbacks) == 1
     retry = JobRun.objects.exclude(pk=failed.pk).get()
-    assert (retry.trigger, retry.triggered_by, retry.status, retry.args) == ("admin", "root", "queued", failed.args)
+    assert (retry.trigger, retry.triggered_by, retry.status, retry.args) == ("admin", "admin:root", "queued", failed.args)
 
 
 def test_run_now_in_the_admin_goes_through_a_real_worker(celery_worker_process, django_user_model) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +65,7 @@ def test_run_now_in_the_admin_goes_through_a_real_worker(celery_worker_process, 
     finished = celery_worker_process.wait_until(
         lambda: JobRun.objects.filter(pk=run.pk, status=JobRun.Status.SUCCESS).first(), timeout=60
     )
-    assert finished.trigger == "admin" and finished.triggered_by == "runner"
+    assert finished.trigger == "admin" and finished.triggered_by == "admin:runner"
     assert finished.worker.startswith(celery_worker_process.hostname.split("@")[0])
 
 
@@ -139,7 +139,7 @@ def test_jobs_update_toggles_and_runs_now_through_the_api(db: None, operator: Us
     assert queued.status_code == 202
     assert len(callbacks) == 1
     run = JobRun.objects.get(task_id=queued.json()["task_id"])
-    assert (run.trigger, run.triggered_by, run.status) == ("api", "olive", "queued")
+    assert (run.trigger, run.triggered_by, run.status) == ("api", "api:olive", "queued")
 
 
 def test_jobs_update_rejects_bad_input_with_field_errors(db: None, operator: User, viewer: User) -> None:
