@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install demo test bench lint stop browser promtool migrate clean backup restore up down logs
+.PHONY: install demo test bench lint stop browser promtool wrk migrate clean backup restore up down logs
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,7 @@ demo: install
 test: install browser promtool
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install wrk
 	$(BIN)/python -m bench
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
@@ -49,6 +49,12 @@ promtool:
 	@command -v promtool >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	  else echo "The Prometheus rules tests need promtool: sudo apt-get install prometheus"; exit 1; fi; }
+
+# Debian's wrk, the load generator of the bench's load case.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	  else echo "The load benchmark needs wrk: sudo apt-get install wrk"; exit 1; fi; }
 
 migrate: install
 	$(BIN)/python manage.py migrate

@@ -1,19 +1,23 @@
-"""`/health` and one API list under concurrent load against gunicorn on 127.0.0.1.
+"""Every API list and `/health` under load, against `/live` in the same run (wrk on 127.0.0.1).
 
 gunicorn runs as in the demo (2 workers x 4 threads on this 2-core machine) on the bench
-database; the load generator is Python threads on keep-alive http.client connections,
-bounded in time (BENCH_LOAD_SECONDS, default 10 s per target). Loopback only. Client and
-server share the same two cores, so the figures are a floor, not a ceiling.
+database; the load generator is wrk (`make bench` installs Debian's package), a C program
+that costs the shared cores far less than the server it measures. Each target gets
+`wrk -t2 -c16 -d<BENCH_LOAD_SECONDS>` (default 5 s) after a 1 s warm-up; `/live` runs first
+and last, and every target is also reported as a share of `/live`'s mean rate: on a machine
+whose other load moves the absolute figures, the ratio is the figure to compare. Loopback only.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +25,27 @@ from pathlib import Path
 
 from bench.registry import Figures, register
 
-SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))
+SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "5"))
 CONCURRENCY = int(os.environ.get("BENCH_LOAD_CONCURRENCY", "16"))
+THREADS = 2
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
 GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
-API_LIST = "/api/v1/tracks"
 LOG = Path(__file__).resolve().parent.parent / "var" / "bench" / "gunicorn.log"
+
+# (name, path, with the API token); `/live` is the stack's own ceiling: Django, no database.
+TARGETS: list[tuple[str, str, bool]] = [
+    ("health", "/health", False),
+    ("api_tracks", "/api/v1/tracks", True),
+    ("api_accounts", "/api/v1/accounts/list", True),
+    ("api_playlists", "/api/v1/playlists", True),
+    ("api_job_runs", "/api/v1/job-runs", True),
+    ("api_dlq_messages", "/api/v1/dlq/messages", True),
+    ("api_alerts", "/api/v1/alerts", True),
+]
+# Goals of the load table (share of /live's rate).
+GOAL_SHARE = {"health": 0.90, **{name: 0.25 for name, _, token in TARGETS if token}}
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def _free_port() -> int:
@@ -56,12 +75,22 @@ def gunicorn() -> Iterator[int]:
     log = LOG.open("w")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "opsconsole.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(GUNICORN_WORKERS),
+            "--threads",
+            str(GUNICORN_THREADS),
+            "--log-level",
+            "warning",
         ],
         env={**os.environ},
         cwd=LOG.parent.parent.parent,
-        # Its log lines (a degraded health per probe: no worker runs here) stay out of the figures.
+        # Its log lines (a degraded health per refresh: no worker runs here) stay out of the figures.
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -82,56 +111,57 @@ def gunicorn() -> Iterator[int]:
         log.close()
 
 
-def hammer(port: int, path: str, *, headers: dict[str, str], seconds: float = SECONDS, concurrency: int = CONCURRENCY) -> Figures:
-    """`concurrency` threads GET `path` back to back for `seconds`: throughput and latency."""
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    errors = [0] * concurrency
-    deadline = time.monotonic() + seconds
+def _ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not match:
+        raise ValueError(f"wrk latency {value!r}")
+    return round(float(match[1]) * _UNITS[match[2]], 2)
 
-    def worker(slot: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                ok = response.status == 200
-                if response.getheader("Connection", "").lower() == "close":
-                    conn.close()
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            latencies[slot].append((time.perf_counter() - started) * 1000)
-            if not ok:
-                errors[slot] += 1
-        conn.close()
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    every = sorted(ms for slot in latencies for ms in slot)
-    count = len(every)
+def parse_wrk(output: str) -> Figures:
+    """req/s, p50, p99, requests and errors from `wrk --latency` output."""
+    figures: Figures = {}
+    if match := re.search(r"Requests/sec:\s+([\d.]+)", output):
+        figures["requests_per_second"] = round(float(match[1]), 1)
+    if match := re.search(r"(\d+) requests in ([\d.]+\w+)", output):
+        figures["requests"] = int(match[1])
+    for percent in ("50", "99"):
+        if match := re.search(rf"^\s+{percent}(?:\.000)?%\s+([\d.]+\w+)", output, re.MULTILINE):
+            figures[f"p{percent}_ms"] = _ms(match[1])
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        errors += int(match[1])
+    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(n) for n in match.groups())
+    figures["errors"] = errors
+    return figures
 
-    def percentile(p: float) -> float:
-        return round(every[min(count - 1, int(count * p))], 1) if count else 0.0
 
-    return {
-        "path": path,
-        "seconds": round(elapsed, 1),
-        "concurrency": concurrency,
-        "requests": count,
-        "errors": sum(errors),
-        "requests_per_second": round(count / elapsed, 1),
-        "p50_ms": percentile(0.50),
-        "p99_ms": percentile(0.99),
-        "server": f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads",
-    }
+def wrk(port: int, path: str, *, token: str | None, seconds: float = SECONDS, concurrency: int = CONCURRENCY) -> Figures:
+    """`wrk -t2 -c<concurrency> -d<seconds> --latency` against one path (with the token header)."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise RuntimeError("wrk is not installed: `make bench` installs it (sudo apt-get install wrk)")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        if token:
+            script.write(f'wrk.headers["Authorization"] = "Token {token}"\n')
+    try:
+        command = [
+            binary,
+            f"-t{THREADS}",
+            f"-c{concurrency}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            script.name,
+            f"http://127.0.0.1:{port}{path}",
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True)
+    finally:
+        os.unlink(script.name)
+    return {"path": path, **parse_wrk(done.stdout)}
 
 
 def _api_token() -> str:
@@ -145,10 +175,28 @@ def _api_token() -> str:
 @register("load.health_and_api")
 def load_health_and_api() -> Figures:
     token = _api_token()
+    figures: Figures = {}
     with gunicorn() as port:
-        health = hammer(port, "/health", headers={})
-        api = hammer(port, API_LIST, headers={"Authorization": f"Token {token}"})
+        for _, path, with_token in [("live", "/live", False), *TARGETS]:
+            # Warm-up: imports, connections, the health report's first computation.
+            wrk(port, path, token=token if with_token else None, seconds=1)
+        first_live = wrk(port, "/live", token=None)
+        for name, path, with_token in TARGETS:
+            figures[name] = wrk(port, path, token=token if with_token else None)
+        last_live = wrk(port, "/live", token=None)
+    live_rate = (first_live.get("requests_per_second", 0) + last_live.get("requests_per_second", 0)) / 2
+    figures["live"] = {**first_live, "requests_per_second": round(live_rate, 1), "runs": [first_live, last_live]}
+    for name in GOAL_SHARE:
+        rate = figures[name].get("requests_per_second")
+        share = round(rate / live_rate, 3) if rate is not None and live_rate else None
+        figures[name].update(
+            share_of_live=share, goal_share=GOAL_SHARE[name], meets_goal=share is not None and share >= GOAL_SHARE[name]
+        )
     from django.conf import settings
 
-    return {"health": health, "api_list": api, "health_cache_seconds": settings.HEALTH_CACHE_SECONDS}
-
+    figures.update(
+        server=f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads",
+        load=f"wrk -t{THREADS} -c{CONCURRENCY} -d{SECONDS:g}s",
+        health_cache_seconds=settings.HEALTH_CACHE_SECONDS,
+    )
+    return figures

@@ -17,6 +17,7 @@ from ingest import selectors, services
 from ingest.models import Track
 from ingest.quality import tracks_low_quality_ids, tracks_reenrich
 from ingest.serializers import (
+    TRACK_ROWS,
     AlbumSubmitSerializer,
     DeadLetterGroupSerializer,
     DeadLetterSerializer,
@@ -75,6 +76,11 @@ class TrackListView(ListAPIView):
         filters = TrackFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return selectors.tracks_list(**filters.validated_data)
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        # The page as `.values()` rows, serialized by TRACK_ROWS: no model instances (bench).
+        page = self.paginate_queryset(self.get_queryset().values(*TRACK_ROWS.columns))
+        return self.get_paginated_response(TRACK_ROWS.represent(page or []))
 
 
 class DeadLetterStatsView(APIView):

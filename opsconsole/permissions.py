@@ -8,14 +8,25 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 OPERATORS = "operators"
 VIEWERS = "viewers"
+# The user's group names, set by the API token cache (opsconsole.authentication) on the user it
+# hands out; absent, the groups are asked for.
+GROUP_NAMES_ATTR = "_opsconsole_group_names"
 
 
 def user_can_operate(user: Any) -> bool:
-    return bool(user.is_superuser or user.groups.filter(name=OPERATORS).exists())
+    if user.is_superuser:
+        return True
+    names = getattr(user, GROUP_NAMES_ATTR, None)
+    return OPERATORS in names if names is not None else bool(user.groups.filter(name=OPERATORS).exists())
 
 
 def user_can_view(user: Any) -> bool:
-    return bool(user.is_superuser or user.groups.filter(name__in=[OPERATORS, VIEWERS]).exists())
+    if user.is_superuser:
+        return True
+    names = getattr(user, GROUP_NAMES_ATTR, None)
+    if names is not None:
+        return bool(names & {OPERATORS, VIEWERS})
+    return bool(user.groups.filter(name__in=[OPERATORS, VIEWERS]).exists())
 
 
 class StaffGroupPermission(BasePermission):

@@ -305,6 +305,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "opsconsole.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# API token -> user kept this long per process; revoking a token, or changing a user or their
+# groups, clears every process's cache at once (opsconsole.authentication). 0 turns it off.
+API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=60.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "opsconsole API",
     "DESCRIPTION": "Operations API for the Spotify playlist automation fleet.",

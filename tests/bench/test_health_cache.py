@@ -43,3 +43,34 @@ def test_a_zero_window_checks_on_every_probe(settings, superuser: User, fresh_he
     client = Client()
     client.force_login(superuser)
     assert _checked_at(client) != _checked_at(client)
+
+
+def _age_report(seconds: float) -> None:
+    assert health._cached_report is not None
+    health._cached_report = (health._cached_report[0] - seconds, health._cached_report[1])
+
+
+def test_a_stale_report_is_answered_while_one_thread_computes_the_next(
+    settings, superuser: User, fresh_health_cache: None
+) -> None:  # type: ignore[no-untyped-def]
+    settings.HEALTH_CACHE_SECONDS = 60
+    client = Client()
+    client.force_login(superuser)
+    first = _checked_at(client)
+    _age_report(61)
+    # Past the interval: this probe still gets the last report, and a refresh starts behind it.
+    assert _checked_at(client) == first
+    refresh = health._refresh_thread
+    assert refresh is not None
+    refresh.join(timeout=30)
+    assert not refresh.is_alive()
+    assert _checked_at(client) != first
+
+
+def test_a_report_far_past_its_interval_is_not_served(settings, superuser: User, fresh_health_cache: None) -> None:  # type: ignore[no-untyped-def]
+    settings.HEALTH_CACHE_SECONDS = 60
+    client = Client()
+    client.force_login(superuser)
+    first = _checked_at(client)
+    _age_report(60 * health.STALE_FACTOR)
+    assert _checked_at(client) != first
