@@ -29,6 +29,13 @@ class SpotifyApp(models.Model):
     )
     # Learned from 403s: {"several_albums": false, "audio_features": false, ...}
     capabilities = models.JSONField(default=dict, blank=True)
+    # When each capability was last learned (ISO times): a refusal is asked again after
+    # SPOTIFY_CAPABILITY_RECHECK_HOURS (the app may have been upgraded).
+    capabilities_checked_at = models.JSONField(default=dict, blank=True)
+    health = models.CharField(max_length=20, choices=[("ok", "OK"), ("degraded", "Degraded")], default="ok", db_index=True)
+    health_reason = models.CharField(
+        max_length=500, blank=True, default="", help_text="Why it is degraded, e.g. 403 on every call."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -38,7 +45,22 @@ class SpotifyApp(models.Model):
         return self.name
 
     def can(self, capability: str) -> bool:
-        return bool(self.capabilities.get(capability, True))
+        """False only while a refusal is recent: after SPOTIFY_CAPABILITY_RECHECK_HOURS the
+        capability is tried again."""
+        return self.capability_now(capability) is not False
+
+    def capability_now(self, capability: str) -> bool | None:
+        value = self.capabilities.get(capability)
+        if value is False:
+            checked = self.capabilities_checked_at.get(capability)
+            recheck = timedelta(hours=settings.SPOTIFY_CAPABILITY_RECHECK_HOURS)
+            if checked is None or datetime.fromisoformat(checked) + recheck <= timezone.now():
+                return None
+        return value
+
+    def capabilities_now(self) -> dict[str, bool]:
+        """What the client may skip now: learned capabilities, refusals past their recheck left out."""
+        return {name: value for name in self.capabilities if (value := self.capability_now(name)) is not None}
 
 
 class SpotifyAccount(models.Model):

@@ -58,12 +58,30 @@ def app_get_or_create_default() -> SpotifyApp:
 
 
 def app_record_capability(*, app: SpotifyApp, capability: str, allowed: bool) -> None:
-    """Remember what a 403 taught us about this app (e.g. no several-albums endpoint)."""
-    if app.capabilities.get(capability) == allowed:
+    """Remember what the endpoint's own 403 (or, on a recheck, its success) taught us about this
+    app (e.g. no several-albums endpoint), and when: a refusal is tried again after
+    SPOTIFY_CAPABILITY_RECHECK_HOURS. An app that answers again is no longer degraded."""
+    if app.capabilities.get(capability) == allowed and app.capability_now(capability) is not None:
+        # Known already; a refusal confirmed on its recheck falls through and starts a new interval.
         return
     app.capabilities = {**app.capabilities, capability: allowed}
-    SpotifyApp.objects.filter(pk=app.pk).update(capabilities=app.capabilities)
+    app.capabilities_checked_at = {**app.capabilities_checked_at, capability: timezone.now().isoformat()}
+    SpotifyApp.objects.filter(pk=app.pk).update(
+        capabilities=app.capabilities, capabilities_checked_at=app.capabilities_checked_at
+    )
     logger.warning("spotify app capability learned", extra={"app": app.name, "capability": capability, "allowed": allowed})
+
+
+def app_set_health(*, app: SpotifyApp, degraded: bool, reason: str = "") -> None:
+    """Degraded: Spotify refuses the app on every call (403 there and on the call every app may
+    make, as when a Development Mode app's owner loses Premium); not a missing capability."""
+    health, reason = ("degraded", reason[:500]) if degraded else ("ok", "")
+    if (app.health, app.health_reason) == (health, reason):
+        return
+    if app.health != health:
+        logger.warning("spotify app health changed", extra={"app": app.name, "to": health, "reason": reason})
+    app.health, app.health_reason = health, reason
+    SpotifyApp.objects.filter(pk=app.pk).update(health=health, health_reason=reason)
 
 
 def app_free_slots(*, app: SpotifyApp) -> int:
@@ -138,6 +156,7 @@ def accounts_refresh_tokens(
 ) -> list[RowResult]:
     """Refresh each account; one account's failure never stops the others."""
     targets = list(accounts if accounts is not None else accounts_due_for_refresh())
+    job_subject_add(accounts=[str(account.pk) for account in targets])
     results: list[RowResult] = []
     for account in targets:
         try:
@@ -156,7 +175,6 @@ def accounts_refresh_tokens(
 def account_access_token(*, account: SpotifyAccount, force_refresh: bool = False) -> str:
     """A usable access token, refreshed just in time when stale (or when Spotify said 401)."""
     if force_refresh or account.token_is_stale:
-    job_subject_add(accounts=[str(account.pk) for account in targets])
         try:
             account_refresh_token(account=account, force=force_refresh)
         except LockBusy:
@@ -215,7 +233,7 @@ def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
     return SpotifyClient(
         app_key=str(app.pk),
         token_provider=provide,
-        capabilities=app.capabilities,
+        capabilities=app.capabilities_now(),
         on_capability=learned,
         limits=_connector_limits,
     )
@@ -345,6 +363,18 @@ def ratelimit_clear_block(*, kind: str, ident: str, actor: str) -> None:
 
     bucket_clear_block(kind, ident)  # type: ignore[arg-type]
     logger.warning("rate-limit block cleared", extra={"kind": kind, "ident": ident, "actor": actor})
+    target: SpotifyApp | SpotifyAccount | None = (
+        SpotifyApp.objects.filter(pk=ident).first() if kind == "app" else SpotifyAccount.objects.filter(pk=ident).first()
+    )
+    audit_record(
+        actor=actor,
+        action="rate_limit.clear_block",
+        target=target,
+        target_type="" if target else f"{kind} bucket",
+        target_id="" if target else ident,
+        target_repr=target.display_name if isinstance(target, SpotifyAccount) else "",
+        details={"bucket": kind},
+    )
 
 
 def accounts_reencrypt_tokens() -> int:
@@ -363,18 +393,6 @@ __all__ = [
     "RowResult",
     "SpotifyAuthError",
     "account_access_token",
-    target: SpotifyApp | SpotifyAccount | None = (
-        SpotifyApp.objects.filter(pk=ident).first() if kind == "app" else SpotifyAccount.objects.filter(pk=ident).first()
-    )
-    audit_record(
-        actor=actor,
-        action="rate_limit.clear_block",
-        target=target,
-        target_type="" if target else f"{kind} bucket",
-        target_id="" if target else ident,
-        target_repr=target.display_name if isinstance(target, SpotifyAccount) else "",
-        details={"bucket": kind},
-    )
     "account_deactivate",
     "account_onboard",
     "account_reactivate",
@@ -388,6 +406,7 @@ __all__ = [
     "accounts_refresh_tokens",
     "app_get_or_create_default",
     "app_record_capability",
+    "app_set_health",
     "spotify_client_for_account",
     "ratelimit_clear_block",
     "spotify_client_for_catalog",

@@ -203,6 +203,14 @@ INGEST_STALLED_MINUTES = env.int("INGEST_STALLED_MINUTES", default=360)
 AUDIO_FEATURES_NULL_RETRY_DAYS = env.int("AUDIO_FEATURES_NULL_RETRY_DAYS", default=7)
 # An app refused audio features (403): probe again after this many hours.
 AUDIO_FEATURES_RECHECK_HOURS = env.int("AUDIO_FEATURES_RECHECK_HOURS", default=24)
+# A capability an app was refused (a 403 from that endpoint: several albums) is tried again after this.
+SPOTIFY_CAPABILITY_RECHECK_HOURS = env.int("SPOTIFY_CAPABILITY_RECHECK_HOURS", default=24)
+# verify_playlists: playlists per run (healthy accounts first), and what a playlist deleted or
+# unfollowed by its owner on Spotify becomes: "recreate" (audited) or "retire".
+PLAYLIST_VERIFY_BATCH = env.int("PLAYLIST_VERIFY_BATCH", default=5000)
+PLAYLIST_DELETED_ON_SPOTIFY = env.str("PLAYLIST_DELETED_ON_SPOTIFY", default="recreate")
+if PLAYLIST_DELETED_ON_SPOTIFY not in ("recreate", "retire"):
+    raise ValueError("PLAYLIST_DELETED_ON_SPOTIFY is 'recreate' or 'retire'")
 
 # --- Domain defaults (overridable per policy/account) ---------------------------------
 PLAYLIST_SIZE = env.int("PLAYLIST_SIZE", default=50)

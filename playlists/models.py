@@ -145,6 +145,18 @@ class Playlist(models.Model):
     current_snapshot = models.ForeignKey(
         "playlists.PlaylistSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # What Spotify answered to our last write, and with `name`/`description` (what we sent),
+    # what verify_playlists compares Spotify's side with.
+    spotify_snapshot_id = models.CharField(max_length=100, blank=True, default="")
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    frozen = models.BooleanField(
+        default=False, db_index=True, help_text="Curated by hand: no reshuffle, no drift repair; keeps its slot."
+    )
+    frozen_by = models.CharField(max_length=150, blank=True, default="")
+    # Parked: Spotify asked for a wait longer than a task may sleep in a worker (Retry-After of
+    # hours). `parked_work` ("sync", "reshuffle") runs again from resume_parked_playlists once due.
+    not_before = models.DateTimeField(null=True, blank=True, db_index=True)
+    parked_work = models.CharField(max_length=20, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -200,6 +212,10 @@ class PlaylistHistory(models.Model):
         MOVE = "move", "Moved"
         SKIP = "skip", "Skipped"
         FAIL = "fail", "Failed"
+        DRIFT_REPAIRED = "drift_repaired", "Drift repaired"
+        FREEZE = "freeze", "Frozen"
+        UNFREEZE = "unfreeze", "Unfrozen"
+        PARK = "park", "Parked"
 
     playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="history")
     action = models.CharField(max_length=20, choices=Action.choices)

@@ -147,3 +147,11 @@ def playlist_retire_one(self: Any, playlist_id: str, actor: str = "schedule") ->
     if playlist is None:
         return {"playlist_id": playlist_id, "skipped": "not found"}
     return _run_with_retry(self, lambda: services.playlist_unfollow(playlist=playlist, actor=actor, lock_owner=self.request.id))
+
+
+@shared_task(bind=True, name="playlists_unfollow_batch", acks_late=True, max_retries=MAX_RETRIES)
+def playlists_unfollow_batch(self: Any, playlist_ids: list[str], actor: str = "schedule") -> dict[str, Any]:
+    """The Spotify side of many retirements on one account: 40 playlists per call."""
+    return _run_with_retry(
+        self, lambda: services.playlists_unfollow(playlist_ids=playlist_ids, actor=actor, lock_owner=self.request.id)
+    )

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures_alerts",
     "tests.fixtures_clients",
     "tests.fixtures_catalog",
+    "tests.fixtures_app_modes",
 ]
 
 

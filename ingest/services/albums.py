@@ -19,7 +19,7 @@ from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
 from ingest.quality import tracks_quality_update
 from ingest.services.common import (
     OP_INGEST_ALBUM,
-    capability_learned,
+    app_health_record,
     catalog_app,
     catalog_client,
     chunks,
@@ -35,6 +35,7 @@ from opsconsole.redis import get_redis, key
 from opsconsole.spotify.connectors import INGEST_CONNECTORS, connector_setting, connectors_skip
 from opsconsole.spotify.errors import (
     CircuitOpen,
+    SpotifyAppRefused,
     SpotifyAuthError,
     SpotifyBadRequest,
     SpotifyError,
@@ -124,9 +125,15 @@ def _fetch_chunk(*, client: SpotifyClient, app: SpotifyApp, sources: Sequence[Al
         try:
             answer = client.several_albums(ids)
             albums = {album_id: album for album_id, album in zip(ids, answer, strict=False)}
+        except SpotifyAppRefused as exc:
+            # 403 on every call: the app is refused (its owner lost Premium, say), not missing a capability.
+            app_health_record(app=app, degraded=True, reason=str(exc))
+            outcome.transient.extend((s, exc) for s in sources)
+            outcome.stop = exc
+            return outcome
         except SpotifyForbidden:
-            # Development-mode apps may not use the batch endpoint: learn it, go one by one.
-            capability_learned(app=app, capability="several_albums", allowed=False)
+            # A 403 on one of the fallback single-album calls (the client learns "no several
+            # albums" only from that endpoint's own 403): single calls isolate it.
             several = False
         except SpotifyBadRequest:
             # One bad id spoils a batch call; single calls isolate it.
@@ -158,6 +165,8 @@ def _fetch_chunk(*, client: SpotifyClient, app: SpotifyApp, sources: Sequence[Al
             return outcome
         except (SpotifyServerError, SpotifyAuthError) as exc:
             outcome.transient.append((source, exc))
+    if outcome.fetched and app.health == "degraded":
+        app_health_record(app=app, degraded=False)  # Spotify serves the app again
     return outcome
 
 

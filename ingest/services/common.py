@@ -81,11 +81,17 @@ def capability_learned(*, app: SpotifyApp, capability: str, allowed: bool) -> No
 
 
 def persist_learned(*, client: SpotifyClient, app: SpotifyApp) -> None:
-    """The client falls back by itself on a 403 (e.g. single-album calls); keep the lesson on the
-    app so the next run does not spend a call learning it again."""
+    """The client falls back by itself on the endpoint's own 403 (e.g. single-album calls); keep
+    the lesson (and when it was learned: refusals are rechecked) on the app so the next run does
+    not spend a call learning it again."""
     for capability, allowed in getattr(client, "learned", {}).items():
-        if app.can(capability) != allowed:
-            capability_learned(app=app, capability=capability, allowed=allowed)
+        capability_learned(app=app, capability=capability, allowed=allowed)
+
+
+def app_health_record(*, app: SpotifyApp, degraded: bool, reason: str = "") -> None:
+    from accounts.services import app_set_health
+
+    app_set_health(app=app, degraded=degraded, reason=reason)
 
 
 def features_denied_key(app: SpotifyApp) -> str:

@@ -15,6 +15,7 @@ from opsconsole.spotify.client import SpotifyClient
 from opsconsole.spotify.errors import (
     TRANSIENT_ERRORS,
     CircuitOpen,
+    SpotifyAppRefused,
     SpotifyAuthError,
     SpotifyBadRequest,
     SpotifyError,
@@ -29,6 +30,7 @@ __all__ = [
     "REQUIRED_SCOPES",
     "TRANSIENT_ERRORS",
     "CircuitOpen",
+    "SpotifyAppRefused",
     "SpotifyAuthError",
     "SpotifyBadRequest",
     "SpotifyClient",

@@ -25,6 +25,7 @@ from opsconsole.spotify.breaker import breaker_check, breaker_failure, breaker_r
 from opsconsole.spotify.config import LimitsLookup, OperationLimits, default_limits
 from opsconsole.spotify.errors import (
     CircuitOpen,
+    SpotifyAppRefused,
     SpotifyAuthError,
     SpotifyBadRequest,
     SpotifyError,
@@ -44,6 +45,7 @@ MAX_SEVERAL_ALBUMS = 20
 MAX_PAGE = 50
 MAX_AUDIO_FEATURES = 100
 MAX_PLAYLIST_ITEMS_WRITE = 100
+MAX_LIBRARY_URIS = 40
 
 # Endpoint (request counters, emulator names) → operation (breaker and telemetry family).
 OPERATIONS = {
@@ -61,6 +63,8 @@ OPERATIONS = {
     "playlist_get": "playlists",
     "playlist_unfollow": "playlists",
     "me_playlists": "playlists",
+    "library_remove": "playlists",
+    "library_contains": "playlists",
 }
 
 # A POST that timed out or got a 5xx may have been applied: retrying it here could create a
@@ -112,6 +116,8 @@ class SpotifyClient:
         self.source = source
         self.capabilities: dict[str, bool] = dict(capabilities or {})
         self.learned: dict[str, bool] = {}
+        # Spotify's snapshot_id after this client's last playlist write (create, items).
+        self.last_snapshot_id: str | None = None
         self._token_provider = token_provider
         self._on_capability = on_capability
         self._limits = limits
@@ -263,19 +269,31 @@ class SpotifyClient:
     def several_albums(self, ids: list[str]) -> list[dict[str, Any] | None]:
         """Get Several Albums: GET /v1/albums?ids= (≤20); None for unknown ids.
 
-        Development Mode apps get 403 here: the client learns it ("several_albums": False)
-        and answers with Get Album calls instead, for this and every later call.
+        Development Mode apps get 403 here. Only a 403 from this endpoint while Get Album
+        (which every app may call) answers teaches "several_albums": False; the client then
+        answers with Get Album calls, for this and every later call. When Get Album is refused
+        too, the app is refused everywhere (its owner lost Premium, say): SpotifyAppRefused,
+        and nothing is learned. A success reports "several_albums": True (the recheck of an
+        app once refused: it may have been upgraded).
         """
         if len(ids) > MAX_SEVERAL_ALBUMS:
             raise ValueError(f"several_albums takes at most {MAX_SEVERAL_ALBUMS} ids, got {len(ids)}")
         if not ids:
             return []
-        if self.can("several_albums"):
+        if not self.can("several_albums"):
+            return [self._album_or_none(album_id) for album_id in ids]
+        try:
+            albums = list(self._call("albums", lambda sp: sp.albums(ids))["albums"])
+        except SpotifyForbidden as refused:
             try:
-                return list(self._call("albums", lambda sp: sp.albums(ids))["albums"])
-            except SpotifyForbidden:
-                self._learn("several_albums", False)
-        return [self._album_or_none(album_id) for album_id in ids]
+                first = self._album_or_none(ids[0])
+            except SpotifyForbidden as again:
+                raise SpotifyAppRefused(f"403 on every call: {refused}; then {again}", status=403, endpoint="album") from None
+            self._learn("several_albums", False)
+            return [first, *(self._album_or_none(album_id) for album_id in ids[1:])]
+        if self.capabilities.get("several_albums") is not True:
+            self._learn("several_albums", True)
+        return albums
 
     def _album_or_none(self, album_id: str) -> dict[str, Any] | None:
         try:
@@ -328,10 +346,12 @@ class SpotifyClient:
 
     def create_playlist(self, *, name: str, description: str, public: bool = False) -> dict[str, Any]:
         """Create Playlist: POST /v1/me/playlists (the 2026 path)."""
-        return self._call(
+        created = self._call(
             "create_playlist",
             lambda sp: sp.current_user_playlist_create(name, public=public, description=description),
         )
+        self.last_snapshot_id = created.get("snapshot_id") or None
+        return created
 
     def change_playlist_details(self, playlist_id: str, *, name: str | None = None, description: str | None = None) -> None:
         """Change Playlist Details: PUT /v1/playlists/{id}."""
@@ -339,12 +359,17 @@ class SpotifyClient:
 
     def replace_playlist_items(self, playlist_id: str, uris: list[str]) -> int:
         """Update Playlist Items (PUT /v1/playlists/{id}/items) with the first 100 URIs, then
-        Add Items (POST, same path) by 100. Returns the calls made (retries not counted)."""
-        self._call("playlist_items_put", lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE]))
+        Add Items (POST, same path) by 100. Returns the calls made (retries not counted);
+        `last_snapshot_id` is then the playlist's snapshot_id after the last of them."""
+        answer = self._call(
+            "playlist_items_put", lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE])
+        )
+        self.last_snapshot_id = (answer or {}).get("snapshot_id") or None
         calls = 1
         for start in range(MAX_PLAYLIST_ITEMS_WRITE, len(uris), MAX_PLAYLIST_ITEMS_WRITE):
             chunk = uris[start : start + MAX_PLAYLIST_ITEMS_WRITE]
-            self._call("playlist_items_post", partial(_add_items, playlist_id=playlist_id, uris=chunk))
+            answer = self._call("playlist_items_post", partial(_add_items, playlist_id=playlist_id, uris=chunk))
+            self.last_snapshot_id = (answer or {}).get("snapshot_id") or None
             calls += 1
         return calls
 
@@ -365,22 +390,46 @@ class SpotifyClient:
             page = self._call("playlist_items_get", partial(_next_page, page=page))
         return uris
 
-    def get_playlist(self, playlist_id: str) -> dict[str, Any]:
-        """Get Playlist: GET /v1/playlists/{id}."""
-        return self._call("playlist_get", lambda sp: sp.playlist(playlist_id))
+    def get_playlist(self, playlist_id: str, *, fields: str | None = None) -> dict[str, Any]:
+        """Get Playlist: GET /v1/playlists/{id} (`fields`: e.g. "snapshot_id,name,description")."""
+        return self._call("playlist_get", lambda sp: sp.playlist(playlist_id, fields=fields))
 
     def current_user_playlists(self, *, offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:
         """Get Current User's Playlists: GET /v1/me/playlists, a paging object."""
         _check_page(limit)
         return self._call("me_playlists", lambda sp: sp.current_user_playlists(limit=limit, offset=offset))
 
-    def unfollow_playlist(self, playlist_id: str) -> None:
-        """Unfollow Playlist: DELETE /v1/playlists/{id}/followers (Spotify's "delete")."""
-        self._call("playlist_unfollow", lambda sp: sp.current_user_unfollow_playlist(playlist_id))
+    def remove_playlists_from_library(self, playlist_ids: list[str]) -> int:
+        """Remove Items from Library: DELETE /v1/me/library?uris=spotify:playlist:... by 40
+        (the owner's "delete"; it replaces the deprecated DELETE /playlists/{id}/followers,
+        which Development Mode apps are refused). Returns the calls made."""
+        uris = [f"spotify:playlist:{playlist_id}" for playlist_id in playlist_ids]
+        calls = 0
+        for start in range(0, len(uris), MAX_LIBRARY_URIS):
+            chunk = ",".join(uris[start : start + MAX_LIBRARY_URIS])
+            self._call("library_remove", partial(_library_call, method="_delete", path="me/library", uris=chunk))
+            calls += 1
+        return calls
+
+    def library_contains_playlists(self, playlist_ids: list[str]) -> list[bool]:
+        """Check User's Saved Items: GET /v1/me/library/contains?uris=... by 40; for a
+        playlist, whether the user still follows it (its owner "deleted" it when not)."""
+        uris = [f"spotify:playlist:{playlist_id}" for playlist_id in playlist_ids]
+        answer: list[bool] = []
+        for start in range(0, len(uris), MAX_LIBRARY_URIS):
+            chunk = ",".join(uris[start : start + MAX_LIBRARY_URIS])
+            found = self._call("library_contains", partial(_library_call, method="_get", path="me/library/contains", uris=chunk))
+            answer.extend(bool(value) for value in found)
+        return answer
 
 
 def _add_items(sp: spotipy.Spotify, *, playlist_id: str, uris: list[str]) -> Any:
     return sp.playlist_add_items(playlist_id, uris)
+
+
+def _library_call(sp: spotipy.Spotify, *, method: str, path: str, uris: str) -> Any:
+    # spotipy 2.26 has no method for /me/library with playlist URIs.
+    return getattr(sp, method)(path, uris=uris)
 
 
 def _next_page(sp: spotipy.Spotify, *, page: dict[str, Any]) -> Any:

@@ -38,6 +38,11 @@ class SpotifyForbidden(SpotifyError):
     """The endpoint is refused to this app (a capability it lacks) or this user."""
 
 
+class SpotifyAppRefused(SpotifyForbidden):
+    """403 on an endpoint and on the call every app may make: the app is refused everywhere
+    (a Development Mode app whose owner lost Premium), not missing one capability."""
+
+
 class SpotifyAuthError(SpotifyError):
     """A 401 that survived one forced token refresh, or the token endpoint refused us."""
 

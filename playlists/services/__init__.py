@@ -12,7 +12,7 @@ from playlists.services.policies import policy_get_default
 from playlists.services.queueing import playlists_queue_reshuffle, playlists_queue_scale, playlists_queue_sync
 from playlists.services.rendering import playlist_render
 from playlists.services.reshuffle import playlist_reshuffle
-from playlists.services.retire import playlist_retire, playlist_unfollow
+from playlists.services.retire import playlist_retire, playlist_unfollow, playlists_queue_unfollow, playlists_unfollow
 from playlists.services.scaling import playlists_scale_daily
 from playlists.services.scheduling import playlists_reshuffle_due, playlists_skip_unschedulable
 from playlists.services.snapshots import playlist_build_snapshot, playlists_build_snapshots
@@ -35,7 +35,9 @@ __all__ = [
     "playlists_queue_scale",
     "playlists_queue_sync",
     "playlists_reshuffle_due",
+    "playlists_queue_unfollow",
     "playlists_scale_daily",
     "playlists_skip_unschedulable",
+    "playlists_unfollow",
     "policy_get_default",
 ]

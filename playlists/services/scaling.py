@@ -15,7 +15,7 @@ from opsconsole.locks import redis_lock
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.services.common import ACTOR_SCHEDULE, history_record, lock_ttl
 from playlists.services.creation import account_playlist_capacity, playlists_create
-from playlists.services.retire import playlist_retire
+from playlists.services.retire import playlist_retire, playlists_queue_unfollow
 
 logger = logging.getLogger(__name__)
 
@@ -132,10 +132,14 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
     if dry_run:
         return plan
     with transaction.atomic():
+        retired = []
         for playlist_id, reason in retire:
             playlist = Playlist.objects.get(pk=playlist_id)
-            if playlist_retire(playlist=playlist, actor=actor, reason=reason):
+            if playlist_retire(playlist=playlist, actor=actor, reason=reason, queue_unfollow=False):
                 plan["retired"] += 1
+                retired.append(playlist)
+        # The Spotify side per account, 40 playlists per call.
+        playlists_queue_unfollow(playlists=retired, actor=actor)
         for row in rows:
             account = by_id[row["account_id"]]
             incoming = [m for m in moves if m["to_account"] == row["account_id"]]

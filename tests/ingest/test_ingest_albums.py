@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ def _api_calls(emu: SpotifyEmulator) -> dict[str, int]:
 def test_calls_are_several_albums_plus_extra_track_pages_plus_feature_batches(
     spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]],
     django_capture_on_commit_callbacks: Callable,
+    extended_app: Any,
 ) -> None:
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:45])
     with django_capture_on_commit_callbacks() as callbacks:
@@ -60,7 +62,7 @@ def test_rerun_is_a_no_op(spotify_emulator: SpotifyEmulator, queue_albums: Calla
 
 
 def test_reingesting_an_album_updates_rows_and_keeps_features(
-    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]]
+    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]], extended_app: Any
 ) -> None:
     album_id = spotify_emulator.catalog.album_ids()[0]
     queue_albums([album_id])

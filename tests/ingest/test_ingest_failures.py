@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -138,7 +139,7 @@ def test_a_source_whose_workers_keep_dying_is_dead_lettered(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_claiming_at_once_never_process_a_source_twice(
-    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]]
+    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]], extended_app: Any
 ) -> None:
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:60])
     # Slow answers keep both workers inside their batches at the same time.

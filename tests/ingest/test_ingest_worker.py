@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_ingest_job_chains_audio_features_in_a_real_worker(
-    spotify_emulator: SpotifyEmulator, celery_worker_process, queue_albums: Callable[[list[str]], list[str]]
+    spotify_emulator: SpotifyEmulator, celery_worker_process, queue_albums: Callable[[list[str]], list[str]], extended_app
 ) -> None:  # type: ignore[no-untyped-def]
     queue_albums(spotify_emulator.catalog.album_ids()[:10])
     run = job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test")
@@ -46,7 +46,7 @@ def test_a_429_past_the_ceiling_parks_sources_and_the_task_retries_with_the_coun
 
 
 def test_two_worker_processes_ingesting_at_once_take_each_source_once(
-    spotify_emulator: SpotifyEmulator, start_celery_worker, queue_albums: Callable[[list[str]], list[str]]
+    spotify_emulator: SpotifyEmulator, start_celery_worker, queue_albums: Callable[[list[str]], list[str]], extended_app
 ) -> None:  # type: ignore[no-untyped-def]
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:60])
     # Slow several-albums answers keep both workers inside their claims at the same time.

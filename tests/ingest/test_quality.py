@@ -23,7 +23,8 @@ from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.factories import AlbumFactory, ArtistFactory, TrackFactory
 from tests.fixtures_clients import client_for
 
-pytestmark = pytest.mark.django_db
+# Feature runs need an app still served audio features (see tests/fixtures_app_modes.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("extended_app")]
 
 FEATURES = {"energy": 0.5, "valence": 0.5, "tempo": 120.0}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,8 +17,8 @@ from ingest.demo import demo_queue_sources
 from ingest.models import AlbumSource
 from ingest.parsing import album_id_parse
 from ingest.services import album_sources_submit
-from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.actors import cli_actor
+from opsconsole.spotify.emulator import SpotifyEmulator
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +175,8 @@ def test_command_fails_clearly_on_a_missing_file_and_in_strict_mode(tmp_path: Pa
         call_command("ingest_urls", str(path), "--strict", "--no-progress", stdout=StringIO())
 
 
-def test_demo_queues_new_releases_once(spotify_emulator: SpotifyEmulator) -> None:
+def test_demo_queues_new_releases_once(spotify_emulator: SpotifyEmulator, extended_app: Any) -> None:
+    # The demo app is extended-quota: new releases are refused to Development Mode apps.
     assert demo_queue_sources(count=30) == 30
     assert spotify_emulator.count("browse_new_releases") == 1
     assert demo_queue_sources(count=30) == 0

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+MARKETS = ["DE", "FR", "GB", "SE", "US"]
 # A full album object embeds one album-tracks page of this size.
 MAX_ALBUM_TRACKS_PAGE = 50
 
@@ -176,7 +177,7 @@ class Catalog:
         value = self._features.get(track_id)
         return dict(value) if value else None
 
-    def simplified_album(self, album_id: str, base: str) -> dict[str, Any]:
+    def simplified_album(self, album_id: str, base: str, *, extended: bool = True) -> dict[str, Any]:
         album = self._albums[album_id]
         keys = (
             "id",
@@ -193,39 +194,57 @@ class Catalog:
         result = {name: album[name] for name in keys}
         result["href"] = f"{base}/v1/albums/{album_id}"
         result["external_urls"] = {"spotify": f"https://open.spotify.com/album/{album_id}"}
+        if extended:
+            result["available_markets"] = list(MARKETS)
         return result
 
-    def simplified_track(self, track_id: str, base: str) -> dict[str, Any]:
+    # `extended`: the app is an extended-quota app. Development Mode apps (February 2026) no
+    # longer get `available_markets` or `popularity` on albums and tracks.
+    def simplified_track(self, track_id: str, base: str, *, extended: bool = True) -> dict[str, Any]:
         track = {k: v for k, v in self._tracks[track_id].items() if k not in ("album_id", "popularity", "external_ids")}
         track["href"] = f"{base}/v1/tracks/{track_id}"
+        track["external_urls"] = {"spotify": f"https://open.spotify.com/track/{track_id}"}
         track["preview_url"] = None
+        if extended:
+            track["available_markets"] = list(MARKETS)
         return track
 
-    def full_track(self, track_id: str, base: str) -> dict[str, Any] | None:
+    def full_track(self, track_id: str, base: str, *, extended: bool = True) -> dict[str, Any] | None:
         if track_id not in self._tracks:
             return None
         stored = self._tracks[track_id]
-        track = self.simplified_track(track_id, base)
-        track["popularity"] = stored["popularity"]
+        track = self.simplified_track(track_id, base, extended=extended)
+        if extended:
+            track["popularity"] = stored["popularity"]
         track["external_ids"] = stored["external_ids"]
-        track["album"] = self.simplified_album(stored["album_id"], base)
+        track["album"] = self.simplified_album(stored["album_id"], base, extended=extended)
         return track
 
-    def full_album(self, album_id: str, base: str) -> dict[str, Any]:
+    def full_album(self, album_id: str, base: str, *, extended: bool = True) -> dict[str, Any]:
         album = dict(self._albums[album_id])
-        album.update(self.simplified_album(album_id, base))
-        album["tracks"] = self.album_tracks_page(album_id, base, offset=0, limit=MAX_ALBUM_TRACKS_PAGE)
+        if not extended:
+            del album["popularity"]
+        album.update(self.simplified_album(album_id, base, extended=extended))
+        year = album["release_date"][:4]
+        album["copyrights"] = [
+            {"text": f"(C) {year} {album['label']}", "type": "C"},
+            {"text": f"(P) {year} {album['label']}", "type": "P"},
+        ]
+        album["tracks"] = self.album_tracks_page(album_id, base, offset=0, limit=MAX_ALBUM_TRACKS_PAGE, extended=extended)
         return album
 
-    def album_tracks_page(self, album_id: str, base: str, *, offset: int, limit: int) -> dict[str, Any]:
+    def album_tracks_page(self, album_id: str, base: str, *, offset: int, limit: int, extended: bool = True) -> dict[str, Any]:
         ids = self._album_tracks[album_id]
-        items = [self.simplified_track(t, base) for t in ids[offset : offset + limit]]
+        items = [self.simplified_track(t, base, extended=extended) for t in ids[offset : offset + limit]]
         return paging(f"{base}/v1/albums/{album_id}/tracks", items, total=len(ids), offset=offset, limit=limit)
 
 
-def paging(href: str, items: list[Any], *, total: int, offset: int, limit: int) -> dict[str, Any]:
+def paging(href: str, items: list[Any], *, total: int, offset: int, limit: int, next_limit: int | None = None) -> dict[str, Any]:
     # spotipy follows `next` as given: it must name this server, not api.spotify.com.
-    next_url = f"{href}?offset={offset + limit}&limit={limit}" if offset + limit < total else None
+    # `next_limit`: a page embedded in another object may hold more than its own endpoint
+    # serves per call; its `next` asks for what that endpoint takes.
+    step = next_limit or limit
+    next_url = f"{href}?offset={offset + limit}&limit={step}" if offset + limit < total else None
     previous = f"{href}?offset={max(0, offset - limit)}&limit={limit}" if offset > 0 else None
     return {
         "href": f"{href}?offset={offset}&limit={limit}",

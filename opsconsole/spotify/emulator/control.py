@@ -118,6 +118,8 @@ class Controls:
     register_app = Control("POST", "register_app", EmulatorState.register_app)
     app_users = Control("GET", "app_users", EmulatorState.app_users, answer="result", key="users")
     set_audio_features_enabled = Control("POST", "audio_features", EmulatorState.set_audio_features_enabled)
+    grant_audio_features = Control("POST", "grant_audio_features", EmulatorState.grant_audio_features)
+    edit_playlist = Control("POST", "edit_playlist", EmulatorState.edit_playlist)
     set_rotate_refresh_tokens = Control("POST", "rotate_refresh_tokens", EmulatorState.set_rotate_refresh_tokens)
     set_rate_limit = Control("POST", "rate_limit", EmulatorState.set_rate_limit, absent={"max_requests": None})
 

@@ -33,9 +33,19 @@ ENDPOINTS = (
     "playlist_items_get",
     "playlist_get",
     "playlist_unfollow",
+    "playlist_follow",
     "me_playlists",
+    "library_remove",
+    "library_save",
+    "library_contains",
+    "tracks",
     "playlist_tracks_legacy",
 )
+APP_MODES = ("development", "extended")
+# The app of the access token `create_user` hands out when it names none.
+USER_APP = "emulator-user-app"
+# Spotify's own limit on /me/library calls (save, remove, contains).
+MAX_LIBRARY_URIS = 40
 
 
 def now() -> float:
@@ -144,6 +154,8 @@ class EmulatorState:
             self._request_times: dict[str, deque[float]] = {}
             self._rotate_refresh_tokens = False
             self._app_modes = {}
+            # Apps registered after 27 Nov 2024 get 403 on audio features unless granted.
+            self._audio_features_granted: set[str] = set()
             self._app_secrets = {}
             self._app_redirect_uris = {}
             # Users who authorized each app, in order: a Development Mode app admits the first five.
@@ -212,17 +224,32 @@ class EmulatorState:
             users.append(user_id)
 
     def set_app_mode(self, client_id: str, mode: str) -> None:
-        if mode not in ("development", "extended"):
+        if mode not in APP_MODES:
             raise ValueError("mode is 'development' or 'extended'")
         with self._lock:
             self._app_modes[client_id] = mode
 
     def app_mode(self, client_id: str) -> str:
+        """An app nobody registered is what a new app is in 2026: a Development Mode app
+        registered after 27 Nov 2024 (no audio features unless granted)."""
         with self._lock:
-            return self._app_modes.get(client_id, "extended")
+            return self._app_modes.get(client_id, "development")
+
+    def grant_audio_features(self, client_id: str, granted: bool = True) -> None:
+        """Mark the app as one Spotify still serves audio features (registered before 27 Nov
+        2024, or granted since); every other app gets 403 there."""
+        with self._lock:
+            if granted:
+                self._audio_features_granted.add(client_id)
+            else:
+                self._audio_features_granted.discard(client_id)
+
+    def audio_features_granted(self, client_id: str) -> bool:
+        with self._lock:
+            return client_id in self._audio_features_granted and self._audio_features_enabled
 
     def set_audio_features_enabled(self, enabled: bool) -> None:
-        """False: audio features answer 403, as for apps registered after Nov 2024."""
+        """False: audio features answer 403 to every app, even a granted one."""
         with self._lock:
             self._audio_features_enabled = bool(enabled)
 
@@ -270,11 +297,10 @@ class EmulatorState:
         """A user who authorized the app at `authorized_at` (default now): their tokens."""
         with self._lock:
             self._users[user_id] = {"id": user_id, "display_name": display_name or user_id}
-            if client_id:
-                self._add_app_user(client_id, user_id)
+            self._add_app_user(client_id or USER_APP, user_id)
             refresh_token = "r-" + secrets.token_urlsafe(24)
             self._refresh_tokens[refresh_token] = RefreshToken(user_id, to_epoch(authorized_at))
-            access_token = self._issue_access_token(client_id or "emulator-user-app", user_id)
+            access_token = self._issue_access_token(client_id or USER_APP, user_id)
         return {
             "user_id": user_id,
             "display_name": display_name or user_id,
@@ -301,6 +327,39 @@ class EmulatorState:
         """Playlists the user owns and still follows, oldest first."""
         with self._lock:
             return [self._playlist_view(p) for p in self._playlists.values() if p.owner_id == user_id and user_id in p.followers]
+
+    def edit_playlist(
+        self,
+        playlist_id: str,
+        name: str | None = None,
+        description: str | None = None,
+        uris: list[str] | None = None,
+        followed: bool | None = None,
+        deleted: bool = False,
+    ) -> None:
+        """What the owner does in Spotify's own app: rename, edit the items (a new snapshot_id),
+        unfollow ("delete" in the app; the playlist stays readable) or, `deleted`, a playlist
+        gone for good (404 from then on)."""
+        with self._lock:
+            playlist = self._playlists.get(playlist_id)
+            if playlist is None:
+                raise ValueError(f"no playlist {playlist_id!r}")
+            if deleted:
+                del self._playlists[playlist_id]
+                return
+            if name is not None:
+                playlist.name = str(name)
+            if description is not None:
+                playlist.description = str(description)
+            if uris is not None:
+                if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+                    raise ValueError("uris is a list of URIs")
+                playlist.uris = list(uris)
+                playlist.snapshot_id = secrets.token_hex(16)
+            if followed is True:
+                playlist.followers.add(playlist.owner_id)
+            elif followed is False:
+                playlist.followers.discard(playlist.owner_id)
 
     def playlist(self, playlist_id: str) -> dict[str, Any] | None:
         with self._lock:

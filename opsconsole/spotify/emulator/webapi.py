@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
+import math
 import re
 import secrets
 import time
@@ -13,6 +15,7 @@ from urllib.parse import parse_qs
 from opsconsole.spotify.emulator.catalog import MAX_ALBUM_TRACKS_PAGE, paging
 from opsconsole.spotify.emulator.state import (
     ACCESS_TOKEN_LIFETIME,
+    MAX_LIBRARY_URIS,
     REFRESH_TOKEN_LIFETIME,
     AccessToken,
     EmulatorState,
@@ -30,11 +33,18 @@ MAX_PLAYLIST_ITEMS_WRITE = 100
 MAX_PAGE = 50
 
 _TRACK_URI = re.compile(r"^spotify:track:[0-9A-Za-z]{22}$")
+_LIBRARY_URI = re.compile(r"^spotify:(track|album|episode|show|audiobook|artist|user|playlist):([0-9A-Za-z]+)$")
+# What the Get Playlist object embeds: one items page of this size.
+EMBEDDED_ITEMS_PAGE = 100
 _ID = r"([0-9A-Za-z]+)"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"^/api/token$"), "token"),
     ("GET", re.compile(r"^/v1/me$"), "me"),
     ("GET", re.compile(r"^/v1/me/playlists$"), "me_playlists"),
+    ("DELETE", re.compile(r"^/v1/me/library$"), "library_remove"),
+    ("PUT", re.compile(r"^/v1/me/library$"), "library_save"),
+    ("GET", re.compile(r"^/v1/me/library/contains$"), "library_contains"),
+    ("GET", re.compile(r"^/v1/tracks$"), "tracks"),
     ("POST", re.compile(r"^/v1/me/playlists$"), "create_playlist"),
     ("GET", re.compile(r"^/v1/browse/new-releases$"), "browse_new_releases"),
     ("GET", re.compile(r"^/v1/albums$"), "albums"),
@@ -46,7 +56,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(rf"^/v1/playlists/{_ID}/items$"), "playlist_items_get"),
     ("PUT", re.compile(rf"^/v1/playlists/{_ID}/items$"), "playlist_items_put"),
     ("POST", re.compile(rf"^/v1/playlists/{_ID}/items$"), "playlist_items_post"),
+    # Deprecated (→ /me/library); refused to Development Mode apps since February 2026.
     ("DELETE", re.compile(rf"^/v1/playlists/{_ID}/followers$"), "playlist_unfollow"),
+    ("PUT", re.compile(rf"^/v1/playlists/{_ID}/followers$"), "playlist_follow"),
     # The pre-2026 path: Spotify answers 403 on every method.
     ("*", re.compile(rf"^/v1/playlists/{_ID}/tracks$"), "playlist_tracks_legacy"),
 ]
@@ -68,6 +80,8 @@ class WebAPI(EmulatorState):
         if not endpoint:
             with self._lock:
                 self._counts["unknown"] += 1
+            if any(pattern.match(path) for _, pattern, _ in ROUTES):
+                return api_error(405, "Method not allowed")
             return api_error(404, "Service not found")
         with self._lock:
             self._counts[endpoint] += 1
@@ -92,8 +106,8 @@ class WebAPI(EmulatorState):
         status = int(fault.status or 500)
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
-            value = fault.retry_after
-            headers["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
+            # Spotify sends whole seconds.
+            headers["Retry-After"] = str(max(0, math.ceil(float(fault.retry_after))))
         if endpoint == "token":
             error = {400: "invalid_grant", 401: "invalid_client"}.get(status, "server_error")
             description = "Refresh token revoked" if error == "invalid_grant" else f"Injected fault {status}"
@@ -159,6 +173,9 @@ class WebAPI(EmulatorState):
                 raise Reply(400, {"error": "invalid_grant", "error_description": "Refresh token revoked"})
             if now() - stored.authorized_at > REFRESH_TOKEN_LIFETIME.total_seconds():
                 raise Reply(400, {"error": "invalid_grant", "error_description": "Refresh token expired"})
+            # Holding this app's refresh token means the user authorized the app (a user made
+            # through the control API names no app until now): Development Mode's cap counts them.
+            self._add_app_user(client_id, stored.user_id)
             access = self._issue_access_token(client_id, stored.user_id)
             body_out: dict[str, Any] = {
                 "access_token": access,
@@ -182,18 +199,27 @@ class WebAPI(EmulatorState):
             {
                 "type": "user",
                 "uri": f"spotify:user:{user_id}",
-                "country": "SE",
-                "product": "premium",
-                "followers": {"href": None, "total": 0},
                 "images": [],
                 "href": f"{base}/v1/users/{user_id}",
                 "external_urls": {"spotify": f"https://open.spotify.com/user/{user_id}"},
             }
         )
+        if self._extended(token):
+            # Removed for Development Mode apps in February 2026.
+            user.update(
+                {
+                    "country": "SE",
+                    "email": f"{user_id}@example.com",
+                    "explicit_content": {"filter_enabled": False, "filter_locked": False},
+                    "followers": {"href": None, "total": 0},
+                    "product": "premium",
+                }
+            )
         return Reply(200, user)
 
     def _ep_browse_new_releases(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_PAGE)
+        self._refuse_in_development_mode(token)
         ids = self.catalog.album_ids()
         items = [self.catalog.simplified_album(a, base) for a in ids[offset : offset + limit]]
         return Reply(
@@ -201,8 +227,11 @@ class WebAPI(EmulatorState):
             {"albums": paging(f"{base}/v1/browse/new-releases", items, total=len(ids), offset=offset, limit=limit)},
         )
 
+    def _extended(self, token: AccessToken) -> bool:
+        return self.app_mode(token.client_id) == "extended"
+
     def _refuse_in_development_mode(self, token: AccessToken) -> None:
-        if self.app_mode(token.client_id) == "development":
+        if not self._extended(token):
             raise api_error(403, "Forbidden: endpoint not available to apps in development mode")
 
     def _ep_albums(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
@@ -213,26 +242,32 @@ class WebAPI(EmulatorState):
         albums = [self.catalog.full_album(a, base) if self.catalog.has_album(a) else None for a in ids]
         return Reply(200, {"albums": albums})
 
+    def _ep_tracks(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
+        ids = _ids(query)
+        if len(ids) > MAX_PAGE:
+            raise api_error(400, f"Too many ids requested (max {MAX_PAGE})")
+        self._refuse_in_development_mode(token)
+        return Reply(200, {"tracks": [self.catalog.full_track(t, base) for t in ids]})
+
     def _ep_album(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str) -> Reply:
         if not self.catalog.has_album(album_id):
             raise api_error(404, "Resource not found")
-        return Reply(200, self.catalog.full_album(album_id, base))
+        return Reply(200, self.catalog.full_album(album_id, base, extended=self._extended(token)))
 
     def _ep_album_tracks(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, album_id: str) -> Reply:
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_ALBUM_TRACKS_PAGE)
         if not self.catalog.has_album(album_id):
             raise api_error(404, "Resource not found")
-        return Reply(200, self.catalog.album_tracks_page(album_id, base, offset=offset, limit=limit))
+        page = self.catalog.album_tracks_page(album_id, base, offset=offset, limit=limit, extended=self._extended(token))
+        return Reply(200, page)
 
     def _ep_audio_features(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
         ids = _ids(query)
         if len(ids) > MAX_AUDIO_FEATURES:
             raise api_error(400, f"Too many ids requested (max {MAX_AUDIO_FEATURES})")
-        with self._lock:
-            enabled = self._audio_features_enabled
-        if not enabled:
-            raise api_error(403, "Forbidden: audio features are not available to this app")
         self._refuse_in_development_mode(token)
+        if not self.audio_features_granted(token.client_id):
+            raise api_error(403, "Forbidden: audio features are not available to this app")
         return Reply(200, {"audio_features": [self.catalog.features(t) for t in ids]})
 
     def _ep_me_playlists(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
@@ -240,7 +275,7 @@ class WebAPI(EmulatorState):
         offset, limit = _page_args(query, default_limit=20, max_limit=MAX_PAGE)
         with self._lock:
             mine = [p for p in self._playlists.values() if user_id in p.followers]
-            items = [self._simplified_playlist(p, base) for p in mine[offset : offset + limit]]
+            items = [self._simplified_playlist(p, base, extended=self._extended(token)) for p in mine[offset : offset + limit]]
         return Reply(200, paging(f"{base}/v1/me/playlists", items, total=len(mine), offset=offset, limit=limit))
 
     def _ep_create_playlist(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
@@ -260,7 +295,7 @@ class WebAPI(EmulatorState):
                 followers={user_id},
             )
             self._playlists[playlist.id] = playlist
-            return Reply(201, self._full_playlist(playlist, base))
+            return Reply(201, self._full_playlist(playlist, base, extended=self._extended(token)))
 
     def _owned_playlist(self, token: AccessToken, playlist_id: str) -> Playlist:
         user_id = self._user(token)
@@ -278,7 +313,12 @@ class WebAPI(EmulatorState):
             playlist = self._playlists.get(playlist_id)
             if playlist is None:
                 raise api_error(404, "Not found.")
-            return Reply(200, self._full_playlist(playlist, base))
+            answer = self._full_playlist(playlist, base, extended=self._extended(token))
+        fields = [f.strip() for f in query.get("fields", [""])[0].split(",") if f.strip()]
+        if fields:
+            # Top-level field names only: all the console asks for.
+            answer = {name: answer[name] for name in fields if name in answer}
+        return Reply(200, answer)
 
     def _ep_playlist_details(
         self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
@@ -299,12 +339,16 @@ class WebAPI(EmulatorState):
     def _ep_playlist_items_get(
         self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
     ) -> Reply:
-        offset, limit = _page_args(query, default_limit=50, max_limit=MAX_PAGE)
+        offset, limit = _page_args(query, default_limit=20, max_limit=MAX_PAGE)
+        user_id = self._user(token)
         with self._lock:
             playlist = self._playlists.get(playlist_id)
             if playlist is None:
                 raise api_error(404, "Not found.")
-            return Reply(200, self._items_page(playlist, base, offset=offset, limit=limit))
+            if playlist.owner_id != user_id and not (playlist.collaborative and user_id in playlist.followers):
+                raise api_error(403, "Forbidden")
+            page = self._items_page(playlist, base, offset=offset, limit=limit, extended=self._extended(token))
+        return Reply(200, page)
 
     def _write_uris(self, query: dict[str, list[str]], body: bytes) -> list[str]:
         data = json_body(body) if body.strip() else None
@@ -342,9 +386,16 @@ class WebAPI(EmulatorState):
         data = json_body(body) if body.strip() else None
         position = data.get("position") if isinstance(data, dict) else None
         if position is None and "position" in query:
-            position = int(query["position"][0])
+            try:
+                position = int(query["position"][0])
+            except ValueError:
+                raise api_error(400, "Invalid position") from None
+        if position is not None and (not isinstance(position, int) or isinstance(position, bool) or position < 0):
+            raise api_error(400, "Invalid position")
         with self._lock:
             playlist = self._owned_playlist(token, playlist_id)
+            if position is not None and position > len(playlist.uris):
+                raise api_error(400, "Index out of bounds")
             if position is None:
                 playlist.uris.extend(uris)
             else:
@@ -356,6 +407,7 @@ class WebAPI(EmulatorState):
         self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
     ) -> Reply:
         user_id = self._user(token)
+        self._refuse_in_development_mode(token)
         with self._lock:
             playlist = self._playlists.get(playlist_id)
             if playlist is None:
@@ -363,14 +415,74 @@ class WebAPI(EmulatorState):
             playlist.followers.discard(user_id)
         return Reply(200, None)
 
-    def _simplified_playlist(self, playlist: Playlist, base: str) -> dict[str, Any]:
+    def _ep_playlist_follow(
+        self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
+    ) -> Reply:
+        user_id = self._user(token)
+        self._refuse_in_development_mode(token)
+        with self._lock:
+            playlist = self._playlists.get(playlist_id)
+            if playlist is None:
+                raise api_error(404, "Not found.")
+            playlist.followers.add(user_id)
+        return Reply(200, None)
+
+    def _library_uris(self, query: dict[str, list[str]]) -> list[tuple[str, str]]:
+        """(type, id) of the `uris` query parameter: Spotify URIs, at most 40."""
+        uris = [u for u in query.get("uris", [""])[0].split(",") if u]
+        if not uris:
+            raise api_error(400, "Missing required parameter: uris")
+        if len(uris) > MAX_LIBRARY_URIS:
+            raise api_error(400, f"Too many uris requested (max {MAX_LIBRARY_URIS})")
+        parsed = []
+        for uri in uris:
+            match = _LIBRARY_URI.match(uri)
+            if match is None:
+                raise api_error(400, f"Invalid uri: {uri}")
+            parsed.append((match.group(1), match.group(2)))
+        return parsed
+
+    def _ep_library_remove(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
+        """Remove Items from Library: a playlist's URI unfollows it (what "delete" is for its owner).
+        Unknown or not-saved items are no error: removing twice is fine."""
+        user_id = self._user(token)
+        items = self._library_uris(query)
+        with self._lock:
+            for kind, item_id in items:
+                playlist = self._playlists.get(item_id) if kind == "playlist" else None
+                if playlist is not None:
+                    playlist.followers.discard(user_id)
+        return Reply(200, None)
+
+    def _ep_library_save(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
+        user_id = self._user(token)
+        items = self._library_uris(query)
+        with self._lock:
+            for kind, item_id in items:
+                playlist = self._playlists.get(item_id) if kind == "playlist" else None
+                if playlist is not None:
+                    playlist.followers.add(user_id)
+        return Reply(200, None)
+
+    def _ep_library_contains(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
+        user_id = self._user(token)
+        items = self._library_uris(query)
+        with self._lock:
+            answer = [
+                kind == "playlist" and item_id in self._playlists and user_id in self._playlists[item_id].followers
+                for kind, item_id in items
+            ]
+        return Reply(200, answer)
+
+    def _simplified_playlist(self, playlist: Playlist, base: str, *, extended: bool) -> dict[str, Any]:
         with self._lock:
             owner_name = self._users.get(playlist.owner_id, {}).get("display_name", playlist.owner_id)
         href = f"{base}/v1/playlists/{playlist.id}"
-        return {
+        result: dict[str, Any] = {
             "id": playlist.id,
             "name": playlist.name,
-            "description": playlist.description,
+            # Spotify answers descriptions HTML-escaped.
+            "description": html.escape(playlist.description),
             "public": playlist.public,
             "collaborative": playlist.collaborative,
             "type": "playlist",
@@ -383,30 +495,41 @@ class WebAPI(EmulatorState):
                 "type": "user",
                 "uri": f"spotify:user:{playlist.owner_id}",
             },
-            "items": {"href": f"{href}/items", "total": len(playlist.uris)},
-            "tracks": {"href": f"{href}/items", "total": len(playlist.uris)},
             "images": [],
             "external_urls": {"spotify": f"https://open.spotify.com/playlist/{playlist.id}"},
+            "primary_color": None,
         }
+        # Renamed for Development Mode apps in February 2026 (`tracks` → `items`); extended
+        # apps keep the old name.
+        result["tracks" if extended else "items"] = {"href": f"{href}/items", "total": len(playlist.uris)}
+        return result
 
-    def _items_page(self, playlist: Playlist, base: str, *, offset: int, limit: int) -> dict[str, Any]:
+    def _items_page(self, playlist: Playlist, base: str, *, offset: int, limit: int, extended: bool) -> dict[str, Any]:
         items = []
         for uri in playlist.uris[offset : offset + limit]:
             track_id = uri.rsplit(":", 1)[1]
-            track = self.catalog.full_track(track_id, base) or {
+            track = self.catalog.full_track(track_id, base, extended=extended) or {
                 "id": track_id,
                 "uri": uri,
                 "type": "track",
                 "name": None,
             }
-            items.append({"added_at": "2026-01-01T00:00:00Z", "is_local": False, "track": track, "item": track})
-        return paging(f"{base}/v1/playlists/{playlist.id}/items", items, total=len(playlist.uris), offset=offset, limit=limit)
+            # The entry's `track` is `item` for Development Mode apps since February 2026.
+            entry_key = "track" if extended else "item"
+            items.append({"added_at": "2026-01-01T00:00:00Z", "added_by": None, "is_local": False, entry_key: track})
+        return paging(
+            f"{base}/v1/playlists/{playlist.id}/items",
+            items,
+            total=len(playlist.uris),
+            offset=offset,
+            limit=limit,
+            next_limit=min(limit, MAX_PAGE),
+        )
 
-    def _full_playlist(self, playlist: Playlist, base: str) -> dict[str, Any]:
-        result = self._simplified_playlist(playlist, base)
-        page = self._items_page(playlist, base, offset=0, limit=100)
-        result["items"] = page
-        result["tracks"] = page
+    def _full_playlist(self, playlist: Playlist, base: str, *, extended: bool) -> dict[str, Any]:
+        result = self._simplified_playlist(playlist, base, extended=extended)
+        page = self._items_page(playlist, base, offset=0, limit=EMBEDDED_ITEMS_PAGE, extended=extended)
+        result["tracks" if extended else "items"] = page
         result["followers"] = {"href": None, "total": len(playlist.followers)}
         return result
 

@@ -84,13 +84,13 @@ def test_a_timeout_is_retried(spotify_emulator: SpotifyEmulator, catalog_client:
 def test_retry_after_below_the_ceiling_is_slept_out_and_blocks_the_app_bucket(
     spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, settings: Any
 ) -> None:
-    settings.SPOTIFY_MAX_SLEEP_SECONDS = 1.0
-    spotify_emulator.fault("album", status=429, retry_after=0.3, times=1)
+    settings.SPOTIFY_MAX_SLEEP_SECONDS = 2.0
+    spotify_emulator.fault("album", status=429, retry_after=1, times=1)
     album_id = spotify_emulator.catalog.album_ids()[0]
     assert catalog_client.album(album_id)["id"] == album_id
     assert spotify_emulator.count("album") == 2
-    # Slept exactly Retry-After (no jitter on a server-given wait).
-    assert counter_total("spotify_backoff_seconds_total", reason="429") == pytest.approx(0.3)
+    # Slept exactly Retry-After (no jitter on a server-given wait; Spotify sends whole seconds).
+    assert counter_total("spotify_backoff_seconds_total", reason="429") == pytest.approx(1.0)
     assert counter_total("spotify_retries_total", status="429") == 1
     assert bucket_state("app", "a1")["last_429_at"] is not None
 
@@ -178,6 +178,9 @@ def test_limits_are_checked_before_any_call(spotify_emulator: SpotifyEmulator, c
 
 
 def test_catalog_reads(spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient) -> None:
+    # An extended app still served audio features: every catalog endpoint answers.
+    spotify_emulator.set_app_mode("a1", "extended")
+    spotify_emulator.grant_audio_features("a1")
     catalog = spotify_emulator.catalog
     ids = catalog.album_ids()[:20]
     assert [a["id"] for a in catalog_client.several_albums(ids)] == ids  # type: ignore[index]
@@ -228,6 +231,8 @@ def test_a_persisted_capability_skips_the_refused_call(spotify_emulator: Spotify
 
 
 def test_a_persisted_audio_features_refusal_still_lets_the_caller_probe(spotify_emulator: SpotifyEmulator) -> None:
+    spotify_emulator.set_app_mode("a3", "extended")
+    spotify_emulator.grant_audio_features("a3")  # the app was granted since its refusal
     learned: list[tuple[str, bool]] = []
     client = SpotifyClient(
         app_key="a3",
@@ -278,7 +283,7 @@ def test_playlist_lifecycle(spotify_emulator: SpotifyEmulator, make_user_client:
     fetched = client.get_playlist(created["id"])
     assert (fetched["name"], fetched["description"]) == ("Mix 2", "new")
     assert [p["id"] for p in client.current_user_playlists()["items"]] == [created["id"]]
-    client.unfollow_playlist(created["id"])
+    assert client.remove_playlists_from_library([created["id"]]) == 1
     assert client.current_user_playlists()["total"] == 0
     assert spotify_emulator.playlists_of("eve") == []
 

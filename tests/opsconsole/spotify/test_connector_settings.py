@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
 from django.test import Client
@@ -141,6 +142,9 @@ def test_the_admin_edits_a_connector_and_django_audits_it(operator: User) -> Non
 def test_disabled_features_are_skipped_and_re_enabling_resumes_without_a_restart(
     spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]], operator: User, superuser: User
 ) -> None:
+    # An extended app still served audio features: the only kind that resumes fetching them.
+    spotify_emulator.set_app_mode(django_settings.SPOTIFY_CLIENT_ID, "extended")
+    spotify_emulator.grant_audio_features(django_settings.SPOTIFY_CLIENT_ID)
     queue_albums(spotify_emulator.catalog.album_ids()[:3])
     ingest_albums_from_sources()
     assert patch(token_client(operator), "spotify.audio_features", {"enabled": False}).status_code == 200

@@ -42,6 +42,7 @@ def test_catalog_is_deterministic_from_the_seed() -> None:
 
 
 def test_several_albums_accepts_twenty_ids_and_answers_400_beyond(spotify_emulator: SpotifyEmulator) -> None:
+    spotify_emulator.set_app_mode("app-1", "extended")  # refused to Development Mode apps
     token = _client_token(spotify_emulator)
     ids = spotify_emulator.catalog.album_ids()
     ok = _get(spotify_emulator, "albums", token, ids=",".join(ids[:20]))
@@ -70,6 +71,7 @@ def test_album_tracks_pages_hold_at_most_fifty_and_next_names_the_emulator(spoti
 
 
 def test_new_releases_page_through_the_whole_catalog(spotify_emulator: SpotifyEmulator) -> None:
+    spotify_emulator.set_app_mode("app-1", "extended")  # refused to Development Mode apps
     token = _client_token(spotify_emulator)
     assert _get(spotify_emulator, "browse/new-releases", token, limit=51).status_code == 400
     found: list[str] = []
@@ -82,6 +84,9 @@ def test_new_releases_page_through_the_whole_catalog(spotify_emulator: SpotifyEm
 
 
 def test_audio_features_limit_nulls_and_switch_to_403(spotify_emulator: SpotifyEmulator) -> None:
+    # An extended app registered before 27 Nov 2024: still served audio features.
+    spotify_emulator.set_app_mode("app-1", "extended")
+    spotify_emulator.grant_audio_features("app-1")
     token = _client_token(spotify_emulator)
     ids = spotify_emulator.catalog.track_ids()
     assert _get(spotify_emulator, "audio-features", token, ids=",".join(ids[:101])).status_code == 400
@@ -96,6 +101,7 @@ def test_development_mode_apps_get_403_on_batch_endpoints_but_not_single_album(
     spotify_emulator: SpotifyEmulator,
 ) -> None:
     spotify_emulator.set_app_mode("dev-app", "development")
+    spotify_emulator.set_app_mode("extended-app", "extended")
     token = _client_token(spotify_emulator, "dev-app")
     album_id = spotify_emulator.catalog.album_ids()[0]
     assert _get(spotify_emulator, "albums", token, ids=album_id).status_code == 403
@@ -136,7 +142,10 @@ def test_playlist_lifecycle_on_the_2026_paths(spotify_emulator: SpotifyEmulator)
     assert fetched["items"]["total"] == 130
     assert spotify_emulator.playlist(playlist_id)["uris"] == uris[:130]  # type: ignore[index]
     assert [p["id"] for p in spotify_emulator.playlists_of("alice")] == [playlist_id]
-    assert _send(spotify_emulator, "DELETE", f"playlists/{playlist_id}/followers", token).status_code == 200
+    # A Development Mode app (the default) is refused the deprecated followers endpoint.
+    assert _send(spotify_emulator, "DELETE", f"playlists/{playlist_id}/followers", token).status_code == 403
+    removed = _send(spotify_emulator, "DELETE", f"me/library?uris=spotify:playlist:{playlist_id}", token)
+    assert removed.status_code == 200
     assert spotify_emulator.playlists_of("alice") == []
 
 
@@ -197,6 +206,7 @@ def test_fault_429_with_retry_after_for_a_number_of_times(spotify_emulator: Spot
 
 
 def test_fault_5xx_until_cleared_and_on_every_endpoint(spotify_emulator: SpotifyEmulator) -> None:
+    spotify_emulator.set_app_mode("app-1", "extended")
     token = _client_token(spotify_emulator)
     spotify_emulator.fault("*", status=503)
     assert _get(spotify_emulator, "browse/new-releases", token).status_code == 503
