@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install demo test bench lint stop browser promtool wrk migrate clean backup restore up down logs
+.PHONY: install demo demo-logs test bench lint stop browser promtool wrk migrate clean backup restore up down logs
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,12 @@ $(VENV)/.installed: requirements.txt
 
 demo: install
 	PORT=$(PORT) $(BIN)/python -m opsconsole.demo
+
+# Follows the running demo's processes (each logs to var/log/<process>.log; the terminal keeps the banner).
+DEMO_LOG_DIR := $(or $(OPSCONSOLE_VAR_DIR),var)/log
+demo-logs:
+	@test -d $(DEMO_LOG_DIR) || { echo "no $(DEMO_LOG_DIR) yet: start make demo first"; exit 1; }
+	tail -n 20 -F $(addprefix $(DEMO_LOG_DIR)/,web.log worker.log beat.log emulator.log alerts.log)
 
 test: install browser promtool
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
