@@ -8,6 +8,7 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from ingest import services
+from opsconsole.jobs.countdown import countdown_capped
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue
 from opsconsole.spotify.errors import SpotifyRateLimited
@@ -24,7 +25,7 @@ DB_MAX_RETRIES = 3
 
 
 def _countdown(seconds: float) -> float:
-    return min(float(seconds), MAX_COUNTDOWN_SECONDS)
+    return countdown_capped(min(float(seconds), MAX_COUNTDOWN_SECONDS))
 
 
 def _continue_or_retry(task: Task, summary: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 REDIS_COUNTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("playlists_created_total", "Playlists created on Spotify.", ()),
     ("reshuffles_total", "Playlist reshuffles synced to Spotify.", ()),
+    ("playlist_drift_found_total", "Playlists whose Spotify side drifted (edited, emptied, renamed, deleted).", ()),
+    ("playlist_drift_repaired_total", "Drifted playlists repaired by verify_playlists.", ()),
     ("spotify_retries_total", "Spotify calls retried, by response status (429, 5xx, connection).", ("status",)),
     ("spotify_requests_total", "Spotify Web API calls made, by endpoint.", ("endpoint",)),
     # Counted when a run finishes (opsconsole.jobs.services): pruning the job history never lowers it.

@@ -72,12 +72,12 @@ class SyncFailedFilter(admin.SimpleListFilter):
 class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
     list_display = ["__str__", "account", "policy", "status", "sync_badge", "tracks", "next_reshuffle_at", "last_synced_at"]
     list_select_related = ["account", "policy", "current_snapshot"]
-    list_filter = [SyncFailedFilter, "status", "sync_state", "policy"]
+    list_filter = [SyncFailedFilter, "status", "sync_state", "frozen", "policy"]
     search_fields = ["name", "spotify_playlist_id", "account__display_name", "account__spotify_user_id", "id"]
     raw_id_fields = ["account", "current_snapshot"]
     show_full_result_count = False
     list_per_page = 100
-    actions = ["reshuffle_now", "sync_now", "retire"]
+    actions = ["reshuffle_now", "sync_now", "retire", "freeze", "unfreeze"]
     readonly_fields = [
         "id",
         "spotify_playlist_id",
@@ -189,6 +189,20 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
                 playlists=playlists, actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN
             )
         report_queued(self, request, result, "reshuffle")
+
+    @admin.action(description="Freeze (no reshuffle, no drift repair)", permissions=["change"])
+    def freeze(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:
+        self._set_frozen(request, queryset, frozen=True)
+
+    @admin.action(description="Unfreeze", permissions=["change"])
+    def unfreeze(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:
+        self._set_frozen(request, queryset, frozen=False)
+
+    def _set_frozen(self, request: HttpRequest, queryset: QuerySet[Playlist], *, frozen: bool) -> None:
+        actor = request_actor(request, door="admin")
+        changed = sum(services.playlist_set_frozen(playlist=p, frozen=frozen, actor=actor) for p in queryset)
+        verb = "frozen" if frozen else "unfrozen"
+        self.message_user(request, ngettext("%d playlist %s.", "%d playlists %s.", changed) % (changed, verb), messages.SUCCESS)
 
     @admin.action(description="Sync now (compare with Spotify and repair)", permissions=["change"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:

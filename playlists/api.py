@@ -45,9 +45,15 @@ class PlaylistSerializer(serializers.ModelSerializer):
             "last_synced_at",
             "current_snapshot_id",
             "track_count",
+            "frozen",
+            "spotify_snapshot_id",
+            "last_verified_at",
+            "not_before",
+            "parked_work",
             "created_at",
             "retired_at",
         ]
+        read_only_fields = fields
 
     def get_track_count(self, playlist: Playlist) -> int:
         return playlist.current_snapshot.track_count if playlist.current_snapshot else 0
@@ -188,6 +194,27 @@ class PlaylistCreateView(APIView):
         rows = Playlist.objects.select_related("account", "policy", "current_snapshot").filter(pk__in=[p.pk for p in playlists])
         body = {"created": len(playlists), "playlists": PlaylistSerializer(rows.order_by("index"), many=True).data}
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class FrozenInputSerializer(serializers.Serializer):
+    frozen = serializers.BooleanField()
+
+
+class PlaylistFrozenView(APIView):
+    """Freeze or unfreeze one playlist (README "Freeze"): no reshuffle, no drift repair; audited."""
+
+    @extend_schema(request=FrozenInputSerializer, responses={200: PlaylistSerializer}, tags=["playlists"])
+    def post(self, request: Request, playlist_id: uuid.UUID) -> Response:
+        data = FrozenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        playlist = Playlist.objects.filter(pk=playlist_id).first()
+        if playlist is None:
+            raise exceptions.NotFound("No such playlist.")
+        services.playlist_set_frozen(
+            playlist=playlist, frozen=data.validated_data["frozen"], actor=request_actor(request, door="api")
+        )
+        row = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist_id)
+        return Response(PlaylistSerializer(row).data)
 
 
 class ReshuffleBulkInputSerializer(serializers.Serializer):

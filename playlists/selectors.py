@@ -44,12 +44,17 @@ def playlists_needing_snapshot() -> QuerySet[Playlist]:
 
 
 def playlists_needing_sync() -> QuerySet[Playlist]:
-    """Not yet on Spotify, or the current snapshot or a failure is waiting to be pushed."""
-    return playlists_schedulable().filter(
-        Q(spotify_playlist_id="")
-        | Q(current_snapshot__isnull=True)
-        | Q(current_snapshot__synced_at__isnull=True)
-        | ~Q(sync_state=Playlist.SyncState.SYNCED)
+    """Not yet on Spotify, or the current snapshot or a failure is waiting to be pushed; parked
+    ones wait for resume_parked_playlists."""
+    return (
+        playlists_schedulable()
+        .filter(parked_work="")
+        .filter(
+            Q(spotify_playlist_id="")
+            | Q(current_snapshot__isnull=True)
+            | Q(current_snapshot__synced_at__isnull=True)
+            | ~Q(sync_state=Playlist.SyncState.SYNCED)
+        )
     )
 
 

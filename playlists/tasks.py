@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import Retry
 
+from opsconsole.jobs.countdown import countdown_capped, countdown_fits
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.services import job_enqueue_many
 from opsconsole.locks import LockBusy
@@ -34,7 +35,10 @@ def _retry_countdown(exc: BaseException, retries: int) -> float | None:
     return error_wait_seconds(exc, attempts=retries + 1, base=30.0, ceiling=900.0, jitter=True)
 
 
-def _run_with_retry(task: Any, call: Any) -> Any:
+def _run_with_retry(task: Any, call: Any, *, park: tuple[Playlist, str, str] | None = None) -> Any:
+    """Run `call`; transient trouble retries with a countdown, never one past the broker's
+    visibility timeout: a longer wait (an hours-long Retry-After) parks `park` = (playlist,
+    work, actor) in the database for resume_parked_playlists instead."""
     try:
         return call()
     except Retry:
@@ -43,7 +47,10 @@ def _run_with_retry(task: Any, call: Any) -> Any:
         countdown = _retry_countdown(exc, task.request.retries)
         if countdown is None:
             raise
-        raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_RETRIES) from exc
+        if park is not None and not countdown_fits(countdown):
+            playlist, work, actor = park
+            return services.playlist_park(playlist=playlist, work=work, seconds=countdown, reason=str(exc), actor=actor)
+        raise task.retry(exc=exc, countdown=countdown_capped(countdown), max_retries=MAX_RETRIES) from exc
 
 
 def _playlist(playlist_id: str) -> Playlist | None:
@@ -114,6 +121,17 @@ def reshuffle_due_playlists(actor: str = "schedule") -> dict[str, Any]:
     return {"due": selection["due"], "skipped": selection["skipped"], "queued": len(selection["playlist_ids"])}
 
 
+@shared_task(name="verify_playlists", acks_late=True)
+def verify_playlists(actor: str = "schedule") -> dict[str, Any]:
+    """Every 6 hours: one call per playlist; drift repaired (README "Drift repair")."""
+    return services.playlists_verify(actor=actor)
+
+
+@shared_task(name="resume_parked_playlists", acks_late=True)
+def resume_parked_playlists(actor: str = "schedule") -> dict[str, Any]:
+    return services.playlists_resume_parked(actor=actor)
+
+
 @shared_task(name="scale_playlists_daily", acks_late=True)
 def scale_playlists_daily(dry_run: bool = False, actor: str = "schedule") -> dict[str, Any]:
     return services.playlists_scale_daily(dry_run=dry_run, actor=actor)
@@ -125,7 +143,9 @@ def playlist_sync_one(self: Any, playlist_id: str, actor: str = "schedule", veri
     if playlist is None:
         return {"playlist_id": playlist_id, "skipped": "not found"}
     return _run_with_retry(
-        self, lambda: services.playlist_sync(playlist=playlist, actor=actor, verify=verify, lock_owner=self.request.id)
+        self,
+        lambda: services.playlist_sync(playlist=playlist, actor=actor, verify=verify, lock_owner=self.request.id),
+        park=(playlist, "sync", actor),
     )
 
 
@@ -137,6 +157,7 @@ def playlist_reshuffle_one(self: Any, playlist_id: str, actor: str = "schedule",
     return _run_with_retry(
         self,
         lambda: services.playlist_reshuffle(playlist=playlist, actor=actor, only_if_due=only_if_due, lock_owner=self.request.id),
+        park=(playlist, "reshuffle", actor),
     )
 
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("playlists/scale", api.PlaylistScaleView.as_view(), name="playlists-scale"),
     path("playlists/history", api.PlaylistHistoryView.as_view(), name="playlists-history"),
     path("playlists/<uuid:playlist_id>", api.PlaylistDetailView.as_view(), name="playlists-detail"),
+    path("playlists/<uuid:playlist_id>/frozen", api.PlaylistFrozenView.as_view(), name="playlists-frozen"),
 ]

@@ -58,6 +58,21 @@ JOBS: tuple[JobSpec, ...] = (
         hour="4",
         grace_minutes=60,
     ),
+    JobSpec(
+        "verify_playlists",
+        "One GET per playlist; repair what drifted on Spotify",
+        minute="40",
+        hour="*/6",
+        grace_minutes=60,
+        expires_seconds=3 * 3600,
+    ),
+    JobSpec(
+        "resume_parked_playlists",
+        "Sync or reshuffle playlists parked by an hours-long Retry-After once due",
+        minute="*/10",
+        grace_minutes=15,
+        expires_seconds=540,
+    ),
     JobSpec("metrics_snapshot", "Hourly counts for the dashboard", minute="0", hour="*", grace_minutes=15, expires_seconds=3000),
     JobSpec(
         "retention", "Prune old job runs, task results, snapshots and purged dead letters", minute="0", hour="5", grace_minutes=60

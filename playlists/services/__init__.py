@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from playlists.services.common import ACTOR_SCHEDULE, account_services, playlist_marker
 from playlists.services.creation import account_playlist_capacity, playlists_create
+from playlists.services.parking import playlist_park, playlists_resume_parked
 from playlists.services.policies import policy_get_default
 from playlists.services.queueing import playlists_queue_reshuffle, playlists_queue_scale, playlists_queue_sync
 from playlists.services.rendering import playlist_render
@@ -17,6 +18,7 @@ from playlists.services.scaling import playlists_scale_daily
 from playlists.services.scheduling import playlists_reshuffle_due, playlists_skip_unschedulable
 from playlists.services.snapshots import playlist_build_snapshot, playlists_build_snapshots
 from playlists.services.sync import playlist_sync
+from playlists.services.verify import playlist_set_frozen, playlists_verify
 
 __all__ = [
     "ACTOR_SCHEDULE",
@@ -24,9 +26,11 @@ __all__ = [
     "account_services",
     "playlist_build_snapshot",
     "playlist_marker",
+    "playlist_park",
     "playlist_render",
     "playlist_reshuffle",
     "playlist_retire",
+    "playlist_set_frozen",
     "playlist_sync",
     "playlist_unfollow",
     "playlists_build_snapshots",
@@ -35,9 +39,11 @@ __all__ = [
     "playlists_queue_scale",
     "playlists_queue_sync",
     "playlists_reshuffle_due",
+    "playlists_resume_parked",
     "playlists_queue_unfollow",
     "playlists_scale_daily",
     "playlists_skip_unschedulable",
     "playlists_unfollow",
+    "playlists_verify",
     "policy_get_default",
 ]

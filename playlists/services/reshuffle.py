@@ -27,6 +27,9 @@ def playlist_reshuffle(
         now = timezone.now()
         if playlist.status != Playlist.Status.ACTIVE:
             return {"playlist_id": str(playlist.pk), "skipped": "retired"}
+        if playlist.frozen:
+            history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="reshuffle", reason="frozen")
+            return {"playlist_id": str(playlist.pk), "skipped": "frozen"}
         if only_if_due and (playlist.next_reshuffle_at is None or playlist.next_reshuffle_at > now):
             return {"playlist_id": str(playlist.pk), "skipped": "not due"}
         skip = playlist.account.work_blocked_reason

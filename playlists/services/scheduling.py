@@ -36,7 +36,9 @@ def playlists_reshuffle_due(*, actor: str = ACTOR_SCHEDULE, now: Any = None, lim
     now = now or timezone.now()
     due = list(
         selectors.playlists_in_health_order(
-            selectors.playlists_active().filter(next_reshuffle_at__lte=now).select_related("account")
+            selectors.playlists_active()
+            .filter(next_reshuffle_at__lte=now, frozen=False, parked_work="")
+            .select_related("account")
         )[:limit]
     )
     keep = playlists_skip_unschedulable(playlists=due, actor=actor, operation="reshuffle")

@@ -250,3 +250,7 @@ def _push(
     if replace:
         result["write_calls"] += client.replace_playlist_items(spotify_id, uris)
         result["items_replaced"] = True
+    if (created or replace) and client.last_snapshot_id:
+        # What verify_playlists compares Spotify's side with.
+        playlist.spotify_snapshot_id = client.last_snapshot_id
+        Playlist.objects.filter(pk=playlist.pk).update(spotify_snapshot_id=client.last_snapshot_id)

@@ -1,0 +1,146 @@
+"""Drift repair with snapshot_id (verify_playlists), freeze, and retire through /me/library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from opsconsole.audit.models import AuditEvent
+from opsconsole.counters import counter_total
+from playlists import services
+from playlists.models import Playlist, PlaylistHistory
+from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def synced(make_account: Any, spotify_emulator: Any) -> Playlist:
+    """A playlist on Spotify, on the emulator's default app (Development Mode)."""
+    make_catalog(artists=60, tracks_per_artist=3)
+    account = make_account("verifier")
+    playlist = PlaylistFactory(account=account, policy=PlaylistPolicyFactory(name="Drift"), index=1)
+    services.playlist_sync(playlist=playlist, actor="test")
+    playlist.refresh_from_db()
+    spotify_emulator.reset_counts()
+    return playlist
+
+
+def drift_rows(playlist: Playlist) -> list[dict[str, Any]]:
+    return list(playlist.history.filter(action=PlaylistHistory.Action.DRIFT_REPAIRED).values_list("details", flat=True))
+
+
+def test_sync_stores_spotifys_snapshot_id(synced: Playlist, spotify_emulator: Any) -> None:
+    assert synced.spotify_snapshot_id == spotify_emulator.playlist(synced.spotify_playlist_id)["snapshot_id"]
+
+
+def test_an_unchanged_playlist_costs_one_get_and_changes_nothing(synced: Playlist, spotify_emulator: Any) -> None:
+    summary = services.playlists_verify(actor="test")
+    assert (summary["checked"], summary["drift_found"]) == (1, 0)
+    assert spotify_emulator.counts() == {"library_contains": 1, "playlist_get": 1}
+    assert drift_rows(synced) == []
+
+
+def test_drift_in_items_is_repaired_once_with_one_history_row(synced: Playlist, spotify_emulator: Any) -> None:
+    expected = spotify_emulator.playlist(synced.spotify_playlist_id)["uris"]
+    spotify_emulator.edit_playlist(synced.spotify_playlist_id, uris=expected[:2])
+
+    assert services.playlists_verify(actor="test")["repaired"] == 1
+    assert services.playlists_verify(actor="test")["repaired"] == 0
+
+    assert spotify_emulator.playlist(synced.spotify_playlist_id)["uris"] == expected
+    assert [row["differed"] for row in drift_rows(synced)] == [["items"]]
+    assert counter_total("playlist_drift_found_total") == counter_total("playlist_drift_repaired_total") == 1
+
+
+def test_drift_in_name_is_repaired_without_reading_the_items(synced: Playlist, spotify_emulator: Any) -> None:
+    spotify_emulator.edit_playlist(synced.spotify_playlist_id, name="Renamed by hand")
+
+    services.playlists_verify(actor="test")
+    services.playlists_verify(actor="test")
+
+    assert spotify_emulator.playlist(synced.spotify_playlist_id)["name"] == synced.name
+    assert [row["differed"] for row in drift_rows(synced)] == [["name"]]
+    assert spotify_emulator.count("playlist_items_get") == 0
+
+
+@pytest.mark.parametrize("how", ["deleted", "unfollowed"])
+def test_a_playlist_gone_on_spotify_is_recreated_once_and_audited(synced: Playlist, spotify_emulator: Any, how: str) -> None:
+    old_id = synced.spotify_playlist_id
+    if how == "deleted":
+        spotify_emulator.edit_playlist(old_id, deleted=True)
+    else:
+        spotify_emulator.edit_playlist(old_id, followed=False)
+
+    services.playlists_verify(actor="test")
+    services.playlists_verify(actor="test")
+
+    synced.refresh_from_db()
+    assert synced.spotify_playlist_id not in ("", old_id)
+    assert [p["id"] for p in spotify_emulator.playlists_of("verifier")] == [synced.spotify_playlist_id]
+    assert spotify_emulator.count("create_playlist") == 1
+    assert [row["differed"] for row in drift_rows(synced)] == [[how]]
+    assert AuditEvent.objects.filter(action="playlist.recreate").count() == 1
+
+
+def test_by_policy_a_playlist_deleted_on_spotify_is_retired(synced: Playlist, spotify_emulator: Any, settings: Any) -> None:
+    settings.PLAYLIST_DELETED_ON_SPOTIFY = "retire"
+    spotify_emulator.edit_playlist(synced.spotify_playlist_id, deleted=True)
+    assert services.playlists_verify(actor="test")["retired"] == 1
+    synced.refresh_from_db()
+    assert synced.status == Playlist.Status.RETIRED
+    assert spotify_emulator.count("create_playlist") == 0
+
+
+def test_a_frozen_playlist_is_untouched_but_still_listed(synced: Playlist, spotify_emulator: Any, operator: Any) -> None:
+    from tests.fixtures_clients import token_client
+
+    client = token_client(operator)
+    answer = client.post(f"/api/v1/playlists/{synced.pk}/frozen", {"frozen": True}, format="json")
+    assert answer.status_code == 200 and answer.json()["frozen"] is True
+    spotify_emulator.edit_playlist(synced.spotify_playlist_id, name="Curated by hand", uris=[])
+
+    assert services.playlists_verify(actor="test")["checked"] == 0
+    assert services.playlist_reshuffle(playlist=synced, actor="test")["skipped"] == "frozen"
+
+    on_spotify = spotify_emulator.playlist(synced.spotify_playlist_id)
+    assert (on_spotify["name"], on_spotify["uris"]) == ("Curated by hand", [])
+    assert spotify_emulator.count("playlist_details") == spotify_emulator.count("playlist_items_put") == 0
+    assert str(synced.pk) in {row["id"] for row in client.get("/api/v1/playlists").json()["results"]}
+    assert AuditEvent.objects.filter(action="playlist.freeze").count() == 1
+
+
+def test_retire_on_a_development_mode_app_goes_through_me_library(synced: Playlist, spotify_emulator: Any) -> None:
+    services.playlist_retire(playlist=synced, actor="test", queue_unfollow=False)
+    assert services.playlist_unfollow(playlist=synced, actor="test")["unfollowed"]
+    assert spotify_emulator.playlists_of("verifier") == []
+    assert (spotify_emulator.count("library_remove"), spotify_emulator.count("playlist_unfollow")) == (1, 0)
+
+
+def test_a_refused_removal_is_a_failed_history_row_never_done(synced: Playlist, spotify_emulator: Any) -> None:
+    from opsconsole.spotify import SpotifyForbidden
+
+    services.playlist_retire(playlist=synced, actor="test", queue_unfollow=False)
+    spotify_emulator.fault("library_remove", status=403, times=1)
+    with pytest.raises(SpotifyForbidden):
+        services.playlist_unfollow(playlist=synced, actor="test")
+    assert synced.history.filter(action=PlaylistHistory.Action.FAIL, details__operation="unfollow").count() == 1
+    assert not synced.history.filter(details__unfollowed=True).exists()
+    assert services.playlist_unfollow(playlist=synced, actor="test")["unfollowed"]
+
+
+def test_many_retired_playlists_take_one_call_per_forty(make_account: Any, spotify_emulator: Any) -> None:
+    make_catalog(artists=30, tracks_per_artist=2)
+    account = make_account("many")
+    policy = PlaylistPolicyFactory(name="Many", size=3)
+    playlists = [PlaylistFactory(account=account, policy=policy, index=i) for i in range(1, 42)]
+    for playlist in playlists:
+        services.playlist_sync(playlist=playlist, actor="test")
+        services.playlist_retire(playlist=playlist, actor="test", queue_unfollow=False)
+    spotify_emulator.reset_counts()
+
+    result = services.playlists_unfollow(playlist_ids=[str(p.pk) for p in playlists], actor="test")
+
+    assert (len(result["unfollowed"]), result["calls"], spotify_emulator.count("library_remove")) == (41, 2, 2)
+    assert spotify_emulator.playlists_of("many") == []
