@@ -26,6 +26,8 @@ from opsconsole.jobs.models import JobRun
 logger = logging.getLogger(__name__)
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+# The panels refresh in place this often (metrics/static/metrics/dashboard_live.js); ?refresh=N overrides.
+REFRESH_SECONDS = 30
 FAILING_WINDOW = timedelta(hours=24)
 
 
@@ -237,10 +239,13 @@ def dashboard_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> Templ
     range_key = request.GET.get("range", "24h")
     if range_key not in RANGES:
         range_key = "24h"
+    refresh = request.GET.get("refresh", "")
+    refresh_seconds = min(max(int(refresh), 1), 3600) if refresh.isdigit() else REFRESH_SECONDS
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Operations dashboard",
         "opts": MetricSnapshot._meta,
+        "refresh_seconds": refresh_seconds,
         **dashboard_context(range_key=range_key),
     }
     return TemplateResponse(request, "admin/metrics/dashboard.html", context)

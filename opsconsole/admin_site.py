@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from opsconsole import preferences
 
 ADVANCED = "advanced"
 
@@ -64,7 +67,37 @@ class OpsAdminSite(admin.AdminSite):
         return _dashboard_url()
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
-        return {**super().each_context(request), "ops_dashboard_url": self.dashboard_url(request)}
+        context = {**super().each_context(request), "ops_dashboard_url": self.dashboard_url(request)}
+        if request.user.is_authenticated:
+            context["display_time_zone"] = preferences.display_time_zone(request)
+        return context
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        return [path("preferences/", self.admin_view(self.preferences_view), name="preferences"), *super().get_urls()]
+
+    def preferences_view(self, request: HttpRequest) -> HttpResponse:
+        """The display time zone: times in the admin show in it (relative, the absolute time on hover)."""
+        next_url = request.POST.get("next") or request.GET.get("next") or ""
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            next_url = reverse("admin:index", current_app=self.name)
+        error = ""
+        if request.method == "POST":
+            try:
+                preferences.display_time_zone_set(request=request, time_zone=request.POST.get("time_zone", ""))
+            except ValueError as exc:
+                error = str(exc)
+            else:
+                messages.success(request, f"Times now show in {request.POST['time_zone']}.")
+                return HttpResponseRedirect(next_url)
+        context = {
+            **self.each_context(request),
+            "title": "Display time zone",
+            "time_zones": preferences.time_zones(),
+            "current": preferences.display_time_zone(request),
+            "next_url": next_url,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/preferences.html", context, status=400 if error else 200)
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         if app_label:

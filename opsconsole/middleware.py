@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+import zoneinfo
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from opsconsole.logging import log_context
 
@@ -29,3 +32,25 @@ class RequestIdMiddleware:
             log_context.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class DisplayTimeZoneMiddleware:
+    """Admin pages render times in the staff user's chosen zone (default UTC). Only the admin:
+    the API's DRF fields would follow the active zone, and the API answers in UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+    def process_view(self, request: HttpRequest, view: Callable[..., HttpResponse], args: Any, kwargs: Any) -> None:
+        match = request.resolver_match
+        if match is None or "admin" not in match.app_names or not request.user.is_authenticated:
+            return
+        from opsconsole.preferences import display_time_zone
+
+        timezone.activate(zoneinfo.ZoneInfo(display_time_zone(request)))
