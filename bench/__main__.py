@@ -37,6 +37,7 @@ CASE_MODULES: list[tuple[str, bool]] = [
     ("bench.admin_api", False),
     ("bench.load", False),
     ("bench.ingest", False),
+    ("bench.ingest_cost", False),
     ("bench.playlists", True),
 ]
 

@@ -55,8 +55,18 @@ ARRAY_REMOVE(ARRAY[
 """
 
 
-def _update_sql(scope: str) -> str:
+def _score_sql(issues: str) -> str:
     weights = ", ".join(f"('{issue}', {points})" for issue, points in QUALITY_WEIGHTS.items())
+    return f"""GREATEST(0, 100 - COALESCE(
+        (SELECT SUM(w.points) FROM unnest({issues}) AS i(issue) JOIN (VALUES {weights}) AS w(issue, points) ON w.issue = i.issue), 0
+    ))::smallint"""
+
+
+def _tier_sql(score: str) -> str:
+    return f"CASE WHEN {score} >= {QUALITY_GOOD_MIN} THEN 'good' WHEN {score} >= {QUALITY_FAIR_MIN} THEN 'fair' ELSE 'poor' END"
+
+
+def _update_sql(scope: str) -> str:
     return f"""
     WITH checked AS (
         SELECT t.id, {_CHECKS_SQL} AS issues
@@ -65,18 +75,32 @@ def _update_sql(scope: str) -> str:
         JOIN ingest_album al ON al.id = t.album_id
         WHERE {scope}
     ), scored AS (
-        SELECT c.id, c.issues, GREATEST(0, 100 - COALESCE(
-            (SELECT SUM(w.points) FROM unnest(c.issues) AS i(issue) JOIN (VALUES {weights}) AS w(issue, points) ON w.issue = i.issue), 0
-        ))::smallint AS score
+        SELECT c.id, c.issues, {_score_sql("c.issues")} AS score
         FROM checked c
     )
     UPDATE ingest_track t
     SET quality_issues = s.issues,
         quality_score = s.score,
-        quality_tier = CASE WHEN s.score >= {QUALITY_GOOD_MIN} THEN 'good' WHEN s.score >= {QUALITY_FAIR_MIN} THEN 'fair' ELSE 'poor' END
+        quality_tier = {_tier_sql("s.score")}
     FROM scored s
     WHERE t.id = s.id
       AND (t.quality_score IS DISTINCT FROM s.score OR t.quality_issues IS DISTINCT FROM s.issues)
+    """
+
+
+def quality_scored_sql(tracks: str) -> str:
+    """SELECT of `tracks` (a relation with the track's columns, audio_features included) plus
+    `quality_issues`, `quality_score` and `quality_tier` as tracks_quality_update would write
+    them: ingest scores new tracks in the INSERT itself instead of rewriting them afterwards."""
+    return f"""
+    SELECT c.*, {_tier_sql("c.quality_score")} AS quality_tier FROM (
+        SELECT checked.*, {_score_sql("checked.quality_issues")} AS quality_score FROM (
+            SELECT t.*, {_CHECKS_SQL} AS quality_issues
+            FROM ({tracks}) t
+            JOIN ingest_artist ar ON ar.id = t.artist_id
+            JOIN ingest_album al ON al.id = t.album_id
+        ) checked
+    ) c
     """
 
 
