@@ -23,6 +23,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("OPSCONSOLE_VAR_DIR", BASE_DIR / "var"))
 LOCAL_ENV = VAR_DIR / "local.env"
 DATABASE_NAME = "opsconsole"
+# The embedded servers this process started (not those it found running): a test session stops
+# exactly these when it ends (opsconsole.testing), never a running demo's.
+STARTED: set[str] = set()
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -70,6 +73,8 @@ def ensure_postgres() -> str:
         import pgserver
 
     data_dir = VAR_DIR / "pg"
+    if not _postgres_pid():
+        STARTED.add("postgres")
     # cleanup_mode=None: the server outlives this process so web, worker and beat share it.
     server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
@@ -127,21 +132,51 @@ def ensure_redis() -> str:
     else:
         raise RuntimeError(f"embedded Redis did not answer on port {port}; see {redis_dir / 'redis.log'}")
     port_file.write_text(str(port))
+    STARTED.add("redis")
     return f"redis://127.0.0.1:{port}/0"
 
 
-def stop_embedded() -> None:
-    """Stop the embedded servers (used by `make stop`); data stays under var/."""
+def _postgres_pid() -> int | None:
+    """The embedded PostgreSQL's postmaster when it is running."""
+    pid_file = VAR_DIR / "pg" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
+def stop_redis() -> None:
     pid_file = VAR_DIR / "redis" / "redis.pid"
     if pid_file.exists():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    pg_dir = VAR_DIR / "pg"
-    pid_file = pg_dir / "postmaster.pid"
-    if pid_file.exists():
+
+
+def stop_postgres() -> None:
+    pid = _postgres_pid()
+    if pid:
         # SIGINT is PostgreSQL's "fast" shutdown; pg_ctl itself refuses to run as root.
-        with contextlib.suppress(ProcessLookupError, ValueError, IndexError):
-            os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+
+
+def stop_embedded() -> None:
+    """Stop the embedded servers (used by `make stop`); data stays under var/."""
+    stop_redis()
+    stop_postgres()
+
+
+def stop_started() -> list[str]:
+    """Stop the embedded servers this process started; returns their names."""
+    stopped = sorted(STARTED)
+    if "redis" in STARTED:
+        stop_redis()
+    if "postgres" in STARTED:
+        stop_postgres()
+    STARTED.clear()
+    return stopped
 
 
 def bootstrap() -> None:

@@ -26,7 +26,13 @@ os.environ["ALERT_WEBHOOK_ALLOW_PRIVATE"] = "true"
 os.environ.setdefault("SPOTIFY_BACKOFF_BASE", "0.01")
 os.environ.setdefault("SPOTIFY_MAX_SLEEP_SECONDS", "0.5")
 
-from opsconsole.runtime import bootstrap, load_local_env  # noqa: E402
+from opsconsole.runtime import bootstrap, load_local_env, stop_started  # noqa: E402
 
 load_local_env()
 bootstrap()
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """Stop the embedded PostgreSQL / Redis this session started (none when DATABASE_URL and
+    REDIS_URL were set, or when it found them running, e.g. a demo's)."""
+    stop_started()
