@@ -327,6 +327,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
         "JobRunStatusEnum": "opsconsole.jobs.models.JobRun.Status",
+        "RateLimitKindEnum": "opsconsole.spotify.models.RateLimitSetting.Kind",
         "AlbumSourceStatusEnum": "ingest.models.AlbumSource.Status",
         "DeadLetterStatusEnum": "ingest.models.DeadLetter.Status",
         "PlaylistStatusEnum": "playlists.models.Playlist.Status",

@@ -71,21 +71,28 @@ class RunFinished(Exception):
         self.run = run
 
 
-@transaction.atomic
 def job_run_revoke(*, run: JobRun, terminate: bool, actor: str) -> JobRun:
     """Revoke a queued or running run: no worker starts it; with `terminate`, the worker running
     it kills it and then runs the task's revoke cleanups. The run becomes `revoked`.
-    Raises RunFinished for a run that already ended."""
-    run = JobRun.objects.select_for_update().get(pk=run.pk)
-    if run.status not in REVOCABLE:
+    Raises RunFinished for a run that already ended (the refusal is audited too)."""
+    try:
+        return _job_run_revoke(run=run, terminate=terminate, actor=actor)
+    except RunFinished as exc:
         audit_record(
             actor=actor,
             action="job_run.terminate" if terminate else "job_run.revoke",
-            target=run,
-            target_repr=f"{run.job_name} ({run.task_id})",
+            target=exc.run,
+            target_repr=f"{exc.run.job_name} ({exc.run.task_id})",
             outcome="refused",
-            details={"status": run.status},
+            details={"status": exc.run.status},
         )
+        raise
+
+
+@transaction.atomic
+def _job_run_revoke(*, run: JobRun, terminate: bool, actor: str) -> JobRun:
+    run = JobRun.objects.select_for_update().get(pk=run.pk)
+    if run.status not in REVOCABLE:
         raise RunFinished(run)
     was = run.status
     now = timezone.now()

@@ -82,7 +82,11 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
         updates.update(finished_at=now, duration_ms=duration_ms)
     if summary is not None:
         updates["summary"] = summary
-    JobRun.objects.filter(task_id=task_id).update(**updates)
+    rows = JobRun.objects.filter(task_id=task_id)
+    if status != JobRun.Status.REVOKED:
+        # An operator's revoke stands: a terminated task's process may still report its end.
+        rows = rows.exclude(status=JobRun.Status.REVOKED)
+    rows.update(**updates)
 
 
 def job_subject_add(**values: Any) -> None:

@@ -79,3 +79,17 @@ def test_compose_environment_names_only_settings_the_console_reads() -> None:
     # The database and broker the app points at are services of the same file.
     assert "@postgres:5432/" in app_env["DATABASE_URL"]
     assert app_env["REDIS_URL"].startswith("redis://redis:6379")
+
+
+def test_compose_flower_uses_the_workers_broker_and_key_prefix_behind_basic_auth() -> None:
+    services = _compose()["services"]
+    flower, worker = services["flower"], services["worker"]
+    # The workers' app and environment: same broker URL and CELERY_BROKER_KEY_PREFIX, so
+    # Flower sees the workers and its Revoke/Terminate reach them.
+    assert flower["command"][:3] == ["celery", "-A", "opsconsole"] and "flower" in flower["command"]
+    for name in ("REDIS_URL", "CELERY_BROKER_KEY_PREFIX"):
+        assert flower["environment"][name] == worker["environment"][name]
+    assert flower["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+    assert flower["environment"]["FLOWER_UNAUTHENTICATED_API"] == "false"
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+    assert "flower==" in (ROOT / "requirements.txt").read_text()
