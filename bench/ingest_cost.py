@@ -193,7 +193,7 @@ def workers_case() -> Figures:
     with emulator_process(WORKER_ALBUMS) as remote:
         album_ids = _album_ids(remote)
         track_ids = [track for album in album_ids for track in catalog.album_track_ids(album)]
-        remote.fault("*", latency=LATENCY_MS / 1000)
+        remote.fault("*", status=None, latency=LATENCY_MS / 1000)
         try:
             for count in WORKER_COUNTS:
                 album_sources_submit(raw_inputs=[f"spotify:album:{a}" for a in album_ids], submitted_by="bench")
