@@ -209,10 +209,13 @@ def main(argv: list[str]) -> int:
     results: dict[str, Figures] = {"fleet": built}
     for note in missing:
         print(json.dumps({"case": note.split(":", 1)[0], "skipped": note.split(":", 1)[1].strip()}), flush=True)
+    from opsconsole.progress import Progress
+
     failed = 0
-    for case in REGISTRY.values():
-        if prefixes and not any(case.name.startswith(p) for p in prefixes):
-            continue
+    selected = [case for case in REGISTRY.values() if not prefixes or any(case.name.startswith(p) for p in prefixes)]
+    # The bar (or plain lines off a terminal) on stderr; stdout keeps one JSON line per case.
+    progress = Progress(total=len(selected), desc="bench", unit="cases", stream=sys.stderr)
+    for case in selected:
         case_started = time.perf_counter()
         try:
             with transaction.atomic() if case.rollback else nullcontext():
@@ -225,8 +228,10 @@ def main(argv: list[str]) -> int:
             figures = {"error": f"{type(exc).__name__}: {exc}"}
         figures = {**figures, "case_seconds": round(time.perf_counter() - case_started, 1)}
         results[case.name] = figures
-        print(json.dumps({"case": case.name, **figures}, default=str), flush=True)
+        progress.write(json.dumps({"case": case.name, **figures}, default=str), stream=sys.stdout)
+        progress.update(note=case.name)
         _merge_results(results)
+    progress.close()
     _merge_results(results)
     merged = json.loads(RESULTS.read_text())
     merged["summary"] = summary(merged["cases"])

@@ -9,7 +9,7 @@ alert (README: "Data quality") reads the tiers: counts by tier in snapshots, the
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -122,8 +122,10 @@ def tracks_quality_update(*, track_ids: Sequence[int] | None = None, album_ids: 
         return cursor.rowcount
 
 
-def tracks_quality_refresh_all() -> int:
-    """Every track, in pk slices so no transaction holds all rows (after a rule change or upgrade)."""
+def tracks_quality_refresh_all(*, on_slice: Callable[[int], None] | None = None) -> int:
+    """Every track, in pk slices so no transaction holds all rows (after a rule change or upgrade).
+
+    `on_slice(n)` hears of each slice of n tracks done (the command's progress bar)."""
     changed = 0
     last_pk = 0
     while True:
@@ -135,6 +137,8 @@ def tracks_quality_refresh_all() -> int:
                 break
             changed += tracks_quality_update(track_ids=ids)
         last_pk = ids[-1]
+        if on_slice is not None:
+            on_slice(len(ids))
     logger.info("track quality refreshed", extra={"changed": changed})
     return changed
 

@@ -59,12 +59,14 @@ class Progress:
         self.stream.write(f"{self.desc}: {shown} {self.unit}{percent}{' ' + note if note else ''}\n")
         self.stream.flush()
 
-    def write(self, line: str) -> None:
+    def write(self, line: str, *, stream: Any = None) -> None:
+        """Print a line (to `stream`, default the bar's) without tearing the bar."""
+        target = _raw_stream(stream) if stream is not None else self.stream
         if self.bar is not None:
-            self.bar.write(line, file=self.stream)
+            self.bar.write(line, file=target)
         else:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            target.write(line + "\n")
+            target.flush()
 
     def close(self) -> None:
         if self.bar is not None:

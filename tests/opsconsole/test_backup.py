@@ -13,7 +13,7 @@ from django.apps import apps
 from django.db import connection
 
 from accounts.services import account_onboard, app_get_or_create_default
-from opsconsole.backup import database_backup, database_restore
+from opsconsole.backup import archive_table_count, database_backup, database_restore, database_table_count
 from tests import fixtures_celery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,8 @@ def test_make_restore_round_trips_a_backup_into_an_empty_database(transactional_
     app.save()
     for n in range(3):
         account_onboard(app=app, spotify_user_id=f"u{n}", display_name=f"U{n}", refresh_token=f"refresh-{n}")
-    archive = database_backup(directory=tmp_path, keep=2)
+    dumped: list[str] = []
+    archive = database_backup(directory=tmp_path, keep=2, on_table=dumped.append)
     url, restored_params = empty_database_url
 
     result = subprocess.run(
@@ -52,6 +53,10 @@ def test_make_restore_round_trips_a_backup_into_an_empty_database(transactional_
     )
 
     assert result.returncode == 0, result.stderr
+    # Progress: every table dumped was reported, and the restore's plain lines (no terminal) end at 100%.
+    assert "public.accounts_spotifyaccount" in dumped and len(dumped) == database_table_count()
+    tables = archive_table_count(path=archive)
+    assert result.stderr.splitlines()[-1] == f"Restoring: {tables}/{tables} tables (100%)"
     params = connection.get_connection_params()
     with psycopg.connect(**params) as source, psycopg.connect(**restored_params) as restored:
         assert _counts(restored) == _counts(source)

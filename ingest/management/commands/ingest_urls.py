@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.services import album_sources_submit
 from opsconsole.actors import actor_of, cli_actor
+from opsconsole.progress import Progress
 
 CHUNK = 500
-BAR_WIDTH = 30
 
 
 class Command(BaseCommand):
@@ -28,7 +28,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--submitted-by", default="", help="Who asked, recorded as cli:<name> (default: the login name at the terminal)."
         )
-        parser.add_argument("--no-progress", action="store_true", help="No progress bar (e.g. in cron logs).")
+        parser.add_argument(
+            "--no-progress", action="store_true", help="No progress (a bar on a terminal, plain lines otherwise)."
+        )
         parser.add_argument("--strict", action="store_true", help="Exit with status 1 when any line was invalid.")
 
     def handle(self, *args: Any, file: str, submitted_by: str, no_progress: bool, strict: bool, **options: Any) -> None:
@@ -38,6 +40,7 @@ class Command(BaseCommand):
         actor = actor_of(submitted_by, door="cli") if submitted_by else cli_actor()
         counts: Counter[str] = Counter()
         problems: list[str] = []
+        progress = None if no_progress else Progress(total=len(entries), desc="Queueing", unit="links", stream=self.stderr)
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start : start + CHUNK]
             results = album_sources_submit(raw_inputs=[text for _, text in chunk], submitted_by=actor)
@@ -47,10 +50,10 @@ class Command(BaseCommand):
                     problems.append(f"line {line_number}: invalid: {text[:100]!r}: {result.reason}")
                 elif result.status == "duplicate":
                     problems.append(f"line {line_number}: duplicate: {result.album_id}: {result.reason}")
-            if not no_progress:
-                self._progress(min(start + CHUNK, len(entries)), len(entries))
-        if not no_progress:
-            self.stderr.write("")
+            if progress is not None:
+                progress.update(len(chunk))
+        if progress is not None:
+            progress.close()
         for problem in problems:
             self.stdout.write(
                 self.style.WARNING(problem) if "duplicate" in problem.split(":", 2)[1] else self.style.ERROR(problem)
@@ -79,8 +82,3 @@ class Command(BaseCommand):
                 for number, line in enumerate(stream, start=1)
                 if line.strip() and not line.lstrip().startswith("#")
             ]
-
-    def _progress(self, done: int, total: int) -> None:
-        filled = BAR_WIDTH * done // total
-        self.stderr.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}", ending="")
-        self.stderr.flush()

@@ -6,13 +6,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from ingest.models import Track
 from ingest.quality import tracks_quality_counts, tracks_quality_refresh_all
+from opsconsole.progress import Progress
 
 
 class Command(BaseCommand):
     help = "Recompute the data-quality score, issues and tier of every track (bulk SQL, in slices); prints counts by tier."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        changed = tracks_quality_refresh_all()
+        with Progress(total=Track.objects.count(), desc="Rescoring", unit="tracks", stream=self.stderr) as progress:
+            changed = tracks_quality_refresh_all(on_slice=progress.update)
         counts = tracks_quality_counts()
         self.stdout.write(f"{changed} tracks rescored; " + ", ".join(f"{tier}: {n}" for tier, n in counts.items()))

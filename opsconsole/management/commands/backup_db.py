@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from opsconsole.backup import database_backup
+from opsconsole.backup import database_backup, database_table_count
+from opsconsole.progress import Progress
 
 
 class Command(BaseCommand):
@@ -14,4 +15,6 @@ class Command(BaseCommand):
         parser.add_argument("--keep", type=int, default=None, help="Archives to keep (default BACKUP_KEEP).")
 
     def handle(self, *args: Any, keep: int | None = None, **options: Any) -> None:
-        self.stdout.write(str(database_backup(keep=keep)))
+        with Progress(total=database_table_count(), desc="Dumping", unit="tables", stream=self.stderr) as progress:
+            path = database_backup(keep=keep, on_table=lambda _: progress.update())
+        self.stdout.write(str(path))

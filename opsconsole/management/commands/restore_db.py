@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsconsole.backup import database_restore
+from opsconsole.backup import archive_table_count, database_restore
+from opsconsole.progress import Progress
 
 
 class Command(BaseCommand):
@@ -15,8 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("file")
 
     def handle(self, *args: Any, file: str, **options: Any) -> None:
+        path = Path(file)
         try:
-            database_restore(path=Path(file))
+            total = archive_table_count(path=path) if path.exists() else 0
+            with Progress(total=total, desc="Restoring", unit="tables", stream=self.stderr) as progress:
+                database_restore(path=path, on_table=lambda _: progress.update())
         except (FileNotFoundError, RuntimeError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"restored {file}")
