@@ -308,7 +308,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "opsconsole.authentication.TokenOrBearerAuthentication",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSON, encoded by orjson (opsconsole/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["opsconsole.renderers.OrjsonRenderer"],
     "DEFAULT_PAGINATION_CLASS": "opsconsole.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
