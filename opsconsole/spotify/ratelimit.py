@@ -123,9 +123,10 @@ def bucket_try_take(
     kind: BucketKind, ident: str, *, capacity: float | None = None, rate: float | None = None, tokens: float = 1
 ) -> tuple[bool, float]:
     """Take `tokens` if the bucket has them: (True, tokens left) or (False, seconds to wait)."""
-    default_capacity, default_rate = bucket_limits(kind, ident)
-    capacity = default_capacity if capacity is None else capacity
-    rate = default_rate if rate is None else rate
+    if capacity is None or rate is None:
+        default_capacity, default_rate = bucket_limits(kind, ident)
+        capacity = default_capacity if capacity is None else capacity
+        rate = default_rate if rate is None else rate
     granted, value = get_redis().eval(_TAKE, 1, _bucket_key(kind, ident), capacity, rate, tokens, _ttl(capacity, rate))
     return bool(int(granted)), float(value)
 

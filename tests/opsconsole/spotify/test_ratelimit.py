@@ -17,6 +17,9 @@ from opsconsole.spotify.ratelimit import bucket_block, bucket_clear_block, bucke
 from tests.fixtures_celery import BASE_DIR
 from tests.fixtures_spotify import RecordingProvider
 
+# The buckets read their rate and burst from the database settings (RateLimitSetting).
+pytestmark = pytest.mark.django_db
+
 _HAMMER = textwrap.dedent(
     """
     import sys, time
