@@ -10,8 +10,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from metrics.job_runs import job_runs_csv_response, job_runs_touching
 from metrics.models import MetricSnapshot
@@ -80,7 +81,7 @@ class JobRunListView(ListAPIView):
     (`playlist`, `account`, `album_source`); `?format=csv` streams the whole filtered list."""
 
     serializer_class = JobRunSerializer
-    renderer_classes = [JSONRenderer, CSVRenderer]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
 
     def get_queryset(self) -> QuerySet[JobRun]:
         filters = JobRunFilterSerializer(data=self.request.query_params)
