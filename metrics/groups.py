@@ -15,7 +15,17 @@ from django.apps import apps as global_apps
 OPERATORS = "operators"
 VIEWERS = "viewers"
 
-GROUP_APPS = ("accounts", "ingest", "playlists", "metrics", "jobs", "spotify", "audit", "django_celery_beat", "django_celery_results")
+GROUP_APPS = (
+    "accounts",
+    "ingest",
+    "playlists",
+    "metrics",
+    "jobs",
+    "spotify",
+    "audit",
+    "django_celery_beat",
+    "django_celery_results",
+)
 # Operators delete only what is disposable; accounts are deactivated and playlists retired, never deleted.
 OPERATOR_DELETABLE = {
     ("ingest", "deadletter"),
