@@ -32,7 +32,9 @@ class Command(BaseCommand):
         emulator = EmulatorRemote(os.environ["SPOTIFY_ACCOUNTS_URL"])
         app = app_get_or_create_default()
         if app.mode != SpotifyApp.Mode.EXTENDED:
-            # The demo app is a grandfathered extended-quota app so audio features flow.
+            # The demo app is a grandfathered extended-quota app: new releases (album discovery)
+            # and audio features are refused to Development Mode apps (README "Development Mode
+            # and extended-quota apps").
             app.mode, app.user_cap = SpotifyApp.Mode.EXTENDED, max(app.user_cap, 25)
             app.save(update_fields=["mode", "user_cap"])
         # As in Spotify's Developer Dashboard: the app's secret and its redirect URI.
