@@ -39,6 +39,7 @@ class Command(BaseCommand):
             app.save(update_fields=["mode", "user_cap"])
         # As in Spotify's Developer Dashboard: the app's secret and its redirect URI.
         emulator.register_app(app.client_id, app.client_secret, "extended", [settings.SPOTIFY_REDIRECT_URI])
+        emulator.grant_audio_features(app.client_id)
         for n in range(1, accounts + 1):
             link = authorization_request_create(app=app, actor=cli_actor())
             # What the account's owner does in a browser: the consent page, Agree, back to the callback.
@@ -49,4 +50,8 @@ class Command(BaseCommand):
                 raise CommandError(f"demo-user-{n}: {outcome.title}: {outcome.message}")
         queued = demo_queue_sources(count=albums)
         created = demo_create_playlists(per_account=playlists_per_account)
-        self.stdout.write(f"demo: {accounts} accounts, {queued} album sources queued, {created} playlists created")
+        self.stdout.write(
+            f"demo: {accounts} accounts, {queued} album sources queued, {created} playlists created "
+            f"(demo app {app.client_id!r} registered as an extended-quota app: a Development Mode app "
+            "cannot discover albums through new releases)"
+        )
