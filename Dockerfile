@@ -8,4 +8,4 @@ COPY . .
 RUN useradd --create-home opsconsole && chown -R opsconsole /app
 USER opsconsole
 EXPOSE 8000
-CMD ["gunicorn", "opsconsole.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "opsconsole.wsgi:application", "--config", "python:opsconsole.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -230,7 +230,7 @@ def main() -> int:
             spawn(
                 "web",
                 *(PYTHON, "-m", "gunicorn", "opsconsole.wsgi:application", "--bind", f"127.0.0.1:{port}"),
-                *("--workers", "2", "--threads", "4", "--access-logfile", "-", "--no-control-socket"),
+                *("--config", "python:opsconsole.gunicorn_conf", "--workers", "2", "--threads", "4"),
             )
             if not _wait_http(f"http://127.0.0.1:{port}/live", seconds=60):
                 raise BootFailed(f"the web server did not start; see {LOG_DIR / 'web.log'}")
