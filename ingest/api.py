@@ -17,6 +17,7 @@ from ingest import selectors, services
 from ingest.models import Track
 from ingest.quality import tracks_low_quality_ids, tracks_reenrich
 from ingest.serializers import (
+    DEAD_LETTER_ROWS,
     TRACK_ROWS,
     AlbumSubmitSerializer,
     DeadLetterGroupSerializer,
@@ -33,6 +34,7 @@ from ingest.serializers import (
     TracksReenrichSerializer,
 )
 from opsconsole.actors import request_actor
+from opsconsole.rows import RowsListMixin
 
 
 class AlbumSubmitView(APIView):
@@ -65,8 +67,10 @@ class AlbumSubmitView(APIView):
         return Response(SubmitResponseSerializer(body).data, status=code)
 
 
-class TrackListView(ListAPIView):
+class TrackListView(RowsListMixin, ListAPIView):
     serializer_class = TrackSerializer
+    # The page as `.values()` rows: no model instances (bench).
+    rows = TRACK_ROWS
 
     @extend_schema(parameters=[TrackFilterSerializer], tags=["tracks"])
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -76,11 +80,6 @@ class TrackListView(ListAPIView):
         filters = TrackFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return selectors.tracks_list(**filters.validated_data)
-
-    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        # The page as `.values()` rows, serialized by TRACK_ROWS: no model instances (bench).
-        page = self.paginate_queryset(self.get_queryset().values(*TRACK_ROWS.columns))
-        return self.get_paginated_response(TRACK_ROWS.represent(page or []))
 
 
 class DeadLetterStatsView(APIView):
@@ -116,7 +115,8 @@ class DeadLetterMessagesView(APIView):
     def get(self, request: Request) -> Response:
         query = MessagesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        letters = DeadLetterSerializer(selectors.dead_letter_messages(**query.validated_data), many=True).data
+        messages = selectors.dead_letter_messages(**query.validated_data)
+        letters = DEAD_LETTER_ROWS.represent(messages.values(*DEAD_LETTER_ROWS.columns))
         return Response({"count": len(letters), "messages": letters})
 
 

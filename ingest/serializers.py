@@ -142,6 +142,9 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         ]
 
 
+DEAD_LETTER_ROWS = RowSerializer(DeadLetterSerializer)
+
+
 class ReplayRequestSerializer(serializers.Serializer):
     batch_size = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
 

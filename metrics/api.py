@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 from metrics.job_runs import job_runs_csv_response, job_runs_touching
 from metrics.models import MetricSnapshot
 from opsconsole.jobs.models import JobRun
+from opsconsole.rows import RowSerializer, RowsListMixin
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
@@ -76,11 +77,16 @@ class CSVRenderer(BaseRenderer):
         return b""
 
 
-class JobRunListView(ListAPIView):
+# JobRunSerializer's output from `.values()` rows (the JSON list; tests hold the two equal).
+JOB_RUN_ROWS = RowSerializer(JobRunSerializer)
+
+
+class JobRunListView(RowsListMixin, ListAPIView):
     """Job history, newest first; filter by job, status, trigger, start date and subject
     (`playlist`, `account`, `album_source`); `?format=csv` streams the whole filtered list."""
 
     serializer_class = JobRunSerializer
+    rows = JOB_RUN_ROWS
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
 
     def get_queryset(self) -> QuerySet[JobRun]:

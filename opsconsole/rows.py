@@ -53,6 +53,8 @@ def _converter(field: serializers.Field) -> Callable[[Any], Any] | None:
         return lambda value: [str(item) if item is not None else None for item in value]
     if isinstance(field, (serializers.JSONField, serializers.ReadOnlyField)):
         return None
+    if isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None:
+        return None  # `.values("account")` is the account's pk, as the field answers
     raise TypeError(f"{field.field_name}: {type(field).__name__} has no row fast path; compute it")
 
 
@@ -112,3 +114,15 @@ class RowSerializer:
                 item[name] = value if value is None or convert is None else convert(value)
             out.append(item)
         return out
+
+
+class RowsListMixin:
+    """A ListAPIView whose page is `.values()` rows serialized by `rows`; `serializer_class`
+    stays for the schema. Same queryset, filters, pagination and queries as before."""
+
+    rows: RowSerializer
+
+    def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        page = self.paginate_queryset(queryset.values(*self.rows.columns))  # type: ignore[attr-defined]
+        return self.get_paginated_response(self.rows.represent(page or []))  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from accounts.models import SpotifyAccount
 from opsconsole.actors import request_actor
 from opsconsole.jobs.models import JobRun
 from opsconsole.locks import LockBusy
+from opsconsole.rows import RowSerializer, RowsListMixin
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
 
@@ -57,6 +58,14 @@ class PlaylistSerializer(serializers.ModelSerializer):
 
     def get_track_count(self, playlist: Playlist) -> int:
         return playlist.current_snapshot.track_count if playlist.current_snapshot else 0
+
+
+# PlaylistSerializer's output from `.values()` rows (the list; tests hold the two equal).
+PLAYLIST_ROWS = RowSerializer(
+    PlaylistSerializer,
+    computed={"track_count": lambda row: row["current_snapshot__track_count"] or 0},
+    needs=["current_snapshot__track_count"],
+)
 
 
 class SnapshotTrackSerializer(serializers.ModelSerializer):
@@ -122,8 +131,9 @@ def _uuid_param(request: Request, name: str) -> str | None:
         OpenApiParameter("sync_state", str, enum=Playlist.SyncState.values),
     ],
 )
-class PlaylistListView(generics.ListAPIView):
+class PlaylistListView(RowsListMixin, generics.ListAPIView):
     serializer_class = PlaylistSerializer
+    rows = PLAYLIST_ROWS
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         queryset = Playlist.objects.select_related("account", "policy", "current_snapshot").order_by("account_id", "index", "id")
