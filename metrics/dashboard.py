@@ -169,6 +169,25 @@ def _ingest(now: Any) -> dict[str, Any]:
     return report
 
 
+def _drift(now: Any) -> dict[str, Any]:
+    """Drift found and repaired by verify_playlists (Redis counters, as in /metrics), and the
+    active playlists it leaves alone: frozen ones, and those parked until a later time."""
+    from opsconsole.counters import counter_values
+    from playlists.models import Playlist
+
+    report: dict[str, Any] = {"found": 0, "repaired": 0, "frozen": 0, "parked": 0, "error": ""}
+    try:
+        report["found"] = int(sum(value for _, value in counter_values("playlist_drift_found_total")))
+        report["repaired"] = int(sum(value for _, value in counter_values("playlist_drift_repaired_total")))
+    except Exception as exc:
+        logger.exception("dashboard: drift counters unavailable")
+        report["error"] = type(exc).__name__
+    active = Playlist.objects.filter(status=Playlist.Status.ACTIVE)
+    report["frozen"] = active.filter(frozen=True).count()
+    report["parked"] = active.filter(not_before__gt=now).count()
+    return report
+
+
 def _queues() -> dict[str, Any]:
     """Queue depth and beat from Redis and the DB only: no worker broadcast on a page load."""
     from metrics.queues import declared_queues, queue_lengths, scheduler_status
@@ -217,6 +236,7 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
         "late_jobs": _late_jobs(now),
         "queues": _queues(),
         "ingest": _ingest(now),
+        "drift": _drift(now),
         "alerts": _alerts(),
         "now": now,
         "links": {
@@ -226,6 +246,7 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
             "album_sources": _admin_url("ingest_albumsource_changelist"),
             "connectors": _admin_url("spotify_connectorsetting_changelist"),
+            "playlists": _admin_url("playlists_playlist_changelist"),
             "low_quality": (_admin_url("ingest_track_changelist") + "?quality=low")
             if _admin_url("ingest_track_changelist")
             else "",
