@@ -21,7 +21,8 @@ from opsconsole.spotify.errors import SpotifyError
 
 @admin.register(SpotifyApp)
 class SpotifyAppAdmin(SpotifyAppConnectMixin, admin.ModelAdmin):
-    list_display = ["name", "client_id", "mode", "user_cap", "active_accounts", "capabilities"]
+    list_display = ["name", "client_id", "mode", "app_health", "user_cap", "active_accounts", "capabilities"]
+    list_filter = ["health", "mode"]
     search_fields = ["name", "client_id"]
     readonly_fields = ["capabilities", "rate_limiter", "created_at"]
     # The secret is write-only in the admin: the form never shows the stored value.
@@ -44,6 +45,16 @@ class SpotifyAppAdmin(SpotifyAppConnectMixin, admin.ModelAdmin):
     @admin.display(description="Active accounts", ordering="_active")
     def active_accounts(self, obj: SpotifyApp) -> str:
         return f"{obj._active} / {obj.user_cap}"  # type: ignore[attr-defined]
+
+    @admin.display(description="Health", ordering="health")
+    def app_health(self, obj: SpotifyApp) -> str:
+        # Degraded: Spotify refuses every call (e.g. a Development Mode app whose owner lost Premium).
+        return format_html(
+            '<span style="color:{};font-weight:bold">{}</span>{}',
+            HEALTH_COLOURS.get(obj.health, "#000"),
+            obj.get_health_display(),
+            format_html(": {}", obj.health_reason) if obj.health_reason else "",
+        )
 
 
 class TokenExpiryFilter(admin.SimpleListFilter):
