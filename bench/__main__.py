@@ -39,6 +39,7 @@ CASE_MODULES: list[tuple[str, bool]] = [
     ("bench.ingest", False),
     ("bench.ingest_cost", False),
     ("bench.playlists", True),
+    ("bench.drift", True),
 ]
 
 
