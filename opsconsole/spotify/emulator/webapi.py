@@ -445,23 +445,19 @@ class WebAPI(EmulatorState):
     def _ep_library_remove(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
         """Remove Items from Library: a playlist's URI unfollows it (what "delete" is for its owner).
         Unknown or not-saved items are no error: removing twice is fine."""
-        user_id = self._user(token)
-        items = self._library_uris(query)
-        with self._lock:
-            for kind, item_id in items:
-                playlist = self._playlists.get(item_id) if kind == "playlist" else None
-                if playlist is not None:
-                    playlist.followers.discard(user_id)
-        return Reply(200, None)
+        return self._library_follow(token, query, follow=False)
 
     def _ep_library_save(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
+        return self._library_follow(token, query, follow=True)
+
+    def _library_follow(self, token: AccessToken, query: dict[str, list[str]], *, follow: bool) -> Reply:
         user_id = self._user(token)
         items = self._library_uris(query)
         with self._lock:
             for kind, item_id in items:
                 playlist = self._playlists.get(item_id) if kind == "playlist" else None
                 if playlist is not None:
-                    playlist.followers.add(user_id)
+                    (playlist.followers.add if follow else playlist.followers.discard)(user_id)
         return Reply(200, None)
 
     def _ep_library_contains(self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str) -> Reply:
