@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Model, OuterRef, Subquery
 from rest_framework import serializers
 
-from ingest.models import DeadLetter, Track
+from ingest.models import Album, Artist, DeadLetter, Track
 from opsconsole.rows import RowSerializer
 
 
@@ -82,6 +83,10 @@ class TrackSerializer(serializers.ModelSerializer):
         return track.features_fetched_at is not None
 
 
+def _related(model: type[Model], key: str, column: str) -> Subquery:
+    return Subquery(model._default_manager.filter(pk=OuterRef(key)).values(column)[:1])
+
+
 # TrackSerializer's output from `.values()` rows (the tracks list; tests hold the two equal).
 TRACK_ROWS = RowSerializer(
     TrackSerializer,
@@ -90,6 +95,12 @@ TRACK_ROWS = RowSerializer(
         "has_features": lambda row: row["features_fetched_at"] is not None,
     },
     needs=["spotify_id", "features_fetched_at"],
+    lookups={
+        "artist__name": lambda: _related(Artist, "artist_id", "name"),
+        "artist__spotify_id": lambda: _related(Artist, "artist_id", "spotify_id"),
+        "album__name": lambda: _related(Album, "album_id", "name"),
+        "album__spotify_id": lambda: _related(Album, "album_id", "spotify_id"),
+    },
 )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -71,10 +72,13 @@ class RowSerializer:
         *,
         computed: Mapping[str, Callable[[Row], Any]] | None = None,
         needs: Sequence[str] = (),
+        lookups: Mapping[str, Callable[[], Any]] | None = None,
     ) -> None:
         self.serializer_class = serializer_class
         self.computed = dict(computed or {})
         self.needs = list(needs)
+        # column ("artist__name") -> an expression selecting it instead of a join (see values()).
+        self.lookups = dict(lookups or {})
         self._plan: list[tuple[str, str | None, Callable[[Any], Any] | None]] | None = None
 
     def plan(self) -> list[tuple[str, str | None, Callable[[Any], Any] | None]]:
@@ -87,9 +91,21 @@ class RowSerializer:
                 if name in self.computed:
                     plan.append((name, None, None))
                     continue
-                plan.append((name, str(field.source).replace(".", "__"), _converter(field)))
+                column = str(field.source).replace(".", "__")
+                plan.append((name, self._alias(column) if column in self.lookups else column, _converter(field)))
             self._plan = plan
         return self._plan
+
+    @staticmethod
+    def _alias(column: str) -> str:
+        return f"{column}_value".replace("__", "_")
+
+    def values(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """The queryset's rows as `represent` reads them. A related column given in `lookups` is
+        a scalar subquery of the page's rows: joined instead, PostgreSQL's Memoize set up a
+        cache sized for every row of the table before returning 50 (1.4 ms of the tracks page)."""
+        annotations = {self._alias(column): expression() for column, expression in self.lookups.items()}
+        return (queryset.annotate(**annotations) if annotations else queryset).values(*self.columns)
 
     @property
     def columns(self) -> list[str]:
@@ -124,5 +140,5 @@ class RowsListMixin:
 
     def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
-        page = self.paginate_queryset(queryset.values(*self.rows.columns))  # type: ignore[attr-defined]
+        page = self.paginate_queryset(self.rows.values(queryset))  # type: ignore[attr-defined]
         return self.get_paginated_response(self.rows.represent(page or []))  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ def _variety() -> None:
 def test_rows_match_the_model_serializer_field_for_field() -> None:
     _variety()
     expected = TrackSerializer(tracks_list(), many=True).data
-    actual = TRACK_ROWS.represent(tracks_list().values(*TRACK_ROWS.columns))
+    actual = TRACK_ROWS.represent(TRACK_ROWS.values(tracks_list()))
     assert [dict(row) for row in expected] == actual
     assert list(actual[0]) == list(TrackSerializer().fields)
 
