@@ -68,4 +68,6 @@ def client_ip(request: HttpRequest) -> IPAddress | None:
 
 
 def ip_allowlisted(request: HttpRequest) -> bool:
-    return ip_in(client_ip(request), parse_networks(settings.HEALTH_ALLOWLIST))
+    networks = parse_networks(settings.HEALTH_ALLOWLIST)
+    # No allowlist (the default): every anonymous probe would parse its address for nothing.
+    return bool(networks) and ip_in(client_ip(request), networks)
