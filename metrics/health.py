@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import json
 import logging
+import math
+import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -39,7 +42,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from opsconsole.authentication import TokenOrBearerAuthentication
 from opsconsole.client_ip import ip_allowlisted
 from opsconsole.jobs.beat import beat_status
-from opsconsole.redis import get_redis
+from opsconsole.redis import get_redis, key
 
 logger = logging.getLogger(__name__)
 
@@ -295,10 +298,45 @@ STALE_FACTOR = 3
 _refresh_thread: threading.Thread | None = None
 
 
-def _refresh_report() -> None:
+def _published_key() -> str:
+    return key("health", "report", socket.gethostname())
+
+
+def _compute_and_publish(ttl: float) -> tuple[float, tuple[dict[str, Any], int]]:
+    """A fresh report, also left in Redis for the other web processes of this host."""
+    payload, status = health_report()
+    try:
+        document = json.dumps({"at": time.time(), "payload": payload, "status": status}, default=str)
+        get_redis().set(_published_key(), document, ex=max(1, math.ceil(ttl * STALE_FACTOR)))
+    except Exception:  # Redis down: the report itself says so; this process keeps its copy
+        logger.warning("health report not published", exc_info=True)
+    return time.monotonic(), (payload, status)
+
+
+def _published(ttl: float) -> tuple[float, tuple[dict[str, Any], int]] | None:
+    """The report another web process of this host computed, if young enough to serve.
+
+    Per host, not shared further: the checks say whether this machine reaches the database and
+    Redis. A fresh worker answers its first probes with it instead of waiting a whole worker
+    ping (bench: a p99 of that timeout when the load reached a second, cold worker).
+    """
+    try:
+        document = get_redis().get(_published_key())
+        if not document:
+            return None
+        data = json.loads(document)
+        age = max(0.0, time.time() - float(data["at"]))
+    except Exception:
+        return None
+    if age >= ttl * STALE_FACTOR:
+        return None
+    return time.monotonic() - age, (data["payload"], int(data["status"]))
+
+
+def _refresh_report(ttl: float) -> None:
     global _cached_report
     try:
-        _cached_report = (time.monotonic(), health_report())
+        _cached_report = _compute_and_publish(ttl)
     except Exception:
         logger.exception("health report refresh failed")
     finally:
@@ -307,28 +345,27 @@ def _refresh_report() -> None:
 
 
 def health_report_cached() -> tuple[dict[str, Any], int]:
-    """The report, at most HEALTH_CACHE_SECONDS old (per process; 0 = always fresh).
+    """The report, at most HEALTH_CACHE_SECONDS old (per host; 0 = always fresh).
 
     Probes at any rate cost one round of checks per interval. Once the report is older than
     that, one background thread computes the next while every probe keeps answering the last
     one: the worker ping waits its whole timeout, and probes queued behind it held /health at
-    half of /live's rate with a p99 of that timeout (bench). A report older than
-    STALE_FACTOR x the interval (nobody asked for a while) is not served: that probe waits.
+    half of /live's rate with a p99 of that timeout (bench). A process without a report takes
+    the one another process of this host published. A report older than STALE_FACTOR x the
+    interval (nobody asked for a while) is not served: that probe waits for a fresh one.
     """
     global _cached_report, _refresh_thread
     ttl = float(getattr(settings, "HEALTH_CACHE_SECONDS", 0))
     if ttl <= 0:
         return health_report()
     cached = _cached_report
-    age = time.monotonic() - cached[0] if cached is not None else None
-    if cached is None or age is None or age >= ttl * STALE_FACTOR:
-        # None yet, or too old to answer with (an idle process): wait for a fresh one.
+    if cached is None or time.monotonic() - cached[0] >= ttl * STALE_FACTOR:
         with _cached_report_lock:
             if _cached_report is None or time.monotonic() - _cached_report[0] >= ttl * STALE_FACTOR:
-                _cached_report = (time.monotonic(), health_report())
-            return _cached_report[1]
-    if age >= ttl and _refresh_lock.acquire(blocking=False):
-        _refresh_thread = threading.Thread(target=_refresh_report, name="health-refresh", daemon=True)
+                _cached_report = _published(ttl) or _compute_and_publish(ttl)
+            cached = _cached_report
+    if time.monotonic() - cached[0] >= ttl and _refresh_lock.acquire(blocking=False):
+        _refresh_thread = threading.Thread(target=_refresh_report, args=(ttl,), name="health-refresh", daemon=True)
         _refresh_thread.start()
     return cached[1]
 

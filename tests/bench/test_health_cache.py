@@ -12,13 +12,20 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from metrics import health
+from opsconsole.redis import get_redis
+
+
+def _forget_published() -> None:
+    get_redis().delete(health._published_key())
 
 
 @pytest.fixture
 def fresh_health_cache() -> Iterator[None]:
     health._cached_report = None
+    _forget_published()
     yield
     health._cached_report = None
+    _forget_published()
 
 
 def _checked_at(client: Client) -> str:
@@ -73,4 +80,17 @@ def test_a_report_far_past_its_interval_is_not_served(settings, superuser: User,
     client.force_login(superuser)
     first = _checked_at(client)
     _age_report(60 * health.STALE_FACTOR)
+    _forget_published()  # nor does another process of this host have a younger one
     assert _checked_at(client) != first
+
+
+def test_a_process_without_a_report_takes_the_one_this_host_published(
+    settings, superuser: User, fresh_health_cache: None
+) -> None:  # type: ignore[no-untyped-def]
+    settings.HEALTH_CACHE_SECONDS = 60
+    client = Client()
+    client.force_login(superuser)
+    first = _checked_at(client)
+    health._cached_report = None  # a second web process, started after the first one's report
+    assert _checked_at(client) == first
+    assert health._refresh_thread is None or not health._refresh_thread.is_alive()
