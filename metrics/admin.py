@@ -135,7 +135,8 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
     def terminate(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         self._revoke(request, queryset, terminate=True)
 
-    @admin.action(description="Export selected runs as CSV")
+    # Reading only: viewers may export what they may see.
+    @admin.action(description="Export selected runs as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> StreamingHttpResponse:
         return job_runs_csv_response(queryset.order_by("-started_at", "-id"))
 

@@ -14,6 +14,7 @@ from opsconsole.celery import app as celery_app
 from opsconsole.jobs.beat import beat_heartbeat
 from opsconsole.jobs.models import JobRun
 from opsconsole.jobs.schedule import schedule_sync
+from opsconsole.jobs.specs import JOBS
 from tests.fixtures_clients import client_for, token_client
 
 pytestmark = pytest.mark.usefixtures("short_probe_timeouts")
@@ -54,7 +55,7 @@ def test_without_workers_but_with_beat_the_report_is_degraded(superuser: User) -
     body = _queues(superuser)
     assert body["status"] == "degraded"
     assert body["scheduler"]["healthy"] is True
-    assert body["scheduler"]["scheduled_jobs"] == 9
+    assert body["scheduler"]["scheduled_jobs"] == len(JOBS)
     assert body["scheduler"]["last_beat_tick"]
     assert body["warnings"] == ["no_workers"]
 

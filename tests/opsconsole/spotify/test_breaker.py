@@ -19,6 +19,9 @@ from opsconsole.spotify.breaker import (
 )
 from opsconsole.spotify.emulator import SpotifyEmulator
 
+# Token buckets read their rate and burst from the database (rate-limit settings).
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def fast_breaker(settings: Any) -> None:

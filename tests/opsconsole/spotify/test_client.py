@@ -27,6 +27,9 @@ from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.spotify.ratelimit import bucket_clear_block, bucket_state
 from tests.fixtures_spotify import RecordingProvider
 
+# Token buckets read their rate and burst from the database (rate-limit settings).
+pytestmark = pytest.mark.django_db
+
 UserClientFactory = Callable[..., tuple[SpotifyClient, RecordingProvider, dict[str, Any]]]
 
 

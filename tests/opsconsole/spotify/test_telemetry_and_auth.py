@@ -18,6 +18,9 @@ from opsconsole.spotify.breaker import breaker_failure
 from opsconsole.spotify.emulator import SpotifyEmulator
 from opsconsole.spotify.telemetry import ingestion_issues, ingestion_sources, telemetry_record, telemetry_snapshot
 
+# Token buckets read their rate and burst from the database (rate-limit settings).
+pytestmark = pytest.mark.django_db
+
 
 def test_telemetry_counts_outcomes_per_operation(
     spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, settings: Any
