@@ -147,6 +147,7 @@ def _start_beat(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
 
 def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_job_resuming(
     spotify_emulator: Any,
+    extended_app: Any,  # several-albums calls (10 sources, one call per run): refused to a Development Mode app
     private_redis: PrivateRedis,
     queue_albums: Callable[[list[str]], list[str]],
     start_celery_worker: Callable[..., Any],

@@ -3,7 +3,8 @@
 The circuit opens, /api/health (staff) shows it, the CircuitBreakerOpen alert opens, dead
 letters collect; after the outage an operator resets the breakers and replays the dead
 letters through the API, and a real worker drains them: every source done, nothing pending,
-the circuit closed, the alert resolved.
+the circuit closed, the alert resolved. The app is an extended-quota one (`extended_app`):
+the outage is on the several-albums call, which a Development Mode app is refused anyway.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def _albums_circuit(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_a_source_outage_opens_the_circuit_collects_dead_letters_and_reset_plus_replay_drain_them(
     spotify_emulator: Any,
+    extended_app: Any,
     queue_albums: Callable[[list[str]], list[str]],
     start_celery_worker: Callable[..., Any],
     superuser: Any,

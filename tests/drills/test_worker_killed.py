@@ -57,7 +57,10 @@ def test_a_sync_killed_mid_create_is_redelivered_and_creates_each_playlist_once(
 
 
 def test_an_ingest_batch_killed_mid_flight_is_redelivered_and_every_source_ends_done_once(
-    spotify_emulator: Any, queue_albums: Callable[[list[str]], list[str]], start_celery_worker: Callable[..., Any]
+    spotify_emulator: Any,
+    extended_app: Any,  # several-albums calls: a Development Mode app is refused them
+    queue_albums: Callable[[list[str]], list[str]],
+    start_celery_worker: Callable[..., Any],
 ) -> None:
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:30])
     worker = start_celery_worker(pool="prefork", concurrency=1)
