@@ -30,7 +30,7 @@ from opsconsole.spotify.emulator.state import (
     api_error,
     now,
 )
-from opsconsole.spotify.emulator.webapi import WebAPI
+from opsconsole.spotify.emulator.webapi import WebAPI, client_credentials
 
 AUTHORIZATION_CODE_LIFETIME = 600  # seconds; RFC 6749 §4.1.2 recommends at most ten minutes
 DEV_MODE_USER_CAP = 5
@@ -186,13 +186,7 @@ class OAuthServer(WebAPI):
 
     def _client(self, headers: dict[str, str], form: dict[str, str], *, public: bool) -> str:
         """The authenticated client id: Basic or body secret, or client_id alone for a PKCE client."""
-        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
-        auth = headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
-            except ValueError:
-                client_id = ""
+        client_id, client_secret = client_credentials(headers, form)
         with self._lock:
             expected = self._app_secrets.get(client_id)
         if not client_id or expected is None:

@@ -138,13 +138,7 @@ class WebAPI(EmulatorState):
     # Token endpoint ---------------------------------------------------------------------------
     def _token(self, headers: dict[str, str], body: bytes) -> Reply:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
-        auth = headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
-            except ValueError:
-                client_id = ""
+        client_id, client_secret = client_credentials(headers, form)
         if not client_id or not client_secret:
             raise Reply(400, {"error": "invalid_client", "error_description": "Invalid client"})
         with self._lock:
@@ -528,6 +522,18 @@ class WebAPI(EmulatorState):
         result["tracks" if extended else "items"] = page
         result["followers"] = {"href": None, "total": len(playlist.followers)}
         return result
+
+
+def client_credentials(headers: dict[str, str], form: dict[str, str]) -> tuple[str, str]:
+    """The client id and secret of a token request: HTTP Basic, else the form's fields."""
+    client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+        except ValueError:
+            client_id = ""
+    return client_id, client_secret
 
 
 def json_body(body: bytes) -> Any:
