@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
@@ -18,7 +19,10 @@ register = template.Library()
 
 
 @register.simple_tag
-def reltime(value: datetime | None, empty: str = "never") -> SafeString | str:
+def reltime(value: datetime | str | None, empty: str = "never") -> SafeString | str:
+    # Reports built for JSON (the queue triage) carry ISO 8601 strings rather than datetimes.
+    if isinstance(value, str):
+        value = parse_datetime(value)
     if value is None:
         return empty
     now = timezone.now()

@@ -65,3 +65,16 @@ def test_pages_outside_the_admin_stay_utc(superuser: User) -> None:
     client = client_for(superuser)
     client.get("/admin/")
     assert timezone.get_current_timezone_name() == "UTC"
+
+
+def test_reltime_reads_iso_strings_from_json_reports_as_it_reads_datetimes() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from opsconsole.templatetags.opsconsole_time import reltime
+
+    moment = timezone.now() - timedelta(minutes=4)
+    assert reltime(moment.isoformat()) == reltime(moment)
+    assert "4\xa0minutes ago" in reltime(moment.isoformat())
+    assert reltime("not a time") == "never"
