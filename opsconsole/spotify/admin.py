@@ -28,17 +28,7 @@ class ConnectorSettingAdmin(admin.ModelAdmin):
     list_editable = ["enabled"]
     list_filter = ["enabled"]
     readonly_fields = ["name", "updated_by", "updated_at"]
-    fields = [
-        "name",
-        "enabled",
-        "timeout_seconds",
-        "batch_size",
-        "max_attempts",
-        "cooldown_seconds",
-        "note",
-        "updated_by",
-        "updated_at",
-    ]
+    fields = list_display
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # One row per Spotify operation, created by migration: a typo'd name would do nothing.

@@ -400,25 +400,21 @@ class WebAPI(EmulatorState):
     def _ep_playlist_unfollow(
         self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
     ) -> Reply:
-        user_id = self._user(token)
-        self._refuse_in_development_mode(token)
-        with self._lock:
-            playlist = self._playlists.get(playlist_id)
-            if playlist is None:
-                raise api_error(404, "Not found.")
-            playlist.followers.discard(user_id)
-        return Reply(200, None)
+        return self._playlist_followers(token, playlist_id, follow=False)
 
     def _ep_playlist_follow(
         self, token: AccessToken, query: dict[str, list[str]], body: bytes, base: str, playlist_id: str
     ) -> Reply:
+        return self._playlist_followers(token, playlist_id, follow=True)
+
+    def _playlist_followers(self, token: AccessToken, playlist_id: str, *, follow: bool) -> Reply:
         user_id = self._user(token)
         self._refuse_in_development_mode(token)
         with self._lock:
             playlist = self._playlists.get(playlist_id)
             if playlist is None:
                 raise api_error(404, "Not found.")
-            playlist.followers.add(user_id)
+            (playlist.followers.add if follow else playlist.followers.discard)(user_id)
         return Reply(200, None)
 
     def _library_uris(self, query: dict[str, list[str]]) -> list[tuple[str, str]]:
