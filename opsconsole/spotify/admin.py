@@ -9,26 +9,29 @@ from opsconsole.spotify.connectors import connector_setting_changed
 from opsconsole.spotify.models import ConnectorSetting, RateLimitSetting
 from opsconsole.spotify.ratelimit_settings import rate_limit_changed
 
+# What the list shows is what the form edits (read-only ones marked below).
+CONNECTOR_COLUMNS = (
+    "name",
+    "enabled",
+    "timeout_seconds",
+    "batch_size",
+    "max_attempts",
+    "cooldown_seconds",
+    "note",
+    "updated_by",
+    "updated_at",
+)
+
 
 @admin.register(ConnectorSetting)
 class ConnectorSettingAdmin(admin.ModelAdmin):
     """Disable a provider or raise a timeout (README: "Connector settings"): saving is the reload."""
 
-    list_display = [
-        "name",
-        "enabled",
-        "timeout_seconds",
-        "batch_size",
-        "max_attempts",
-        "cooldown_seconds",
-        "note",
-        "updated_by",
-        "updated_at",
-    ]
+    list_display = CONNECTOR_COLUMNS
     list_editable = ["enabled"]
     list_filter = ["enabled"]
     readonly_fields = ["name", "updated_by", "updated_at"]
-    fields = list_display
+    fields = CONNECTOR_COLUMNS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # One row per Spotify operation, created by migration: a typo'd name would do nothing.
