@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
+from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -15,10 +19,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.models import SpotifyAccount, SpotifyApp
+from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount, SpotifyApp
+from accounts.selectors import ACCOUNT_ANNOTATIONS
 from opsconsole.actors import request_actor
 from opsconsole.audit.services import audit_record
-from opsconsole.rows import RowSerializer, RowsListMixin, datetime_representation
+from opsconsole.rows import IsoDateTime, PerRequest, RowSerializer, RowsListMixin, datetime_representation
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -63,6 +68,16 @@ def _reauth(row: dict[str, Any]) -> SimpleNamespace:
     return account
 
 
+def _reauth_due_at_sql() -> ExpressionWrapper:
+    """`SpotifyAccount.reauth_due_at` in SQL."""
+    return ExpressionWrapper(F("authorized_at") + Value(REFRESH_TOKEN_LIFETIME), output_field=DateTimeField())
+
+
+def _reauth_warning() -> timedelta:
+    """`SpotifyAccount.reauth_due_soon`'s window: how far ahead of the end it warns."""
+    return timedelta(days=settings.REAUTH_WARNING_DAYS)
+
+
 # AccountSerializer's output from `.values()` rows (the list; tests hold the two equal).
 ACCOUNT_ROWS = RowSerializer(
     AccountSerializer,
@@ -72,6 +87,15 @@ ACCOUNT_ROWS = RowSerializer(
         "reauth_due_soon": lambda row: _reauth(row).reauth_due_soon,
     },
     needs=["authorized_at"],
+    computed_sql={
+        "reauth_due_at": lambda: IsoDateTime(_reauth_due_at_sql()),
+        "reauthorize_by": lambda: IsoDateTime(_reauth_due_at_sql()),
+        "reauth_due_soon": lambda: ExpressionWrapper(
+            Q(authorized_at__lte=Now() - Value(REFRESH_TOKEN_LIFETIME) + RawSQL("%s", (PerRequest(_reauth_warning),))),
+            output_field=BooleanField(),
+        ),
+    },
+    sql_columns=ACCOUNT_ANNOTATIONS,
 )
 
 

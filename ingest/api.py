@@ -116,8 +116,8 @@ class DeadLetterMessagesView(APIView):
         query = MessagesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         messages = selectors.dead_letter_messages(**query.validated_data)
-        letters = DEAD_LETTER_ROWS.represent(messages.values(*DEAD_LETTER_ROWS.columns))
-        return Response({"count": len(letters), "messages": letters})
+        count, letters = DEAD_LETTER_ROWS.listed(request, messages)
+        return Response({"count": count, "messages": letters})
 
 
 class DeadLetterReplayBatchView(APIView):

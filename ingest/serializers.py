@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Model, OuterRef, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, TextField, Value
+from django.db.models.functions import Concat
 from rest_framework import serializers
 
-from ingest.models import Album, Artist, DeadLetter, Track
-from opsconsole.rows import RowSerializer
+from ingest.models import DeadLetter, Track
+from opsconsole.rows import RowSerializer, related_column
 
 
 class AlbumSubmitSerializer(serializers.Serializer):
@@ -83,10 +85,6 @@ class TrackSerializer(serializers.ModelSerializer):
         return track.features_fetched_at is not None
 
 
-def _related(model: type[Model], key: str, column: str) -> Subquery:
-    return Subquery(model._default_manager.filter(pk=OuterRef(key)).values(column)[:1])
-
-
 # TrackSerializer's output from `.values()` rows (the tracks list; tests hold the two equal).
 TRACK_ROWS = RowSerializer(
     TrackSerializer,
@@ -95,11 +93,13 @@ TRACK_ROWS = RowSerializer(
         "has_features": lambda row: row["features_fetched_at"] is not None,
     },
     needs=["spotify_id", "features_fetched_at"],
+    computed_sql={
+        "uri": lambda: Concat(Value("spotify:track:"), F("spotify_id"), output_field=TextField()),
+        "has_features": lambda: ExpressionWrapper(Q(features_fetched_at__isnull=False), output_field=BooleanField()),
+    },
     lookups={
-        "artist__name": lambda: _related(Artist, "artist_id", "name"),
-        "artist__spotify_id": lambda: _related(Artist, "artist_id", "spotify_id"),
-        "album__name": lambda: _related(Album, "album_id", "name"),
-        "album__spotify_id": lambda: _related(Album, "album_id", "spotify_id"),
+        column: partial(related_column, Track, column)
+        for column in ("artist__name", "artist__spotify_id", "album__name", "album__spotify_id")
     },
 )
 

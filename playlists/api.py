@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
@@ -17,7 +18,7 @@ from accounts.models import SpotifyAccount
 from opsconsole.actors import request_actor
 from opsconsole.jobs.models import JobRun
 from opsconsole.locks import LockBusy
-from opsconsole.rows import RowSerializer, RowsListMixin
+from opsconsole.rows import RowSerializer, RowsListMixin, related_column
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
 
@@ -65,6 +66,7 @@ PLAYLIST_ROWS = RowSerializer(
     PlaylistSerializer,
     computed={"track_count": lambda row: row["current_snapshot__track_count"] or 0},
     needs=["current_snapshot__track_count"],
+    computed_sql={"track_count": lambda: Coalesce(related_column(Playlist, "current_snapshot__track_count"), 0)},
 )
 
 
