@@ -1,10 +1,12 @@
-"""Bulk upsert as one statement with one array parameter per column.
+"""Bulk upsert as one statement whose rows travel as one JSON document.
 
 `bulk_create(update_conflicts=True)` builds a placeholder and a prepared value per cell and
 psycopg then splits a statement of tens of thousands of placeholders: about 1 ms of our CPU per
-ingested track (bench: ingest.cost_per_track), most of a catalog upsert. Here each column
-travels as one array, `INSERT … SELECT … FROM unnest(…) ON CONFLICT … DO UPDATE`, and the
-statement text stays the same size whatever the number of rows.
+ingested track (bench: ingest.cost_per_track), most of a catalog upsert. Here the rows are one
+`json` parameter written by orjson, `INSERT … SELECT … FROM json_to_recordset(…) ON CONFLICT …
+DO UPDATE`, and the statement text stays the same size whatever the number of rows. (One array
+parameter per column did the same with psycopg quoting every element in Python: 0.02 ms more of
+our CPU and of PostgreSQL's per track.)
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import Model
 
@@ -37,12 +40,11 @@ def upsert_rows(
     constants = dict(constants or {})
     fields = {field.column: field for field in model._meta.concrete_fields}
     quote = connection.ops.quote_name
-    arrays = [list(values) for values in zip(*rows, strict=True)]
+    document = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
     types = {column: fields[column].db_type(connection) for column in [*columns, *constants]}
-    unnest = ", ".join(f"%s::{types[column]}[]" for column in columns)
     fixed = "".join(f", %s::{types[column]} AS {quote(column)}" for column in constants)
-    names = ", ".join(quote(column) for column in columns)
-    select = f"SELECT rows.*{fixed} FROM unnest({unnest}) AS rows({names})"
+    record = ", ".join(f"{quote(column)} {types[column]}" for column in columns)
+    select = f"SELECT rows.*{fixed} FROM json_to_recordset(%s::json) AS rows({record})"
     derived: Sequence[str] = ()
     if derive is not None:
         wrap, derived = derive
@@ -54,5 +56,5 @@ def upsert_rows(
         sql += " RETURNING " + ", ".join(returning)
     with connection.cursor() as cursor:
         # Constants come first in the SELECT list, so first in the parameters.
-        cursor.execute(sql, [*constants.values(), *arrays])
+        cursor.execute(sql, [*constants.values(), document])
         return list(cursor.fetchall()) if returning else []
