@@ -78,11 +78,14 @@ class QualityTier(models.TextChoices):
 
 
 class Track(models.Model):
-    spotify_id = models.CharField(max_length=64, unique=True)
+    # Unique and indexed through Meta, not `unique=`/`db_index=`: on PostgreSQL those add a second
+    # `varchar_pattern_ops` index for LIKE 'prefix%', which no lookup here uses, and every new
+    # track paid for both (bench: ingest.cost_per_track).
+    spotify_id = models.CharField(max_length=64)
     name = models.CharField(max_length=300)
     album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="tracks")
     artist = models.ForeignKey(Artist, on_delete=models.PROTECT, related_name="tracks", help_text="Primary artist.")
-    isrc = models.CharField(max_length=20, blank=True, default="", db_index=True)
+    isrc = models.CharField(max_length=20, blank=True, default="")
     duration_ms = models.PositiveIntegerField(default=0)
     disc_number = models.PositiveSmallIntegerField(default=1)
     track_number = models.PositiveSmallIntegerField(default=1)
@@ -99,7 +102,9 @@ class Track(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["spotify_id"], name="ingest_track_spotify_id_key")]
         indexes = [
+            models.Index(fields=["isrc"], name="ingest_track_isrc_96705df9"),
             models.Index(fields=["quality_tier"], name="track_quality_tier_idx"),
             models.Index(fields=["features_fetched_at"], name="track_features_idx"),
             # (Migration 0002 also adds a trigram index on UPPER(name) for admin/API name search.)

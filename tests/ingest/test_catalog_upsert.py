@@ -11,6 +11,7 @@ from ingest.models import Album, AlbumSource, Track
 from ingest.quality import tracks_quality_update
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
 from opsconsole.spotify.emulator import SpotifyEmulator
+from tests.factories import TrackFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +52,17 @@ def test_a_reingested_album_is_rescored_from_its_current_rows(
     assert ingest_albums_from_sources()["tracks_updated"] == len(with_features)
     assert _scores() == with_features
     assert tracks_quality_update(album_ids=list(Album.objects.values_list("pk", flat=True))) == 0
+
+
+def test_the_track_table_has_no_pattern_index_and_spotify_id_stays_unique() -> None:
+    from django.db import IntegrityError, connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'ingest_track'")
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert not [d for d in definitions if "pattern_ops" in d]
+    assert any("UNIQUE" in d and "(spotify_id)" in d for d in definitions)
+    assert any("(isrc)" in d for d in definitions)
+    track = TrackFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TrackFactory(spotify_id=track.spotify_id)
