@@ -108,7 +108,9 @@ def _merge_results(figures: dict[str, Figures]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     merged: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     earlier = merged.get("cases", {})
-    if _fleet_key(earlier.get("fleet")) != _fleet_key(figures.get("fleet")) or merged.get("database") != os.environ.get("BENCH_DATABASE"):
+    if _fleet_key(earlier.get("fleet")) != _fleet_key(figures.get("fleet")) or merged.get("database") != os.environ.get(
+        "BENCH_DATABASE"
+    ):
         # Figures of another fleet (other sizes, another database) do not mix with these.
         merged = {"cases": {}}
     merged["database"] = os.environ.get("BENCH_DATABASE")
@@ -143,28 +145,53 @@ def _load_lines(results: dict[str, Figures]) -> dict[str, Any]:
     }
     for figures in load.values():
         if isinstance(figures, dict) and "share_of_live" in figures:
-            label = f"{figures['path']} under load req/s, p50, p99, errors, share of /live (goal {figures['goal_share']})"
-            lines[label] = [figures.get(f) for f in ("requests_per_second", "p50_ms", "p99_ms", "errors", "share_of_live")]
+            label = (
+                f"{figures['path']} under load req/s, p50, p99, errors, share of /live (goal {figures['goal_share']}), "
+                "CPU ms per request, /live's, share by CPU"
+            )
+            lines[label] = [
+                figures.get(f)
+                for f in (
+                    "requests_per_second",
+                    "p50_ms",
+                    "p99_ms",
+                    "errors",
+                    "share_of_live",
+                    "cpu_ms_per_request",
+                    "live_cpu_ms_per_request",
+                    "cpu_share_of_live",
+                )
+            ]
     return lines
 
 
 def summary(results: dict[str, Figures]) -> dict[str, Any]:
     """The headline figures of the issue, picked out of the cases' own dicts (None: not run)."""
-    sync = {phase: _ratio(_dig(results, "playlists.sync_calls", phase, "write_calls_per_playlist"),
-                          _dig(results, "playlists.sync_calls", phase, "minimum_write_calls_per_playlist"))
-            for phase in ("first_sync", "unchanged_sync", "reshuffle")}
+    sync = {
+        phase: _ratio(
+            _dig(results, "playlists.sync_calls", phase, "write_calls_per_playlist"),
+            _dig(results, "playlists.sync_calls", phase, "minimum_write_calls_per_playlist"),
+        )
+        for phase in ("first_sync", "unchanged_sync", "reshuffle")
+    }
     lines: dict[str, Any] = {
         "tracks first page, API median ms (target < 150)": _dig(results, "api.tracks", "median_ms"),
         "tracks first page, admin median ms (target < 150)": _dig(results, "admin.tracks", "median_ms"),
         "queries per page (admin/API), never growing with rows": {
             name: _dig(results, name, "queries") for name in results if name.startswith(("admin.", "api."))
         },
-        "ingest calls / minimum, extended app": _ratio(_dig(results, "ingest.albums", "extended", "spotify_calls_total"),
-                                                        _dig(results, "ingest.albums", "extended", "minimum_calls_total")),
-        "ingest calls / minimum, development app": _ratio(_dig(results, "ingest.albums", "development", "spotify_calls_total"),
-                                                           _dig(results, "ingest.albums", "development", "minimum_calls_total")),
-        "features calls / minimum": _ratio(_dig(results, "ingest.albums", "extended", "spotify_calls", "audio_features"),
-                                           _dig(results, "ingest.albums", "extended", "minimum_calls", "audio_features")),
+        "ingest calls / minimum, extended app": _ratio(
+            _dig(results, "ingest.albums", "extended", "spotify_calls_total"),
+            _dig(results, "ingest.albums", "extended", "minimum_calls_total"),
+        ),
+        "ingest calls / minimum, development app": _ratio(
+            _dig(results, "ingest.albums", "development", "spotify_calls_total"),
+            _dig(results, "ingest.albums", "development", "minimum_calls_total"),
+        ),
+        "features calls / minimum": _ratio(
+            _dig(results, "ingest.albums", "extended", "spotify_calls", "audio_features"),
+            _dig(results, "ingest.albums", "extended", "minimum_calls", "audio_features"),
+        ),
         "sync write calls / minimum": sync,
         "ingest tracks/s (extended app)": _dig(results, "ingest.albums", "extended", "tracks_per_second"),
         "one snapshot ms (median, 1M tracks)": _dig(results, "playlists.snapshot_1m", "default", "snapshot_ms_median"),
@@ -174,10 +201,12 @@ def summary(results: dict[str, Figures]) -> dict[str, Any]:
             name.removeprefix("admin."): _dig(results, name, "median_ms") for name in results if name.startswith("admin.")
         },
         "ingest our CPU ms per track, worker + database (goal <= 0.1)": [
-            _dig(results, "ingest.cost_per_track", figure) for figure in ("cpu_ms_per_track", "worker_cpu_ms_per_track", "database_cpu_ms_per_track")
+            _dig(results, "ingest.cost_per_track", figure)
+            for figure in ("cpu_ms_per_track", "worker_cpu_ms_per_track", "database_cpu_ms_per_track")
         ],
         "ingest against a 150 ms Spotify, 1/2/4 workers: seconds, speedup": {
-            count: [_dig(results, "ingest.workers", f"workers_{count}", figure) for figure in ("seconds", "speedup")] for count in (1, 2, 4)
+            count: [_dig(results, "ingest.workers", f"workers_{count}", figure) for figure in ("seconds", "speedup")]
+            for count in (1, 2, 4)
         },
     }
     return lines

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bench.cpu import process_cpu_seconds
 from bench.registry import Figures
 
 ALBUMS = int(os.environ.get("BENCH_INGEST_COST_ALBUMS", "500"))
@@ -78,16 +79,6 @@ def emulator_process(albums: int) -> Iterator[Any]:
         process.wait(timeout=10)
 
 
-def _backend_cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a PostgreSQL backend on this machine (None: not visible from here)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _album_ids(remote: Any) -> list[str]:
     return list(remote.album_ids())
 
@@ -107,12 +98,12 @@ def cost_per_track_case() -> Figures:
                     cursor.execute("SELECT pg_backend_pid()")
                     backend = int(cursor.fetchone()[0])
                 remote.reset_counts()
-                db_before = _backend_cpu_seconds(backend)
+                db_before = process_cpu_seconds(backend)
                 cpu_before, wall_before = time.process_time(), time.perf_counter()
                 summary = ingest_albums_from_sources(max_seconds=3600)
                 cpu = time.process_time() - cpu_before
                 wall = time.perf_counter() - wall_before
-                db_after = _backend_cpu_seconds(backend)
+                db_after = process_cpu_seconds(backend)
                 db = db_after - db_before if db_before is not None and db_after is not None else None
                 tracks = summary["tracks_created"]
                 calls = {k: v for k, v in remote.counts().items() if k != "token"}

@@ -19,10 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.cpu import cpu_spent, server_processes_cpu
 from bench.registry import Figures, register
 
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "5"))
@@ -64,8 +65,8 @@ def _answers(port: int, path: str) -> bool:
 
 
 @contextmanager
-def gunicorn() -> Iterator[int]:
-    """A gunicorn on a free loopback port, serving the bench database; stopped on exit."""
+def gunicorn() -> Iterator[tuple[int, int]]:
+    """A gunicorn on a free loopback port, serving the bench database: (port, master pid); stopped on exit."""
     from django.db import connections
 
     # The server's workers open their own connections; ours must not hold the fleet's locks.
@@ -100,7 +101,7 @@ def gunicorn() -> Iterator[int]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not start")
             time.sleep(0.2)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -164,6 +165,19 @@ def wrk(port: int, path: str, *, token: str | None, seconds: float = SECONDS, co
     return {"path": path, **parse_wrk(done.stdout)}
 
 
+def measured(master: int, run: Callable[[], Figures]) -> Figures:
+    """`run`'s figures plus the server CPU each of its requests cost (ms), by process role."""
+    before = server_processes_cpu(master)
+    figures = run()
+    spent = cpu_spent(before, server_processes_cpu(master))
+    requests = figures.get("requests") or 0
+    if requests:
+        per_role = {role: round(1000 * seconds / requests, 3) for role, seconds in spent.items()}
+        figures["cpu_ms_per_request_by_role"] = per_role
+        figures["cpu_ms_per_request"] = round(sum(per_role.values()), 3)
+    return figures
+
+
 def _api_token() -> str:
     from django.contrib.auth.models import User
     from rest_framework.authtoken.models import Token
@@ -176,24 +190,31 @@ def _api_token() -> str:
 def load_health_and_api() -> Figures:
     token = _api_token()
     figures: Figures = {}
-    with gunicorn() as port:
+    with gunicorn() as (port, master):
         for _, path, with_token in [("live", "/live", False), *TARGETS]:
             # Warm-up: imports, connections, the health report's first computation.
             wrk(port, path, token=token if with_token else None, seconds=1)
         lives = []
         for name, path, with_token in TARGETS:
             # /live right before each target: the machine's other load moves both alike.
-            live = wrk(port, "/live", token=None)
+            live = measured(master, lambda: wrk(port, "/live", token=None))
             lives.append(live)
-            figures[name] = wrk(port, path, token=token if with_token else None)
+            figures[name] = measured(master, lambda: wrk(port, path, token=token if with_token else None))  # noqa: B023
             figures[name]["live_requests_per_second"] = live.get("requests_per_second")
+            figures[name]["live_cpu_ms_per_request"] = live.get("cpu_ms_per_request")
     rates = [live.get("requests_per_second", 0) for live in lives]
     figures["live"] = {**lives[0], "requests_per_second": round(sum(rates) / len(rates), 1), "runs": rates}
     for name in GOAL_SHARE:
         rate, live_rate = figures[name].get("requests_per_second"), figures[name].get("live_requests_per_second")
         share = round(rate / live_rate, 3) if rate is not None and live_rate else None
+        cost, live_cost = figures[name].get("cpu_ms_per_request"), figures[name].get("live_cpu_ms_per_request")
         figures[name].update(
-            share_of_live=share, goal_share=GOAL_SHARE[name], meets_goal=share is not None and share >= GOAL_SHARE[name]
+            share_of_live=share,
+            # The same share from what each request cost the web, database and Redis processes:
+            # steadier than the rates when the machine's other tenants come and go.
+            cpu_share_of_live=round(live_cost / cost, 3) if cost and live_cost else None,
+            goal_share=GOAL_SHARE[name],
+            meets_goal=share is not None and share >= GOAL_SHARE[name],
         )
     from django.conf import settings
 

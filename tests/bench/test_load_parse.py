@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from bench.load import parse_wrk
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:40123/api/v1/tracks
@@ -37,3 +40,19 @@ def test_microsecond_latencies_and_a_clean_run() -> None:
     output = output.replace("  Socket errors: connect 0, read 2, write 0, timeout 1\n  Non-2xx or 3xx responses: 4\n", "")
     figures = parse_wrk(output)
     assert (figures["p50_ms"], figures["p99_ms"], figures["errors"]) == (0.81, 4.5, 0)
+
+
+def test_measured_charges_each_request_the_cpu_its_processes_spent() -> None:
+    from bench.load import measured
+
+    def run() -> dict[str, int]:
+        deadline = time.process_time() + 0.3
+        while time.process_time() < deadline:  # this process stands for the web server
+            pass
+        return {"requests": 100}
+
+    figures = measured(os.getpid(), run)
+    assert set(figures["cpu_ms_per_request_by_role"]) == {"web", "database", "redis"}
+    # 0.3 s over 100 requests: about 3 ms each (clock ticks are 10 ms).
+    assert 2.0 <= figures["cpu_ms_per_request_by_role"]["web"] <= 5.0
+    assert figures["cpu_ms_per_request"] >= figures["cpu_ms_per_request_by_role"]["web"]
