@@ -336,7 +336,14 @@ def _published(ttl: float) -> tuple[float, tuple[dict[str, Any], int]] | None:
 def _refresh_report(ttl: float) -> None:
     global _cached_report
     try:
-        _cached_report = _compute_and_publish(ttl)
+        # Another web process of this host computed one within the interval: take it. The host
+        # then runs its checks about once per interval, not once per process (bench: /health's
+        # CPU per request grew with the number of gunicorn workers).
+        published = _published(ttl)
+        if published is not None and time.monotonic() - published[0] < ttl:
+            _cached_report = published
+        else:
+            _cached_report = _compute_and_publish(ttl)
     except Exception:
         logger.exception("health report refresh failed")
     finally:

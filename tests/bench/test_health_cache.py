@@ -65,13 +65,35 @@ def test_a_stale_report_is_answered_while_one_thread_computes_the_next(
     client.force_login(superuser)
     first = _checked_at(client)
     _age_report(61)
+    _forget_published()  # no other process of this host has a younger one
     # Past the interval: this probe still gets the last report, and a refresh starts behind it.
     assert _checked_at(client) == first
+    _join_refresh()
+    assert _checked_at(client) != first
+
+
+def _join_refresh() -> None:
     refresh = health._refresh_thread
     assert refresh is not None
     refresh.join(timeout=30)
     assert not refresh.is_alive()
-    assert _checked_at(client) != first
+
+
+def test_a_stale_report_is_replaced_by_a_younger_one_another_process_published(
+    settings, superuser: User, fresh_health_cache: None
+) -> None:  # type: ignore[no-untyped-def]
+    settings.HEALTH_CACHE_SECONDS = 60
+    client = Client()
+    client.force_login(superuser)
+    first = _checked_at(client)
+    _age_report(61)
+    # Another web process of this host has just run the checks and published its report.
+    published = health._compute_and_publish(60)[1][0]["checked_at"]
+    assert published != first
+    assert _checked_at(client) == first
+    _join_refresh()
+    # The refresh took that report rather than running every check again.
+    assert _checked_at(client) == published
 
 
 def test_a_report_far_past_its_interval_is_not_served(settings, superuser: User, fresh_health_cache: None) -> None:  # type: ignore[no-untyped-def]
