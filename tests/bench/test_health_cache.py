@@ -57,14 +57,20 @@ def _age_report(seconds: float) -> None:
     health._cached_report = (health._cached_report[0] - seconds, health._cached_report[1])
 
 
-def test_a_stale_report_is_answered_while_one_thread_computes_the_next(
-    settings, superuser: User, fresh_health_cache: None
-) -> None:  # type: ignore[no-untyped-def]
+def _stale_report(settings, superuser: User) -> tuple[Client, str]:  # type: ignore[no-untyped-def]
+    """A staff client, and the report its process holds, now past its 60 s interval."""
     settings.HEALTH_CACHE_SECONDS = 60
     client = Client()
     client.force_login(superuser)
     first = _checked_at(client)
     _age_report(61)
+    return client, first
+
+
+def test_a_stale_report_is_answered_while_one_thread_computes_the_next(
+    settings, superuser: User, fresh_health_cache: None
+) -> None:  # type: ignore[no-untyped-def]
+    client, first = _stale_report(settings, superuser)
     _forget_published()  # no other process of this host has a younger one
     # Past the interval: this probe still gets the last report, and a refresh starts behind it.
     assert _checked_at(client) == first
@@ -82,11 +88,7 @@ def _join_refresh() -> None:
 def test_a_stale_report_is_replaced_by_a_younger_one_another_process_published(
     settings, superuser: User, fresh_health_cache: None
 ) -> None:  # type: ignore[no-untyped-def]
-    settings.HEALTH_CACHE_SECONDS = 60
-    client = Client()
-    client.force_login(superuser)
-    first = _checked_at(client)
-    _age_report(61)
+    client, first = _stale_report(settings, superuser)
     # Another web process of this host has just run the checks and published its report.
     published = health._compute_and_publish(60)[1][0]["checked_at"]
     assert published != first
