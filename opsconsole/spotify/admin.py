@@ -6,32 +6,19 @@ from django.http import HttpRequest
 
 from opsconsole.actors import request_actor
 from opsconsole.spotify.connectors import connector_setting_changed
-from opsconsole.spotify.models import ConnectorSetting, RateLimitSetting
+from opsconsole.spotify.models import CONNECTOR_SETTING_COLUMNS, ConnectorSetting, RateLimitSetting
 from opsconsole.spotify.ratelimit_settings import rate_limit_changed
-
-# What the list shows is what the form edits (read-only ones marked below).
-CONNECTOR_COLUMNS = (
-    "name",
-    "enabled",
-    "timeout_seconds",
-    "batch_size",
-    "max_attempts",
-    "cooldown_seconds",
-    "note",
-    "updated_by",
-    "updated_at",
-)
 
 
 @admin.register(ConnectorSetting)
 class ConnectorSettingAdmin(admin.ModelAdmin):
     """Disable a provider or raise a timeout (README: "Connector settings"): saving is the reload."""
 
-    list_display = CONNECTOR_COLUMNS
+    list_display = CONNECTOR_SETTING_COLUMNS
     list_editable = ["enabled"]
     list_filter = ["enabled"]
     readonly_fields = ["name", "updated_by", "updated_at"]
-    fields = CONNECTOR_COLUMNS
+    fields = CONNECTOR_SETTING_COLUMNS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # One row per Spotify operation, created by migration: a typo'd name would do nothing.

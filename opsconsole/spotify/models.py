@@ -8,6 +8,20 @@ from django.db import models
 CONNECTOR_BATCH_LIMITS = {"spotify.audio_features": 100, "spotify.album_tracks": 50, "spotify.playlists": 100}
 
 
+# The columns operators see and edit, in order: the admin's list and form and the API's fields.
+CONNECTOR_SETTING_COLUMNS = (
+    "name",
+    "enabled",
+    "timeout_seconds",
+    "batch_size",
+    "max_attempts",
+    "cooldown_seconds",
+    "note",
+    "updated_by",
+    "updated_at",
+)
+
+
 class ConnectorSetting(models.Model):
     """Run-time knobs of one Spotify operation (names as the breakers: `spotify.albums`).
 

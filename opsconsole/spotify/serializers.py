@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from opsconsole.spotify.models import CONNECTOR_BATCH_LIMITS, ConnectorSetting
+from opsconsole.spotify.models import CONNECTOR_BATCH_LIMITS, CONNECTOR_SETTING_COLUMNS, ConnectorSetting
 
 
 class BreakerSerializer(serializers.Serializer):
@@ -23,17 +23,7 @@ class BreakerSerializer(serializers.Serializer):
 class ConnectorSettingSerializer(serializers.ModelSerializer):
     class Meta:
         model = ConnectorSetting
-        fields = [
-            "name",
-            "enabled",
-            "timeout_seconds",
-            "batch_size",
-            "max_attempts",
-            "cooldown_seconds",
-            "note",
-            "updated_by",
-            "updated_at",
-        ]
+        fields = list(CONNECTOR_SETTING_COLUMNS)
         read_only_fields = ["name", "updated_by", "updated_at"]
 
 
