@@ -8,13 +8,21 @@ from pathlib import Path
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """utime + stime of one process (None: gone or not visible from here)."""
+def _stat(pid: int | str) -> tuple[str, int, float] | None:
+    """(command name, parent pid, utime + stime in seconds) of one process; None: gone or hidden."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat.rsplit(")", 1)[1].split()
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process (None: gone or not visible from here)."""
+    stat = _stat(pid)
+    return stat[2] if stat else None
 
 
 def server_processes_cpu(web_master: int) -> dict[int, tuple[str, float]]:
@@ -23,15 +31,10 @@ def server_processes_cpu(web_master: int) -> dict[int, tuple[str, float]]:
     whichever process does the work."""
     processes: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or (stat := _stat(entry.name)) is None:
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        pid, parent = int(entry.name), int(fields[1])
+        name, parent, seconds = stat
+        pid = int(entry.name)
         if web_master in (pid, parent):
             role = "web"
         elif name == "postgres":
@@ -40,7 +43,7 @@ def server_processes_cpu(web_master: int) -> dict[int, tuple[str, float]]:
             role = "redis"
         else:
             continue
-        processes[pid] = (role, (int(fields[11]) + int(fields[12])) / _TICK)
+        processes[pid] = (role, seconds)
     return processes
 
 

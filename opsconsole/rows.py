@@ -70,13 +70,47 @@ def _converter(field: serializers.Field) -> Callable[[Any], Any] | None:
     raise TypeError(f"{field.field_name}: {type(field).__name__} has no row fast path; compute it")
 
 
+class IsoDateTime(Func):
+    """DRF's DateTimeField output in UTC, written by PostgreSQL: microseconds only when there are
+    some (as `datetime.isoformat()`), then `Z`. One `to_char` with the microseconds, whose zero
+    fraction is then dropped: two `to_char`s and a `date_trunc` per value cost a third of the
+    tracks page's query (bench)."""
+
+    output_field = TextField()
+    template = "(replace(to_char((%(expressions)s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || 'Z')"
+
+
+class JsonRow(Expression):
+    """One row as a JSON object text (`row_to_json` of the named values, in order)."""
+
+    output_field = TextField()
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.fields = dict(fields)
+
+    def get_source_expressions(self) -> list[Any]:
+        return list(self.fields.values())
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        self.fields = dict(zip(self.fields, exprs, strict=True))
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        columns: list[str] = []
+        params: list[Any] = []
+        for name, expression in self.fields.items():
+            sql, more = compiler.compile(expression)
+            columns.append(f"{sql} AS {connection.ops.quote_name(name)}")
+            params.extend(more)
+        return f"row_to_json((SELECT _row FROM (SELECT {', '.join(columns)}) AS _row))::text", tuple(params)
+
+
 def _sql_representation(field: serializers.Field, expression: Any) -> Any:
-    """`expression` as `field.to_representation` would write its value, computed in SQL."""
+    """`expression` as `field.to_representation` would write its value, computed in SQL (`row_to_json`
+    already writes dates, numbers, booleans, arrays and JSON as DRF does)."""
     converter = _converter(field)
     if converter is datetime_representation:
         return IsoDateTime(expression)
-    if isinstance(field, serializers.DateField):
-        return IsoDate(expression)
     if isinstance(field, serializers.CharField) and not isinstance(field, serializers.ChoiceField):
         return Cast(expression, TextField())
     return expression
@@ -212,9 +246,16 @@ class RowSerializer:
         sql, params = resolved.as_sql(compiler, compiler.connection)
         return sql, tuple(params)
 
+    def json_rows_for(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        """`json_rows` where the response's renderer can embed them: only OrjsonRenderer writes a
+        Fragment; another renderer (CSV) gets the Python rows."""
+        if not isinstance(getattr(request, "accepted_renderer", None), OrjsonRenderer):
+            return None
+        return self.json_rows(queryset)
+
     def listed(self, request: Any, queryset: QuerySet[Any]) -> tuple[int, list[Row] | orjson.Fragment]:
         """An unpaginated list's rows for the response: how many, and the rows."""
-        json_rows = self.json_rows(queryset) if renders_with_orjson(request) else None
+        json_rows = self.json_rows_for(request, queryset)
         if json_rows is not None:
             texts = list(json_rows)
             return len(texts), json_array(texts)
@@ -247,11 +288,6 @@ def json_array(texts: Sequence[str]) -> orjson.Fragment:
     return orjson.Fragment("[" + ",".join(texts) + "]")
 
 
-def renders_with_orjson(request: Any) -> bool:
-    """Only OrjsonRenderer writes a Fragment; another renderer (CSV) gets plain rows."""
-    return isinstance(getattr(request, "accepted_renderer", None), OrjsonRenderer)
-
-
 class RowsListMixin:
     """A ListAPIView whose page is `.values()` rows serialized by `rows`; `serializer_class`
     stays for the schema. Same queryset, filters, pagination and queries as before."""
@@ -260,48 +296,8 @@ class RowsListMixin:
 
     def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
-        json_rows = self.rows.json_rows(queryset) if renders_with_orjson(request) else None
+        json_rows = self.rows.json_rows_for(request, queryset)
         if json_rows is not None:
             return self.get_paginated_response(json_array(self.paginate_queryset(json_rows) or []))  # type: ignore[attr-defined]
         page = self.paginate_queryset(self.rows.values(queryset))  # type: ignore[attr-defined]
         return self.get_paginated_response(self.rows.represent(page or []))  # type: ignore[attr-defined]
-
-
-class IsoDateTime(Func):
-    """DRF's DateTimeField output in UTC, written by PostgreSQL: microseconds only when there are
-    some (as `datetime.isoformat()`), then `Z`. One `to_char` with the microseconds, whose zero
-    fraction is then dropped: two `to_char`s and a `date_trunc` per value cost a third of the
-    tracks page's query (bench)."""
-
-    output_field = TextField()
-    template = "(replace(to_char((%(expressions)s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || 'Z')"
-
-
-class IsoDate(Func):
-    output_field = TextField()
-    template = "to_char(%(expressions)s, 'YYYY-MM-DD')"
-
-
-class JsonRow(Expression):
-    """One row as a JSON object text (`row_to_json` of the named values, in order)."""
-
-    output_field = TextField()
-
-    def __init__(self, fields: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.fields = dict(fields)
-
-    def get_source_expressions(self) -> list[Any]:
-        return list(self.fields.values())
-
-    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
-        self.fields = dict(zip(self.fields, exprs, strict=True))
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
-        columns: list[str] = []
-        params: list[Any] = []
-        for name, expression in self.fields.items():
-            sql, more = compiler.compile(expression)
-            columns.append(f"{sql} AS {connection.ops.quote_name(name)}")
-            params.extend(more)
-        return f"row_to_json((SELECT _row FROM (SELECT {', '.join(columns)}) AS _row))::text", tuple(params)
