@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import time
+import subprocess
+import sys
 
 from bench.load import parse_wrk
 
@@ -45,14 +45,29 @@ def test_microsecond_latencies_and_a_clean_run() -> None:
 def test_measured_charges_each_request_the_cpu_its_processes_spent() -> None:
     from bench.load import measured
 
-    def run() -> dict[str, int]:
-        deadline = time.process_time() + 0.3
-        while time.process_time() < deadline:  # this process stands for the web server
-            pass
-        return {"requests": 100}
+    # A stand-in web server: spends 0.3 s of CPU, says so, then idles until it is stopped.
+    server = subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    try:
 
-    figures = measured(os.getpid(), run)
+        def run() -> dict[str, int]:
+            assert server.stdout is not None and server.stdout.readline().strip() == "burnt"
+            return {"requests": 100}
+
+        figures = measured(server.pid, run)
+    finally:
+        server.kill()
+        server.wait()
     assert set(figures["cpu_ms_per_request_by_role"]) == {"web", "database", "redis"}
     # 0.3 s over 100 requests: about 3 ms each (clock ticks are 10 ms).
     assert 2.0 <= figures["cpu_ms_per_request_by_role"]["web"] <= 5.0
     assert figures["cpu_ms_per_request"] >= figures["cpu_ms_per_request_by_role"]["web"]
+
+
+BURN = """
+import time
+deadline = time.process_time() + 0.3
+while time.process_time() < deadline:
+    pass
+print("burnt", flush=True)
+time.sleep(60)
+"""
