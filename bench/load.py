@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from bench.cpu import cpu_spent, server_processes_cpu
@@ -197,9 +198,9 @@ def load_health_and_api() -> Figures:
         lives = []
         for name, path, with_token in TARGETS:
             # /live right before each target: the machine's other load moves both alike.
-            live = measured(master, lambda: wrk(port, "/live", token=None))
+            live = measured(master, partial(wrk, port, "/live", token=None))
             lives.append(live)
-            figures[name] = measured(master, lambda: wrk(port, path, token=token if with_token else None))  # noqa: B023
+            figures[name] = measured(master, partial(wrk, port, path, token=token if with_token else None))
             figures[name]["live_requests_per_second"] = live.get("requests_per_second")
             figures[name]["live_cpu_ms_per_request"] = live.get("cpu_ms_per_request")
     rates = [live.get("requests_per_second", 0) for live in lives]
