@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 demo: install
-	PORT=$(PORT) $(BIN)/python -m opsconsole.demo
+	PORT=$(PORT) $(BIN)/python -m devstack.demo
 
 # Follows the running demo's processes (each logs to var/log/<process>.log; the terminal keeps the banner).
 DEMO_LOG_DIR := $(or $(OPSCONSOLE_VAR_DIR),var)/log
@@ -40,8 +40,8 @@ LINT_SETTINGS := SECRET_KEY=lint-only TOKEN_ENCRYPTION_KEYS=bGxsbGxsbGxsbGxsbGxs
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check opsconsole accounts ingest playlists metrics
-	$(LINT_SETTINGS) $(BIN)/mypy opsconsole accounts ingest playlists metrics
+	$(BIN)/ruff format --check opsconsole core jobs spotify audit accounts ingest playlists alerts metrics devstack
+	$(LINT_SETTINGS) $(BIN)/mypy opsconsole core jobs spotify audit accounts ingest playlists alerts metrics devstack
 	$(BIN)/lint-imports --no-logo
 
 # Debian's chromium for the Playwright dashboard test (no browser download).
@@ -67,7 +67,7 @@ migrate: install
 
 # Stops the embedded PostgreSQL and Redis a demo left running (data stays in var/).
 stop: install
-	$(BIN)/python -c "from opsconsole.runtime import stop_embedded; stop_embedded()"
+	$(BIN)/python -c "from devstack.runtime import stop_embedded; stop_embedded()"
 
 # pg_dump to var/backups/ (embedded database or DATABASE_URL); restore into an empty database.
 backup: install

@@ -13,10 +13,10 @@ from django.utils.html import format_html
 from accounts import selectors, services
 from accounts.admin_connect import SpotifyAccountConnectMixin, SpotifyAppConnectMixin
 from accounts.models import SpotifyAccount, SpotifyApp
-from opsconsole.actors import request_actor
-from opsconsole.admin_utils import FastChangelistMixin
-from opsconsole.audit.services import audit_record
-from opsconsole.spotify.errors import SpotifyError
+from audit.services import audit_record
+from core.actors import request_actor
+from core.admin_utils import FastChangelistMixin
+from spotify.errors import SpotifyError
 
 
 @admin.register(SpotifyApp)

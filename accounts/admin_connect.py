@@ -30,7 +30,7 @@ from accounts.oauth import (
     authorization_requests_by_status,
 )
 from accounts.services import app_free_slots
-from opsconsole.actors import request_actor
+from core.actors import request_actor
 
 CONNECT_PERMISSION = "accounts.add_spotifyaccount"
 

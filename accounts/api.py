@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount, SpotifyApp
 from accounts.selectors import ACCOUNT_ANNOTATIONS
-from opsconsole.actors import request_actor
-from opsconsole.audit.services import audit_record
-from opsconsole.rows import IsoDateTime, PerRequest, RowSerializer, RowsListMixin, datetime_representation
+from audit.services import audit_record
+from core.actors import request_actor
+from core.rows import IsoDateTime, PerRequest, RowSerializer, RowsListMixin, datetime_representation
 
 
 class AccountSerializer(serializers.ModelSerializer):

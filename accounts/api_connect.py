@@ -18,7 +18,7 @@ from accounts.oauth import (
     authorization_request_create,
     authorization_requests_by_status,
 )
-from opsconsole.actors import request_actor
+from core.actors import request_actor
 
 
 class Refused(APIException):

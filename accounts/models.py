@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from opsconsole.crypto import EncryptedTextField
+from core.crypto import EncryptedTextField
 
 # Spotify refresh tokens stop working six months after the user authorized the app.
 REFRESH_TOKEN_LIFETIME = timedelta(days=182)

@@ -24,16 +24,16 @@ from django.utils import timezone
 
 from accounts.models import AuthorizationRequest, SpotifyAccount, SpotifyApp
 from accounts.services import app_free_slots
-from opsconsole.audit.services import audit_record
-from opsconsole.spotify.auth import (
+from audit.services import audit_record
+from spotify.auth import (
     REQUIRED_SCOPES,
     TokenGrant,
     authorize_url,
     new_code_verifier,
     request_authorization_code_grant,
 )
-from opsconsole.spotify.connectors import connector_limits
-from opsconsole.spotify.errors import SpotifyError, SpotifyForbidden, SpotifyInvalidGrant
+from spotify.connectors import connector_limits
+from spotify.errors import SpotifyError, SpotifyForbidden, SpotifyInvalidGrant
 
 if TYPE_CHECKING:
     from accounts.models import SpotifyAccount as Account
@@ -96,7 +96,7 @@ def authorization_request_create(*, app: SpotifyApp, actor: str, account: Accoun
 
     A connect on an app at its user cap is refused (AuthorizationRefused, audited) before anyone
     is sent to Spotify. Returns the request and the Spotify authorize URL (shown once: it is
-    not stored). `actor` comes from opsconsole.actors; the callback acts in its name.
+    not stored). `actor` comes from core.actors; the callback acts in its name.
     """
     kind = Kind.REAUTHORIZE if account is not None else Kind.CONNECT
     if account is not None and account.app_id != app.pk:
@@ -356,7 +356,7 @@ def _exchange_and_store(request: AuthorizationRequest, code: str) -> Authorizati
 
 
 def _current_user(app: SpotifyApp, grant: TokenGrant) -> dict[str, Any]:
-    from opsconsole.spotify.client import SpotifyClient
+    from spotify.client import SpotifyClient
 
     client = SpotifyClient(app_key=str(app.pk), token_provider=lambda force: grant.access_token, limits=connector_limits)
     return client.current_user()

@@ -9,8 +9,8 @@ from typing import Any
 from django.db.models import Expression, Q, QuerySet
 
 from accounts.models import SpotifyAccount, SpotifyApp
-from opsconsole.redis import get_redis, key
-from opsconsole.spotify.ratelimit import bucket_state
+from core.redis import get_redis, key
+from spotify.ratelimit import bucket_state
 
 WORKABLE_HEALTH = (SpotifyAccount.Health.OK, SpotifyAccount.Health.DEGRADED)
 

@@ -19,15 +19,15 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount, SpotifyApp
-from opsconsole.audit.services import audit_record
-from opsconsole.jobs.services import job_subject_add
-from opsconsole.locks import LockBusy, redis_lock
-from opsconsole.spotify.auth import TokenGrant, request_client_credentials, request_token_refresh
-from opsconsole.spotify.errors import SpotifyAuthError, SpotifyError, SpotifyInvalidGrant
+from audit.services import audit_record
+from core.locks import LockBusy, redis_lock
+from jobs.services import job_subject_add
+from spotify.auth import TokenGrant, request_client_credentials, request_token_refresh
+from spotify.errors import SpotifyAuthError, SpotifyError, SpotifyInvalidGrant
 
 if TYPE_CHECKING:
-    from opsconsole.spotify.client import SpotifyClient
-    from opsconsole.spotify.config import OperationLimits
+    from spotify.client import SpotifyClient
+    from spotify.config import OperationLimits
 
 logger = logging.getLogger(__name__)
 
@@ -189,13 +189,13 @@ def account_access_token(*, account: SpotifyAccount, force_refresh: bool = False
 
 def _connector_limits(name: str) -> OperationLimits:
     """Timeout/attempts/cooldown of one operation from the connector settings (ingest app)."""
-    from opsconsole.spotify.connectors import connector_limits
+    from spotify.connectors import connector_limits
 
     return connector_limits(name)
 
 
 def spotify_client_for_account(account: SpotifyAccount) -> SpotifyClient:
-    from opsconsole.spotify.client import SpotifyClient
+    from spotify.client import SpotifyClient
 
     def provide(force_refresh: bool) -> str:
         return account_access_token(account=account, force_refresh=force_refresh)
@@ -211,7 +211,7 @@ _catalog_lock = threading.Lock()
 
 def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
     """Client-credentials client for catalog reads; the token lives only in process memory."""
-    from opsconsole.spotify.client import SpotifyClient
+    from spotify.client import SpotifyClient
 
     app = app or app_get_or_create_default()
 
@@ -359,7 +359,7 @@ def account_onboard(
 
 def ratelimit_clear_block(*, kind: str, ident: str, actor: str) -> None:
     """After an incident: let an app or account call Spotify again before its Retry-After ends (audited)."""
-    from opsconsole.spotify.ratelimit import bucket_clear_block
+    from spotify.ratelimit import bucket_clear_block
 
     bucket_clear_block(kind, ident)  # type: ignore[arg-type]
     logger.warning("rate-limit block cleared", extra={"kind": kind, "ident": ident, "actor": actor})

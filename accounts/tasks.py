@@ -8,7 +8,7 @@ from accounts.models import SpotifyAccount
 
 @shared_task(name="refresh_tokens", expires=1500)
 def refresh_tokens() -> dict[str, object]:
-    from opsconsole.spotify.connectors import connectors_skip
+    from spotify.connectors import connectors_skip
 
     # An operator switched the token endpoint off (README: "Connector settings").
     if skipped := connectors_skip(["spotify.token"], work="refresh_tokens"):

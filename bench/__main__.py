@@ -84,7 +84,7 @@ def _prepare_environment() -> str:
     # Loopback only, plain HTTP: without this the test client and gunicorn answer 301 to https.
     os.environ["HTTPS_ONLY"] = "false"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    from opsconsole.runtime import bootstrap, load_local_env
+    from devstack.runtime import bootstrap, load_local_env
 
     load_local_env()
     bootstrap()
@@ -239,7 +239,7 @@ def main(argv: list[str]) -> int:
     results: dict[str, Figures] = {"fleet": built}
     for note in missing:
         print(json.dumps({"case": note.split(":", 1)[0], "skipped": note.split(":", 1)[1].strip()}), flush=True)
-    from opsconsole.progress import Progress
+    from core.progress import Progress
 
     failed = 0
     selected = [case for case in REGISTRY.values() if not prefixes or any(case.name.startswith(p) for p in prefixes)]

@@ -97,7 +97,7 @@ def machine() -> dict[str, Any]:
 
 
 def _ciphertexts(prefix: str) -> list[str]:
-    from opsconsole.crypto import encrypt
+    from core.crypto import encrypt
 
     return [encrypt(f"{prefix}-{n}-{'x' * 40}") for n in range(TOKEN_VARIANTS)]
 

@@ -86,7 +86,7 @@ def _run_mode(emulator: Any, album_ids: list[str], *, mode: str) -> dict[str, An
 def ingest_albums_case() -> dict[str, Any]:
     from django.conf import settings
 
-    from opsconsole.spotify.emulator import Catalog, SpotifyEmulator
+    from devstack.emulator import Catalog, SpotifyEmulator
 
     emulator = SpotifyEmulator(seed=SEED, port=0)
     emulator.catalog = Catalog(SEED, album_count=ALBUMS, artist_count=max(30, ALBUMS // 5))
@@ -108,7 +108,7 @@ def ingest_albums_case() -> dict[str, Any]:
 
 def _forget_refusals() -> None:
     """The development-mode run taught Redis that features are refused; the app it was for is gone."""
-    from opsconsole.redis import get_redis, key
+    from core.redis import get_redis, key
 
     client = get_redis()
     stale = list(client.scan_iter(match=key("ingest", "audio-features-denied", "*")))
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("REDIS_KEY_PREFIX", "opsconsole-bench-ingest")
     os.environ["HTTPS_ONLY"] = "false"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    from opsconsole.runtime import bootstrap, load_local_env
+    from devstack.runtime import bootstrap, load_local_env
 
     load_local_env()
     bootstrap()

@@ -38,7 +38,7 @@ CLAIM = 20
 
 _EMULATOR = """
 import sys
-from opsconsole.spotify.emulator import Catalog, SpotifyEmulator
+from devstack.emulator import Catalog, SpotifyEmulator
 seed, albums = int(sys.argv[1]), int(sys.argv[2])
 emulator = SpotifyEmulator(seed=seed, port=0)
 emulator.catalog = Catalog(seed, album_count=albums, artist_count=max(30, albums // 5))
@@ -56,7 +56,7 @@ def emulator_process(albums: int) -> Iterator[Any]:
     """The emulator in a process of its own, its settings pointed at by this one's."""
     from django.conf import settings
 
-    from opsconsole.spotify.emulator import EmulatorRemote
+    from devstack.emulator import EmulatorRemote
 
     process = subprocess.Popen(
         [sys.executable, "-c", _EMULATOR, str(SEED), str(albums)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
@@ -173,10 +173,10 @@ def workers_case() -> Figures:
     from django.conf import settings
 
     from accounts.models import SpotifyApp
+    from devstack.emulator import Catalog
     from ingest.services import album_sources_submit
+    from jobs.models import JobRun
     from opsconsole.celery import app
-    from opsconsole.jobs.models import JobRun
-    from opsconsole.spotify.emulator import Catalog
 
     figures: Figures = {"latency_ms": LATENCY_MS, "app_rate_per_second": settings.SPOTIFY_APP_RATE_PER_SECOND}
     catalog = Catalog(SEED, album_count=WORKER_ALBUMS, artist_count=max(30, WORKER_ALBUMS // 5))

@@ -27,7 +27,7 @@ def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
     # Redis keys (buckets, locks, counters) of the bench never mix with a running demo's.
     os.environ.setdefault("REDIS_KEY_PREFIX", "opsconsole-bench")
-    from opsconsole.runtime import bootstrap
+    from devstack.runtime import bootstrap
 
     bootstrap()
     import django
@@ -193,7 +193,7 @@ def case_snapshot_many_playlists(count: int = PLAYLISTS) -> dict[str, Any]:
 def _emulator() -> Iterator[Any]:
     from django.conf import settings
 
-    from opsconsole.spotify.emulator import SpotifyEmulator
+    from devstack.emulator import SpotifyEmulator
 
     emulator = SpotifyEmulator(seed=42, port=0).start()
     saved = settings.SPOTIFY_API_URL, settings.SPOTIFY_ACCOUNTS_URL

@@ -15,14 +15,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
+from core.actors import request_actor
+from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin
+from core.permissions import user_can_operate
 from ingest import services
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, QualityTier, Track
 from ingest.parsing import ALBUM_ID_LENGTH
 from ingest.quality import QUALITY_GOOD_MIN, tracks_reenrich
-from opsconsole.actors import request_actor
-from opsconsole.admin_utils import EstimatedCountPaginator, FastChangelistMixin
-from opsconsole.permissions import user_can_operate
-from opsconsole.spotify.breaker import circuit_breakers_reset_all
+from spotify.breaker import circuit_breakers_reset_all
 
 FEATURE_LABELS = [
     ("danceability", "Danceability", "{:.2f}"),
@@ -163,7 +163,7 @@ class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, 
 
     @admin.action(description="Re-enrich: fetch audio features again", permissions=["operate"])
     def reenrich(self, request: HttpRequest, queryset: QuerySet[Track]) -> None:
-        from opsconsole.jobs.models import JobRun
+        from jobs.models import JobRun
 
         count, run = tracks_reenrich(
             track_ids=list(queryset.values_list("pk", flat=True)),
@@ -327,8 +327,8 @@ class AlbumSourceAdmin(OperatorActionsMixin, admin.ModelAdmin):
 
     @admin.action(description="Run the ingest job now", permissions=["operate"])
     def ingest_now(self, request: HttpRequest, queryset: QuerySet[AlbumSource]) -> None:
-        from opsconsole.jobs.models import JobRun
-        from opsconsole.jobs.services import job_run_now
+        from jobs.models import JobRun
+        from jobs.services import job_run_now
 
         run = job_run_now(
             name="ingest_albums_from_sources", actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN

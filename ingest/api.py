@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actors import request_actor
+from core.rows import RowsListMixin
 from ingest import selectors, services
 from ingest.models import Track
 from ingest.quality import tracks_low_quality_ids, tracks_reenrich
@@ -33,8 +35,6 @@ from ingest.serializers import (
     TrackSerializer,
     TracksReenrichSerializer,
 )
-from opsconsole.actors import request_actor
-from opsconsole.rows import RowsListMixin
 
 
 class AlbumSubmitView(APIView):
@@ -161,7 +161,7 @@ class TracksReenrichView(APIView):
         tags=["tracks"],
     )
     def post(self, request: Request) -> Response:
-        from opsconsole.jobs.models import JobRun
+        from jobs.models import JobRun
 
         serializer = TracksReenrichSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

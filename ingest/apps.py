@@ -2,14 +2,21 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+# The job that owns the album-source queue.
+INGEST_JOB = "ingest_albums_from_sources"
+
 
 class IngestConfig(AppConfig):
     name = "ingest"
     verbose_name = "Catalog ingest"
 
     def ready(self) -> None:
+        from ingest.selectors import ingest_stall_reason
         from ingest.services.albums import album_claims_release_of_task
-        from opsconsole.jobs.control import job_revoke_cleanup_register
+        from jobs.control import job_revoke_cleanup_register
+        from jobs.selectors import job_stall_probe_register
 
         # A terminated ingest run hands its claimed sources back (README "Stop a runaway task").
-        job_revoke_cleanup_register("ingest_albums_from_sources", album_claims_release_of_task)
+        job_revoke_cleanup_register(INGEST_JOB, album_claims_release_of_task)
+        # A stalled album-source queue flags its job late whatever the schedule says.
+        job_stall_probe_register(INGEST_JOB, ingest_stall_reason)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from ingest.models import QualityTier, Track
 
 if TYPE_CHECKING:
-    from opsconsole.jobs.models import JobRun
+    from jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> tu
     """Put tracks back in the audio-features queue (forget "Spotify has none" and the fetch
     time) and queue one `fetch_audio_features` run, published on commit (job_enqueue);
     returns (tracks queued, that JobRun or None when no track matched)."""
-    from opsconsole.jobs.services import job_enqueue
+    from jobs.services import job_enqueue
 
     ids = list(track_ids)
     count = Track.objects.filter(pk__in=ids).update(
@@ -167,7 +167,7 @@ def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> tu
         tracks_quality_update(track_ids=ids)
         run = job_enqueue("fetch_audio_features", trigger=trigger, triggered_by=actor)
     logger.info("tracks queued for re-enrichment", extra={"tracks": count, "actor": actor})
-    from opsconsole.audit.services import audit_record
+    from audit.services import audit_record
 
     audit_record(
         actor=actor,

@@ -157,9 +157,18 @@ def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
     }
 
 
+def ingest_stall_reason(now: datetime) -> str | None:
+    """Why the ingest job counts as late when its queue stalls (jobs.selectors' stall probe)."""
+    stalled = ingest_stalled(now=now)
+    if stalled is None:
+        return None
+    last = stalled["last_finished_at"] or "never"
+    return f"stalled: {stalled['queued']} album sources queued, none finished in {stalled['window_minutes']} min (last finished: {last})"
+
+
 def connector_health() -> tuple[dict[str, bool], list[dict[str, Any]]]:
     """({connector name: enabled}, issues for the disabled ones) for /api/health and the dashboard."""
-    from opsconsole.spotify.connectors import connector_settings_all
+    from spotify.connectors import connector_settings_all
 
     enabled = {name: config.enabled for name, config in connector_settings_all().items()}
     issues = []

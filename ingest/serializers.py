@@ -8,8 +8,8 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, TextField, V
 from django.db.models.functions import Concat
 from rest_framework import serializers
 
+from core.rows import RowSerializer, related_column
 from ingest.models import DeadLetter, Track
-from opsconsole.rows import RowSerializer, related_column
 
 
 class AlbumSubmitSerializer(serializers.Serializer):

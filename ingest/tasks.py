@@ -8,10 +8,10 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from ingest import services
-from opsconsole.jobs.countdown import countdown_capped
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
-from opsconsole.spotify.errors import SpotifyRateLimited
+from jobs.countdown import countdown_capped
+from jobs.models import JobRun
+from jobs.services import job_enqueue
+from spotify.errors import SpotifyRateLimited
 
 # A run parked by a 429 or an open circuit comes back when Spotify said to (countdown).
 MAX_PARKED_RETRIES = 20

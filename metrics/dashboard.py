@@ -20,8 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 
+from jobs.models import JobRun
 from metrics.models import MetricSnapshot
-from opsconsole.jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _dead_letters() -> dict[str, Any]:
 
 def _circuits() -> dict[str, Any]:
     try:
-        from opsconsole.spotify.breaker import breaker_states
+        from spotify.breaker import breaker_states
     except ImportError:
         return {"available": False, "open": []}
     try:
@@ -142,7 +142,7 @@ def _circuits() -> dict[str, Any]:
 
 def _late_jobs(now: Any) -> list[dict[str, Any]]:
     try:
-        from metrics.selectors import jobs_late
+        from jobs.selectors import jobs_late
     except ImportError:
         return []
     try:
@@ -156,7 +156,7 @@ def _ingest(now: Any) -> dict[str, Any]:
     """Stalled queue, disabled connectors and track quality tiers (ingest app's selectors)."""
     from ingest.quality import tracks_quality_counts
     from ingest.selectors import ingest_stalled
-    from opsconsole.spotify.connectors import connector_settings_all
+    from spotify.connectors import connector_settings_all
 
     report: dict[str, Any] = {"stalled": None, "disabled": [], "quality": {}, "error": ""}
     try:
@@ -172,7 +172,7 @@ def _ingest(now: Any) -> dict[str, Any]:
 def _drift(now: Any) -> dict[str, Any]:
     """Drift found and repaired by verify_playlists (Redis counters, as in /metrics), and the
     active playlists it leaves alone: frozen ones, and those parked until a later time."""
-    from opsconsole.counters import counter_values
+    from core.counters import counter_values
     from playlists.models import Playlist
 
     report: dict[str, Any] = {"found": 0, "repaired": 0, "frozen": 0, "parked": 0, "error": ""}
@@ -190,8 +190,9 @@ def _drift(now: Any) -> dict[str, Any]:
 
 def _queues() -> dict[str, Any]:
     """Queue depth and beat from Redis and the DB only: no worker broadcast on a page load."""
-    from metrics.queues import declared_queues, queue_lengths, scheduler_status
-    from opsconsole.jobs.control import queues_paused
+    from jobs.control import queues_paused
+    from jobs.queues import declared_queues, queue_lengths
+    from metrics.queues import scheduler_status
 
     report: dict[str, Any] = {"sizes": [], "scheduler": None, "error": "", "paused": []}
     try:
@@ -206,9 +207,9 @@ def _queues() -> dict[str, Any]:
 
 def _alerts() -> dict[str, Any]:
     """Unresolved alerts (open first) and channels failing longer than a rule interval."""
-    from metrics.alerts.admin import STATE_ORDER
-    from metrics.alerts.models import Alert
-    from metrics.alerts.services import channels_failing
+    from alerts.admin import STATE_ORDER
+    from alerts.models import Alert
+    from alerts.services import channels_failing
 
     report: dict[str, Any] = {"open": [], "failing_channels": []}
     try:
@@ -241,7 +242,7 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
         "now": now,
         "links": {
             "job_runs": _admin_url("jobs_jobrun_changelist"),
-            "alerts": _admin_url("metrics_alert_changelist"),
+            "alerts": _admin_url("alerts_alert_changelist"),
             "periodic_tasks": _admin_url("django_celery_beat_periodictask_changelist"),
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
             "album_sources": _admin_url("ingest_albumsource_changelist"),

@@ -39,10 +39,10 @@ from health_check.exceptions import ServiceUnavailable
 from redis import asyncio as aioredis
 from rest_framework.exceptions import AuthenticationFailed
 
-from opsconsole.authentication import TokenOrBearerAuthentication
-from opsconsole.client_ip import ip_allowlisted
-from opsconsole.jobs.beat import beat_status
-from opsconsole.redis import get_redis, key
+from core.authentication import TokenOrBearerAuthentication
+from core.client_ip import ip_allowlisted
+from core.redis import get_redis, key
+from jobs.beat import beat_status
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class BrokerConnection(HealthCheck):
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=2), repr=False)
 
     def run(self) -> None:
-        from opsconsole.celery import app
+        from celery import current_app as app
 
         try:
             with app.connection_for_read() as conn:
@@ -170,8 +170,8 @@ def run_component_checks(checks: dict[str, HealthCheck] | None = None) -> dict[s
 def ingestion_report() -> dict[str, Any]:
     """Circuits per source and the issues list from the Spotify client's telemetry."""
     try:
-        from opsconsole.spotify.breaker import breaker_states
-        from opsconsole.spotify.telemetry import ingestion_issues, telemetry_snapshot
+        from spotify.breaker import breaker_states
+        from spotify.telemetry import ingestion_issues, telemetry_snapshot
     except ImportError:
         return {"issues": [], "sources": {}, "telemetry": "unavailable"}
     sources: dict[str, dict[str, Any]] = {}
@@ -220,7 +220,7 @@ def _add_ingest_state(*, sources: dict[str, dict[str, Any]], issues: list[dict[s
 
 def late_jobs() -> list[dict[str, Any]]:
     try:
-        from metrics.selectors import jobs_late
+        from jobs.selectors import jobs_late
     except ImportError:
         return []
     return jobs_late()
@@ -230,8 +230,8 @@ def alerts_report() -> dict[str, Any]:
     """Unresolved alerts by severity, and channels failing longer than a rule interval (README "Alerts")."""
     from django.db.models import Count
 
-    from metrics.alerts.models import Alert
-    from metrics.alerts.services import channels_failing
+    from alerts.models import Alert
+    from alerts.services import channels_failing
 
     counts = Alert.objects.exclude(state=Alert.State.RESOLVED).values_list("severity").annotate(n=Count("pk"))
     return {"open": {severity: n for severity, n in counts.order_by()}, "failing_channels": channels_failing()}

@@ -23,16 +23,3 @@ class MetricSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Snapshot {self.taken_at:%Y-%m-%d %H:%M}"
-
-
-# Declared in metrics.alerts; imported here so Django registers them under the metrics app.
-from metrics.alerts.models import (  # noqa: E402
-    Alert,
-    AlertEvent,
-    AlertRule,
-    Delivery,
-    Notification,
-    NotificationChannel,
-)
-
-__all__ = ["Alert", "AlertEvent", "AlertRule", "Delivery", "MetricSnapshot", "Notification", "NotificationChannel"]

@@ -2,7 +2,7 @@
 
 Nothing here is a prometheus-client Counter object: those live in one process's memory, and
 most events (playlists created, reshuffles, Spotify retries) happen in Celery workers.
-Event counters are read from Redis (opsconsole.counters, incremented wherever the event
+Event counters are read from Redis (core.counters, incremented wherever the event
 happens); gauges and job statistics are read from the database at scrape time.
 """
 
@@ -20,12 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from core.counters import counter_values
 from metrics.health import telemetry_allowed
-from opsconsole.counters import counter_values
 
 logger = logging.getLogger(__name__)
 
-# (counter name in opsconsole.counters, help text, label names)
+# (counter name in core.counters, help text, label names)
 REDIS_COUNTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("playlists_created_total", "Playlists created on Spotify.", ()),
     ("reshuffles_total", "Playlist reshuffles synced to Spotify.", ()),
@@ -33,7 +33,7 @@ REDIS_COUNTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("playlist_drift_repaired_total", "Drifted playlists repaired by verify_playlists.", ()),
     ("spotify_retries_total", "Spotify calls retried, by response status (429, 5xx, connection).", ("status",)),
     ("spotify_requests_total", "Spotify Web API calls made, by endpoint.", ("endpoint",)),
-    # Counted when a run finishes (opsconsole.jobs.services): pruning the job history never lowers it.
+    # Counted when a run finishes (jobs.services): pruning the job history never lowers it.
     ("job_runs_total", "Job runs finished, by job and status (success, failed).", ("job", "status")),
 )
 
@@ -102,7 +102,7 @@ class OpsCollector(Collector):
         yield family
 
     def _job_runs(self) -> Iterator[Metric]:
-        from opsconsole.jobs.models import JobRun
+        from jobs.models import JobRun
 
         durations = SummaryMetricFamily(
             "job_duration_seconds", "Duration of finished job runs (job history), by job.", labels=["job"]
@@ -124,10 +124,10 @@ class OpsCollector(Collector):
         from django.utils import timezone
 
         from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount
+        from alerts.models import Alert, Severity
         from ingest.models import DeadLetter
-        from metrics.alerts.models import Alert, Severity
-        from metrics.selectors import jobs_overview
-        from opsconsole.jobs.models import JobRun
+        from jobs.models import JobRun
+        from jobs.selectors import jobs_overview
 
         late = GaugeMetricFamily("opsconsole_job_late", "1 when a scheduled job is late (grace period passed).", labels=["job"])
         for row in jobs_overview():
@@ -170,9 +170,9 @@ class OpsCollector(Collector):
         yield alerts
 
     def _alerting_redis(self) -> Iterator[Metric]:
-        from metrics.queues import declared_queues, queue_lengths
-        from opsconsole.jobs.beat import beat_status
-        from opsconsole.spotify.breaker import breaker_states
+        from jobs.beat import beat_status
+        from jobs.queues import declared_queues, queue_lengths
+        from spotify.breaker import breaker_states
 
         circuits = GaugeMetricFamily("opsconsole_circuit_open", "1 while a circuit breaker is not closed.", labels=["breaker"])
         for state in breaker_states():
@@ -187,9 +187,8 @@ class OpsCollector(Collector):
         yield beat
 
     def _workers(self) -> Iterator[Metric]:
+        from celery import current_app as app
         from django.conf import settings
-
-        from opsconsole.celery import app
 
         replies = app.control.ping(timeout=float(getattr(settings, "HEALTH_PING_TIMEOUT_SECONDS", 1.0))) or []
         workers = GaugeMetricFamily("opsconsole_workers_up", "Celery workers answering a ping.")

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -23,9 +24,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole.jobs.beat import beat_status
-from opsconsole.jobs.control import queues_paused
-from opsconsole.permissions import StaffGroupPermission
+from core.permissions import StaffGroupPermission
+from jobs.beat import beat_status
+from jobs.control import queues_paused
+from jobs.queues import declared_queues, queue_lengths, queue_of_task
 
 logger = logging.getLogger(__name__)
 
@@ -35,71 +37,16 @@ def inspect_timeout() -> float:
 
 
 FAILED_WINDOW = timedelta(hours=24)
-# kombu's Redis transport: one list per priority step, "<queue>\x06\x16<step>" for steps > 0.
-PRIORITY_SEPARATOR = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def _broker_prefix() -> str:
-    return str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
-
-
-def _broker_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2)
-
-
-def queue_lengths(names: list[str]) -> dict[str, int]:
-    """Messages waiting in each queue (all priority lists summed)."""
-    prefix = _broker_prefix()
-    client = _broker_client()
-    try:
-        pipe = client.pipeline(transaction=False)
-        for name in names:
-            for step in PRIORITY_STEPS:
-                pipe.llen(f"{prefix}{name}{PRIORITY_SEPARATOR}{step}" if step else f"{prefix}{name}")
-        sizes = pipe.execute()
-    finally:
-        client.close()
-    step_count = len(PRIORITY_STEPS)
-    return {name: int(sum(sizes[i * step_count : (i + 1) * step_count])) for i, name in enumerate(names)}
-
-
-def _celery_app() -> Any:
-    from opsconsole.celery import app
-
-    return app
-
-
-def declared_queues() -> list[str]:
-    app = _celery_app()
-    names = {app.conf.task_default_queue or "celery"}
-    for queue in app.conf.task_queues or ():
-        names.add(queue.name)
-    routes = app.conf.task_routes or {}
-    if isinstance(routes, dict):
-        for route in routes.values():
-            if isinstance(route, dict) and route.get("queue"):
-                names.add(str(route["queue"]))
-    return sorted(names)
-
-
-def queue_of_task(task_name: str) -> str:
-    app = _celery_app()
-    try:
-        queue = app.amqp.router.route({}, task_name)["queue"]
-        return str(getattr(queue, "name", queue))
-    except Exception:
-        return str(app.conf.task_default_queue)
 
 
 def inspect_workers() -> dict[str, dict[str, Any]]:
     """{worker: {ping, active, reserved, scheduled, active_queues}} from remote control."""
-    inspect = _celery_app().control.inspect(timeout=inspect_timeout())
+    inspect = current_app.control.inspect(timeout=inspect_timeout())
     ping = inspect.ping() or {}
     if not ping:
         return {}
     # Ask only the workers that answered: each call then returns as soon as they all reply.
-    inspect = _celery_app().control.inspect(destination=list(ping), timeout=inspect_timeout())
+    inspect = current_app.control.inspect(destination=list(ping), timeout=inspect_timeout())
     replies = {
         "active": inspect.active() or {},
         "reserved": inspect.reserved() or {},
@@ -122,7 +69,7 @@ def vault_status() -> dict[str, Any]:
     """Token encryption keys present, the primary one valid, and one stored token decrypting."""
     from cryptography.fernet import Fernet
 
-    from opsconsole.crypto import InvalidToken, decrypt, encrypt
+    from core.crypto import InvalidToken, decrypt, encrypt
 
     keys = list(settings.TOKEN_ENCRYPTION_KEYS)
     status: dict[str, Any] = {"keys_configured": len(keys), "primary_key_ok": False, "decrypts_sample": None, "sample": None}
@@ -170,7 +117,7 @@ def scheduler_status() -> dict[str, Any]:
 
 def failed_recent(*, since: Any) -> Counter[str]:
     """Failed runs per queue since `since`, from the job history (written for every task)."""
-    from opsconsole.jobs.models import JobRun
+    from jobs.models import JobRun
 
     counts: Counter[str] = Counter()
     rows = JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=since).values_list("task_name")

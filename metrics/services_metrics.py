@@ -11,9 +11,9 @@ from django.db import transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
 
+from core.counters import counter_values
+from jobs.models import JobRun
 from metrics.models import MetricSnapshot
-from opsconsole.counters import counter_values
-from opsconsole.jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ RETENTION_BATCH_SIZE = 5000
 
 def _open_circuits() -> list[str]:
     try:
-        from opsconsole.spotify.breaker import breaker_states
+        from spotify.breaker import breaker_states
     except ImportError:
         return []
     return [state["name"] for state in breaker_states() if state.get("state") != "closed"]
@@ -31,7 +31,7 @@ def _open_circuits() -> list[str]:
 
 def _late_job_names(now: datetime) -> list[str]:
     try:
-        from metrics.selectors import jobs_late
+        from jobs.selectors import jobs_late
     except ImportError:
         return []
     return [row["name"] for row in jobs_late(now=now)]

@@ -19,7 +19,3 @@ def metrics_snapshot() -> dict[str, Any]:
 def retention() -> dict[str, Any]:
     # The returned counts become the JobRun summary (metrics.signals).
     return services_metrics.retention_prune()
-
-
-# Celery autodiscovers `metrics.tasks`: the alerting tasks register with it.
-from metrics.alerts import tasks as alert_tasks  # noqa: E402, F401

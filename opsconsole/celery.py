@@ -10,10 +10,6 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 
-from opsconsole.runtime import bootstrap  # noqa: E402
-
-bootstrap()
-
 logger = logging.getLogger(__name__)
 
 

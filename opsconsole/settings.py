@@ -1,7 +1,7 @@
 """One settings module, driven by the environment (django-environ).
 
 Defaults are the production ones; a developer machine gets its values from
-opsconsole.runtime.bootstrap() (var/local.env and the embedded servers).
+devstack.runtime.bootstrap() (var/local.env and the embedded servers).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
 INSTALLED_APPS = [
-    "opsconsole.apps.OpsAdminConfig",  # django.contrib.admin with the operations home (opsconsole.admin_site)
+    "core.apps.OpsAdminConfig",  # django.contrib.admin with the operations home (core.admin_site)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -39,20 +39,22 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "health_check",
-    "opsconsole",
-    "opsconsole.jobs",
-    "opsconsole.spotify",
-    "opsconsole.audit",
+    "core",
+    "jobs",
+    "spotify",
+    "audit",
     "accounts",
     "ingest",
     "playlists",
+    "alerts",
     "metrics",
+    "opsconsole.apps.ProjectConfig",
 ]
 
 MIDDLEWARE = [
-    "opsconsole.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     # Unmatched paths and wrong methods under /api/ answer JSON (README "Failure behaviour").
-    "opsconsole.api_errors.ApiJsonErrorsMiddleware",
+    "core.api_errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -60,7 +62,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Admin pages in the staff user's display time zone; the API stays UTC.
-    "opsconsole.middleware.DisplayTimeZoneMiddleware",
+    "core.middleware.DisplayTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -140,7 +142,7 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 # 500 pages / error e-mails: also hide Authorization headers, URL passwords, secret-named locals.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "opsconsole.error_reports.SecretsReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.error_reports.SecretsReporterFilter"
 
 # Token encryption: MultiFernet, first key encrypts, every key decrypts (rotation).
 # Never derived from SECRET_KEY: rotating one must not lose the other.
@@ -288,7 +290,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # DatabaseScheduler plus a Redis heartbeat on every tick, so health can tell beat is alive.
-CELERY_BEAT_SCHEDULER = "opsconsole.jobs.beat:HeartbeatScheduler"
+CELERY_BEAT_SCHEDULER = "jobs.beat:HeartbeatScheduler"
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=60)
 # How long health and queue triage wait for workers to answer a ping / inspect.
 HEALTH_PING_TIMEOUT_SECONDS = env.float("HEALTH_PING_TIMEOUT_SECONDS", default=1.0)
@@ -303,32 +305,32 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # --- DRF ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # DRF's default is AllowAny: staff-only unless a view says otherwise.
-    "DEFAULT_PERMISSION_CLASSES": ["opsconsole.permissions.StaffGroupPermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.StaffGroupPermission"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "opsconsole.authentication.TokenOrBearerAuthentication",
+        "core.authentication.TokenOrBearerAuthentication",
     ],
-    # DRF's JSON, encoded by orjson (opsconsole/renderers.py).
-    "DEFAULT_RENDERER_CLASSES": ["opsconsole.renderers.OrjsonRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "opsconsole.pagination.DefaultPagination",
+    # DRF's JSON, encoded by orjson (core/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.OrjsonRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "opsconsole.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # API token -> user kept this long per process; revoking a token, or changing a user or their
-# groups, clears every process's cache at once (opsconsole.authentication). 0 turns it off.
+# groups, clears every process's cache at once (core.authentication). 0 turns it off.
 API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=60.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "opsconsole API",
     "DESCRIPTION": "Operations API for the Spotify playlist automation fleet.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["opsconsole.permissions.StaffGroupPermission"],
+    "SERVE_PERMISSIONS": ["core.permissions.StaffGroupPermission"],
     # Several models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
-        "JobRunStatusEnum": "opsconsole.jobs.models.JobRun.Status",
-        "RateLimitKindEnum": "opsconsole.spotify.models.RateLimitSetting.Kind",
+        "JobRunStatusEnum": "jobs.models.JobRun.Status",
+        "RateLimitKindEnum": "spotify.models.RateLimitSetting.Kind",
         "AlbumSourceStatusEnum": "ingest.models.AlbumSource.Status",
         "DeadLetterStatusEnum": "ingest.models.DeadLetter.Status",
         "PlaylistStatusEnum": "playlists.models.Playlist.Status",
@@ -342,8 +344,8 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "opsconsole.logging.JsonFormatter"}},
-    "filters": {"context": {"()": "opsconsole.logging.ContextFilter"}},
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+    "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]},
     },

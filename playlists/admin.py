@@ -15,10 +15,10 @@ from django.utils.translation import ngettext
 
 from accounts.admin import SpotifyAccountAdmin
 from accounts.models import SpotifyAccount
-from opsconsole.actors import request_actor
-from opsconsole.admin_utils import FastChangelistMixin
-from opsconsole.jobs.models import JobRun
-from opsconsole.locks import LockBusy
+from core.actors import request_actor
+from core.admin_utils import FastChangelistMixin
+from core.locks import LockBusy
+from jobs.models import JobRun
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.templating import TEMPLATE_VARIABLES

@@ -15,10 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import SpotifyAccount
-from opsconsole.actors import request_actor
-from opsconsole.jobs.models import JobRun
-from opsconsole.locks import LockBusy
-from opsconsole.rows import RowSerializer, RowsListMixin, related_column
+from core.actors import request_actor
+from core.locks import LockBusy
+from core.rows import RowSerializer, RowsListMixin, related_column
+from jobs.models import JobRun
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
 

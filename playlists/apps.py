@@ -7,7 +7,7 @@ class PlaylistsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.selectors import account_annotation_register
-        from opsconsole.jobs.control import job_revoke_cleanup_register
+        from jobs.control import job_revoke_cleanup_register
         from playlists.selectors import playlists_active_count_per_account
         from playlists.services.common import playlist_lock_release_of_task
 

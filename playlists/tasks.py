@@ -13,13 +13,13 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import Retry
 
-from opsconsole.jobs.countdown import countdown_capped, countdown_fits
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue_many
-from opsconsole.locks import LockBusy
-from opsconsole.spotify.retry import error_wait_seconds
+from core.locks import LockBusy
+from jobs.countdown import countdown_capped, countdown_fits
+from jobs.models import JobRun
+from jobs.services import job_enqueue_many
 from playlists import selectors, services
 from playlists.models import Playlist
+from spotify.retry import error_wait_seconds
 
 SNAPSHOT_CHUNK = 100
 # Per-item tasks retry transient trouble for a while, then fail visibly.
@@ -28,7 +28,7 @@ MAX_RETRIES = 8
 
 def _retry_countdown(exc: BaseException, retries: int) -> float | None:
     """Seconds to wait before retrying `exc`, or None when it must not be retried."""
-    from opsconsole.spotify import CircuitOpen, SpotifyRateLimited, SpotifyServerError
+    from spotify import CircuitOpen, SpotifyRateLimited, SpotifyServerError
 
     if not isinstance(exc, (SpotifyRateLimited, CircuitOpen, SpotifyServerError, LockBusy)):
         return None

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from accounts.services import account_onboard, app_get_or_create_default
-from opsconsole.redis import get_redis, key
+from core.redis import get_redis, key
 
 pytest_plugins = [
     "tests.fixtures_spotify",

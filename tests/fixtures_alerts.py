@@ -19,9 +19,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
-from metrics.alerts.models import AlertRule, Notification, NotificationChannel
-from metrics.alerts.rules import alert_rules_setup
-from metrics.alerts.services import notification_deliver
+from alerts.models import AlertRule, Notification, NotificationChannel
+from alerts.rules import alert_rules_setup
+from alerts.services import notification_deliver
 
 
 @dataclass

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
+from devstack.emulator import SpotifyEmulator
 from ingest.services import album_sources_submit
-from opsconsole.spotify.emulator import SpotifyEmulator
 
 ALBUM_TRACKS_PAGE = 50
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import SpotifyApp
-from opsconsole.spotify.emulator import SpotifyEmulator, consent_over_http
+from devstack.emulator import SpotifyEmulator, consent_over_http
 
 REDIRECT_URI = "http://127.0.0.1:8000/oauth/spotify/callback"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from opsconsole.spotify import request_client_credentials, request_token_refresh
-from opsconsole.spotify.emulator import SpotifyEmulator
+from devstack.emulator import SpotifyEmulator
+from spotify import request_client_credentials, request_token_refresh
 
 EMULATOR_SEED = 42
 

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import opsconsole.crypto
+import core.crypto
 import uuid
 from django.db import migrations, models
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, unique=True)),
                 ('client_id', models.CharField(max_length=100, unique=True)),
-                ('client_secret', opsconsole.crypto.EncryptedTextField()),
+                ('client_secret', core.crypto.EncryptedTextField()),
                 ('mode', models.CharField(choices=[('development', 'Development mode'), ('extended', 'Extended quota')], default='development', max_length=20)),
                 ('user_cap', models.PositiveIntegerField(default=5, help_text='Authorized-user cap: 5 for Development Mode apps since 2026; grandfathered apps may have more.')),
                 ('capabilities', models.JSONField(blank=True, default=dict)),
@@ -37,8 +37,8 @@ class Migration(migrations.Migration):
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('display_name', models.CharField(max_length=200)),
                 ('spotify_user_id', models.CharField(max_length=100, unique=True)),
-                ('access_token', opsconsole.crypto.EncryptedTextField(blank=True, default='')),
-                ('refresh_token', opsconsole.crypto.EncryptedTextField(blank=True, default='')),
+                ('access_token', core.crypto.EncryptedTextField(blank=True, default='')),
+                ('refresh_token', core.crypto.EncryptedTextField(blank=True, default='')),
                 ('token_expires_at', models.DateTimeField(blank=True, db_index=True, null=True)),
                 ('authorized_at', models.DateTimeField(default=django.utils.timezone.now, help_text='Refresh tokens die 6 months after this.')),
                 ('scopes', models.CharField(blank=True, default='', max_length=500)),

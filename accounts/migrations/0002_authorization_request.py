@@ -5,7 +5,7 @@ import uuid
 import django.db.models.deletion
 from django.db import migrations, models
 
-import opsconsole.crypto
+import core.crypto
 
 
 class Migration(migrations.Migration):
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("state_hash", models.CharField(editable=False, max_length=64, unique=True)),
-                ("code_verifier", opsconsole.crypto.EncryptedTextField(editable=False)),
+                ("code_verifier", core.crypto.EncryptedTextField(editable=False)),
                 ("scopes", models.CharField(max_length=500)),
                 ("redirect_uri", models.CharField(max_length=500)),
                 ("created_by", models.CharField(help_text="`admin:olive`, `api:deploy-bot`, `cli:root`.", max_length=150)),

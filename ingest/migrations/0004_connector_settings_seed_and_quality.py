@@ -6,7 +6,7 @@ from django.db import migrations
 
 
 def seed_connectors(apps: Any, schema_editor: Any) -> None:
-    from opsconsole.spotify.connectors import connector_defaults
+    from spotify.connectors import connector_defaults
 
     ConnectorSetting = apps.get_model("ingest", "ConnectorSetting")
     for name, values in connector_defaults().items():

@@ -1,4 +1,4 @@
-"""ConnectorSetting now belongs to the `spotify` app (opsconsole.spotify); the table stays."""
+"""ConnectorSetting now belongs to the `spotify` app (spotify); the table stays."""
 
 from django.db import migrations
 

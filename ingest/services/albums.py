@@ -15,6 +15,9 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import SpotifyApp
+from core.counters import counter_inc
+from core.redis import get_redis, key
+from core.upsert import upsert_rows
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
 from ingest.quality import quality_scored_sql, tracks_quality_update
 from ingest.services.common import (
@@ -28,12 +31,10 @@ from ingest.services.common import (
     persist_learned,
 )
 from ingest.services.dead_letters import ReplayError, dead_letter_record, dead_letter_replayer_register
-from opsconsole.counters import counter_inc
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue, job_subject_add
-from opsconsole.redis import get_redis, key
-from opsconsole.spotify.connectors import INGEST_CONNECTORS, connector_setting, connectors_skip
-from opsconsole.spotify.errors import (
+from jobs.models import JobRun
+from jobs.services import job_enqueue, job_subject_add
+from spotify.connectors import INGEST_CONNECTORS, connector_setting, connectors_skip
+from spotify.errors import (
     CircuitOpen,
     SpotifyAppRefused,
     SpotifyAuthError,
@@ -44,11 +45,10 @@ from opsconsole.spotify.errors import (
     SpotifyRateLimited,
     SpotifyServerError,
 )
-from opsconsole.spotify.retry import error_wait_seconds
-from opsconsole.upsert import upsert_rows
+from spotify.retry import error_wait_seconds
 
 if TYPE_CHECKING:
-    from opsconsole.spotify.client import SpotifyClient
+    from spotify.client import SpotifyClient
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def _catalog_upsert(fetched: Sequence[_Fetched]) -> tuple[dict[str, int], int, i
     """Bulk upsert artists, albums and tracks; returns (album pk by Spotify id, created, updated).
 
     Rows go in Spotify-id order so concurrent workers lock shared artists in the same order.
-    One statement per table with a column per array (opsconsole.upsert: bench ingest.cost_per_track).
+    One statement per table with a column per array (core.upsert: bench ingest.cost_per_track).
     """
     now = timezone.now()
     artists: dict[str, str] = {}
@@ -378,7 +378,7 @@ def _claims_of_dead_run_release(*, owner: str) -> int:
 
 
 def album_claims_release_of_task(*, task_id: str, args: list[Any], kwargs: dict[str, Any]) -> int:
-    """Revoke cleanup of `ingest_albums_from_sources` (opsconsole.jobs.control): what a
+    """Revoke cleanup of `ingest_albums_from_sources` (jobs.control): what a
     terminated run claimed goes back to the queue at once instead of waiting to go stale."""
     return _claims_of_dead_run_release(owner=task_id)
 

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SpotifyApp
+from core.redis import get_redis
 from ingest.models import DeadLetter, Track
 from ingest.quality import tracks_quality_update
 from ingest.services.albums import queue_audio_features, retry_delay
@@ -27,9 +28,8 @@ from ingest.services.common import (
     job_telemetry,
 )
 from ingest.services.dead_letters import dead_letter_record, dead_letter_replayer_register
-from opsconsole.redis import get_redis
-from opsconsole.spotify.connectors import AUDIO_FEATURES_CONNECTORS, connector_setting, connectors_skip
-from opsconsole.spotify.errors import (
+from spotify.connectors import AUDIO_FEATURES_CONNECTORS, connector_setting, connectors_skip
+from spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,
     SpotifyBadRequest,
@@ -39,7 +39,7 @@ from opsconsole.spotify.errors import (
 )
 
 if TYPE_CHECKING:
-    from opsconsole.spotify.client import SpotifyClient
+    from spotify.client import SpotifyClient
 
 AUDIO_FEATURES_MAX = 100
 FEATURE_KEYS = (
@@ -76,7 +76,7 @@ def audio_features_fetch(
     `batch_size` defaults to the `spotify.audio_features` connector's; a disabled connector
     skips the run (`skipped: disabled`).
     """
-    from opsconsole.locks import LockBusy, redis_lock
+    from core.locks import LockBusy, redis_lock
 
     deadline = time.monotonic() + (max_seconds if max_seconds is not None else settings.INGEST_RUN_SECONDS)
     summary: dict[str, Any] = {

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from accounts.models import SpotifyApp
-from opsconsole.redis import key
-from opsconsole.spotify.errors import (
+from core.redis import key
+from spotify.errors import (
     CircuitOpen,
     SpotifyAuthError,
     SpotifyBadRequest,
@@ -17,10 +17,10 @@ from opsconsole.spotify.errors import (
     SpotifyRateLimited,
     SpotifyServerError,
 )
-from opsconsole.spotify.telemetry import Outcome, telemetry_record
+from spotify.telemetry import Outcome, telemetry_record
 
 if TYPE_CHECKING:
-    from opsconsole.spotify.client import SpotifyClient
+    from spotify.client import SpotifyClient
 
 logger = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
+from core.actors import is_operator
+from core.counters import counter_inc
+from core.logging import log_context
 from ingest.models import DeadLetter
-from opsconsole.actors import is_operator
-from opsconsole.audit.services import audit_record
-from opsconsole.counters import counter_inc
-from opsconsole.logging import log_context
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from typing import Any, Literal
 
 from django.db import connection, transaction
 
+from audit.services import audit_record
+from core.actors import is_operator
+from core.counters import counter_inc
 from ingest.models import AlbumSource
 from ingest.parsing import album_id_parse
 from ingest.services.common import chunks
-from opsconsole.actors import is_operator
-from opsconsole.audit.services import audit_record
-from opsconsole.counters import counter_inc
 
 SubmitStatus = Literal["accepted", "duplicate", "invalid"]
 

@@ -10,7 +10,7 @@ from django.db import migrations
 def create_groups(apps: Any, schema_editor: Any) -> None:
     from django.contrib.auth.management import create_permissions
 
-    from metrics.groups import ops_groups_sync
+    from core.groups import ops_groups_sync
 
     # Permissions are normally created after all migrations (post_migrate): make them now.
     for app_config in apps.get_app_configs():

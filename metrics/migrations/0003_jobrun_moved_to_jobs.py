@@ -1,4 +1,4 @@
-"""JobRun now belongs to the `jobs` app (opsconsole.jobs); the table stays where it is."""
+"""JobRun now belongs to the `jobs` app (jobs); the table stays where it is."""
 
 from django.db import migrations
 

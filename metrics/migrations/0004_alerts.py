@@ -3,7 +3,7 @@
 import datetime
 import django.db.models.deletion
 import django.utils.timezone
-import opsconsole.crypto
+import core.crypto
 from django.db import migrations, models
 
 
@@ -117,10 +117,10 @@ class Migration(migrations.Migration):
                         max_length=10,
                     ),
                 ),
-                ("target", opsconsole.crypto.EncryptedTextField(help_text="Email address, or the webhook URL.")),
+                ("target", core.crypto.EncryptedTextField(help_text="Email address, or the webhook URL.")),
                 (
                     "secret",
-                    opsconsole.crypto.EncryptedTextField(
+                    core.crypto.EncryptedTextField(
                         blank=True, default="", help_text="Webhook only: the HMAC-SHA256 signing key."
                     ),
                 ),

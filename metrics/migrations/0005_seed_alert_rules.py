@@ -1,15 +1,9 @@
-"""The built-in alert rules (metrics.alerts.rules); existing rules are never changed."""
+"""Seeded the built-in alert rules while they lived in `metrics`; alerts/migrations/0002 does it now."""
 
 from django.db import migrations
-
-
-def seed(apps, schema_editor):  # type: ignore[no-untyped-def]
-    from metrics.alerts.rules import alert_rules_setup
-
-    alert_rules_setup(apps=apps)
 
 
 class Migration(migrations.Migration):
     dependencies = [("metrics", "0004_alerts")]
 
-    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
+    operations: list = []

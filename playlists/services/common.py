@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import SpotifyAccount
-from opsconsole.locks import redis_lock, redis_lock_release
+from core.locks import redis_lock, redis_lock_release
 from playlists.models import Playlist, PlaylistHistory
 
 ACTOR_SCHEDULE = "schedule"
@@ -31,7 +31,7 @@ def _lock_name(playlist_id: uuid.UUID | str) -> str:
 
 
 def playlist_lock_release_of_task(*, task_id: str, args: list[Any], kwargs: dict[str, Any]) -> bool:
-    """Revoke cleanup of the per-playlist tasks (opsconsole.jobs.control): a terminated run
+    """Revoke cleanup of the per-playlist tasks (jobs.control): a terminated run
     never reached its `finally`, so the lock it owns is freed here; the next run proceeds."""
     playlist_id = kwargs.get("playlist_id") or (args[0] if args else None)
     return bool(playlist_id) and redis_lock_release(_lock_name(str(playlist_id)), owner=task_id)
@@ -63,7 +63,7 @@ def record_account_auth_failure(*, account: SpotifyAccount, error: Exception) ->
 
 def playlist_connectors_skip(*, work: str) -> dict[str, Any] | None:
     """Connectors (spotify.playlists, spotify.token) an operator switched off: Spotify writes wait."""
-    from opsconsole.spotify.connectors import PLAYLISTS_CONNECTORS, connectors_skip
+    from spotify.connectors import PLAYLISTS_CONNECTORS, connectors_skip
 
     return connectors_skip(PLAYLISTS_CONNECTORS, work=work)
 

@@ -11,10 +11,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
-from opsconsole.actors import is_operator
-from opsconsole.audit.services import audit_record
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue_many
+from audit.services import audit_record
+from core.actors import is_operator
+from jobs.models import JobRun
+from jobs.services import job_enqueue_many
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.services.common import playlist_subject
 from playlists.services.policies import policy_get_default

@@ -1,7 +1,7 @@
 """Parking: playlist work Spotify asked to wait for longer than a Celery countdown may last.
 
 A countdown task waits in a worker's memory, unacknowledged; Redis hands it out again every
-visibility timeout (opsconsole.jobs.countdown). Such work waits in the database instead
+visibility timeout (jobs.countdown). Such work waits in the database instead
 (`Playlist.not_before`, `parked_work`) and resume_parked_playlists queues it once due, each
 playlist once: the claim is a conditional UPDATE. See README "Parking".
 """
@@ -14,8 +14,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue_many
+from jobs.models import JobRun
+from jobs.services import job_enqueue_many
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services.common import ACTOR_SCHEDULE, history_record, playlist_subject
 
@@ -25,7 +25,7 @@ PARKED_JOBS = {"sync": "playlist_sync_one", "reshuffle": "playlist_reshuffle_one
 
 def playlist_park(*, playlist: Playlist, work: str, seconds: float, reason: str, actor: str) -> dict[str, Any]:
     """Park `work` ("sync" or "reshuffle") on this playlist for `seconds` (from
-    opsconsole.spotify.retry.error_wait_seconds)."""
+    spotify.retry.error_wait_seconds)."""
     if work not in PARKED_JOBS:
         raise ValueError(f"work is one of {', '.join(PARKED_JOBS)}")
     until = timezone.now() + timedelta(seconds=seconds)

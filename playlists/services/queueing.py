@@ -6,10 +6,10 @@ from typing import Any
 
 from django.db import transaction
 
-from opsconsole.actors import is_operator
-from opsconsole.audit.services import audit_record
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue, job_enqueue_many
+from audit.services import audit_record
+from core.actors import is_operator
+from jobs.models import JobRun
+from jobs.services import job_enqueue, job_enqueue_many
 from playlists.models import Playlist
 from playlists.services.common import playlist_subject
 from playlists.services.scheduling import playlists_skip_unschedulable

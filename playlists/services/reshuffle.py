@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from opsconsole.counters import counter_inc
+from core.counters import counter_inc
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services.common import history_record, playlist_connectors_skip, playlist_lock
 from playlists.services.snapshots import playlist_build_snapshot

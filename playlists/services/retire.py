@@ -9,10 +9,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from opsconsole.actors import is_operator
-from opsconsole.audit.services import audit_record
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
+from audit.services import audit_record
+from core.actors import is_operator
+from jobs.models import JobRun
+from jobs.services import job_enqueue
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services.common import (
     account_spotify_client,
@@ -88,7 +88,7 @@ def playlists_unfollow(*, playlist_ids: list[str], actor: str, lock_owner: str |
     recorded on each playlist as a failed history row with Spotify's reason and raised, never
     recorded as done; transient errors (429, 5xx, open circuit) propagate for a retry.
     """
-    from opsconsole.spotify import TRANSIENT_ERRORS, SpotifyAuthError, SpotifyError
+    from spotify import TRANSIENT_ERRORS, SpotifyAuthError, SpotifyError
 
     result: dict[str, Any] = {"unfollowed": [], "skipped": {}, "calls": 0}
     playlists = list(Playlist.objects.select_related("account").filter(pk__in=playlist_ids).order_by("account_id", "index"))

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from accounts.models import SpotifyAccount
-from opsconsole.locks import redis_lock
+from core.locks import redis_lock
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.services.common import ACTOR_SCHEDULE, history_record, lock_ttl
 from playlists.services.creation import account_playlist_capacity, playlists_create

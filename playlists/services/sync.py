@@ -9,7 +9,7 @@ from typing import Any
 from django.template import TemplateSyntaxError
 from django.utils import timezone
 
-from opsconsole.counters import counter_inc
+from core.counters import counter_inc
 from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory, PlaylistSnapshot
 from playlists.services.common import (
@@ -62,7 +62,7 @@ def playlist_sync(*, playlist: Playlist, actor: str, verify: bool = False, lock_
 
 def playlist_sync_locked(*, playlist_id: uuid.UUID, actor: str, verify: bool) -> dict[str, Any]:
     """`playlist_sync` for a caller that already holds the playlist's sync lock (reshuffle does)."""
-    from opsconsole.spotify import TRANSIENT_ERRORS, SpotifyAuthError, SpotifyError, SpotifyNotFound
+    from spotify import TRANSIENT_ERRORS, SpotifyAuthError, SpotifyError, SpotifyNotFound
 
     playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist_id)
     result: dict[str, Any] = {

@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from opsconsole.audit.services import audit_record
-from opsconsole.counters import counter_inc
-from opsconsole.locks import LockBusy
+from audit.services import audit_record
+from core.counters import counter_inc
+from core.locks import LockBusy
 from playlists import selectors
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services.common import (
@@ -57,7 +57,7 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
     ceiling or an open circuit stops the run (the rest waits for the next one); a playlist whose
     lock is held (a sync or reshuffle is running) is left for the next run.
     """
-    from opsconsole.spotify import TRANSIENT_ERRORS
+    from spotify import TRANSIENT_ERRORS
 
     summary: dict[str, Any] = {"checked": 0, "drift_found": 0, "repaired": 0, "recreated": 0, "retired": 0, "busy": 0}
     if skipped := playlist_connectors_skip(work="verify"):
@@ -85,7 +85,7 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
 
 
 def _verify_one(*, client: Any, playlist: Playlist, followed: bool, actor: str) -> dict[str, Any]:
-    from opsconsole.spotify import SpotifyNotFound
+    from spotify import SpotifyNotFound
 
     playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist.pk)
     if playlist.status != Playlist.Status.ACTIVE or playlist.frozen or not playlist.spotify_playlist_id:

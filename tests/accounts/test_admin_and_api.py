@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import SpotifyAccount
-from opsconsole.jobs.models import JobRun
+from jobs.models import JobRun
 
 CHANGELIST = "admin:accounts_spotifyaccount_changelist"
 

@@ -12,8 +12,8 @@ from django.test import Client
 
 from accounts.models import AuthorizationRequest, SpotifyAccount, SpotifyApp
 from accounts.oauth import AuthorizationRefused, authorization_request_create, authorization_request_revoke
-from opsconsole.audit.models import AuditEvent
-from opsconsole.spotify.emulator import SpotifyEmulator, consent_over_http
+from audit.models import AuditEvent
+from devstack.emulator import SpotifyEmulator, consent_over_http
 from tests.fixtures_oauth import REDIRECT_URI, callback_query, follow_link
 
 pytestmark = pytest.mark.django_db

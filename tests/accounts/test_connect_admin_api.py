@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuthorizationRequest, SpotifyAccount, SpotifyApp
-from opsconsole.audit.models import AuditEvent
-from opsconsole.logging import JsonFormatter
+from audit.models import AuditEvent
+from core.logging import JsonFormatter
 from tests.fixtures_oauth import follow_link
 
 pytestmark = pytest.mark.django_db

@@ -14,10 +14,10 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, sync_playwright
 
 from accounts.models import AuthorizationRequest, SpotifyAccount, SpotifyApp
-from opsconsole.spotify.emulator import SpotifyEmulator
-from opsconsole.spotify.errors import SpotifyInvalidGrant
+from devstack.emulator import SpotifyEmulator
 from playlists.models import Playlist
 from playlists.services import playlist_sync, playlists_create, policy_get_default
+from spotify.errors import SpotifyInvalidGrant
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

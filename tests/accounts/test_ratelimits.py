@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import services
-from opsconsole.spotify.errors import SpotifyRateLimited
+from spotify.errors import SpotifyRateLimited
 
 
 def _blocked_apps(client: Client) -> list[dict]:

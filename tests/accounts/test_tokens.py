@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import SpotifyAccount
 from accounts.tasks import refresh_tokens
-from opsconsole.spotify.errors import SpotifyInvalidGrant
+from spotify.errors import SpotifyInvalidGrant
 
 
 def _raw_tokens(account: SpotifyAccount) -> tuple[str, str]:
@@ -126,8 +126,8 @@ def test_client_refreshes_just_in_time_and_once_more_on_a_401(make_account, spot
 
 
 def test_refresh_job_skips_while_the_token_connector_is_disabled(make_account, spotify_emulator) -> None:  # type: ignore[no-untyped-def]
-    from opsconsole.spotify.connectors import connector_cache_invalidate, connector_settings_seed
-    from opsconsole.spotify.models import ConnectorSetting
+    from spotify.connectors import connector_cache_invalidate, connector_settings_seed
+    from spotify.models import ConnectorSetting
 
     connector_settings_seed()  # a transactional test elsewhere may have flushed the migration's rows
     make_account("paused")

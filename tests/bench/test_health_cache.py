@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from core.redis import get_redis
 from metrics import health
-from opsconsole.redis import get_redis
 
 
 def _forget_published() -> None:

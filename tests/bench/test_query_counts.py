@@ -18,7 +18,7 @@ from accounts.models import SpotifyAccount
 from bench.admin_api import ADMIN_PAGES, API_PAGES
 from bench.fleet import FleetSizes, fleet_populate
 from ingest.models import DeadLetter, Track
-from opsconsole.jobs.models import JobRun
+from jobs.models import JobRun
 from playlists.models import Playlist
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 
 from ingest.models import AlbumSource
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
+from jobs.models import JobRun
+from jobs.services import job_enqueue
 from tests.fixtures_drills import wait_for
 
 pytestmark = pytest.mark.slow

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from opsconsole.jobs.countdown import countdown_max_seconds
-from opsconsole.jobs.models import JobRun
-from opsconsole.spotify.ratelimit import bucket_clear_block
+from jobs.countdown import countdown_max_seconds
+from jobs.models import JobRun
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from playlists.tasks import _retry_countdown, playlist_sync_one
+from spotify.ratelimit import bucket_clear_block
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -65,6 +65,6 @@ def test_six_hour_retry_after_on_1000_playlists_parks_then_syncs_each_once(
 
 
 def _rate_limited(seconds: int) -> Exception:
-    from opsconsole.spotify import SpotifyRateLimited
+    from spotify import SpotifyRateLimited
 
     return SpotifyRateLimited("429", retry_after=seconds)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from accounts.models import SpotifyApp
-from opsconsole.jobs.models import JobRun
+from jobs.models import JobRun
 from playlists import services
 from playlists.models import Playlist
 from tests.factories import make_catalog

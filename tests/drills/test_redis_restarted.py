@@ -29,11 +29,11 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from accounts.services import app_get_or_create_default
 from ingest.models import Album, AlbumSource
+from jobs.beat import beat_status
+from jobs.models import JobRun
 from opsconsole.celery import app as celery_app
-from opsconsole.jobs.beat import beat_status
-from opsconsole.jobs.models import JobRun
-from opsconsole.spotify.breaker import breaker_failure, breaker_states
-from opsconsole.spotify.ratelimit import bucket_block, bucket_state
+from spotify.breaker import breaker_failure, breaker_states
+from spotify.ratelimit import bucket_block, bucket_state
 from tests.fixtures_celery import BASE_DIR
 from tests.fixtures_celery import test_database_url as database_url_of_tests
 from tests.fixtures_drills import wait_for

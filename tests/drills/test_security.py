@@ -23,11 +23,11 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from accounts.services import account_refresh_token, accounts_refresh_tokens, spotify_client_for_account
+from core.logging import ContextFilter, JsonFormatter
 from ingest.models import DeadLetter
 from ingest.services import dead_letter_record
-from opsconsole.logging import ContextFilter, JsonFormatter
-from opsconsole.spotify import SpotifyError, SpotifyInvalidGrant
 from playlists import services as playlist_services
+from spotify import SpotifyError, SpotifyInvalidGrant
 from tests.factories import make_catalog
 from tests.fixtures_api import api_v1_paths
 

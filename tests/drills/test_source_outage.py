@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from alerts.evaluator import alerts_evaluate
+from alerts.models import Alert
 from ingest import services
 from ingest.models import AlbumSource, DeadLetter, Track
-from metrics.alerts.evaluator import alerts_evaluate
-from metrics.alerts.models import Alert
-from opsconsole.spotify.breaker import breaker_states
+from spotify.breaker import breaker_states
 from tests.fixtures_alerts import rule_only
 
 pytestmark = pytest.mark.slow

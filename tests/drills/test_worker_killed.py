@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from core.locks import LockBusy, redis_lock
 from ingest.models import Album, AlbumSource, Track
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
-from opsconsole.locks import LockBusy, redis_lock
+from jobs.models import JobRun
+from jobs.services import job_enqueue
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import make_catalog

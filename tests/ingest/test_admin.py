@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, Track
 from ingest.services import dead_letter_record
-from opsconsole.spotify.breaker import breaker_failure, breaker_state
+from spotify.breaker import breaker_failure, breaker_state
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +162,7 @@ def test_requeue_action_only_takes_failed_sources(client: Client, superuser: Use
 
 
 def test_run_ingest_now_button_queues_the_job_once(client: Client, superuser: User, viewer: User, django_capture_on_commit_callbacks: Callable) -> None:
-    from opsconsole.jobs.models import JobRun
+    from jobs.models import JobRun
 
     client.force_login(superuser)
     page = client.get(reverse("admin:ingest_albumsource_changelist")).content.decode()

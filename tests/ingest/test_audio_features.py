@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import app_get_or_create_default
+from devstack.emulator import SpotifyEmulator
 from ingest.models import DeadLetter, Track
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
-from opsconsole.spotify.emulator import SpotifyEmulator
 
 # Audio features reach only extended apps registered before 27 Nov 2024 (see tests/fixtures_app_modes.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("extended_app")]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from devstack.emulator import SpotifyEmulator
 from ingest.models import Album, AlbumSource, Track
 from ingest.quality import tracks_quality_update
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
-from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.factories import TrackFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,10 +10,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from devstack.emulator import SpotifyEmulator
 from ingest.models import AlbumSource, DeadLetter
 from ingest.services import dead_letter_record, dead_letters_replay, ingest_albums_from_sources
-from opsconsole.spotify.breaker import breaker_failure, breaker_state
-from opsconsole.spotify.emulator import SpotifyEmulator
+from spotify.breaker import breaker_failure, breaker_state
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from devstack.emulator import SpotifyEmulator
 from ingest.models import Album, AlbumSource, Artist, Track
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
-from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.fixtures_catalog import extra_track_pages, track_count
 
 pytestmark = pytest.mark.django_db

@@ -12,13 +12,13 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.services import app_get_or_create_default
+from devstack.emulator import SpotifyEmulator
 from ingest.models import AlbumSource, DeadLetter, Track
 from ingest.services import ingest_albums_from_sources
 from ingest.services.albums import _claim_sources
-from opsconsole.spotify.breaker import breaker_failure, breaker_state
-from opsconsole.spotify.emulator import SpotifyEmulator
-from opsconsole.spotify.ratelimit import bucket_clear_block
-from opsconsole.spotify.telemetry import ingestion_issues
+from spotify.breaker import breaker_failure, breaker_state
+from spotify.ratelimit import bucket_clear_block
+from spotify.telemetry import ingestion_issues
 from tests.fixtures_catalog import extra_track_pages, track_count
 
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
+from devstack.emulator import SpotifyEmulator
 from ingest.models import AlbumSource, Track
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
-from opsconsole.spotify.emulator import SpotifyEmulator
+from jobs.models import JobRun
+from jobs.services import job_enqueue
 
 pytestmark = pytest.mark.slow
 

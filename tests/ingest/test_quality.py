@@ -14,12 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.emulator import SpotifyEmulator
 from ingest.models import Track
 from ingest.quality import tracks_quality_counts, tracks_quality_refresh_all, tracks_quality_update
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
+from jobs.models import JobRun
 from metrics.services_metrics import metric_snapshot_take
-from opsconsole.jobs.models import JobRun
-from opsconsole.spotify.emulator import SpotifyEmulator
 from tests.factories import AlbumFactory, ArtistFactory, TrackFactory
 from tests.fixtures_clients import client_for
 

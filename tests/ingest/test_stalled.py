@@ -13,8 +13,8 @@ from django.utils import timezone
 from ingest.models import AlbumSource
 from ingest.selectors import ingest_stalled
 from ingest.services import album_sources_submit
-from metrics.selectors import jobs_late, jobs_overview
-from opsconsole.jobs.schedule import schedule_sync
+from jobs.schedule import schedule_sync
+from jobs.selectors import jobs_late, jobs_overview
 from tests.factories import spotify_id
 from tests.fixtures_clients import client_for
 

@@ -13,12 +13,12 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from ingest.demo import demo_queue_sources
+from core.actors import cli_actor
+from devstack.emulator import SpotifyEmulator
+from devstack.seed_ingest import demo_queue_sources
 from ingest.models import AlbumSource
 from ingest.parsing import album_id_parse
 from ingest.services import album_sources_submit
-from opsconsole.actors import cli_actor
-from opsconsole.spotify.emulator import SpotifyEmulator
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from playwright.sync_api import Page, sync_playwright
 
+from jobs.models import JobRun
+from jobs.schedule import schedule_sync
 from metrics.models import MetricSnapshot
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.schedule import schedule_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("short_probe_timeouts")]
 

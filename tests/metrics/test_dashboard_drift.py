@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount, SpotifyApp
-from opsconsole.counters import counter_inc
+from core.counters import counter_inc
 from playlists import services
 from playlists.models import Playlist
 from tests.factories import PlaylistFactory

@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import Page, sync_playwright
 
+from core.models import UserPreference
 from ingest.models import DeadLetter
-from opsconsole.models import UserPreference
 from tests.metrics.test_dashboard_browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("short_probe_timeouts")]

@@ -8,10 +8,10 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from opsconsole.jobs.beat import beat_heartbeat
-from opsconsole.jobs.schedule import schedule_sync
-from opsconsole.spotify.breaker import breaker_failure
-from opsconsole.spotify.telemetry import telemetry_record
+from jobs.beat import beat_heartbeat
+from jobs.schedule import schedule_sync
+from spotify.breaker import breaker_failure
+from spotify.telemetry import telemetry_record
 from tests.fixtures_clients import client_for, token_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("short_probe_timeouts")]
@@ -134,8 +134,8 @@ def test_health_does_not_accept_writes() -> None:
 
 
 def test_the_beat_scheduler_writes_the_heartbeat_on_every_tick(transactional_db: None) -> None:
+    from jobs.beat import HeartbeatScheduler, beat_status
     from opsconsole.celery import app as celery_app
-    from opsconsole.jobs.beat import HeartbeatScheduler, beat_status
 
     assert beat_status()["healthy"] is False
     scheduler = HeartbeatScheduler(app=celery_app, lazy=False)

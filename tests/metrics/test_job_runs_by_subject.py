@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from opsconsole.jobs.models import JobRun
+from jobs.models import JobRun
 from tests.fixtures_clients import client_for, token_client
 
 pytestmark = pytest.mark.django_db

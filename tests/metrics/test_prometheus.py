@@ -10,9 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import SpotifyAccount
 from accounts.services import account_onboard, app_get_or_create_default
-from opsconsole.counters import counter_inc
-from opsconsole.jobs import services as job_services
-from opsconsole.jobs.models import JobRun
+from core.counters import counter_inc
+from jobs import services as job_services
+from jobs.models import JobRun
 from tests.fixtures_clients import client_for, token_client
 
 pytestmark = pytest.mark.usefixtures("short_probe_timeouts")

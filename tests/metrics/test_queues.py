@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from accounts.models import SpotifyApp
 from accounts.services import account_onboard
+from jobs.beat import beat_heartbeat
+from jobs.models import JobRun
+from jobs.schedule import schedule_sync
+from jobs.specs import JOBS
 from opsconsole.celery import app as celery_app
-from opsconsole.jobs.beat import beat_heartbeat
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.schedule import schedule_sync
-from opsconsole.jobs.specs import JOBS
 from tests.fixtures_clients import client_for, token_client
 
 pytestmark = pytest.mark.usefixtures("short_probe_timeouts")

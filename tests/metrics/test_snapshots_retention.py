@@ -9,12 +9,12 @@ from django_celery_results.models import TaskResult
 
 from accounts.models import SpotifyAccount
 from accounts.services import account_onboard, app_get_or_create_default
+from core.counters import counter_inc
 from ingest.models import Album, Artist, DeadLetter, Track
+from jobs.models import JobRun
 from metrics.models import MetricSnapshot
 from metrics.services_metrics import metric_snapshot_take, retention_prune
 from metrics.tasks import retention
-from opsconsole.counters import counter_inc
-from opsconsole.jobs.models import JobRun
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy, PlaylistSnapshot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("short_probe_timeouts")]

@@ -10,7 +10,7 @@ import time
 
 from celery import shared_task
 
-from opsconsole.counters import counter_inc
+from core.counters import counter_inc
 
 
 @shared_task(name="ops_test_sleep")

@@ -12,7 +12,7 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import Client, RequestFactory
 
 from accounts.models import SpotifyAccount, SpotifyApp
-from opsconsole.jobs.models import JobRun
+from jobs.models import JobRun
 from playlists.admin import reshuffle_account_playlists_action
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services import playlist_build_snapshot

@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import SpotifyAccount, SpotifyApp
-from opsconsole.jobs.models import JobRun
+from jobs.models import JobRun
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory
 

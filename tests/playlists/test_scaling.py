@@ -117,7 +117,7 @@ def test_create_rejects_quarantined_and_full_accounts_with_field_errors(spotify_
 
 
 def test_demo_hook_tops_up_each_schedulable_account_once(spotify_app: SpotifyApp) -> None:
-    from playlists.demo import demo_create_playlists
+    from devstack.seed_playlists import demo_create_playlists
 
     first = account(spotify_app, "demo-a", playlists=1)
     second = account(spotify_app, "demo-b")

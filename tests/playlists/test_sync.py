@@ -9,13 +9,13 @@ import pytest
 from django.db import connection
 
 from accounts.models import SpotifyAccount
-from opsconsole.counters import counter_total
-from opsconsole.locks import LockBusy, redis_lock
-from opsconsole.spotify import SpotifyAuthError, SpotifyRateLimited
+from core.counters import counter_total
+from core.locks import LockBusy, redis_lock
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from playlists.services.common import account_spotify_client
 from playlists.tasks import _retry_countdown
+from spotify import SpotifyAuthError, SpotifyRateLimited
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 
 pytestmark = pytest.mark.django_db

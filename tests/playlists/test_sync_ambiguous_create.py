@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from opsconsole.spotify import SpotifyServerError
-from opsconsole.spotify.connectors import connector_cache_invalidate, connector_settings_seed
-from opsconsole.spotify.models import ConnectorSetting
 from playlists import services
 from playlists.models import Playlist
+from spotify import SpotifyServerError
+from spotify.connectors import connector_cache_invalidate, connector_settings_seed
+from spotify.models import ConnectorSetting
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
-from opsconsole.counters import counter_total
-from opsconsole.jobs.models import JobRun
-from opsconsole.jobs.services import job_enqueue
+from core.counters import counter_total
+from jobs.models import JobRun
+from jobs.services import job_enqueue
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import PlaylistFactory, make_catalog

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from opsconsole.audit.models import AuditEvent
-from opsconsole.counters import counter_total
+from audit.models import AuditEvent
+from core.counters import counter_total
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
@@ -119,7 +119,7 @@ def test_retire_on_a_development_mode_app_goes_through_me_library(synced: Playli
 
 
 def test_a_refused_removal_is_a_failed_history_row_never_done(synced: Playlist, spotify_emulator: Any) -> None:
-    from opsconsole.spotify import SpotifyForbidden
+    from spotify import SpotifyForbidden
 
     services.playlist_retire(playlist=synced, actor="test", queue_unfollow=False)
     spotify_emulator.fault("library_remove", status=403, times=1)

@@ -9,9 +9,9 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.actors import actor_of, cli_actor
+from core.progress import Progress
 from ingest.services import album_sources_submit
-from opsconsole.actors import actor_of, cli_actor
-from opsconsole.progress import Progress
 
 CHUNK = 500
 

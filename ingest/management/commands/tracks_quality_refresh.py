@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from core.progress import Progress
 from ingest.models import Track
 from ingest.quality import tracks_quality_counts, tracks_quality_refresh_all
-from opsconsole.progress import Progress
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
-from opsconsole.actors import cli_actor
-from opsconsole.audit.services import audit_record
+from audit.services import audit_record
+from core.actors import cli_actor
 
 
 class Command(BaseCommand):

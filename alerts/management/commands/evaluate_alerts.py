@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from alerts.evaluator import alerts_evaluate
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate the alert rules once (or forever with --loop). The scheduled `evaluate_alerts` job runs on a "
+        "worker, so it cannot notice that no worker or no beat is left: run this from cron or as its own process "
+        'for NoWorkers and BeatGone (README "Alerts"). Shares the job\'s lock: never notifies twice.'
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--loop", action="store_true", help="Keep evaluating every --interval seconds.")
+        parser.add_argument("--interval", type=float, default=60.0)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        while True:
+            self.stdout.write(json.dumps(alerts_evaluate(), default=str))
+            if not options["loop"]:
+                return
+            time.sleep(max(5.0, options["interval"]))

@@ -1,0 +1,81 @@
+"""The built-in alert rules, upserted by a data migration and `manage.py setup_alert_rules`.
+
+Like the job schedule (jobs/schedule.py) the rules are code, but only ever
+*created*: once a rule exists it belongs to the operators, and no deploy overwrites their
+thresholds, channels or `enabled`. The names follow the source runbooks' alert index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.apps import apps as global_apps
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    kind: str
+    severity: str
+    description: str
+    params: dict[str, Any] = field(default_factory=dict)
+    reminder_minutes: int = 60
+
+
+RULES: tuple[RuleSpec, ...] = (
+    RuleSpec("JobFailing", "job_failed", "critical", "A scheduled job failed N times in a row.", {"times": 3}),
+    RuleSpec("JobLate", "job_late", "warning", "A scheduled job did not start or finish within its grace period."),
+    RuleSpec(
+        "CircuitBreakerOpen",
+        "circuit_open",
+        "critical",
+        "A Spotify circuit stayed open longer than X minutes.",
+        {"minutes": 5},
+        30,
+    ),
+    RuleSpec("DLQDepthCritical", "dead_letters", "critical", "Dead letters pending above 1,000.", {"threshold": 1000}, 30),
+    RuleSpec("DLQDepthWarning", "dead_letters", "warning", "Dead letters pending above 100.", {"threshold": 100}),
+    RuleSpec("ScraperStalled", "ingest_stalled", "critical", "Album sources wait and none finishes (ingest stalled).", {}, 30),
+    RuleSpec("AccountReauthRequired", "account_reauth_required", "critical", "An account needs a new authorization."),
+    RuleSpec(
+        "AccountReauthDue", "account_reauth_due", "warning", "An account's authorization ends within N days.", {"days": 14}, 1440
+    ),
+    RuleSpec("AccountQuarantined", "account_quarantined", "warning", "An account is quarantined until an operator acts."),
+    RuleSpec("ConnectorDisabled", "connector_disabled", "warning", "A connector (source operation) is disabled."),
+    RuleSpec("NoWorkers", "no_workers", "critical", "No Celery worker answers a ping.", {}, 30),
+    RuleSpec("BeatGone", "beat_gone", "critical", "Celery beat's heartbeat is stale: nothing is scheduled.", {}, 30),
+    RuleSpec("QueueBacklog", "queue_length", "warning", "A queue holds more than N waiting messages.", {"threshold": 1000}),
+    RuleSpec(
+        "DataQualityScoreLow",
+        "data_quality",
+        "warning",
+        "Average track quality score below N.",
+        {"threshold": 60, "min_tracks": 100},
+        1440,
+    ),
+)
+
+
+def alert_rules_setup(*, apps: Any = global_apps) -> list[str]:
+    """Create the built-in rules that do not exist yet; returns the names created."""
+    AlertRule = apps.get_model("alerts", "AlertRule")
+    existing = set(AlertRule.objects.filter(name__in=[r.name for r in RULES]).values_list("name", flat=True))
+    created = []
+    for spec in RULES:
+        if spec.name in existing:
+            continue
+        _, made = AlertRule.objects.get_or_create(
+            name=spec.name,
+            defaults={
+                "kind": spec.kind,
+                "severity": spec.severity,
+                "description": spec.description,
+                "params": spec.params,
+                "reminder_interval": timedelta(minutes=spec.reminder_minutes),
+            },
+        )
+        if made:
+            created.append(spec.name)
+    return created

@@ -1,0 +1,56 @@
+"""One Redis lock helper: set-if-absent with a TTL, released in `finally`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from core.redis import get_redis, key
+
+# Release only our own lock: a lock that outlived its TTL may now belong to someone else.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+# The same owner (a redelivered task) takes its lock back with a fresh TTL.
+_TAKE_OVER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class LockBusy(Exception):
+    """Another worker holds the lock; the caller retries later."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"lock {name} is held by another worker")
+        self.name = name
+
+
+@contextmanager
+def redis_lock(name: str, *, ttl_seconds: int = 300, owner: str | None = None) -> Iterator[None]:
+    """Non-blocking lock `lock:<name>`; raises LockBusy on contention.
+
+    `owner` (a Celery task id): a task redelivered after its worker was killed finds the lock
+    its dead run still holds and takes it over, instead of retrying until the TTL runs out.
+    Safe because task time limits stay far below the broker's visibility timeout: two live
+    runs of one task id never overlap.
+    """
+    lock_key = key("lock", name)
+    token = owner or uuid.uuid4().hex
+    client = get_redis()
+    taken = bool(client.set(lock_key, token, nx=True, ex=ttl_seconds))
+    if not taken and (owner is None or not int(client.eval(_TAKE_OVER, 1, lock_key, token, ttl_seconds))):
+        raise LockBusy(name)
+    try:
+        yield
+    finally:
+        client.eval(_RELEASE, 1, lock_key, token)
+
+
+def redis_lock_release(name: str, *, owner: str) -> bool:
+    """Free `lock:<name>` if `owner` still holds it (a terminated task's lock: its `finally`
+    never ran); returns whether it did."""
+    return bool(int(get_redis().eval(_RELEASE, 1, key("lock", name), owner)))

@@ -1,0 +1,41 @@
+"""Staff only; the `operators` group acts, the `viewers` group reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+OPERATORS = "operators"
+VIEWERS = "viewers"
+# The user's group names, set by the API token cache (core.authentication) on the user it
+# hands out; absent, the groups are asked for.
+GROUP_NAMES_ATTR = "_opsconsole_group_names"
+
+
+def user_can_operate(user: Any) -> bool:
+    if user.is_superuser:
+        return True
+    names = getattr(user, GROUP_NAMES_ATTR, None)
+    return OPERATORS in names if names is not None else bool(user.groups.filter(name=OPERATORS).exists())
+
+
+def user_can_view(user: Any) -> bool:
+    if user.is_superuser:
+        return True
+    names = getattr(user, GROUP_NAMES_ATTR, None)
+    if names is not None:
+        return bool(names & {OPERATORS, VIEWERS})
+    return bool(user.groups.filter(name__in=[OPERATORS, VIEWERS]).exists())
+
+
+class StaffGroupPermission(BasePermission):
+    message = "Staff membership in the operators (write) or viewers (read) group is required."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        if request.method in SAFE_METHODS:
+            return user_can_view(user)
+        return user_can_operate(user)

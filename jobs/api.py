@@ -1,0 +1,284 @@
+"""The jobs' API: the schedule (`jobs/list`, `jobs/update`), the run history (`job-runs`) and
+operator control (revoke or terminate a run, pause or resume a queue; the work is in jobs.control)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import ListAPIView
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from core.actors import request_actor
+from core.netguard import TargetRefused, url_check_target
+from core.rows import RowSerializer, RowsListMixin
+from jobs import services as job_services
+from jobs.control import RunFinished, UnknownQueue, job_run_revoke, queue_pause, queue_resume
+from jobs.job_runs import job_runs_csv_response, job_runs_touching
+from jobs.models import JobRun
+from jobs.selectors import jobs_overview
+
+
+class JobRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobRun
+        fields = [
+            "id",
+            "job_name",
+            "task_name",
+            "task_id",
+            "trigger",
+            "triggered_by",
+            "correlation_id",
+            "status",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "attempts",
+            "summary",
+            "error",
+            "worker",
+            "subject",
+            "args",
+            "kwargs",
+        ]
+        read_only_fields = fields
+
+
+class JobRunFilterSerializer(serializers.Serializer):
+    job = serializers.CharField(required=False, max_length=100, help_text="Job name, e.g. refresh_tokens.")
+    status = serializers.ChoiceField(required=False, choices=JobRun.Status.choices)
+    trigger = serializers.ChoiceField(required=False, choices=JobRun.Trigger.choices)
+    date = serializers.DateField(required=False, help_text="Runs started on this UTC day (YYYY-MM-DD).")
+    since = serializers.DateTimeField(required=False, help_text="Runs started at or after this time.")
+    until = serializers.DateTimeField(required=False, help_text="Runs started before this time.")
+    playlist = serializers.UUIDField(required=False, help_text="Runs that touched this playlist.")
+    account = serializers.UUIDField(required=False, help_text="Runs that touched this account.")
+    album_source = serializers.IntegerField(required=False, min_value=1, help_text="Runs that claimed this album source.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["Must be later than `since`."]})
+        return attrs
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets `?format=csv` through content negotiation; the view streams the rows itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return b""
+
+
+# JobRunSerializer's output from `.values()` rows (the JSON list; tests hold the two equal).
+JOB_RUN_ROWS = RowSerializer(JobRunSerializer)
+
+
+class JobRunListView(RowsListMixin, ListAPIView):
+    """Job history, newest first; filter by job, status, trigger, start date and subject
+    (`playlist`, `account`, `album_source`); `?format=csv` streams the whole filtered list."""
+
+    serializer_class = JobRunSerializer
+    rows = JOB_RUN_ROWS
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
+
+    def get_queryset(self) -> QuerySet[JobRun]:
+        filters = JobRunFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        wanted = filters.validated_data
+        queryset = JobRun.objects.all().order_by("-started_at", "-id")
+        if "job" in wanted:
+            queryset = queryset.filter(job_name=wanted["job"])
+        if "status" in wanted:
+            queryset = queryset.filter(status=wanted["status"])
+        if "trigger" in wanted:
+            queryset = queryset.filter(trigger=wanted["trigger"])
+        if "date" in wanted:
+            start = datetime.combine(wanted["date"], time.min, tzinfo=timezone.get_current_timezone())
+            queryset = queryset.filter(started_at__gte=start, started_at__lt=start + timedelta(days=1))
+        if "since" in wanted:
+            queryset = queryset.filter(started_at__gte=wanted["since"])
+        if "until" in wanted:
+            queryset = queryset.filter(started_at__lt=wanted["until"])
+        return job_runs_touching(
+            queryset, playlist=wanted.get("playlist"), account=wanted.get("account"), source=wanted.get("album_source")
+        )
+
+    @extend_schema(parameters=[JobRunFilterSerializer], tags=["jobs"], operation_id="job_runs_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        if request.accepted_renderer.format == "csv":
+            return job_runs_csv_response(self.get_queryset())
+        return super().get(request, *args, **kwargs)
+
+
+class RevokeSerializer(serializers.Serializer):
+    terminate = serializers.BooleanField(
+        required=False, default=False, help_text="Kill the task if it is running (its lock and claims are released)."
+    )
+
+
+class JobRunRevokeView(APIView):
+    @extend_schema(
+        request=RevokeSerializer,
+        responses={200: JobRunSerializer, 409: inline_serializer("RunAlreadyFinished", {"detail": serializers.CharField()})},
+        description="Operators only. Queued or running runs become `revoked`; a finished run answers 409.",
+        tags=["jobs"],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        run = JobRun.objects.filter(pk=pk).first()
+        if run is None:
+            raise NotFound(f"No job run {pk}.")
+        serializer = RevokeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            run = job_run_revoke(
+                run=run, terminate=serializer.validated_data["terminate"], actor=request_actor(request, door="api")
+            )
+        except RunFinished as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(JobRunSerializer(run).data)
+
+
+QueueControlSerializer = inline_serializer(
+    "QueueControl",
+    {
+        "name": serializers.CharField(),
+        "paused": serializers.BooleanField(),
+        "changed": serializers.BooleanField(),
+        "workers": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class QueueControlView(APIView):
+    operation = "pause"
+
+    @extend_schema(
+        request=None,
+        responses={200: QueueControlSerializer},
+        description="Operators only. Every worker stops (pause) or starts again (resume) consuming the queue; "
+        "messages stay queued meanwhile, and a worker started while the queue is paused stays off it.",
+        tags=["ops"],
+    )
+    def post(self, request: Request, name: str) -> Response:
+        control = queue_pause if self.operation == "pause" else queue_resume
+        try:
+            result = control(name=name, actor=request_actor(request, door="api"))
+        except UnknownQueue as exc:
+            raise NotFound(str(exc)) from exc
+        return Response({"name": result.name, "paused": result.paused, "changed": result.changed, "workers": result.workers})
+
+
+class JobSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    task = serializers.CharField()
+    enabled = serializers.BooleanField()
+    description = serializers.CharField()
+    schedule = serializers.CharField(help_text="Human-readable schedule (UTC).")
+    crontab = serializers.CharField(allow_null=True, help_text="minute hour day-of-month month day-of-week")
+    timezone = serializers.CharField()
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    total_run_count = serializers.IntegerField()
+    next_run_at = serializers.DateTimeField(allow_null=True, help_text="Estimated from the crontab.")
+    last_status = serializers.CharField(allow_null=True)
+    last_started_at = serializers.DateTimeField(allow_null=True)
+    last_duration_ms = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField()
+    late = serializers.BooleanField(help_text="Its expected run did not start or finish within the grace period.")
+    late_reason = serializers.CharField()
+    late_expected_at = serializers.DateTimeField(allow_null=True)
+    late_grace_minutes = serializers.IntegerField()
+    ping_url_set = serializers.BooleanField(help_text="An outside monitor's ping URL is configured (never shown).")
+
+
+class JobListView(APIView):
+    @extend_schema(responses=inline_serializer("JobList", {"jobs": JobSerializer(many=True)}), tags=["jobs"])
+    def get(self, request: Request) -> Response:
+        return Response({"jobs": JobSerializer(jobs_overview(), many=True).data})
+
+
+class JobUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    enabled = serializers.BooleanField(required=False)
+    run_now = serializers.BooleanField(required=False, default=False)
+    ping_url = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="healthchecks.io-style ping URL (`<url>/start`, `<url>`, `<url>/fail`); empty removes it.",
+    )
+
+    def validate_name(self, value: str) -> str:
+        if not PeriodicTask.objects.filter(name=value).exists():
+            raise serializers.ValidationError(f"No periodic task named {value!r}; see GET /api/v1/jobs/list.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if "enabled" not in attrs and not attrs.get("run_now") and "ping_url" not in attrs:
+            raise serializers.ValidationError({"enabled": ["Give `enabled` (true/false), `run_now: true` or `ping_url`."]})
+        if attrs.get("ping_url"):
+            try:
+                url_check_target(attrs["ping_url"])
+            except TargetRefused as exc:
+                raise serializers.ValidationError({"ping_url": [str(exc)]}) from exc
+        return attrs
+
+
+class JobUpdateView(APIView):
+    @extend_schema(
+        request=JobUpdateSerializer,
+        responses={
+            200: inline_serializer(
+                "JobUpdated",
+                {
+                    "name": serializers.CharField(),
+                    "enabled": serializers.BooleanField(required=False),
+                    "changed": serializers.BooleanField(required=False),
+                    "ping_url_changed": serializers.BooleanField(required=False),
+                },
+            ),
+            202: inline_serializer(
+                "JobQueued",
+                {
+                    "name": serializers.CharField(),
+                    "task_id": serializers.CharField(),
+                    "job_run_id": serializers.IntegerField(),
+                    "correlation_id": serializers.CharField(),
+                },
+            ),
+        },
+        tags=["jobs"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = JobUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        name = serializer.validated_data["name"]
+        actor = request_actor(request, door="api")
+        body: dict[str, object] = {"name": name}
+        if "enabled" in serializer.validated_data:
+            enabled = serializer.validated_data["enabled"]
+            body.update(enabled=enabled, changed=job_services.job_set_enabled(name=name, enabled=enabled, actor=actor))
+        if "ping_url" in serializer.validated_data:
+            task = PeriodicTask.objects.get(name=name)
+            body["ping_url_changed"] = job_services.job_ping_set(
+                name=task.task, url=serializer.validated_data["ping_url"], actor=actor
+            )
+        if serializer.validated_data["run_now"]:
+            run = job_services.job_run_now(name=name, actor=actor, trigger=JobRun.Trigger.API)
+            body.update(task_id=run.task_id, job_run_id=run.pk, correlation_id=run.correlation_id)
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(body)

@@ -1,0 +1,87 @@
+"""JobRun rows written from Celery's own signals, so every task run is recorded."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from core.logging import log_context
+from jobs import control, services
+from jobs.ping import job_ping
+
+logger = logging.getLogger(__name__)
+
+
+def _ours(task: Any) -> bool:
+    return bool(task) and not task.name.startswith("celery.")
+
+
+@signals.task_prerun.connect
+def _task_prerun(task_id: str, task: Any, args: tuple, kwargs: dict, **_: Any) -> None:
+    if not _ours(task):
+        return
+    # Celery's Django fixup already recycles DB connections around each task in workers.
+    request = task.request
+    headers = {name: getattr(request, name, None) for name in ("trigger", "triggered_by", "correlation_id")}
+    log_context.set({"task_id": task_id, "job": task.name, "correlation_id": headers["correlation_id"] or task_id})
+    services.job_run_started(
+        task_id=task_id,
+        task_name=task.name,
+        args=list(args or ()),
+        kwargs=dict(kwargs or {}),
+        trigger=headers["trigger"] or "",
+        triggered_by=headers["triggered_by"] or "",
+        correlation_id=headers["correlation_id"] or "",
+        worker=getattr(request, "hostname", "") or "",
+    )
+    job_ping(task.name.rsplit(".", 1)[-1], "start")
+
+
+@signals.task_retry.connect
+def _task_retry(request: Any, reason: Any, **_: Any) -> None:
+    services.job_run_finished(task_id=request.id, status="retrying", error=str(reason))
+
+
+@signals.task_revoked.connect
+def _task_revoked(request: Any, terminated: bool = False, expired: bool = False, **_: Any) -> None:
+    """A revoked message dropped, or a terminated run killed: the run is `revoked`, and what a
+    killed run held outside the database (locks, claims) goes back (jobs.control)."""
+    task_name = getattr(request, "task", None) or getattr(request, "name", "") or ""
+    task_id = getattr(request, "id", "") or ""
+    if not task_id or task_name.startswith("celery."):
+        return
+    services.job_run_finished(task_id=task_id, status="revoked", error="expired" if expired else "")
+    if terminated:
+        control.job_revoke_cleanups_run(
+            task_name=str(task_name),
+            task_id=task_id,
+            args=list(getattr(request, "args", None) or []),
+            kwargs=dict(getattr(request, "kwargs", None) or {}),
+        )
+
+
+@signals.worker_ready.connect
+def _worker_ready(sender: Any, **_: Any) -> None:
+    # Revoked before this worker existed: it never heard the broadcast.
+    from celery.worker import state
+
+    for task_id in control.job_runs_revoked_pending():
+        state.revoked.add(task_id)
+    control.worker_apply_paused_queues(sender)
+
+
+@signals.task_postrun.connect
+def _task_postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) -> None:
+    if not _ours(task) or state == "RETRY":
+        return
+    if state == "SUCCESS":
+        summary = retval if isinstance(retval, dict) else {"result": retval} if retval is not None else {}
+        services.job_run_finished(task_id=task_id, status="success", summary=summary)
+        job_ping(task.name.rsplit(".", 1)[-1], "success")
+    else:
+        error = f"{type(retval).__name__}: {retval}" if isinstance(retval, BaseException) else str(retval)
+        services.job_run_finished(task_id=task_id, status="failed", error=error)
+        job_ping(task.name.rsplit(".", 1)[-1], "fail")
+    log_context.set({})

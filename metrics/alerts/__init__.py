@@ -1,1 +1,0 @@
-"""Alerts that reach people: rules, the evaluator, channels and deliveries (README "Alerts")."""

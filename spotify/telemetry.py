@@ -1,0 +1,114 @@
+"""Per source/operation call telemetry in Redis, for health and the dashboard.
+
+Workers record; the web process reads. Outcomes: started (a call began), succeeded,
+failed (an error came back), skipped (not sent: circuit open or rate limit parked it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from core.redis import get_redis, key
+from spotify.breaker import breaker_states
+
+Outcome = Literal["started", "succeeded", "failed", "skipped"]
+_OUTCOMES = ("started", "succeeded", "failed", "skipped")
+
+
+def _key(name: str) -> str:
+    return key("telemetry", name)
+
+
+def _index_key() -> str:
+    return key("telemetry-index")
+
+
+def telemetry_record(*, source: str, operation: str, outcome: Outcome, latency_ms: float | None = None, error: str = "") -> None:
+    if outcome not in _OUTCOMES:
+        raise ValueError(f"outcome must be one of {_OUTCOMES}")
+    name = f"{source}.{operation}"
+    now = time.time()
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.sadd(_index_key(), name)
+    pipe.hincrby(_key(name), outcome, 1)
+    if latency_ms is not None:
+        pipe.hset(_key(name), "last_latency_ms", round(latency_ms, 3))
+    if outcome == "succeeded":
+        pipe.hset(_key(name), "last_success_at", now)
+    if outcome == "failed":
+        pipe.hset(_key(name), mapping={"last_error": error[:500], "last_error_at": now})
+    pipe.execute()
+
+
+def telemetry_snapshot() -> dict[str, dict[str, Any]]:
+    """{"spotify.albums": {started, succeeded, failed, skipped, last_latency_ms,
+    last_error, last_error_at}, ...} for every operation that has recorded anything."""
+    client = get_redis()
+    snapshot: dict[str, dict[str, Any]] = {}
+    for name in sorted(str(member) for member in client.smembers(_index_key())):
+        raw = client.hgetall(_key(name))
+        snapshot[name] = {
+            **{outcome: int(raw.get(outcome) or 0) for outcome in _OUTCOMES},
+            "last_latency_ms": float(raw["last_latency_ms"]) if raw.get("last_latency_ms") else None,
+            "last_error": raw.get("last_error", ""),
+            "last_error_at": float(raw["last_error_at"]) if raw.get("last_error_at") else None,
+            "last_success_at": float(raw["last_success_at"]) if raw.get("last_success_at") else None,
+        }
+    return snapshot
+
+
+def _split(name: str) -> tuple[str, str]:
+    source, _, operation = name.partition(".")
+    return source, operation
+
+
+def ingestion_issues() -> list[dict[str, Any]]:
+    """What an on-call engineer should look at, as in DESIGN.md "Defaults and shapes":
+    open (or probing) circuits, and operations whose latest outcome was an error."""
+    issues: list[dict[str, Any]] = []
+    for breaker in breaker_states():
+        if breaker["state"] != "closed":
+            source, operation = _split(breaker["name"])
+            issues.append(
+                {
+                    "source": source,
+                    "operation": operation,
+                    "breaker": breaker["name"],
+                    "reason": "circuit_open",
+                    "state": breaker["state"],
+                    "remaining_cooldown": breaker["remaining_cooldown"],
+                }
+            )
+    for name, entry in telemetry_snapshot().items():
+        failed_last = entry["last_error_at"] and (entry["last_success_at"] or 0) < entry["last_error_at"]
+        if failed_last:
+            source, operation = _split(name)
+            issues.append(
+                {
+                    "source": source,
+                    "operation": operation,
+                    "reason": "last_error",
+                    "error": entry["last_error"],
+                    "last_error_at": entry["last_error_at"],
+                }
+            )
+    return issues
+
+
+def ingestion_sources() -> dict[str, dict[str, Any]]:
+    """Per source: its circuits and per-operation counters (health's `ingestion.sources`)."""
+    sources: dict[str, dict[str, Any]] = {}
+    for breaker in breaker_states():
+        source, operation = _split(breaker["name"])
+        entry = sources.setdefault(source, {"circuits": {}, "operations": {}})
+        entry["circuits"][operation] = {
+            "state": breaker["state"],
+            "remaining_cooldown": breaker["remaining_cooldown"],
+            "failure_streak": breaker["failure_streak"],
+            "opened_count": breaker["opened_count"],
+        }
+    for name, counters in telemetry_snapshot().items():
+        source, operation = _split(name)
+        sources.setdefault(source, {"circuits": {}, "operations": {}})["operations"][operation] = counters
+    return sources
