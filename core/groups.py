@@ -70,7 +70,8 @@ def ops_groups_sync(*, apps: Any = global_apps) -> dict[str, int]:
 
 
 def sync_after_migrate(sender: Any, **kwargs: Any) -> None:
-    # Runs once per migrated app; only the last installed one matters (every model exists by then).
-    if getattr(sender, "label", "") != list(global_apps.get_app_configs())[-1].label:
+    # Sent once per installed app with models; only the last one matters (every model exists by then).
+    last = [config for config in global_apps.get_app_configs() if config.models_module is not None][-1]
+    if getattr(sender, "label", "") != last.label:
         return
     ops_groups_sync(apps=kwargs.get("apps") or global_apps)

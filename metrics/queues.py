@@ -47,7 +47,7 @@ def inspect_workers() -> dict[str, dict[str, Any]]:
         return {}
     # Ask only the workers that answered: each call then returns as soon as they all reply.
     inspect = current_app.control.inspect(destination=list(ping), timeout=inspect_timeout())
-    replies = {
+    replies: dict[str, dict[str, Any]] = {
         "active": inspect.active() or {},
         "reserved": inspect.reserved() or {},
         "scheduled": inspect.scheduled() or {},

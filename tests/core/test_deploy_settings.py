@@ -53,8 +53,10 @@ def _compose() -> dict:
 
 def test_compose_has_every_service_of_the_stack() -> None:
     services = _compose()["services"]
-    assert {"postgres", "redis", "web", "worker", "beat", "flower"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "beat", "alerts", "flower"} <= set(services)
     assert "gunicorn" in services["web"]["command"]
+    # The evaluator runs outside the workers (the demo's command), or NoWorkers could never fire.
+    assert services["alerts"]["command"][-2:] == ["evaluate_alerts", "--loop"]
     assert "worker" in services["worker"]["command"]
     # The settings' scheduler: a DatabaseScheduler subclass that also writes beat's heartbeat.
     scheduler_path = services["beat"]["command"][services["beat"]["command"].index("--scheduler") + 1]
@@ -65,7 +67,8 @@ def test_compose_has_every_service_of_the_stack() -> None:
 
 def test_compose_web_worker_and_beat_read_the_same_environment() -> None:
     services = _compose()["services"]
-    assert services["web"]["environment"] == services["worker"]["environment"] == services["beat"]["environment"]
+    environments = [services[name]["environment"] for name in ("web", "worker", "beat", "alerts")]
+    assert all(environment == environments[0] for environment in environments)
 
 
 def test_compose_environment_names_only_settings_the_console_reads() -> None:
