@@ -156,7 +156,7 @@ class TracksReenrichView(APIView):
                 "TracksReenriched", {"queued": serializers.IntegerField(), "task_id": serializers.CharField(allow_null=True)}
             )
         },
-        description='Operators only. Batch re-enrichment (README: "Data quality"): the tracks (given ids, or the worst of a '
+        description="Operators only. Batch re-enrichment (docs/runbooks/data-quality.md): the tracks (given ids, or the worst of a "
         "quality tier) are asked for audio features again by one `fetch_audio_features` run (its task id).",
         tags=["tracks"],
     )
