@@ -69,7 +69,7 @@ class AlbumSubmitView(APIView):
 
 class TrackListView(RowsListMixin, ListAPIView):
     serializer_class = TrackSerializer
-    # The page as `.values()` rows: no model instances (bench).
+    # The page as `.values()` rows: no model instances (BENCHMARKS.md).
     rows = TRACK_ROWS
 
     @extend_schema(parameters=[TrackFilterSerializer], tags=["tracks"])

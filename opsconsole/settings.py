@@ -295,7 +295,7 @@ BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", defau
 # How long health and queue triage wait for workers to answer a ping / inspect.
 HEALTH_PING_TIMEOUT_SECONDS = env.float("HEALTH_PING_TIMEOUT_SECONDS", default=1.0)
 # /health reuses its report this long per process: the worker ping alone waits its whole
-# timeout, so uncached probes capped a web node at a few health requests a second (bench).
+# timeout, so uncached probes each held a web thread that long (BENCHMARKS.md).
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 QUEUES_INSPECT_TIMEOUT_SECONDS = env.float("QUEUES_INSPECT_TIMEOUT_SECONDS", default=1.0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
