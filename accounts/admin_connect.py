@@ -2,7 +2,7 @@
 accounts list), *Re-authorize* for accounts due, and the authorization requests with *Revoke*.
 
 Links are shown once, on the page that made them: the console keeps only a hash of the state
-they carry (README "Connect an account").
+they carry (docs/runbooks/connect-account.md).
 """
 
 from __future__ import annotations

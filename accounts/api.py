@@ -1,4 +1,4 @@
-"""Accounts API: the incident checklist (README: "Incident checklist": list, emergency refresh, deactivate)."""
+"""Accounts API: the incident checklist (docs/runbooks/incident-checklist.md: list, emergency refresh, deactivate)."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ class AccountDetailView(APIView):
 
 
 class RateLimitsView(APIView):
-    """Verify the rate limiter before re-enabling work (README: "Rate limiter")."""
+    """Verify the rate limiter before re-enabling work (docs/runbooks/rate-limiter.md)."""
 
     @extend_schema(
         parameters=[OpenApiParameter("blocked", bool, description="Only buckets blocked by a Retry-After")],

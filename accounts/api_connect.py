@@ -1,4 +1,4 @@
-"""Connect and re-authorize over the API: the same links the admin makes (README "Connect an account")."""
+"""Connect and re-authorize over the API: the same links the admin makes (docs/runbooks/connect-account.md)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ An operator asks for a link (`authorization_request_create`); the account's owne
 logs in to Spotify and agrees; Spotify sends the browser to /oauth/spotify/callback, whose
 view hands the query to `authorization_complete`. The `state` is the callback's credential:
 random, single-use, expiring, stored as its SHA-256. The code verifier is stored encrypted and
-leaves the database only for the code exchange. README: *Connect an account*, *Re-authorize
-an account*.
+leaves the database only for the code exchange. Runbooks: docs/runbooks/connect-account.md,
+docs/runbooks/reauthorize-account.md.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from accounts.models import SpotifyAccount
 def refresh_tokens() -> dict[str, object]:
     from spotify.connectors import connectors_skip
 
-    # An operator switched the token endpoint off (README: "Connector settings").
+    # An operator switched the token endpoint off (docs/runbooks/connector-settings.md).
     if skipped := connectors_skip(["spotify.token"], work="refresh_tokens"):
         return {**skipped, "refreshed": 0, "failed": 0, "checked": 0}
     results = services.accounts_refresh_tokens()

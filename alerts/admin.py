@@ -378,7 +378,7 @@ class JobPingForm(forms.ModelForm):
 
 @admin.register(JobPing)
 class JobPingAdmin(admin.ModelAdmin):
-    """Outside monitors per job (README "Alerts"): the URL is written through the job service, never shown."""
+    """Outside monitors per job (docs/runbooks/job-ping-urls.md): the URL is written through the job service, never shown."""
 
     form = JobPingForm
     list_display = ["job_name", "updated_at"]

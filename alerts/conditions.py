@@ -167,7 +167,7 @@ def connector_disabled(params: dict[str, Any], now: datetime) -> list[Firing]:
 
 
 def no_workers(params: dict[str, Any], now: datetime) -> list[Firing]:
-    """No worker answers a ping. Only an evaluator outside the workers can see this (README "Alerts")."""
+    """No worker answers a ping. Only an evaluator outside the workers can see this (docs/runbooks/alerts.md)."""
     from celery import current_app as app
 
     timeout = _param(params, "timeout_seconds", float(getattr(settings, "HEALTH_PING_TIMEOUT_SECONDS", 1.0)))

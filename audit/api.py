@@ -1,4 +1,4 @@
-"""`GET /api/v1/audit` (README "Who did what")."""
+"""`GET /api/v1/audit` (docs/runbooks/who-did-what.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The admin as an operations home (README "Operations home").
+"""The admin as an operations home (docs/runbooks/operations-home.md).
 
 The index leads with the dashboard, then what operators act on, in order of use; the schedule's
 building blocks and Celery's raw results, which nobody touches during an incident, sit last under

@@ -45,8 +45,9 @@ class EstimatedCountPaginator(Paginator):
 class FastChangelistMixin:
     """Per-row work of a changelist done once per page where Django repeats it per row.
 
-    Bench (100 rows of tracks): the row checkbox rendered through the form template engine
-    was about a third of the page, and one URL reverse per row link a fifth.
+    Django renders each row's checkbox through the form template engine and reverses a URL for
+    each row link, work that is the same for every row and was a large share of a changelist
+    page (BENCHMARKS.md).
     """
 
     def action_checkbox(self, obj: Any) -> SafeString:
@@ -76,8 +77,8 @@ class PrefixReverseChangeList(ChangeList):
     """Row links from one reversed URL with the pk substituted, as reverse() would quote it.
 
     Encrypted columns (tokens, secrets) of the rows and of the rows they join are not loaded:
-    no changelist shows them, and each costs a Fernet decrypt per row (bench: a quarter of the
-    playlists changelist, two account tokens per row).
+    no changelist shows them, and each costs a Fernet decrypt per row (the playlists changelist
+    would decrypt two account tokens per row; BENCHMARKS.md).
     """
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:

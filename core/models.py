@@ -5,7 +5,7 @@ from django.db import models
 
 
 class UserPreference(models.Model):
-    """A staff user's own display settings in the admin (README "Operations home")."""
+    """A staff user's own display settings in the admin (docs/runbooks/operations-home.md)."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="console_preference")
     # An IANA zone name; the admin shows times in it, the API always answers in UTC.

@@ -1,12 +1,12 @@
 """Bulk upsert as one statement whose rows travel as one JSON document.
 
 `bulk_create(update_conflicts=True)` builds a placeholder and a prepared value per cell and
-psycopg then splits a statement of tens of thousands of placeholders: about 1 ms of our CPU per
-ingested track (bench: ingest.cost_per_track), most of a catalog upsert. Here the rows are one
-`json` parameter written by orjson, `INSERT … SELECT … FROM json_to_recordset(…) ON CONFLICT …
+psycopg then splits a statement of tens of thousands of placeholders: Python work per cell that
+was most of a catalog upsert's CPU (BENCHMARKS.md, ingest.cost_per_track). Here the rows are
+one `json` parameter written by orjson, `INSERT … SELECT … FROM json_to_recordset(…) ON CONFLICT …
 DO UPDATE`, and the statement text stays the same size whatever the number of rows. (One array
-parameter per column did the same with psycopg quoting every element in Python: 0.02 ms more of
-our CPU and of PostgreSQL's per track.)
+parameter per column did the same, but psycopg quotes every element of an array in Python, which
+cost more of our CPU and of PostgreSQL's per track.)
 """
 
 from __future__ import annotations

@@ -207,7 +207,7 @@ def main() -> int:
         os.environ.setdefault("SPOTIFY_REDIRECT_URI", f"http://127.0.0.1:{port}/oauth/spotify/callback")
         os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
         os.environ.setdefault("DEMO_SEED", "42")
-        # Alerts (README "Alerts"): mail lands in var/mail/ unless EMAIL_URL names a real server,
+        # Alerts (docs/runbooks/alerts.md): mail lands in var/mail/ unless EMAIL_URL names a real server,
         # and the demo's webhook channels may point at loopback.
         mail_to_files = "EMAIL_URL" not in os.environ
         os.environ.setdefault("EMAIL_URL", f"filemail:///{(VAR_DIR / 'mail').resolve()}")

@@ -69,7 +69,7 @@ class AlbumSubmitView(APIView):
 
 class TrackListView(RowsListMixin, ListAPIView):
     serializer_class = TrackSerializer
-    # The page as `.values()` rows: no model instances (bench).
+    # The page as `.values()` rows: no model instances (BENCHMARKS.md).
     rows = TRACK_ROWS
 
     @extend_schema(parameters=[TrackFilterSerializer], tags=["tracks"])
@@ -156,7 +156,7 @@ class TracksReenrichView(APIView):
                 "TracksReenriched", {"queued": serializers.IntegerField(), "task_id": serializers.CharField(allow_null=True)}
             )
         },
-        description='Operators only. Batch re-enrichment (README: "Data quality"): the tracks (given ids, or the worst of a '
+        description="Operators only. Batch re-enrichment (docs/runbooks/data-quality.md): the tracks (given ids, or the worst of a "
         "quality tier) are asked for audio features again by one `fetch_audio_features` run (its task id).",
         tags=["tracks"],
     )

@@ -16,7 +16,7 @@ class IngestConfig(AppConfig):
         from jobs.control import job_revoke_cleanup_register
         from jobs.selectors import job_stall_probe_register
 
-        # A terminated ingest run hands its claimed sources back (README "Stop a runaway task").
+        # A terminated ingest run hands its claimed sources back (docs/runbooks/stop-runaway-task.md).
         job_revoke_cleanup_register(INGEST_JOB, album_claims_release_of_task)
         # A stalled album-source queue flags its job late whatever the schedule says.
         job_stall_probe_register(INGEST_JOB, ingest_stall_reason)

@@ -2,7 +2,7 @@
 
 Runs after every ingest batch (tracks of the albums just upserted) and feature batch (the
 tracks just asked for), one UPDATE per batch — never row by row. The data-quality
-alert (README: "Data quality") reads the tiers: counts by tier in snapshots, the dashboard and
+alert (docs/runbooks/data-quality.md) reads the tiers: counts by tier in snapshots, the dashboard and
 `/metrics` (`tracks_quality{tier}`), and the Track admin's "low quality" filter.
 """
 

@@ -25,7 +25,7 @@ def _age_minutes(moment: datetime | None, now: datetime) -> float | None:
 
 
 def dead_letter_stats(*, now: datetime | None = None) -> dict[str, Any]:
-    """`dlq/stats` (README: "Dead letters and circuit breakers"): depth, oldest/newest age, error rate over the last hour."""
+    """`dlq/stats` (docs/runbooks/dead-letters-circuit-breakers.md): depth, oldest/newest age, error rate over the last hour."""
     now = now or timezone.now()
     window_start = now - timedelta(minutes=ERROR_RATE_WINDOW_MINUTES)
     totals = _pending().aggregate(
@@ -131,7 +131,7 @@ def album_source_counts() -> dict[str, int]:
 
 
 def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
-    """Stalled ingest (README: "Stalled ingest"): sources have waited in the queue for the whole
+    """Stalled ingest (docs/runbooks/stalled-ingest.md): sources have waited in the queue for the whole
     INGEST_STALLED_MINUTES window and no source finished within it. None when ingest moves
     (or has nothing waiting since before the window)."""
     now = now or timezone.now()

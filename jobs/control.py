@@ -3,7 +3,7 @@
 Both go through Celery's remote control (a broadcast every worker obeys) and leave their state
 where a worker that starts later finds it: a revoked run stays `revoked` in the job history,
 and the paused queues are a set in Redis that every worker reads when it becomes ready. The
-README's "Stop a runaway task" and "Pause and resume a queue" are the operator's side.
+operator's side: docs/runbooks/stop-runaway-task.md and docs/runbooks/pause-resume-queue.md.
 
 A terminated task dies mid-flight (SIGTERM to its pool process: no `finally`, no rollback of
 anything outside the database), so apps register a cleanup per task name that undoes what a

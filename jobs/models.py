@@ -53,7 +53,7 @@ class JobRun(models.Model):
             models.Index(fields=["job_name", "-started_at"]),
             models.Index(fields=["status", "-started_at"]),
             models.Index(fields=["-started_at"]),
-            # "Every run that touched playlist X": subject @> {"playlist": X} (README "Who did what").
+            # "Every run that touched playlist X": subject @> {"playlist": X} (docs/runbooks/who-did-what.md).
             GinIndex(fields=["subject"], name="jobrun_subject_gin", opclasses=["jsonb_path_ops"]),
         ]
 

@@ -50,7 +50,7 @@ def queues_admin_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> Ht
 
 
 def queues_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
-    """/admin/metrics/metricsnapshot/queues/ (README "Pause and resume a queue")."""
+    """/admin/metrics/metricsnapshot/queues/ (docs/runbooks/pause-resume-queue.md)."""
     return [
         path(
             "queues/",

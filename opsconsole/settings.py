@@ -53,7 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
-    # Unmatched paths and wrong methods under /api/ answer JSON (README "Failure behaviour").
+    # Unmatched paths and wrong methods under /api/ answer JSON (docs/runbooks/failure-behaviour.md).
     "core.api_errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -181,7 +181,7 @@ BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=3)
 BREAKER_BASE_COOLDOWN_SECONDS = env.float("BREAKER_BASE_COOLDOWN_SECONDS", default=15.0)
 BREAKER_MAX_COOLDOWN_SECONDS = env.float("BREAKER_MAX_COOLDOWN_SECONDS", default=300.0)
 DEV_MODE_USER_CAP = env.int("DEV_MODE_USER_CAP", default=5)
-# Connect an account (README "Connect an account"): Spotify sends the user back here. It must be
+# Connect an account (docs/runbooks/connect-account.md): Spotify sends the user back here. It must be
 # registered for the app in Spotify's Developer Dashboard, character for character.
 SPOTIFY_REDIRECT_URI = env("SPOTIFY_REDIRECT_URI", default="http://127.0.0.1:8000/oauth/spotify/callback")
 SPOTIFY_SCOPES = " ".join(
@@ -239,7 +239,7 @@ RETENTION_METRIC_SNAPSHOTS_DAYS = env.int("RETENTION_METRIC_SNAPSHOTS_DAYS", def
 # `make backup` keeps this many archives under var/backups/.
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
 
-# --- Alerts and mail (README "Alerts") --------------------------------------------------
+# --- Alerts and mail (docs/runbooks/alert-channels.md) --------------------------------
 # EMAIL_URL as django-environ reads it: smtp://user:pass@host:587, smtp+tls://..., consolemail://,
 # filemail:///var/mail (a relative file path is under the project directory).
 if env("EMAIL_URL", default=""):
@@ -295,7 +295,7 @@ BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", defau
 # How long health and queue triage wait for workers to answer a ping / inspect.
 HEALTH_PING_TIMEOUT_SECONDS = env.float("HEALTH_PING_TIMEOUT_SECONDS", default=1.0)
 # /health reuses its report this long per process: the worker ping alone waits its whole
-# timeout, so uncached probes capped a web node at a few health requests a second (bench).
+# timeout, so uncached probes each held a web thread that long (BENCHMARKS.md).
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
 QUEUES_INSPECT_TIMEOUT_SECONDS = env.float("QUEUES_INSPECT_TIMEOUT_SECONDS", default=1.0)
 CELERY_TASK_DEFAULT_QUEUE = "default"

@@ -7,7 +7,7 @@ from metrics import health, prometheus, queues
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # Spotify sends the account's owner back here (README "Connect an account").
+    # Spotify sends the account's owner back here (docs/runbooks/connect-account.md).
     path("oauth/spotify/callback", spotify_callback, name="spotify-oauth-callback"),
     path("api/v1/", include("jobs.urls")),
     path("api/v1/", include("audit.urls")),

@@ -192,7 +192,7 @@ class CreateOutputSerializer(serializers.Serializer):
 
 
 class PlaylistCreateView(APIView):
-    """Create playlists (README: "Playlists: create, reshuffle, scale"): rows now, Spotify through queued syncs."""
+    """Create playlists (docs/runbooks/create-reshuffle-scale-playlists.md): rows now, Spotify through queued syncs."""
 
     @extend_schema(request=CreateInputSerializer, responses={201: CreateOutputSerializer}, tags=["playlists"])
     def post(self, request: Request) -> Response:
@@ -213,7 +213,7 @@ class FrozenInputSerializer(serializers.Serializer):
 
 
 class PlaylistFrozenView(APIView):
-    """Freeze or unfreeze one playlist (README "Freeze"): no reshuffle, no drift repair; audited."""
+    """Freeze or unfreeze one playlist (docs/runbooks/freeze-playlist.md): no reshuffle, no drift repair; audited."""
 
     @extend_schema(request=FrozenInputSerializer, responses={200: PlaylistSerializer}, tags=["playlists"])
     def post(self, request: Request, playlist_id: uuid.UUID) -> Response:

@@ -13,6 +13,6 @@ class PlaylistsConfig(AppConfig):
 
         # Accounts sits below playlists and cannot import it: playlists adds its count to the accounts API.
         account_annotation_register("playlist_count", playlists_active_count_per_account)
-        # A terminated sync, reshuffle or unfollow leaves its playlist unlocked (README "Stop a runaway task").
+        # A terminated sync, reshuffle or unfollow leaves its playlist unlocked (docs/runbooks/stop-runaway-task.md).
         for task_name in ("playlist_sync_one", "playlist_reshuffle_one", "playlist_retire_one"):
             job_revoke_cleanup_register(task_name, playlist_lock_release_of_task)

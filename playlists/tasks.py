@@ -123,7 +123,7 @@ def reshuffle_due_playlists(actor: str = "schedule") -> dict[str, Any]:
 
 @shared_task(name="verify_playlists", acks_late=True)
 def verify_playlists(actor: str = "schedule") -> dict[str, Any]:
-    """Every 6 hours: one call per playlist; drift repaired (README "Drift repair")."""
+    """Every 6 hours: one call per playlist; drift repaired (docs/runbooks/drift-repair.md)."""
     return services.playlists_verify(actor=actor)
 
 

@@ -1,6 +1,6 @@
 """Playlist name/description templates: Django template syntax, plain text, known variables.
 
-Variables (documented in the policy admin help and README):
+Variables (documented in the policy admin help and docs/runbooks/create-reshuffle-scale-playlists.md):
   account      .display_name, .spotify_user_id, .id
   policy       .name, .size, .cooldown_days, .artist_cap, .reshuffle_interval_days
   date         the day the current snapshot was built (a date; `{{ date|date:"M j" }}` works)

@@ -12,7 +12,7 @@ from spotify.ratelimit_settings import rate_limit_changed
 
 @admin.register(ConnectorSetting)
 class ConnectorSettingAdmin(admin.ModelAdmin):
-    """Disable a provider or raise a timeout (README: "Connector settings"): saving is the reload."""
+    """Disable a provider or raise a timeout (docs/runbooks/connector-settings.md): saving is the reload."""
 
     list_display = CONNECTOR_SETTING_COLUMNS
     list_editable = ["enabled"]
@@ -38,7 +38,7 @@ class ConnectorSettingAdmin(admin.ModelAdmin):
 
 @admin.register(RateLimitSetting)
 class RateLimitSettingAdmin(admin.ModelAdmin):
-    """Rate and burst of the token buckets (README "Rate limiter"): saving applies in every worker
+    """Rate and burst of the token buckets (docs/runbooks/rate-limiter.md): saving applies in every worker
     within seconds. No row for a kind: the environment's SPOTIFY_*_RATE_PER_SECOND / *_BURST."""
 
     list_display = ["kind", "ident", "label", "rate_per_second", "burst", "note", "updated_by", "updated_at"]

@@ -2,9 +2,9 @@
 
 Rows live in the database (ConnectorSetting); workers read them through
 `connector_setting(name)`, cached per process for CONNECTOR_CACHE_SECONDS and dropped at
-once when a Redis version stamp changes (every save bumps it). README "Connector settings": "update the config table, then
-reload" without the reload: a change reaches every worker
-on its next call, no restart.
+once when a Redis version stamp changes (every save bumps it). "Update the config table, then
+reload" without the reload: a change reaches every worker on its next call, no restart; the
+reload is left for rows edited by SQL (docs/runbooks/connector-settings.md).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class RateLimitSetting(models.Model):
     """Token-bucket rate and burst at run time (spotify.ratelimit): a row with an empty
     `ident` overrides the settings default for every app (or account), a row with an id overrides
     one app or account. Read through a stamped per-process cache: a save reaches every worker
-    within seconds, no restart (README "Rate limiter")."""
+    within seconds, no restart (docs/runbooks/rate-limiter.md)."""
 
     class Kind(models.TextChoices):
         APP = "app", "Spotify app"

@@ -268,8 +268,8 @@ def _catalog_upsert(fetched: Sequence[_Fetched]) -> tuple[dict[str, int], int, i
         "explicit",
     ]
     # New tracks are scored in the INSERT (a second UPDATE rewrote every new row and all its
-    # indexes: 60 % of ingest's database time). Tracks that existed keep their features and
-    # score here and are rescored below, as are the tracks of albums that existed.
+    # indexes, most of ingest's database time; BENCHMARKS.md). Tracks that existed keep their
+    # features and score here and are rescored below, as are the tracks of albums that existed.
     upserted = upsert_rows(
         Track,
         columns=track_columns,

@@ -36,7 +36,7 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def error_type_of(exc: BaseException) -> str:
-    """The dead-letter error vocabulary `dlq/stats` and `dlq/errors/grouped` group by (README: "Dead letters")."""
+    """The dead-letter error vocabulary `dlq/stats` and `dlq/errors/grouped` group by (docs/runbooks/dead-letters-circuit-breakers.md)."""
     if isinstance(exc, CircuitOpen):
         return "circuit_breaker_open"
     if isinstance(exc, SpotifyRateLimited):

@@ -3,7 +3,7 @@
 A countdown task waits in a worker's memory, unacknowledged; Redis hands it out again every
 visibility timeout (jobs.countdown). Such work waits in the database instead
 (`Playlist.not_before`, `parked_work`) and resume_parked_playlists queues it once due, each
-playlist once: the claim is a conditional UPDATE. See README "Parking".
+playlist once: the claim is a conditional UPDATE. See docs/spotify.md, "Parking".
 """
 
 from __future__ import annotations

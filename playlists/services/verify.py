@@ -3,7 +3,7 @@
 One `GET /v1/playlists/{id}?fields=snapshot_id,name,description` per playlist; the items are
 read only when the snapshot_id is not the one our last write got back. What a playlist's owner
 removed from their library (Spotify's "delete") is found with one `GET /v1/me/library/contains`
-per 40 playlists of an account. See README "Drift repair".
+per 40 playlists of an account. See docs/runbooks/drift-repair.md.
 """
 
 from __future__ import annotations

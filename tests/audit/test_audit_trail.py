@@ -1,4 +1,4 @@
-"""One audit row per operator action, from every door that offers it (README "Who did what").
+"""One audit row per operator action, from every door that offers it (docs/runbooks/who-did-what.md).
 
 Each row of ACTIONS does one thing once through one door and expects exactly one AuditEvent:
 who (actor and door), what (action), on what (the target as a person reads it) and how it

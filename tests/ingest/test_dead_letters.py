@@ -1,4 +1,4 @@
-"""Dead letters: recording, the DLQ API shapes (README: "Dead letters"), replay (idempotent) and purge."""
+"""Dead letters: recording, the DLQ API shapes (docs/runbooks/dead-letters-circuit-breakers.md), replay (idempotent) and purge."""
 
 from __future__ import annotations
 

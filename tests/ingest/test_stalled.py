@@ -1,4 +1,4 @@
-"""Stalled ingest (README: "Stalled ingest"): health issue, dashboard alert, late job."""
+"""Stalled ingest (docs/runbooks/stalled-ingest.md): health issue, dashboard alert, late job."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Operator control on real workers: revoke a queued run, terminate a running one (its lock and
 claims given back), pause a queue that a worker started later leaves alone, and a rate change
-a running worker applies without a restart (README "Stop a runaway task", "Pause and resume a queue")."""
+a running worker applies without a restart (docs/runbooks/stop-runaway-task.md, pause-resume-queue.md)."""
 
 from __future__ import annotations
 

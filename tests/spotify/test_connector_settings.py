@@ -222,7 +222,7 @@ def test_playlist_sync_waits_while_playlists_are_disabled(
 
 def test_a_row_changed_by_sql_applies_after_reload(operator: User, viewer: User) -> None:
     assert connector_setting("spotify.albums").enabled
-    ConnectorSetting.objects.filter(name="spotify.albums").update(enabled=False)  # README "Connector settings": UPDATE ... SET enabled = false
+    ConnectorSetting.objects.filter(name="spotify.albums").update(enabled=False)  # docs/runbooks/connector-settings.md: rows edited by SQL, then reload
     assert token_client(viewer).post("/api/v1/connectors/reload").status_code == 403
     response = token_client(operator).post("/api/v1/connectors/reload")
     assert response.status_code == 200

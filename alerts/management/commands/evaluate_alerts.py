@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = (
         "Evaluate the alert rules once (or forever with --loop). The scheduled `evaluate_alerts` job runs on a "
         "worker, so it cannot notice that no worker or no beat is left: run this from cron or as its own process "
-        'for NoWorkers and BeatGone (README "Alerts"). Shares the job\'s lock: never notifies twice.'
+        "for NoWorkers and BeatGone (docs/runbooks/alerts.md). Shares the job's lock: never notifies twice."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -28,13 +28,13 @@ class Command(BaseCommand):
         from devstack.seed_playlists import demo_create_playlists
 
         # The emulator keeps its users in memory: each boot the demo users go through the
-        # connect flow again (README "Connect an account"), which re-authorizes the same accounts.
+        # connect flow again (docs/runbooks/connect-account.md), which re-authorizes the same accounts.
         emulator = EmulatorRemote(os.environ["SPOTIFY_ACCOUNTS_URL"])
         app = app_get_or_create_default()
         if app.mode != SpotifyApp.Mode.EXTENDED:
             # The demo app is a grandfathered extended-quota app: new releases (album discovery)
-            # and audio features are refused to Development Mode apps (README "Development Mode
-            # and extended-quota apps").
+            # and audio features are refused to Development Mode apps (docs/spotify.md,
+            # "Development Mode and extended-quota apps").
             app.mode, app.user_cap = SpotifyApp.Mode.EXTENDED, max(app.user_cap, 25)
             app.save(update_fields=["mode", "user_cap"])
         # As in Spotify's Developer Dashboard: the app's secret and its redirect URI.
