@@ -76,9 +76,14 @@ class AlertAdmin(admin.ModelAdmin):
     list_filter = ["state", "severity", "rule"]
     list_select_related = ["rule"]
     search_fields = ["subject", "subject_label", "rule__name"]
-    readonly_fields = [f.name for f in Alert._meta.fields]
+    readonly_fields = [*(f.name for f in Alert._meta.fields), "runbook"]
     inlines = [AlertEventInline, AlertNotificationInline]
     actions = ["acknowledge", "snooze_until", "resolve"]
+
+    @admin.display(description="Runbook")
+    def runbook(self, obj: Alert) -> str:
+        url = obj.rule.runbook_url()
+        return format_html('<a href="{}">{}</a>', url, url) if url else "—"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Alert]:
         return super().get_queryset(request).annotate(state_order=STATE_ORDER).order_by("state_order", "-opened_at", "-id")
@@ -174,7 +179,18 @@ class AlertRuleAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     filter_horizontal = ["channels"]
     readonly_fields = ["last_evaluated_at", "last_error"]
-    fields = ["name", "kind", "description", "params", "severity", "channels", "reminder_interval", "enabled", *readonly_fields]
+    fields = [
+        "name",
+        "kind",
+        "description",
+        "runbook",
+        "params",
+        "severity",
+        "channels",
+        "reminder_interval",
+        "enabled",
+        *readonly_fields,
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AlertRule]:
         return (

@@ -181,6 +181,7 @@ class ChannelTestView(APIView):
 
 class AlertRuleSerializer(serializers.ModelSerializer):
     channels: serializers.Field = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    runbook_url = serializers.CharField(read_only=True, help_text="What the on-call does when the rule fires.")
 
     class Meta:
         model = AlertRule
@@ -194,6 +195,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "reminder_interval",
             "enabled",
             "description",
+            "runbook_url",
             "last_evaluated_at",
             "last_error",
         ]

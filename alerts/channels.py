@@ -56,6 +56,8 @@ def message_text(payload: dict[str, Any]) -> tuple[str, str]:
     ]
     if payload.get("resolved_at"):
         lines.append(f"Resolved: {payload['resolved_at']}")
+    if payload.get("runbook"):
+        lines.append(f"Runbook: {payload['runbook']}")
     if payload.get("link"):
         lines.append(f"Admin: {payload['link']}")
     return title, "\n".join(lines)

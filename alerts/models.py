@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -77,6 +78,12 @@ class AlertRule(models.Model):
     )
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True, default="")
+    runbook = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="What the on-call does: a file under docs/runbooks/ (e.g. stalled-ingest.md) or a full URL.",
+    )
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="", help_text="Why the last evaluation could not read its condition.")
 
@@ -86,6 +93,12 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def runbook_url(self) -> str:
+        """The runbook's address for people: a full URL as it is, a file under RUNBOOK_BASE_URL."""
+        if not self.runbook or self.runbook.startswith(("https://", "http://")):
+            return self.runbook
+        return f"{settings.RUNBOOK_BASE_URL.rstrip('/')}/{self.runbook}"
 
 
 class Alert(models.Model):

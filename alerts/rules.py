@@ -22,11 +22,26 @@ class RuleSpec:
     description: str
     params: dict[str, Any] = field(default_factory=dict)
     reminder_minutes: int = 60
+    # A file under docs/runbooks/: what the on-call does when the rule fires.
+    runbook: str = ""
 
 
 RULES: tuple[RuleSpec, ...] = (
-    RuleSpec("JobFailing", "job_failed", "critical", "A scheduled job failed N times in a row.", {"times": 3}),
-    RuleSpec("JobLate", "job_late", "warning", "A scheduled job did not start or finish within its grace period."),
+    RuleSpec(
+        "JobFailing",
+        "job_failed",
+        "critical",
+        "A scheduled job failed N times in a row.",
+        {"times": 3},
+        runbook="dashboard-job-history.md",
+    ),
+    RuleSpec(
+        "JobLate",
+        "job_late",
+        "warning",
+        "A scheduled job did not start or finish within its grace period.",
+        runbook="list-toggle-jobs.md",
+    ),
     RuleSpec(
         "CircuitBreakerOpen",
         "circuit_open",
@@ -34,19 +49,82 @@ RULES: tuple[RuleSpec, ...] = (
         "A Spotify circuit stayed open longer than X minutes.",
         {"minutes": 5},
         30,
+        runbook="dead-letters-circuit-breakers.md",
     ),
-    RuleSpec("DLQDepthCritical", "dead_letters", "critical", "Dead letters pending above 1,000.", {"threshold": 1000}, 30),
-    RuleSpec("DLQDepthWarning", "dead_letters", "warning", "Dead letters pending above 100.", {"threshold": 100}),
-    RuleSpec("ScraperStalled", "ingest_stalled", "critical", "Album sources wait and none finishes (ingest stalled).", {}, 30),
-    RuleSpec("AccountReauthRequired", "account_reauth_required", "critical", "An account needs a new authorization."),
     RuleSpec(
-        "AccountReauthDue", "account_reauth_due", "warning", "An account's authorization ends within N days.", {"days": 14}, 1440
+        "DLQDepthCritical",
+        "dead_letters",
+        "critical",
+        "Dead letters pending above 1,000.",
+        {"threshold": 1000},
+        30,
+        runbook="dead-letters-circuit-breakers.md",
     ),
-    RuleSpec("AccountQuarantined", "account_quarantined", "warning", "An account is quarantined until an operator acts."),
-    RuleSpec("ConnectorDisabled", "connector_disabled", "warning", "A connector (source operation) is disabled."),
-    RuleSpec("NoWorkers", "no_workers", "critical", "No Celery worker answers a ping.", {}, 30),
-    RuleSpec("BeatGone", "beat_gone", "critical", "Celery beat's heartbeat is stale: nothing is scheduled.", {}, 30),
-    RuleSpec("QueueBacklog", "queue_length", "warning", "A queue holds more than N waiting messages.", {"threshold": 1000}),
+    RuleSpec(
+        "DLQDepthWarning",
+        "dead_letters",
+        "warning",
+        "Dead letters pending above 100.",
+        {"threshold": 100},
+        runbook="dead-letters-circuit-breakers.md",
+    ),
+    RuleSpec(
+        "ScraperStalled",
+        "ingest_stalled",
+        "critical",
+        "Album sources wait and none finishes (ingest stalled).",
+        {},
+        30,
+        runbook="stalled-ingest.md",
+    ),
+    RuleSpec(
+        "AccountReauthRequired",
+        "account_reauth_required",
+        "critical",
+        "An account needs a new authorization.",
+        runbook="reauthorize-account.md",
+    ),
+    RuleSpec(
+        "AccountReauthDue",
+        "account_reauth_due",
+        "warning",
+        "An account's authorization ends within N days.",
+        {"days": 14},
+        1440,
+        runbook="reauthorize-account.md",
+    ),
+    RuleSpec(
+        "AccountQuarantined",
+        "account_quarantined",
+        "warning",
+        "An account is quarantined until an operator acts.",
+        runbook="incident-checklist.md",
+    ),
+    RuleSpec(
+        "ConnectorDisabled",
+        "connector_disabled",
+        "warning",
+        "A connector (source operation) is disabled.",
+        runbook="connector-settings.md",
+    ),
+    RuleSpec("NoWorkers", "no_workers", "critical", "No Celery worker answers a ping.", {}, 30, runbook="start-stop-stack.md"),
+    RuleSpec(
+        "BeatGone",
+        "beat_gone",
+        "critical",
+        "Celery beat's heartbeat is stale: nothing is scheduled.",
+        {},
+        30,
+        runbook="start-stop-stack.md",
+    ),
+    RuleSpec(
+        "QueueBacklog",
+        "queue_length",
+        "warning",
+        "A queue holds more than N waiting messages.",
+        {"threshold": 1000},
+        runbook="queue-triage-drain.md",
+    ),
     RuleSpec(
         "DataQualityScoreLow",
         "data_quality",
@@ -54,6 +132,7 @@ RULES: tuple[RuleSpec, ...] = (
         "Average track quality score below N.",
         {"threshold": 60, "min_tracks": 100},
         1440,
+        runbook="data-quality.md",
     ),
 )
 
@@ -74,8 +153,18 @@ def alert_rules_setup(*, apps: Any = global_apps) -> list[str]:
                 "description": spec.description,
                 "params": spec.params,
                 "reminder_interval": timedelta(minutes=spec.reminder_minutes),
+                "runbook": spec.runbook,
             },
         )
         if made:
             created.append(spec.name)
     return created
+
+
+def alert_rules_runbooks_fill(*, apps: Any = global_apps) -> int:
+    """Give built-in rules without a runbook their shipped one; returns how many changed."""
+    AlertRule = apps.get_model("alerts", "AlertRule")
+    changed = 0
+    for spec in RULES:
+        changed += AlertRule.objects.filter(name=spec.name, runbook="").update(runbook=spec.runbook)
+    return changed

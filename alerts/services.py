@@ -55,6 +55,7 @@ def alert_payload(alert: Alert, *, event: str) -> dict[str, Any]:
         "opened_at": alert.opened_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "link": _admin_link(alert),
+        "runbook": alert.rule.runbook_url(),
     }
 
 

@@ -256,6 +256,9 @@ ALERT_DELIVERY_BACKOFF_BASE_SECONDS = env.float("ALERT_DELIVERY_BACKOFF_BASE_SEC
 ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=1800.0)
 # Links in notifications point here (the admin's own address as people reach it).
 ALERT_CONSOLE_URL = env("ALERT_CONSOLE_URL", default="http://127.0.0.1:8000")
+# Where a rule's runbook file (docs/runbooks/<file>) is read: the console serves them to staff by
+# default; point it at the repository's web view or a wiki that mirrors docs/runbooks/.
+RUNBOOK_BASE_URL = env("RUNBOOK_BASE_URL", default=ALERT_CONSOLE_URL.rstrip("/") + "/runbooks")
 JOB_PING_TIMEOUT_SECONDS = env.float("JOB_PING_TIMEOUT_SECONDS", default=3.0)
 
 # --- Celery (cookiecutter-django's block) ---------------------------------------------

@@ -3,12 +3,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import spotify_callback
+from core.runbooks import runbook_view
 from metrics import health, prometheus, queues
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Spotify sends the account's owner back here (docs/runbooks/connect-account.md).
     path("oauth/spotify/callback", spotify_callback, name="spotify-oauth-callback"),
+    path("runbooks/", runbook_view, name="runbooks"),
+    path("runbooks/<str:name>", runbook_view, name="runbook"),
     path("api/v1/", include("jobs.urls")),
     path("api/v1/", include("audit.urls")),
     path("api/v1/", include("accounts.urls")),
