@@ -21,9 +21,6 @@ from alerts.channels import channel_validate_target
 from alerts.models import Alert, AlertEvent, AlertRule, Delivery, Notification, NotificationChannel
 from audit.services import audit_record
 from core.actors import request_actor
-from core.netguard import TargetRefused, url_check_target
-from jobs import services as job_services
-from jobs.models import JobPing
 
 SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00"}
 STATE_ORDER = Case(
@@ -365,47 +362,3 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="Error")
     def error_short(self, obj: Delivery) -> str:
         return obj.error[:120]
-
-
-class JobPingForm(forms.ModelForm):
-    new_url = forms.CharField(
-        label="Ping URL",
-        required=False,
-        max_length=2000,
-        help_text="healthchecks.io-style URL (`<url>/start`, `<url>`, `<url>/fail` are called). Leave blank to keep the current one.",
-    )
-
-    class Meta:
-        model = JobPing
-        fields = ["job_name"]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        url = data.get("new_url", "").strip()
-        if not url and not self.instance.pk:
-            self.add_error("new_url", "Give the ping URL.")
-        elif url:
-            try:
-                url_check_target(url)
-            except TargetRefused as exc:
-                self.add_error("new_url", str(exc))
-        return data
-
-
-@admin.register(JobPing)
-class JobPingAdmin(admin.ModelAdmin):
-    """Outside monitors per job (docs/runbooks/job-ping-urls.md): the URL is written through the job service, never shown."""
-
-    form = JobPingForm
-    list_display = ["job_name", "updated_at"]
-    fields = ["job_name", "new_url", "updated_at"]
-    readonly_fields = ["updated_at"]
-
-    def save_model(self, request: HttpRequest, obj: JobPing, form: forms.ModelForm, change: bool) -> None:
-        url = form.cleaned_data.get("new_url", "").strip()
-        if url:
-            job_services.job_ping_set(name=obj.job_name, url=url, actor=request_actor(request, door="admin"))
-            obj.pk = JobPing.objects.get(job_name=obj.job_name).pk
-
-    def delete_model(self, request: HttpRequest, obj: JobPing) -> None:
-        job_services.job_ping_set(name=obj.job_name, url="", actor=request_actor(request, door="admin"))

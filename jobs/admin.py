@@ -3,6 +3,9 @@ audited toggles and *Run now*."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
@@ -15,11 +18,12 @@ from django_celery_beat.models import PeriodicTask
 
 from core.actors import request_actor
 from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin
+from core.netguard import TargetRefused, url_check_target
 from core.permissions import user_can_operate
 from jobs import services as job_services
 from jobs.control import RunFinished, job_run_revoke
 from jobs.job_runs import job_runs_csv_response, job_runs_search
-from jobs.models import JobRun
+from jobs.models import JobPing, JobRun
 from jobs.selectors import job_lateness
 
 STATUS_COLOURS = {
@@ -191,3 +195,47 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
             % {"n": len(runs), "ids": ", ".join(f"{r.job_name} ({r.task_id})" for r in runs)},
             messages.SUCCESS,
         )
+
+
+class JobPingForm(forms.ModelForm):
+    new_url = forms.CharField(
+        label="Ping URL",
+        required=False,
+        max_length=2000,
+        help_text="healthchecks.io-style URL (`<url>/start`, `<url>`, `<url>/fail` are called). Leave blank to keep the current one.",
+    )
+
+    class Meta:
+        model = JobPing
+        fields = ["job_name"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        url = data.get("new_url", "").strip()
+        if not url and not self.instance.pk:
+            self.add_error("new_url", "Give the ping URL.")
+        elif url:
+            try:
+                url_check_target(url)
+            except TargetRefused as exc:
+                self.add_error("new_url", str(exc))
+        return data
+
+
+@admin.register(JobPing)
+class JobPingAdmin(admin.ModelAdmin):
+    """Outside monitors per job (docs/runbooks/job-ping-urls.md): the URL is written through the job service, never shown."""
+
+    form = JobPingForm
+    list_display = ["job_name", "updated_at"]
+    fields = ["job_name", "new_url", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: JobPing, form: forms.ModelForm, change: bool) -> None:
+        url = form.cleaned_data.get("new_url", "").strip()
+        if url:
+            job_services.job_ping_set(name=obj.job_name, url=url, actor=request_actor(request, door="admin"))
+            obj.pk = JobPing.objects.get(job_name=obj.job_name).pk
+
+    def delete_model(self, request: HttpRequest, obj: JobPing) -> None:
+        job_services.job_ping_set(name=obj.job_name, url="", actor=request_actor(request, door="admin"))
