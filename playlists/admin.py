@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -223,8 +224,8 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
                 "opts": self.model._meta,
                 "playlists": playlists,
                 "already_retired": queryset.count() - len(playlists),
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
             }
             return TemplateResponse(request, "admin/playlists/playlist/retire_confirmation.html", context)
         retired = 0

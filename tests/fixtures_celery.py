@@ -30,7 +30,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 60.0
 
 
-def test_database_url() -> str:
+def database_url_for_tests() -> str:
     """DATABASE_URL of the database this test process is using (the test DB)."""
     db = connection.settings_dict
     user = quote(db.get("USER") or "", safe="")
@@ -92,7 +92,7 @@ def _start(
     hostname = f"opstest-{uuid.uuid4().hex[:8]}@localhost"
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_for_tests(),
         "REDIS_URL": settings.REDIS_URL,
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
         "CELERY_BROKER_KEY_PREFIX": str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")),

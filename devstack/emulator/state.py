@@ -93,6 +93,12 @@ class AuthorizationCode:
 
 
 @dataclass
+class PlaylistItem:
+    uri: str
+    added_by: str  # the user id of the add (or replace) call: Spotify answers it as `added_by`
+
+
+@dataclass
 class Playlist:
     id: str
     owner_id: str
@@ -100,9 +106,13 @@ class Playlist:
     description: str
     public: bool
     collaborative: bool
-    uris: list[str] = field(default_factory=list)
+    items: list[PlaylistItem] = field(default_factory=list)
     snapshot_id: str = ""
     followers: set[str] = field(default_factory=set)
+
+    @property
+    def uris(self) -> list[str]:
+        return [item.uri for item in self.items]
 
 
 class Reply(Exception):
@@ -354,7 +364,7 @@ class EmulatorState:
             if uris is not None:
                 if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
                     raise ValueError("uris is a list of URIs")
-                playlist.uris = list(uris)
+                playlist.items = [PlaylistItem(uri, playlist.owner_id) for uri in uris]
                 playlist.snapshot_id = secrets.token_hex(16)
             if followed is True:
                 playlist.followers.add(playlist.owner_id)
@@ -373,7 +383,7 @@ class EmulatorState:
             "name": playlist.name,
             "description": playlist.description,
             "public": playlist.public,
-            "uris": list(playlist.uris),
+            "uris": playlist.uris,
             "snapshot_id": playlist.snapshot_id,
             "followed": playlist.owner_id in playlist.followers,
         }

@@ -21,6 +21,7 @@ from devstack.emulator.state import (
     EmulatorState,
     Fault,
     Playlist,
+    PlaylistItem,
     RefreshToken,
     Reply,
     api_error,
@@ -189,15 +190,7 @@ class WebAPI(EmulatorState):
         user_id = self._user(token)
         with self._lock:
             user = dict(self._users.get(user_id, {"id": user_id, "display_name": user_id}))
-        user.update(
-            {
-                "type": "user",
-                "uri": f"spotify:user:{user_id}",
-                "images": [],
-                "href": f"{base}/v1/users/{user_id}",
-                "external_urls": {"spotify": f"https://open.spotify.com/user/{user_id}"},
-            }
-        )
+        user.update(public_user(user_id, base), images=[])
         if self._extended(token):
             # Removed for Development Mode apps in February 2026.
             user.update(
@@ -369,7 +362,8 @@ class WebAPI(EmulatorState):
         uris = self._write_uris(query, body)
         with self._lock:
             playlist = self._owned_playlist(token, playlist_id)
-            playlist.uris = list(uris)
+            user_id = self._user(token)
+            playlist.items = [PlaylistItem(uri, user_id) for uri in uris]
             playlist.snapshot_id = secrets.token_hex(16)
             return Reply(200, {"snapshot_id": playlist.snapshot_id})
 
@@ -388,12 +382,14 @@ class WebAPI(EmulatorState):
             raise api_error(400, "Invalid position")
         with self._lock:
             playlist = self._owned_playlist(token, playlist_id)
-            if position is not None and position > len(playlist.uris):
+            if position is not None and position > len(playlist.items):
                 raise api_error(400, "Index out of bounds")
+            user_id = self._user(token)
+            added = [PlaylistItem(uri, user_id) for uri in uris]
             if position is None:
-                playlist.uris.extend(uris)
+                playlist.items.extend(added)
             else:
-                playlist.uris[int(position) : int(position)] = uris
+                playlist.items[int(position) : int(position)] = added
             playlist.snapshot_id = secrets.token_hex(16)
             return Reply(201, {"snapshot_id": playlist.snapshot_id})
 
@@ -487,26 +483,33 @@ class WebAPI(EmulatorState):
         }
         # Renamed for Development Mode apps in February 2026 (`tracks` → `items`); extended
         # apps keep the old name.
-        result["tracks" if extended else "items"] = {"href": f"{href}/items", "total": len(playlist.uris)}
+        result["tracks" if extended else "items"] = {"href": f"{href}/items", "total": len(playlist.items)}
         return result
 
     def _items_page(self, playlist: Playlist, base: str, *, offset: int, limit: int, extended: bool) -> dict[str, Any]:
         items = []
-        for uri in playlist.uris[offset : offset + limit]:
-            track_id = uri.rsplit(":", 1)[1]
+        for item in playlist.items[offset : offset + limit]:
+            track_id = item.uri.rsplit(":", 1)[1]
             track = self.catalog.full_track(track_id, base, extended=extended) or {
                 "id": track_id,
-                "uri": uri,
+                "uri": item.uri,
                 "type": "track",
                 "name": None,
             }
             # The entry's `track` is `item` for Development Mode apps since February 2026.
             entry_key = "track" if extended else "item"
-            items.append({"added_at": "2026-01-01T00:00:00Z", "added_by": None, "is_local": False, entry_key: track})
+            items.append(
+                {
+                    "added_at": "2026-01-01T00:00:00Z",
+                    "added_by": public_user(item.added_by, base),
+                    "is_local": False,
+                    entry_key: track,
+                }
+            )
         return paging(
             f"{base}/v1/playlists/{playlist.id}/items",
             items,
-            total=len(playlist.uris),
+            total=len(playlist.items),
             offset=offset,
             limit=limit,
             next_limit=min(limit, MAX_PAGE),
@@ -518,6 +521,18 @@ class WebAPI(EmulatorState):
         result["tracks" if extended else "items"] = page
         result["followers"] = {"href": None, "total": len(playlist.followers)}
         return result
+
+
+def public_user(user_id: str, base: str) -> dict[str, Any]:
+    """A user as a playlist item's `added_by` names them (PlaylistUserObject): no display name,
+    no images. Get Current User's Profile answers these fields and more."""
+    return {
+        "external_urls": {"spotify": f"https://open.spotify.com/user/{user_id}"},
+        "href": f"{base}/v1/users/{user_id}",
+        "id": user_id,
+        "type": "user",
+        "uri": f"spotify:user:{user_id}",
+    }
 
 
 def client_credentials(headers: dict[str, str], form: dict[str, str]) -> tuple[str, str]:

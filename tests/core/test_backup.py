@@ -31,7 +31,7 @@ def empty_database_url() -> Iterator[tuple[str, dict]]:
     params.pop("dbname", None)
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = fixtures_celery.test_database_url().replace(f"/{connection.settings_dict['NAME']}", f"/{name}", 1)
+    url = fixtures_celery.database_url_for_tests().replace(f"/{connection.settings_dict['NAME']}", f"/{name}", 1)
     yield url, {**params, "dbname": name}
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from devstack.runtime import BASE_DIR, _free_port
-from tests.fixtures_celery import test_database_url as database_url_of_the_tests
+from tests.fixtures_celery import database_url_for_tests
 
 
 def test_access_log_names_the_path_without_the_query_string(tmp_path: Path, transactional_db: None) -> None:
@@ -24,7 +24,7 @@ def test_access_log_names_the_path_without_the_query_string(tmp_path: Path, tran
             [sys.executable, "-m", "gunicorn", "opsconsole.wsgi:application", "--config", "python:opsconsole.gunicorn_conf"]
             + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
             cwd=BASE_DIR,
-            env={**os.environ, "DATABASE_URL": database_url_of_the_tests()},
+            env={**os.environ, "DATABASE_URL": database_url_for_tests()},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -34,8 +34,7 @@ from jobs.models import JobRun
 from opsconsole.celery import app as celery_app
 from spotify.breaker import breaker_failure, breaker_states
 from spotify.ratelimit import bucket_block, bucket_state
-from tests.fixtures_celery import BASE_DIR
-from tests.fixtures_celery import test_database_url as database_url_of_tests
+from tests.fixtures_celery import BASE_DIR, database_url_for_tests
 from tests.fixtures_drills import wait_for
 
 pytestmark = pytest.mark.slow
@@ -164,7 +163,7 @@ def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_j
     beat_env = {
         **os.environ,
         **broker,
-        "DATABASE_URL": database_url_of_tests(),
+        "DATABASE_URL": database_url_for_tests(),
         "REDIS_URL": private_redis.url,
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
         "SPOTIFY_API_URL": settings.SPOTIFY_API_URL,

@@ -95,6 +95,8 @@ def test_answers_of_every_endpoint_the_client_calls_match_spotifys_objects(spoti
     items = _call(spotify_emulator, "GET", f"playlists/{playlist_id}/items", token).json()
     assert items["limit"] == 20  # Spotify's default
     check("PagingObject", mode, items)
+    for entry in following.json()["items"] + items["items"]:
+        check("PlaylistTrackObject", mode, entry)
     for listed in _call(spotify_emulator, "GET", "me/playlists", token).json()["items"]:
         check("PlaylistObject", mode, listed)
     wrong_method = _call(spotify_emulator, "POST", f"playlists/{playlist_id}", token)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 import spotipy
 from spotipy.exceptions import SpotifyException
 
@@ -276,6 +277,21 @@ def test_replace_of_250_uris_is_one_put_and_two_posts(
     # Replacing again replaces: the PUT resets what the earlier POSTs added.
     assert client.replace_playlist_items(playlist["id"], uris[:50]) == 1
     assert spotify_emulator.playlist(playlist["id"])["uris"] == uris[:50]  # type: ignore[index]
+
+
+def test_items_added_through_the_client_carry_the_adding_users_id(
+    spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory
+) -> None:
+    client, _, user = make_user_client("gus")
+    playlist_id = client.create_playlist(name="Daily 2", description="")["id"]
+    # 120 URIs: the first 100 by the replacing PUT, the rest by an adding POST.
+    assert client.replace_playlist_items(playlist_id, spotify_emulator.catalog.track_uris()[:120]) == 2
+    first = client.get_playlist(playlist_id)["items"]
+    rest = requests.get(first["next"], headers={"Authorization": f"Bearer {user['access_token']}"}, timeout=5).json()
+    entries = first["items"] + rest["items"]
+    assert len(entries) == 120
+    assert {entry["added_by"]["id"] for entry in entries} == {"gus"}
+    assert entries[0]["added_by"]["uri"] == "spotify:user:gus"
 
 
 def test_playlist_lifecycle(spotify_emulator: SpotifyEmulator, make_user_client: UserClientFactory) -> None:
