@@ -184,7 +184,10 @@ def bootstrap() -> None:
 
     No DATABASE_URL means a developer machine: local secrets are generated under var/. With a
     DATABASE_URL (production), a missing SECRET_KEY stays missing and settings fail loudly.
+    Whoever bootstraps is dev-time (demo, tests, bench, a developer's manage.py): the dev-time
+    commands are installed for it and its children.
     """
+    os.environ.setdefault("OPSCONSOLE_DEV_TOOLS", "true")
     if not os.environ.get("DATABASE_URL"):
         load_local_env()
     if not os.environ.get("DATABASE_URL"):

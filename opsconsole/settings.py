@@ -50,6 +50,11 @@ INSTALLED_APPS = [
     "metrics",
     "opsconsole.apps.ProjectConfig",
 ]
+# Dev-time commands (the demo's seeding, the emulator's server) come from `devstack`, which
+# devstack.runtime.bootstrap() turns on for the demo, the tests and a developer's manage.py;
+# production never loads dev-time code.
+if env.bool("OPSCONSOLE_DEV_TOOLS", default=False):
+    INSTALLED_APPS.append("devstack")
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
