@@ -192,6 +192,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "params",
             "severity",
             "channels",
+            "pending_for",
             "reminder_interval",
             "enabled",
             "description",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -67,12 +68,24 @@ class AlertRule(models.Model):
         BEAT_GONE = "beat_gone", "Beat gone"
         QUEUE_LENGTH = "queue_length", "Queue length above N"
         DATA_QUALITY = "data_quality", "Data-quality average below N"
+        JOB_SLOW = "job_slow", "Job slower than k × its recent p95"
+        JOB_FAST = "job_fast", "Job finished suspiciously fast"
+        ENRICHMENT_SUCCESS_LOW = "enrichment_success_low", "Spotify call success rate below N %"
+        DB_CONNECTIONS_HIGH = "db_connections_high", "Database connections above N % of max_connections"
+        DISK_SPACE_HIGH = "disk_space_high", "Disk usage above N %"
+        MEMORY_HIGH = "memory_high", "Memory usage above N %"
+        API_ERROR_RATE_HIGH = "api_error_rate_high", "API 5xx rate above N %"
 
     name = models.CharField(max_length=100, unique=True, help_text="e.g. DLQDepthCritical, CircuitBreakerOpen.")
     kind = models.CharField(max_length=30, choices=Kind.choices)
     params = models.JSONField(default=dict, blank=True, help_text='Kind parameters, e.g. {"threshold": 1000}.')
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
     channels = models.ManyToManyField(NotificationChannel, blank=True, related_name="rules")
+    pending_for = models.DurationField(
+        default=timedelta(0),
+        validators=[MinValueValidator(timedelta(0)), MaxValueValidator(timedelta(days=1))],
+        help_text="How long the condition must hold before the alert opens (Prometheus' `for`), e.g. 00:05:00.",
+    )
     reminder_interval = models.DurationField(
         default=timedelta(hours=1), help_text="Remind every interval while open and unacknowledged (e.g. 01:00:00)."
     )

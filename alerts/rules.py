@@ -24,6 +24,8 @@ class RuleSpec:
     reminder_minutes: int = 60
     # A file under docs/runbooks/: what the on-call does when the rule fires.
     runbook: str = ""
+    # How long the condition must hold before the alert opens (Prometheus' `for:`).
+    pending_minutes: int = 0
 
 
 RULES: tuple[RuleSpec, ...] = (
@@ -41,6 +43,7 @@ RULES: tuple[RuleSpec, ...] = (
         "warning",
         "A scheduled job did not start or finish within its grace period.",
         runbook="list-toggle-jobs.md",
+        pending_minutes=5,
     ),
     RuleSpec(
         "CircuitBreakerOpen",
@@ -59,6 +62,7 @@ RULES: tuple[RuleSpec, ...] = (
         {"threshold": 1000},
         30,
         runbook="dead-letters-circuit-breakers.md",
+        pending_minutes=5,
     ),
     RuleSpec(
         "DLQDepthWarning",
@@ -67,6 +71,7 @@ RULES: tuple[RuleSpec, ...] = (
         "Dead letters pending above 100.",
         {"threshold": 100},
         runbook="dead-letters-circuit-breakers.md",
+        pending_minutes=5,
     ),
     RuleSpec(
         "ScraperStalled",
@@ -76,6 +81,7 @@ RULES: tuple[RuleSpec, ...] = (
         {},
         30,
         runbook="stalled-ingest.md",
+        pending_minutes=5,
     ),
     RuleSpec(
         "AccountReauthRequired",
@@ -107,7 +113,16 @@ RULES: tuple[RuleSpec, ...] = (
         "A connector (source operation) is disabled.",
         runbook="connector-settings.md",
     ),
-    RuleSpec("NoWorkers", "no_workers", "critical", "No Celery worker answers a ping.", {}, 30, runbook="start-stop-stack.md"),
+    RuleSpec(
+        "NoWorkers",
+        "no_workers",
+        "critical",
+        "No Celery worker answers a ping.",
+        {},
+        30,
+        runbook="start-stop-stack.md",
+        pending_minutes=3,
+    ),
     RuleSpec(
         "BeatGone",
         "beat_gone",
@@ -116,6 +131,7 @@ RULES: tuple[RuleSpec, ...] = (
         {},
         30,
         runbook="start-stop-stack.md",
+        pending_minutes=3,
     ),
     RuleSpec(
         "QueueBacklog",
@@ -124,6 +140,7 @@ RULES: tuple[RuleSpec, ...] = (
         "A queue holds more than N waiting messages.",
         {"threshold": 1000},
         runbook="queue-triage-drain.md",
+        pending_minutes=10,
     ),
     RuleSpec(
         "DataQualityScoreLow",
@@ -133,6 +150,7 @@ RULES: tuple[RuleSpec, ...] = (
         {"threshold": 60, "min_tracks": 100},
         1440,
         runbook="data-quality.md",
+        pending_minutes=60,
     ),
 )
 
@@ -154,6 +172,7 @@ def alert_rules_setup(*, apps: Any = global_apps) -> list[str]:
                 "params": spec.params,
                 "reminder_interval": timedelta(minutes=spec.reminder_minutes),
                 "runbook": spec.runbook,
+                "pending_for": timedelta(minutes=spec.pending_minutes),
             },
         )
         if made:
@@ -167,4 +186,16 @@ def alert_rules_runbooks_fill(*, apps: Any = global_apps) -> int:
     changed = 0
     for spec in RULES:
         changed += AlertRule.objects.filter(name=spec.name, runbook="").update(runbook=spec.runbook)
+    return changed
+
+
+def alert_rules_pending_fill(*, apps: Any = global_apps) -> int:
+    """Give built-in rules that never had a pending period their shipped one (once, by migration)."""
+    AlertRule = apps.get_model("alerts", "AlertRule")
+    changed = 0
+    for spec in RULES:
+        if spec.pending_minutes:
+            changed += AlertRule.objects.filter(name=spec.name, pending_for=timedelta(0)).update(
+                pending_for=timedelta(minutes=spec.pending_minutes)
+            )
     return changed
