@@ -112,6 +112,8 @@ def test_events_in_a_worker_process_reach_the_web_process_metrics(  # type: igno
     assert metrics[("job_runs_total", (("job", "account_refresh_token_one"), ("status", "success")))] == 1
     assert metrics[("job_runs_total", (("job", "metrics_snapshot"), ("status", "success")))] == 1
     assert metrics[("job_duration_seconds_count", (("job", "metrics_snapshot"),))] == 1
+    # Each pool process reports its memory after a task (MemoryUsageHigh's worker subject).
+    assert metrics[("opsconsole_memory_used_ratio", (("subject", f"worker:{worker.hostname}"),))] > 0
 
 
 @pytest.mark.django_db
