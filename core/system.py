@@ -62,10 +62,16 @@ def database_data_directory(*, using: str = DEFAULT_DB_ALIAS) -> Path | None:
         return None
     try:
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
-            cursor.execute("SHOW data_directory")
+            # Only superusers and members of pg_read_all_settings may read it: ask first, rather
+            # than leave a permission error in the server's log at every evaluation and scrape.
+            cursor.execute(
+                "SELECT CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE') THEN current_setting('data_directory') END"
+            )
             (directory,) = cursor.fetchone()
-    except DatabaseError:
-        # Only superusers and members of pg_read_all_settings may read it.
+    except DatabaseError as exc:
+        logger.info("database data directory not readable: %s", exc)
+        return None
+    if not directory:
         return None
     path = Path(directory)
     return path if path.is_absolute() and path.exists() else None
