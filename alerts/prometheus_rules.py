@@ -117,10 +117,11 @@ TEMPLATES: dict[str, Callable[[dict[str, Any]], Expression]] = {
         f"Disk of {{{{ $labels.subject }}}} {{{{ $value | humanizePercentage }}}} used (threshold {_number(p['threshold'])}%)",
     ),
     Kind.MEMORY_HIGH: lambda p: Expression(
-        f'opsconsole_memory_used_ratio{{subject="host"}} > {_ratio(p["threshold"])}'
-        f' or opsconsole_memory_used_ratio{{subject=~"worker:.+"}} > {_ratio(p["worker_threshold"])}',
-        f"Memory of {{{{ $labels.subject }}}} at {{{{ $value | humanizePercentage }}}} (threshold {_number(p['threshold'])}% "
-        f"of the host, {_number(p['worker_threshold'])}% of WORKER_MEMORY_LIMIT_MB for a worker)",
+        f"opsconsole_memory_used_ratio > {_ratio(p['threshold'])}"
+        f" or opsconsole_worker_memory_used_ratio > {_ratio(p['worker_threshold'])}",
+        f"{{{{ with $labels.worker }}}}Worker {{{{ . }}}}: largest pool process at {{{{ $value | humanizePercentage }}}} "
+        f"of WORKER_MEMORY_LIMIT_MB (threshold {_number(p['worker_threshold'])}%){{{{ else }}}}Host memory at "
+        f"{{{{ $value | humanizePercentage }}}} (threshold {_number(p['threshold'])}%){{{{ end }}}}",
     ),
     Kind.API_ERROR_RATE_HIGH: lambda p: Expression(
         f"opsconsole_api_5xx_ratio > {_ratio(p['threshold'])}"

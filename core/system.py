@@ -141,7 +141,3 @@ def worker_memory() -> list[Usage]:
     if limit <= 0:
         return []
     return [Usage(f"worker:{worker}", f"worker {worker}", rss, limit) for worker, rss in sorted(largest.items())]
-
-
-def memory_usages() -> list[Usage]:
-    return [host_memory(), *worker_memory()]

@@ -217,6 +217,7 @@ class OpsCollector(Collector):
         import time
 
         from core.middleware import API_RESPONSES_WINDOW_MINUTES, api_response_rate
+        from core.system import worker_memory
         from jobs.beat import beat_status
         from jobs.queues import declared_queues, queue_lengths
         from spotify.breaker import breaker_open_seconds, breaker_states
@@ -269,6 +270,14 @@ class OpsCollector(Collector):
         if api.error_ratio is not None:
             errors.add_metric([], api.error_ratio)
         yield errors
+        workers = GaugeMetricFamily(
+            "opsconsole_worker_memory_used_ratio",
+            "Each worker's largest pool process (reported after each task) against WORKER_MEMORY_LIMIT_MB.",
+            labels=["worker"],
+        )
+        for usage in worker_memory():
+            workers.add_metric([usage.subject.removeprefix("worker:")], usage.ratio)
+        yield workers
         queues = GaugeMetricFamily("opsconsole_queue_length", "Messages waiting in each Celery queue.", labels=["queue"])
         for name, size in sorted(queue_lengths(declared_queues()).items()):
             queues.add_metric([name], float(size))
@@ -278,7 +287,7 @@ class OpsCollector(Collector):
         yield beat
 
     def _resources(self) -> Iterator[Metric]:
-        from core.system import database_connections, disk_usages, memory_usages
+        from core.system import database_connections, disk_usages, host_memory
 
         connections = database_connections()
         used = GaugeMetricFamily("opsconsole_db_connections", "Client connections to the PostgreSQL server.")
@@ -299,12 +308,9 @@ class OpsCollector(Collector):
             disk.add_metric([usage.subject], usage.ratio)
         yield disk
         memory = GaugeMetricFamily(
-            "opsconsole_memory_used_ratio",
-            "Memory in use: of this host (subject host), of WORKER_MEMORY_LIMIT_MB by each worker's largest pool process.",
-            labels=["subject"],
+            "opsconsole_memory_used_ratio", "Memory in use (total - available) of the host this process runs on."
         )
-        for usage in memory_usages():
-            memory.add_metric([usage.subject], usage.ratio)
+        memory.add_metric([], host_memory().ratio)
         yield memory
 
     def _workers(self) -> Iterator[Metric]:
