@@ -45,6 +45,8 @@ RULES: tuple[RuleSpec, ...] = (
         runbook="list-toggle-jobs.md",
         pending_minutes=5,
     ),
+    # Seed 003: "open for > 5 minutes". The `minutes` param measures that from the moment the
+    # breaker opened, so no pending period is added on top (it would make it 10).
     RuleSpec(
         "CircuitBreakerOpen",
         "circuit_open",
@@ -142,15 +144,70 @@ RULES: tuple[RuleSpec, ...] = (
         runbook="queue-triage-drain.md",
         pending_minutes=10,
     ),
+    # Seed 003's 70: a track short only of the audio features Spotify keeps from new apps scores
+    # 85, one still waiting for its features 75 (every ingest queues the fetch, the hour of pending
+    # covers it); an average under 70 takes a real defect (ISRC, artist, duration) on most tracks.
     RuleSpec(
         "DataQualityScoreLow",
         "data_quality",
         "warning",
         "Average track quality score below N.",
-        {"threshold": 60, "min_tracks": 100},
+        {"threshold": 70, "min_tracks": 100},
         1440,
         runbook="data-quality.md",
         pending_minutes=60,
+    ),
+    # --- The rest of seed 003's alert index (P1 critical, P2 warning). The runbook gives a
+    # duration only for the success rate; the others wait 5 minutes, as DLQDepthCritical does,
+    # so that one spike does not page.
+    RuleSpec(
+        "EnrichmentSuccessRateLow",
+        "enrichment_success_low",
+        "warning",
+        "Spotify calls: success rate over the last 5 minutes below N % (at least min_calls calls).",
+        {"threshold": 70, "min_calls": 20},
+        runbook="enrichment-success-rate.md",
+        pending_minutes=15,
+    ),
+    RuleSpec(
+        "DatabaseConnectionPoolHigh",
+        "db_connections_high",
+        "critical",
+        "PostgreSQL client connections above N % of max_connections.",
+        {"threshold": 80},
+        30,
+        runbook="database-connections.md",
+        pending_minutes=5,
+    ),
+    RuleSpec(
+        "DiskSpaceHigh",
+        "disk_space_high",
+        "critical",
+        "Disk of the database's data directory or of var/ above N % used.",
+        {"threshold": 85},
+        30,
+        runbook="disk-space.md",
+        pending_minutes=5,
+    ),
+    RuleSpec(
+        "MemoryUsageHigh",
+        "memory_high",
+        "critical",
+        "Host memory above N %, or a worker pool process above worker_threshold % of WORKER_MEMORY_LIMIT_MB.",
+        {"threshold": 90, "worker_threshold": 100},
+        30,
+        runbook="memory.md",
+        pending_minutes=5,
+    ),
+    RuleSpec(
+        "APIGatewayErrorRateHigh",
+        "api_error_rate_high",
+        "critical",
+        "API responses (/api/): 5xx above N % over the last 5 minutes (at least min_requests).",
+        {"threshold": 10, "min_requests": 20},
+        30,
+        runbook="api-error-rate.md",
+        pending_minutes=5,
     ),
 )
 

@@ -1,10 +1,20 @@
-"""Event counters kept in Redis so that what workers count, the web process exports."""
+"""Event counters kept in Redis so that what workers count, the web process exports.
+
+Two kinds: running totals (`counter_inc`, exported as Prometheus counters) and per-minute
+buckets (`counter_inc_minutely`), which answer "how many in the last N minutes" for the rate
+alerts without a Prometheus server: a bucket expires after `MINUTE_BUCKETS_KEPT` minutes.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from collections import defaultdict
+from typing import Any
 
 from core.redis import get_redis, key
+
+MINUTE_BUCKETS_KEPT = 120
 
 
 def _field(labels: dict[str, str]) -> str:
@@ -23,3 +33,32 @@ def counter_values(name: str) -> list[tuple[dict[str, str], float]]:
 def counter_total(name: str, **labels: str) -> float:
     value = get_redis().hget(key("counter", name), _field(labels))
     return float(value) if value else 0.0
+
+
+def _minute_key(name: str, minute: int) -> str:
+    return key("counter-minute", name, minute)
+
+
+def counter_inc_minutely(name: str, amount: float = 1, *, pipe: Any = None, **labels: str) -> None:
+    """Count into this minute's bucket; `pipe` adds the two commands to a caller's pipeline."""
+    bucket = _minute_key(name, int(time.time() // 60))
+    client = pipe if pipe is not None else get_redis().pipeline(transaction=False)
+    client.hincrbyfloat(bucket, _field(labels), amount)
+    client.expire(bucket, MINUTE_BUCKETS_KEPT * 60)
+    if pipe is None:
+        client.execute()
+
+
+def counter_window(name: str, *, minutes: int) -> list[tuple[dict[str, str], float]]:
+    """Sums per label set over the current minute and the `minutes - 1` before it."""
+    if not 1 <= minutes <= MINUTE_BUCKETS_KEPT:
+        raise ValueError(f"minutes must be within 1..{MINUTE_BUCKETS_KEPT}")
+    now = int(time.time() // 60)
+    pipe = get_redis().pipeline(transaction=False)
+    for minute in range(now - minutes + 1, now + 1):
+        pipe.hgetall(_minute_key(name, minute))
+    totals: dict[str, float] = defaultdict(float)
+    for bucket in pipe.execute():
+        for field, value in bucket.items():
+            totals[field] += float(value)
+    return [(json.loads(field), value) for field, value in sorted(totals.items())]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Avg, Count
 from django.utils import timezone
 
 from ingest.models import QualityTier, Track
@@ -149,6 +149,12 @@ def tracks_quality_counts() -> dict[str, int]:
     result = {tier.value: int(counts.get(tier.value, 0)) for tier in TIERS}
     result["unscored"] = int(counts.get("", 0))
     return result
+
+
+def tracks_quality_average() -> tuple[int, float | None]:
+    """(scored tracks, their average score): the DataQualityScoreLow alert and its gauges."""
+    row = Track.objects.filter(quality_score__isnull=False).aggregate(n=Count("pk"), average=Avg("quality_score"))
+    return int(row["n"]), (float(row["average"]) if row["average"] is not None else None)
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -154,3 +155,33 @@ def jobs_late(*, now: datetime | None = None) -> list[dict[str, Any]]:
         for row in jobs_overview(now=now)
         if row["late"]
     ]
+
+
+@dataclass(frozen=True)
+class FailureStreak:
+    failed: int
+    last_error: str
+
+
+def job_failure_streaks(*, names: list[str]) -> dict[str, FailureStreak]:
+    """Jobs whose latest finished run failed: the failed runs since their last success and the
+    last error (the JobFailing alert and its gauge). Retrying and revoked runs do not count."""
+    finished = JobRun.objects.filter(
+        job_name__in=names, status__in=[JobRun.Status.SUCCESS, JobRun.Status.FAILED], finished_at__isnull=False
+    )
+    last_success = (
+        finished.filter(job_name=OuterRef("job_name"), status=JobRun.Status.SUCCESS)
+        .order_by("-finished_at")
+        .values("finished_at")[:1]
+    )
+    failing = (
+        finished.filter(status=JobRun.Status.FAILED)
+        .annotate(since=Subquery(last_success))
+        .filter(Q(since__isnull=True) | Q(finished_at__gt=F("since")))
+    )
+    counts = dict(failing.values_list("job_name").annotate(n=Count("pk")).order_by())
+    last_errors = dict(failing.order_by("job_name", "-finished_at", "-id").distinct("job_name").values_list("job_name", "error"))
+    return {
+        name: FailureStreak(failed=int(count), last_error=(last_errors.get(name, "").splitlines() or [""])[-1][:300])
+        for name, count in sorted(counts.items())
+    }

@@ -6,8 +6,10 @@ import logging
 from typing import Any
 
 from celery import signals
+from redis.exceptions import RedisError
 
 from core.logging import log_context
+from core.system import worker_memory_record
 from jobs import control, services
 from jobs.ping import job_ping
 
@@ -84,4 +86,10 @@ def _task_postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) ->
         error = f"{type(retval).__name__}: {retval}" if isinstance(retval, BaseException) else str(retval)
         services.job_run_finished(task_id=task_id, status="failed", error=error)
         job_ping(task.name.rsplit(".", 1)[-1], "fail")
+    if not task.request.is_eager:
+        try:
+            # In the pool process that ran the task: MemoryUsageHigh watches each worker's largest.
+            worker_memory_record(worker=task.request.hostname or "worker")
+        except RedisError as exc:
+            logger.warning("worker memory not recorded: %s", exc)
     log_context.set({})

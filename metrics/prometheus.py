@@ -54,6 +54,7 @@ class OpsCollector(Collector):
             ("quality", self._track_quality),
             ("alerting", self._alerting),
             ("alerting_redis", self._alerting_redis),
+            ("resources", self._resources),
             ("workers", self._workers),
         )
         for section, reader in sections:
@@ -118,7 +119,8 @@ class OpsCollector(Collector):
         yield durations
 
     def _alerting(self) -> Iterator[Metric]:
-        """Gauges the shipped Prometheus rules (deploy/prometheus/alerts.yml) alert on."""
+        """Gauges the generated Prometheus rules (alerts/prometheus_rules.py) alert on: each the
+        reading its console condition (alerts/conditions.py) takes."""
         from django.conf import settings
         from django.db.models import Max
         from django.utils import timezone
@@ -126,8 +128,11 @@ class OpsCollector(Collector):
         from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount
         from alerts.models import Alert, Severity
         from ingest.models import DeadLetter
+        from ingest.quality import tracks_quality_average
+        from ingest.selectors import connector_health, ingest_stalled
         from jobs.models import JobRun
-        from jobs.selectors import jobs_overview
+        from jobs.selectors import job_failure_streaks, jobs_overview
+        from jobs.specs import JOBS
 
         late = GaugeMetricFamily("opsconsole_job_late", "1 when a scheduled job is late (grace period passed).", labels=["job"])
         for row in jobs_overview():
@@ -168,16 +173,111 @@ class OpsCollector(Collector):
         for severity in Severity.values:
             alerts.add_metric([severity], float(open_counts.get(severity, 0)))
         yield alerts
+        streaks = job_failure_streaks(names=[job.name for job in JOBS])
+        failing = GaugeMetricFamily(
+            "opsconsole_job_failure_streak", "Failed runs of each scheduled job since its last success.", labels=["job"]
+        )
+        for job in sorted(spec.name for spec in JOBS):
+            failing.add_metric([job], float(streaks[job].failed if job in streaks else 0))
+        yield failing
+        stalled = GaugeMetricFamily("opsconsole_ingest_stalled", "1 while album ingest is stalled (INGEST_STALLED_MINUTES).")
+        stalled.add_metric([], 0.0 if ingest_stalled() is None else 1.0)
+        yield stalled
+        due_at = GaugeMetricFamily(
+            "opsconsole_account_reauth_due_timestamp_seconds",
+            "When each active account's authorization ends (Unix time); accounts already needing one are not listed.",
+            labels=["account", "name"],
+        )
+        for account in (
+            SpotifyAccount.objects.filter(is_active=True)
+            .exclude(health=SpotifyAccount.Health.REAUTH_REQUIRED)
+            .only("pk", "display_name", "authorized_at")
+            .order_by("authorized_at", "pk")
+        ):
+            due_at.add_metric([str(account.pk), account.display_name], account.reauth_due_at.timestamp())
+        yield due_at
+        connectors = GaugeMetricFamily(
+            "opsconsole_connector_enabled", "1 while a connector (source operation) is enabled.", labels=["connector"]
+        )
+        for connector, enabled in sorted(connector_health()[0].items()):
+            connectors.add_metric([connector], 1.0 if enabled else 0.0)
+        yield connectors
+        scored, average = tracks_quality_average()
+        tracks_scored = GaugeMetricFamily("opsconsole_tracks_scored", "Tracks with a data-quality score.")
+        tracks_scored.add_metric([], float(scored))
+        yield tracks_scored
+        score = GaugeMetricFamily(
+            "opsconsole_tracks_quality_score_average", "Average data-quality score (0..100) of scored tracks."
+        )
+        if average is not None:
+            score.add_metric([], average)
+        yield score
 
     def _alerting_redis(self) -> Iterator[Metric]:
+        import time
+
+        from core.middleware import API_RESPONSES_WINDOW_MINUTES, api_response_rate
+        from core.system import worker_memory
         from jobs.beat import beat_status
         from jobs.queues import declared_queues, queue_lengths
-        from spotify.breaker import breaker_states
+        from spotify.breaker import breaker_open_seconds, breaker_states
+        from spotify.telemetry import CALLS_WINDOW_MINUTES, telemetry_call_rates
 
+        states = breaker_states()
         circuits = GaugeMetricFamily("opsconsole_circuit_open", "1 while a circuit breaker is not closed.", labels=["breaker"])
-        for state in breaker_states():
+        for state in states:
             circuits.add_metric([state["name"]], 0.0 if state["state"] == "closed" else 1.0)
         yield circuits
+        wall = time.time()
+        open_for = GaugeMetricFamily(
+            "opsconsole_circuit_open_seconds",
+            "How long each circuit breaker has not been closed (0: closed).",
+            labels=["breaker"],
+        )
+        for state in states:
+            open_for.add_metric([state["name"]], breaker_open_seconds(state, at=wall))
+        yield open_for
+        calls = GaugeMetricFamily(
+            "opsconsole_spotify_calls_recent",
+            f"Client calls that ended in the last {CALLS_WINDOW_MINUTES} minutes, by source and outcome.",
+            labels=["source", "outcome"],
+        )
+        success = GaugeMetricFamily(
+            "opsconsole_spotify_call_success_ratio",
+            f"Share of the calls of the last {CALLS_WINDOW_MINUTES} minutes that succeeded (skipped ones count as not).",
+            labels=["source"],
+        )
+        for source, rate in telemetry_call_rates().items():
+            for outcome in ("succeeded", "failed", "skipped"):
+                calls.add_metric([source, outcome], float(getattr(rate, outcome)))
+            if rate.success_ratio is not None:
+                success.add_metric([source], rate.success_ratio)
+        yield calls
+        yield success
+        api = api_response_rate()
+        responses = GaugeMetricFamily(
+            "opsconsole_api_responses_recent",
+            f"Responses under /api/ in the last {API_RESPONSES_WINDOW_MINUTES} minutes, by status class.",
+            labels=["status_class"],
+        )
+        for status_class, count in sorted(api.by_class.items()):
+            responses.add_metric([status_class], float(count))
+        yield responses
+        errors = GaugeMetricFamily(
+            "opsconsole_api_5xx_ratio",
+            f"Share of the responses under /api/ of the last {API_RESPONSES_WINDOW_MINUTES} minutes that were 5xx.",
+        )
+        if api.error_ratio is not None:
+            errors.add_metric([], api.error_ratio)
+        yield errors
+        workers = GaugeMetricFamily(
+            "opsconsole_worker_memory_used_ratio",
+            "Each worker's largest pool process (reported after each task) against WORKER_MEMORY_LIMIT_MB.",
+            labels=["worker"],
+        )
+        for usage in worker_memory():
+            workers.add_metric([usage.subject.removeprefix("worker:")], usage.ratio)
+        yield workers
         queues = GaugeMetricFamily("opsconsole_queue_length", "Messages waiting in each Celery queue.", labels=["queue"])
         for name, size in sorted(queue_lengths(declared_queues()).items()):
             queues.add_metric([name], float(size))
@@ -185,6 +285,33 @@ class OpsCollector(Collector):
         beat = GaugeMetricFamily("opsconsole_beat_up", "1 while Celery beat's heartbeat is fresh.")
         beat.add_metric([], 1.0 if beat_status()["healthy"] else 0.0)
         yield beat
+
+    def _resources(self) -> Iterator[Metric]:
+        from core.system import database_connections, disk_usages, host_memory
+
+        connections = database_connections()
+        used = GaugeMetricFamily("opsconsole_db_connections", "Client connections to the PostgreSQL server.")
+        used.add_metric([], connections.used)
+        yield used
+        maximum = GaugeMetricFamily("opsconsole_db_max_connections", "The PostgreSQL server's max_connections.")
+        maximum.add_metric([], connections.limit)
+        yield maximum
+        connections_ratio = GaugeMetricFamily("opsconsole_db_connections_used_ratio", "Client connections / max_connections.")
+        connections_ratio.add_metric([], connections.ratio)
+        yield connections_ratio
+        disk = GaugeMetricFamily(
+            "opsconsole_disk_used_ratio",
+            "Used share of the disk of the database's data directory (when local) and of var/, as df's Use%.",
+            labels=["subject"],
+        )
+        for usage in disk_usages():
+            disk.add_metric([usage.subject], usage.ratio)
+        yield disk
+        memory = GaugeMetricFamily(
+            "opsconsole_memory_used_ratio", "Memory in use (total - available) of the host this process runs on."
+        )
+        memory.add_metric([], host_memory().ratio)
+        yield memory
 
     def _workers(self) -> Iterator[Metric]:
         from celery import current_app as app

@@ -58,6 +58,8 @@ if env.bool("OPSCONSOLE_DEV_TOOLS", default=False):
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
+    # Responses under /api/ by status class, per minute in Redis (the API error-rate alert).
+    "core.middleware.ApiResponseCountMiddleware",
     # Unmatched paths and wrong methods under /api/ answer JSON (docs/runbooks/failure-behaviour.md).
     "core.api_errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -265,6 +267,8 @@ ALERT_CONSOLE_URL = env("ALERT_CONSOLE_URL", default="http://127.0.0.1:8000")
 # default; point it at the repository's web view or a wiki that mirrors docs/runbooks/.
 RUNBOOK_BASE_URL = env("RUNBOOK_BASE_URL", default=ALERT_CONSOLE_URL.rstrip("/") + "/runbooks")
 JOB_PING_TIMEOUT_SECONDS = env.float("JOB_PING_TIMEOUT_SECONDS", default=3.0)
+# MemoryUsageHigh: a worker pool process's resident memory limit (0: workers not watched).
+WORKER_MEMORY_LIMIT_MB = env.int("WORKER_MEMORY_LIMIT_MB", default=1024)
 
 # --- Celery (cookiecutter-django's block) ---------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)

@@ -185,6 +185,14 @@ def breaker_states() -> list[dict[str, Any]]:
     return [breaker_state(name) for name in breaker_names()]
 
 
+def breaker_open_seconds(state: dict[str, Any], *, at: float) -> float:
+    """How long a breaker (one of `breaker_states()`) has not been closed at wall time `at`: open
+    or probing since it opened; 0 when closed (the CircuitBreakerOpen alert and its gauge)."""
+    if state["state"] == "closed" or state["opened_at"] is None:
+        return 0.0
+    return max(0.0, at - state["opened_at"])
+
+
 def breaker_reset(name: str) -> None:
     """Close the breaker and forget its streak and history (operator action)."""
     get_redis().delete(_key(name))

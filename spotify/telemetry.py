@@ -2,18 +2,25 @@
 
 Workers record; the web process reads. Outcomes: started (a call began), succeeded,
 failed (an error came back), skipped (not sent: circuit open or rate limit parked it).
+Besides the running totals, outcomes are counted per minute (core.counters) for the call
+success rate over a recent window (`telemetry_call_rates`, the EnrichmentSuccessRateLow alert).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.counters import counter_inc_minutely, counter_window
 from core.redis import get_redis, key
 from spotify.breaker import breaker_states
 
 Outcome = Literal["started", "succeeded", "failed", "skipped"]
 _OUTCOMES = ("started", "succeeded", "failed", "skipped")
+# The success rate is read over the last this many minutes (alert condition and /metrics alike).
+CALLS_WINDOW_MINUTES = 5
+_CALLS_COUNTER = "telemetry_calls"
 
 
 def _key(name: str) -> str:
@@ -38,7 +45,35 @@ def telemetry_record(*, source: str, operation: str, outcome: Outcome, latency_m
         pipe.hset(_key(name), "last_success_at", now)
     if outcome == "failed":
         pipe.hset(_key(name), mapping={"last_error": error[:500], "last_error_at": now})
+    counter_inc_minutely(_CALLS_COUNTER, pipe=pipe, source=source, outcome=outcome)
     pipe.execute()
+
+
+@dataclass(frozen=True)
+class CallRate:
+    """Calls of one source that ended within the window. A skipped call (circuit open, parked
+    by a rate limit) did not get its data either: it counts against the success rate."""
+
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    @property
+    def success_ratio(self) -> float | None:
+        return self.succeeded / self.finished if self.finished else None
+
+
+def telemetry_call_rates(*, minutes: int = CALLS_WINDOW_MINUTES) -> dict[str, CallRate]:
+    """{source: CallRate} over the current minute and the `minutes - 1` before it."""
+    counts: dict[str, dict[str, int]] = {}
+    for labels, value in counter_window(_CALLS_COUNTER, minutes=minutes):
+        if labels.get("outcome") in ("succeeded", "failed", "skipped"):
+            counts.setdefault(labels["source"], {})[labels["outcome"]] = int(value)
+    return {source: CallRate(**by_outcome) for source, by_outcome in sorted(counts.items())}
 
 
 def telemetry_snapshot() -> dict[str, dict[str, Any]]:

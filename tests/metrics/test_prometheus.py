@@ -112,6 +112,8 @@ def test_events_in_a_worker_process_reach_the_web_process_metrics(  # type: igno
     assert metrics[("job_runs_total", (("job", "account_refresh_token_one"), ("status", "success")))] == 1
     assert metrics[("job_runs_total", (("job", "metrics_snapshot"), ("status", "success")))] == 1
     assert metrics[("job_duration_seconds_count", (("job", "metrics_snapshot"),))] == 1
+    # Each pool process reports its memory after a task (MemoryUsageHigh's worker subject).
+    assert metrics[("opsconsole_worker_memory_used_ratio", (("worker", worker.hostname),))] > 0
 
 
 @pytest.mark.django_db
@@ -120,5 +122,9 @@ def test_a_scrape_with_redis_down_still_exports_the_database_metrics(settings, s
     metrics = scrape(client_for(superuser))
     assert metrics[("opsconsole_collector_errors", (("section", "counters"),))] == 1
     assert metrics[("opsconsole_collector_errors", (("section", "accounts"),))] == 0
+    # Connections, disks and host memory need no Redis; the workers' memory does.
+    assert metrics[("opsconsole_collector_errors", (("section", "resources"),))] == 0
+    assert metrics[("opsconsole_collector_errors", (("section", "alerting_redis"),))] == 1
+    assert ("opsconsole_db_connections_used_ratio", ()) in metrics
     assert ("account_health", (("status", "ok"),)) in metrics
     assert not any(name == "spotify_retries_total" for name, _ in metrics)
