@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
@@ -14,44 +12,30 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from jobs.models import JobRun
 from jobs.schedule import schedule_sync
 from jobs.selectors import DurationStats, job_duration_daily_p95, job_duration_stats, job_lateness
-from jobs.services import job_run_finished, job_run_started
+from tests.factories import record_job_run
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/django_celery_beat/periodictask/"
 
 
-def record_run(job_name: str, seconds: float, *, finished_at: datetime, status: str = "success") -> JobRun:
-    """One run through the services the worker's signals call, its clock held for an exact duration."""
-    task_id = str(uuid.uuid4())
-    with time_machine.travel(finished_at - timedelta(seconds=seconds), tick=False) as clock:
-        job_run_started(
-            task_id=task_id, task_name=job_name, args=[], kwargs={}, trigger="", triggered_by="", correlation_id="", worker="w"
-        )
-        if status != "running":
-            clock.move_to(finished_at)
-            job_run_finished(task_id=task_id, status=status)
-    return JobRun.objects.get(task_id=task_id)
-
-
 def _refresh_tokens_history(now: datetime) -> None:
     # Last 7 days: 1..21 s (p50 11 s, p95 20 s); 10 to 20 days ago: ten runs of 100 s.
     for n in range(1, 22):
-        record_run("refresh_tokens", n, finished_at=now - timedelta(hours=7 * n))
+        record_job_run("refresh_tokens", n, finished_at=now - timedelta(hours=7 * n))
     for n in range(10):
-        record_run("refresh_tokens", 100, finished_at=now - timedelta(days=10 + n))
+        record_job_run("refresh_tokens", 100, finished_at=now - timedelta(days=10 + n))
 
 
 def test_p50_and_p95_of_successful_runs_per_job_over_7_and_30_days() -> None:
     now = timezone.now()
     _refresh_tokens_history(now)
-    record_run("refresh_tokens", 500, finished_at=now - timedelta(hours=1), status="failed")
-    record_run("refresh_tokens", 900, finished_at=now - timedelta(minutes=1), status="running")
-    record_run("refresh_tokens", 700, finished_at=now - timedelta(days=31))
-    record_run("retention", 4, finished_at=now - timedelta(days=12))
+    record_job_run("refresh_tokens", 500, finished_at=now - timedelta(hours=1), status="failed")
+    record_job_run("refresh_tokens", 900, finished_at=now - timedelta(minutes=1), status="running")
+    record_job_run("refresh_tokens", 700, finished_at=now - timedelta(days=31))
+    record_job_run("retention", 4, finished_at=now - timedelta(days=12))
 
     stats = job_duration_stats(now=now)
 
@@ -65,9 +49,9 @@ def test_p50_and_p95_of_successful_runs_per_job_over_7_and_30_days() -> None:
 def test_daily_p95_per_job_over_30_days_for_the_dashboard() -> None:
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     for seconds in (1, 2, 3, 4, 5):
-        record_run("retention", seconds, finished_at=now - timedelta(days=1, minutes=seconds))
-    record_run("retention", 9, finished_at=now - timedelta(minutes=5))
-    record_run("retention", 9, finished_at=now - timedelta(days=30))
+        record_job_run("retention", seconds, finished_at=now - timedelta(days=1, minutes=seconds))
+    record_job_run("retention", 9, finished_at=now - timedelta(minutes=5))
+    record_job_run("retention", 9, finished_at=now - timedelta(days=30))
 
     daily = job_duration_daily_p95(now=now)
 
@@ -110,7 +94,7 @@ def _tasks(count: int) -> None:
     start = PeriodicTask.objects.count()
     for n in range(start, start + count):
         PeriodicTask.objects.create(name=f"extra {n}", task=f"extra_job_{n}", crontab=crontab)
-        record_run(f"extra_job_{n}", 2, finished_at=timezone.now() - timedelta(hours=2))
+        record_job_run(f"extra_job_{n}", 2, finished_at=timezone.now() - timedelta(hours=2))
     PeriodicTask.objects.update(date_changed=datetime(2026, 1, 1, tzinfo=UTC))
 
 
@@ -138,7 +122,7 @@ def test_lateness_of_two_tasks_running_the_same_job_on_different_schedules() -> 
     PeriodicTask.objects.create(name="sweep at :00", task="sweep", crontab=hourly)
     PeriodicTask.objects.create(name="sweep at :30", task="sweep", crontab=halves)
     PeriodicTask.objects.update(date_changed=datetime(2026, 1, 1, tzinfo=UTC))
-    record_run("sweep", 1, finished_at=datetime(2026, 12, 7, 11, 31, 1, tzinfo=UTC))
+    record_job_run("sweep", 1, finished_at=datetime(2026, 12, 7, 11, 31, 1, tzinfo=UTC))
 
     late = {task.name: job_lateness(task, now=now).late for task in PeriodicTask.objects.select_related("crontab")}
 
