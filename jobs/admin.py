@@ -164,10 +164,10 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         "enabled",
         "scheduler",
         "lateness",
-        "last_run_at",
-        "total_run_count",
         "durations_7d",
         "durations_30d",
+        "last_run_at",
+        "total_run_count",
         "one_off",
     ]
     actions = ["enable_tasks", "disable_tasks", "toggle_tasks", "run_now"]
@@ -244,7 +244,7 @@ def _durations_cell(stats: DurationStats | None) -> str:
     if stats is None or not stats.runs or stats.p50_ms is None or stats.p95_ms is None:
         return "—"
     return format_html(
-        '{} / {} <span style="color:var(--body-quiet-color,#666)">({} run{})</span>',
+        '<span style="white-space:nowrap">{} / {}</span><br><small style="color:var(--body-quiet-color,#666)">{} run{}</small>',
         duration_text(stats.p50_ms),
         duration_text(stats.p95_ms),
         stats.runs,
