@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 
 from alerts import services
 from alerts.channels import channel_validate_target
+from alerts.conditions import rule_params_errors
 from alerts.models import Alert, AlertEvent, AlertRule, Delivery, Notification, NotificationChannel
 from audit.services import audit_record
 from core.actors import request_actor
@@ -159,8 +160,24 @@ class AlertAdmin(admin.ModelAdmin):
         self._each(request, queryset, lambda a: services.alert_resolve(alert=a, actor=actor), "resolved")
 
 
+class AlertRuleForm(forms.ModelForm):
+    """Refuses params a rule's kind cannot read (alerts.conditions.rule_params_errors), one field error each."""
+
+    class Meta:
+        model = AlertRule
+        fields = ["kind", "params"]  # the admin's `fields` add the rest
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") and "params" in data:
+            for name, why in rule_params_errors(data["kind"], data["params"]).items():
+                self.add_error("params", why if name == "params" else f"{name}: {why}")
+        return data
+
+
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
+    form = AlertRuleForm
     list_display = [
         "name",
         "kind",

@@ -8,6 +8,7 @@ the kind's defaults filled in (`rule_params`, PARAM_DEFAULTS), as the Prometheus
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
 from alerts.models import AlertRule
 from core.system import Usage
@@ -354,3 +356,250 @@ def rule_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
 def rule_firing(rule: AlertRule, *, now: datetime) -> dict[str, Firing]:
     """{subject: firing} for one rule; raises when the condition cannot be read."""
     return {f.subject: f for f in CONDITIONS[rule.kind](rule_params(rule.kind, rule.params), now)}
+
+
+# Job durations (docs/runbooks/job-durations.md): Cronitor-style, each job against its own history.
+
+MAX_FLOOR_SECONDS = 86_400
+
+
+class RuleParamsError(ValueError):
+    """Parameters a rule's kind refuses, {param: why}: field errors where rules are edited, and the
+    rule's `last_error` if bad ones reach the evaluator anyway."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {why}" for name, why in errors.items()))
+        self.errors = errors
+
+
+class _Params:
+    """Reads one rule's params: known names only, each within its range, every error collected."""
+
+    def __init__(self, params: dict[str, Any], known: tuple[str, ...]) -> None:
+        self.params = params
+        self.errors: dict[str, str] = {}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            self.errors["params"] = f"unknown parameter {', '.join(unknown)}; this kind takes {', '.join(known)}"
+
+    @staticmethod
+    def _is_number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    def number(self, name: str, default: float, *, low: float, high: float, above: bool = False) -> float:
+        value = self.params.get(name, default)
+        if self._is_number(value) and (value > low if above else value >= low) and value <= high:
+            return float(value)
+        self.errors[name] = f"a number {'above' if above else 'from'} {low:g} {'and at most' if above else 'to'} {high:g}"
+        return default
+
+    def whole(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self.params.get(name, default)
+        if self._is_number(value) and float(value).is_integer() and low <= value <= high:
+            return int(value)
+        self.errors[name] = f"a whole number from {low} to {high}"
+        return default
+
+    def seconds(self, name: str, value: Any) -> float | None:
+        if self._is_number(value) and 0 <= value <= MAX_FLOOR_SECONDS:
+            return float(value)
+        self.errors[name] = f"seconds, a number from 0 to {MAX_FLOOR_SECONDS}"
+        return None
+
+    def done(self) -> None:
+        if self.errors:
+            raise RuleParamsError(self.errors)
+
+
+@dataclass(frozen=True)
+class JobSlowParams:
+    factor: float = 2.0
+    window_days: int = 7
+    min_runs: int = 5
+    min_seconds: float = 10.0
+    recent_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class JobFastParams:
+    default_floor: float | None = None
+    floors: dict[str, float] = field(default_factory=dict)
+    window_days: int = 7
+    min_runs: int = 5
+    recent_minutes: int = 60
+
+    def floor_for(self, job_name: str, *, scheduled: bool) -> float | None:
+        """A job's own floor, else the default for a scheduled job: per-item tasks a job chains
+        (one playlist's sync, one token) are quick whenever there is little to do."""
+        return self.floors.get(job_name, self.default_floor if scheduled else None)
+
+
+def job_slow_params(params: dict[str, Any]) -> JobSlowParams:
+    """`factor` k (1 < k <= 100), `window_days` of history (1..90), `min_runs` of it (a job with
+    fewer never fires), `min_seconds` (shorter runs are never slow: milliseconds jitter),
+    `recent_minutes` (runs finished this recently, or running, are judged)."""
+    d = JobSlowParams()
+    read = _Params(params, ("factor", "window_days", "min_runs", "min_seconds", "recent_minutes"))
+    parsed = JobSlowParams(
+        factor=read.number("factor", d.factor, low=1, high=100, above=True),
+        window_days=read.whole("window_days", d.window_days, low=1, high=90),
+        min_runs=read.whole("min_runs", d.min_runs, low=1, high=100_000),
+        min_seconds=read.number("min_seconds", d.min_seconds, low=0, high=MAX_FLOOR_SECONDS),
+        recent_minutes=read.whole("recent_minutes", d.recent_minutes, low=1, high=1440),
+    )
+    read.done()
+    return parsed
+
+
+def job_fast_params(params: dict[str, Any]) -> JobFastParams:
+    """`floor_seconds`: {"default": seconds or null, "jobs": {"<job>": seconds}} (the default is every
+    scheduled job's; a job's own floor wins, 0 turns it off), `window_days` / `min_runs` as for
+    job_slow (0 runs: the floor alone), `recent_minutes`."""
+    d = JobFastParams()
+    read = _Params(params, ("floor_seconds", "window_days", "min_runs", "recent_minutes"))
+    floors = params.get("floor_seconds", {})
+    default_floor, per_job = None, {}
+    if not isinstance(floors, dict) or set(floors) - {"default", "jobs"}:
+        read.errors["floor_seconds"] = 'an object {"default": seconds or null, "jobs": {"<job name>": seconds}}'
+    else:
+        if floors.get("default") is not None:
+            default_floor = read.seconds("floor_seconds.default", floors["default"])
+        jobs = floors.get("jobs", {})
+        if not isinstance(jobs, dict):
+            read.errors["floor_seconds.jobs"] = 'an object {"<job name>": seconds}'
+        else:
+            for job_name, seconds in jobs.items():
+                floor = read.seconds(f"floor_seconds.jobs.{job_name}", seconds)
+                if floor is not None:
+                    per_job[job_name] = floor
+    parsed = JobFastParams(
+        default_floor=default_floor,
+        floors=per_job,
+        window_days=read.whole("window_days", d.window_days, low=1, high=90),
+        min_runs=read.whole("min_runs", d.min_runs, low=0, high=100_000),
+        recent_minutes=read.whole("recent_minutes", d.recent_minutes, low=1, high=1440),
+    )
+    read.done()
+    return parsed
+
+
+def job_slow(params: dict[str, Any], now: datetime) -> list[Firing]:
+    """A run running, or finished in the last `recent_minutes`, that took more than `factor` × its
+    job's p95 over the `window_days` before them (and over `min_seconds`); the slowest per job."""
+    from jobs.models import JobRun
+    from jobs.selectors import duration_text, job_duration_stats
+
+    p = job_slow_params(params)
+    since = now - timedelta(minutes=p.recent_minutes)
+    runs = JobRun.objects.filter(
+        Q(status=JobRun.Status.RUNNING, started_at__isnull=False)
+        | Q(status__in=[JobRun.Status.SUCCESS, JobRun.Status.FAILED], finished_at__gt=since, duration_ms__isnull=False)
+    ).only("job_name", "task_id", "status", "started_at", "duration_ms")
+    took = {
+        run: (now - run.started_at).total_seconds() * 1000 if run.status == JobRun.Status.RUNNING else float(run.duration_ms or 0)
+        for run in runs.order_by()
+        if run.started_at is not None
+    }
+    if not took:
+        return []
+    # The history before the judged runs: a slow run never raises its own bar.
+    history = job_duration_stats(days=(p.window_days,), now=since, job_names=sorted({run.job_name for run in took}))
+    slowest: dict[str, tuple[Any, float, Any]] = {}
+    for run, ms in took.items():
+        stats = history.get(run.job_name, {}).get(p.window_days)
+        if stats is None or stats.runs < p.min_runs or stats.p95_ms is None:
+            continue
+        if ms > p.factor * stats.p95_ms and ms > p.min_seconds * 1000 and ms > slowest.get(run.job_name, (None, 0.0))[1]:
+            slowest[run.job_name] = (run, ms, stats)
+    firing = []
+    for job_name, (run, ms, stats) in sorted(slowest.items()):
+        running = run.status == JobRun.Status.RUNNING
+        ratio = ms / stats.p95_ms if stats.p95_ms else float("inf")
+        summary = (
+            f"{job_name} {'has been running for' if running else 'took'} {duration_text(ms)}, {ratio:.1f}× its "
+            f"{p.window_days}-day p95 of {duration_text(stats.p95_ms)} ({stats.runs} runs)"
+        )
+        details = {
+            "task_id": run.task_id,
+            "run_id": run.pk,
+            "running": running,
+            "duration_ms": round(ms),
+            "p50_ms": stats.p50_ms,
+            "p95_ms": stats.p95_ms,
+            "runs": stats.runs,
+            "factor": p.factor,
+            "window_days": p.window_days,
+        }
+        firing.append(Firing(job_name, job_name, summary, details))
+    return firing
+
+
+def job_fast(params: dict[str, Any], now: datetime) -> list[Firing]:
+    """A successful run finished in the last `recent_minutes` under its job's floor (a sync that
+    did nothing) while the job's median over the `window_days` before is at or above that floor
+    (a job that is always that quick is not suspicious); the quickest per job."""
+    from jobs.models import JobRun
+    from jobs.selectors import duration_text, job_duration_stats
+    from jobs.specs import JOBS_BY_NAME
+
+    p = job_fast_params(params)
+    since = now - timedelta(minutes=p.recent_minutes)
+    names = set(p.floors) | (set(JOBS_BY_NAME) if p.default_floor is not None else set())
+    runs = JobRun.objects.filter(
+        status=JobRun.Status.SUCCESS, finished_at__gt=since, duration_ms__isnull=False, job_name__in=sorted(names)
+    )
+    quick = [
+        (run, floor)
+        for run in runs.order_by().only("job_name", "task_id", "duration_ms")
+        if (floor := p.floor_for(run.job_name, scheduled=run.job_name in JOBS_BY_NAME)) and (run.duration_ms or 0) < floor * 1000
+    ]
+    if not quick:
+        return []
+    history = job_duration_stats(days=(p.window_days,), now=since, job_names=sorted({run.job_name for run, _ in quick}))
+    quickest: dict[str, tuple[Any, float, Any]] = {}
+    for run, floor in quick:
+        stats = history.get(run.job_name, {}).get(p.window_days)
+        if p.min_runs and (stats is None or stats.runs < p.min_runs or (stats.p50_ms or 0) < floor * 1000):
+            continue
+        if run.job_name not in quickest or run.duration_ms < quickest[run.job_name][0].duration_ms:
+            quickest[run.job_name] = (run, floor, stats)
+    firing = []
+    for job_name, (run, floor, stats) in sorted(quickest.items()):
+        usual = f" ({p.window_days}-day median {duration_text(stats.p50_ms)})" if stats and stats.p50_ms is not None else ""
+        summary = (
+            f"{job_name} finished in {duration_text(run.duration_ms)}, under its floor of {floor:g} s{usual}: did it do nothing?"
+        )
+        details = {
+            "task_id": run.task_id,
+            "run_id": run.pk,
+            "duration_ms": run.duration_ms,
+            "floor_seconds": floor,
+            "p50_ms": stats.p50_ms if stats else None,
+            "runs": stats.runs if stats else 0,
+        }
+        firing.append(Firing(job_name, job_name, summary, details))
+    return firing
+
+
+CONDITIONS[AlertRule.Kind.JOB_SLOW] = job_slow
+CONDITIONS[AlertRule.Kind.JOB_FAST] = job_fast
+
+# Kinds whose params are checked before a rule is saved (and before it is evaluated).
+PARAMS_CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
+    AlertRule.Kind.JOB_SLOW: job_slow_params,
+    AlertRule.Kind.JOB_FAST: job_fast_params,
+}
+
+
+def rule_params_errors(kind: str, params: Any) -> dict[str, str]:
+    """Why `params` cannot be those of a `kind` rule, {param: why}; {} when they can."""
+    check = PARAMS_CHECKS.get(kind)
+    if check is None:
+        return {}
+    if not isinstance(params, dict):
+        return {"params": 'an object of parameters, e.g. {"factor": 2}'}
+    try:
+        check(params)
+    except RuleParamsError as exc:
+        return exc.errors
+    return {}

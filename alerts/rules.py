@@ -7,6 +7,7 @@ thresholds, channels or `enabled`. The names follow the source runbooks' alert i
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -211,14 +212,37 @@ RULES: tuple[RuleSpec, ...] = (
     ),
 )
 
+# Job durations against each job's own history (docs/runbooks/job-durations.md).
+RULES += (
+    RuleSpec(
+        "JobSlow",
+        "job_slow",
+        "warning",
+        "A job run took (or has been running) more than k × its job's p95 of the last days.",
+        {"factor": 2.0, "window_days": 7, "min_runs": 5, "min_seconds": 10, "recent_minutes": 60},
+        runbook="job-durations.md",
+    ),
+    RuleSpec(
+        "JobFast",
+        "job_fast",
+        "warning",
+        "A job run succeeded under its floor while the job usually takes longer: a sync that did nothing?",
+        {"floor_seconds": {"default": 0.5, "jobs": {"ingest_albums_from_sources": 1}}, "window_days": 7, "min_runs": 5},
+        runbook="job-durations.md",
+    ),
+)
 
-def alert_rules_setup(*, apps: Any = global_apps) -> list[str]:
-    """Create the built-in rules that do not exist yet; returns the names created."""
+
+def alert_rules_setup(*, apps: Any = global_apps, names: Collection[str] | None = None) -> list[str]:
+    """Create the built-in rules (all, or those `names`) that do not exist yet; returns the names created.
+    A data migration names its new rules: a rule an operator deleted stays deleted."""
     AlertRule = apps.get_model("alerts", "AlertRule")
-    existing = set(AlertRule.objects.filter(name__in=[r.name for r in RULES]).values_list("name", flat=True))
-    fields = {field.name for field in AlertRule._meta.get_fields()}
+    specs = [spec for spec in RULES if names is None or spec.name in names]
+    existing = set(AlertRule.objects.filter(name__in=[r.name for r in specs]).values_list("name", flat=True))
+    # A migration passes the model as it was then (0002 seeds before 0003 adds pending_for).
+    columns = {f.name for f in AlertRule._meta.concrete_fields}
     created = []
-    for spec in RULES:
+    for spec in specs:
         if spec.name in existing:
             continue
         defaults = {
@@ -230,9 +254,9 @@ def alert_rules_setup(*, apps: Any = global_apps) -> list[str]:
             "runbook": spec.runbook,
             "pending_for": timedelta(minutes=spec.pending_minutes),
         }
-        # A migration runs this against the model as it was then: a field added later is filled
-        # by the migration that adds it.
-        _, made = AlertRule.objects.get_or_create(name=spec.name, defaults={k: v for k, v in defaults.items() if k in fields})
+        _, made = AlertRule.objects.get_or_create(
+            name=spec.name, defaults={name: value for name, value in defaults.items() if name in columns}
+        )
         if made:
             created.append(spec.name)
     return created

@@ -35,6 +35,7 @@ RESULTS = BASE_DIR / "var" / "bench" / "latest.json"
 # order: readers first, then the writers. A module not written yet is reported, not fatal.
 CASE_MODULES: list[tuple[str, bool]] = [
     ("bench.admin_api", False),
+    ("bench.job_durations", False),
     ("bench.load", False),
     ("bench.ingest", False),
     ("bench.ingest_cost", False),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import reduce
+from operator import or_
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -61,23 +64,55 @@ class Lateness:
 
 def job_lateness(task: PeriodicTask, *, now: datetime | None = None) -> Lateness:
     """Late: the last slot whose grace has passed saw no run start, or its run has not finished."""
+    return jobs_lateness([task], now=now)[task.pk]
+
+
+def jobs_lateness(tasks: Iterable[PeriodicTask], *, now: datetime | None = None) -> dict[int, Lateness]:
+    """`job_lateness` of many tasks, {task pk: Lateness}, their runs read in one query (a changelist page)."""
     now = now or timezone.now()
-    spec = JOBS_BY_NAME.get(task.name)
-    grace = spec.grace_minutes if spec else DEFAULT_GRACE_MINUTES
-    if not task.enabled or task.crontab is None:
-        return Lateness(False, grace_minutes=grace)
-    expected = previous_fire_time(task.crontab.schedule, now - timedelta(minutes=grace))
-    # A slot before the task was created or last changed by an operator is not owed a run.
-    if expected is None or expected < task.date_changed:
-        return Lateness(False, expected_at=expected, grace_minutes=grace)
+    answers: dict[int, Lateness] = {}
+    owed: list[tuple[PeriodicTask, str, datetime, int]] = []
+    for task in tasks:
+        spec = JOBS_BY_NAME.get(task.name)
+        grace = spec.grace_minutes if spec else DEFAULT_GRACE_MINUTES
+        if not task.enabled or task.crontab is None:
+            answers[task.pk] = Lateness(False, grace_minutes=grace)
+            continue
+        expected = previous_fire_time(task.crontab.schedule, now - timedelta(minutes=grace))
+        # A slot before the task was created or last changed by an operator is not owed a run.
+        if expected is None or expected < task.date_changed:
+            answers[task.pk] = Lateness(False, expected_at=expected, grace_minutes=grace)
+            continue
+        owed.append((task, task.task.rsplit(".", 1)[-1], expected, grace))
+    since: dict[str, datetime] = {}
+    for _, job_name, expected, _ in owed:
+        since[job_name] = min(since.get(job_name, expected), expected) - EARLY_TOLERANCE
+    first_runs: dict[str, JobRun] = {}
+    if since:
+        owed_runs = reduce(or_, (Q(job_name=name, started_at__gte=start) for name, start in since.items()))
+        for first in (
+            JobRun.objects.filter(owed_runs)
+            .order_by("job_name", "started_at")
+            .distinct("job_name")
+            .only("job_name", "started_at", "finished_at", "status")
+        ):
+            first_runs[first.job_name] = first
+    for task, job_name, expected, grace in owed:
+        run = first_runs.get(job_name)
+        if run is not None and run.started_at is not None and run.started_at < expected - EARLY_TOLERANCE:
+            # Two tasks run the same job on different schedules: this one's slot is later.
+            run = (
+                JobRun.objects.filter(job_name=job_name, started_at__gte=expected - EARLY_TOLERANCE)
+                .order_by("started_at")
+                .only("started_at", "finished_at", "status")
+                .first()
+            )
+        answers[task.pk] = _lateness(run, expected, grace, now)
+    return answers
+
+
+def _lateness(run: JobRun | None, expected: datetime, grace: int, now: datetime) -> Lateness:
     deadline = expected + timedelta(minutes=grace)
-    job_name = task.task.rsplit(".", 1)[-1]
-    run = (
-        JobRun.objects.filter(job_name=job_name, started_at__gte=expected - EARLY_TOLERANCE)
-        .order_by("started_at")
-        .only("started_at", "finished_at", "status")
-        .first()
-    )
     if run is None or run.started_at is None or run.started_at > deadline:
         return Lateness(True, f"no run started within {grace} min of {expected:%Y-%m-%d %H:%M} UTC", expected, grace)
     if run.finished_at is None and now > deadline and run.status in (JobRun.Status.RUNNING, JobRun.Status.RETRYING):
@@ -185,3 +220,95 @@ def job_failure_streaks(*, names: list[str]) -> dict[str, FailureStreak]:
         name: FailureStreak(failed=int(count), last_error=(last_errors.get(name, "").splitlines() or [""])[-1][:300])
         for name, count in sorted(counts.items())
     }
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's `percentile_cont(f) WITHIN GROUP (ORDER BY x)`: interpolated, like numpy's default."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: str, fraction: float, **extra: Any) -> None:
+        if not 0 <= fraction <= 1:
+            raise ValueError("fraction must be within 0..1")
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+@dataclass(frozen=True)
+class DurationStats:
+    """Successful runs of one job over a window: how many, and their median and p95 in ms."""
+
+    runs: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+DURATION_WINDOWS_DAYS = (7, 30)
+
+
+def duration_text(ms: float) -> str:
+    """12 ms, 3.4 s, 5.2 min, 1.5 h."""
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    if ms < 3_600_000:
+        return f"{ms / 60_000:.1f} min"
+    return f"{ms / 3_600_000:.1f} h"
+
+
+def _successful_runs(since: datetime, until: datetime) -> QuerySet[JobRun]:
+    """Successful runs finished in (since, until]: a run counts once it has its duration."""
+    return JobRun.objects.filter(
+        status=JobRun.Status.SUCCESS, finished_at__gt=since, finished_at__lte=until, duration_ms__isnull=False
+    ).order_by()  # no Meta.ordering in the GROUP BY
+
+
+def job_duration_stats(
+    *, days: tuple[int, ...] = DURATION_WINDOWS_DAYS, now: datetime | None = None, job_names: list[str] | None = None
+) -> dict[str, dict[int, DurationStats]]:
+    """{job_name: {days: DurationStats}} of successful runs finished in (now - days, now], every
+    window in one query grouped by job name (the admin columns, the job_slow/job_fast rules).
+    A job without a successful run in the widest window is absent."""
+    now = now or timezone.now()
+    if not days or min(days) < 1:
+        raise ValueError("days must be positive")
+    runs = _successful_runs(now - timedelta(days=max(days)), now)
+    if job_names is not None:
+        runs = runs.filter(job_name__in=job_names)
+    aggregates: dict[str, Any] = {}
+    for window in days:
+        recent = Q(finished_at__gt=now - timedelta(days=window))
+        aggregates[f"runs_{window}"] = Count("pk", filter=recent)
+        aggregates[f"p50_{window}"] = Percentile("duration_ms", 0.5, filter=recent)
+        aggregates[f"p95_{window}"] = Percentile("duration_ms", 0.95, filter=recent)
+    rows: list[dict[str, Any]] = list(runs.values("job_name").annotate(**aggregates))  # type: ignore[arg-type]
+    return {
+        row["job_name"]: {
+            window: DurationStats(row[f"runs_{window}"], row[f"p50_{window}"], row[f"p95_{window}"]) for window in days
+        }
+        for row in rows
+    }
+
+
+def job_duration_daily_p95(*, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
+    """Daily p95 (ms) of successful runs per job over the last `days` UTC days, today included:
+    {"days": ["YYYY-MM-DD", ...], "jobs": {job_name: [p95 or None per day]}} (the dashboard's chart)."""
+    now = now or timezone.now()
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
+    labels = [first + timedelta(days=n) for n in range(days)]
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC) - timedelta(microseconds=1)
+    rows = (
+        _successful_runs(since, now)
+        .annotate(day=TruncDate("finished_at", tzinfo=UTC))
+        .values("job_name", "day")
+        .annotate(p95=Percentile("duration_ms", 0.95))
+    )
+    jobs: dict[str, list[float | None]] = {}
+    index = {day: n for n, day in enumerate(labels)}
+    for row in rows:
+        series = jobs.setdefault(row["job_name"], [None] * days)
+        if row["day"] in index:
+            series[index[row["day"]]] = row["p95"]
+    return {"days": [day.isoformat() for day in labels], "jobs": dict(sorted(jobs.items()))}

@@ -104,3 +104,28 @@ class PlaylistFactory(factory.django.DjangoModelFactory):
 
     policy = factory.SubFactory(PlaylistPolicyFactory)
     index = factory.Sequence(lambda n: n + 1)
+
+
+# --- Job runs ------------------------------------------------------------------------------
+
+
+def record_job_run(job_name: str, seconds: float, *, finished_at: Any, status: str = "success") -> Any:
+    """One JobRun written by the services the worker's signals call (jobs.signals), the clock held
+    so that it lasts exactly `seconds`; status "running" leaves it started only."""
+    import uuid
+    from datetime import timedelta
+
+    import time_machine
+
+    from jobs.models import JobRun
+    from jobs.services import job_run_finished, job_run_started
+
+    task_id = str(uuid.uuid4())
+    with time_machine.travel(finished_at - timedelta(seconds=seconds), tick=False) as clock:
+        job_run_started(
+            task_id=task_id, task_name=job_name, args=[], kwargs={}, trigger="", triggered_by="", correlation_id="", worker="w"
+        )
+        if status != "running":
+            clock.move_to(finished_at)
+            job_run_finished(task_id=task_id, status=status)
+    return JobRun.objects.get(task_id=task_id)

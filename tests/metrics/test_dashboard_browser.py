@@ -14,6 +14,7 @@ from playwright.sync_api import Page, sync_playwright
 from jobs.models import JobRun
 from jobs.schedule import schedule_sync
 from metrics.models import MetricSnapshot
+from tests.factories import record_job_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("short_probe_timeouts")]
 
@@ -22,9 +23,9 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]
 
-# How many pixels of each trend canvas Chart.js painted.
+# How many pixels of each canvas under a selector Chart.js painted.
 PAINTED_PIXELS_JS = """
-() => Array.from(document.querySelectorAll('#ops-trends canvas')).map((canvas) => {
+(selector) => Array.from(document.querySelectorAll(selector)).map((canvas) => {
   const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
   let painted = 0;
   for (let i = 3; i < data.length; i += 4) { if (data[i] !== 0) painted++; }
@@ -53,6 +54,10 @@ def _seed_snapshots() -> None:
         status=JobRun.Status.FAILED, started_at=timezone.now(), finished_at=timezone.now(),
         error="Traceback...\nSpotifyServerError: 503 from albums",
     )
+    # Two weeks of verify_playlists getting slower, and one retention run: two duration charts.
+    for days_ago in range(14):
+        record_job_run("verify_playlists", 30 + 5 * (14 - days_ago), finished_at=now - timedelta(days=days_ago, hours=1))
+    record_job_run("retention", 4, finished_at=now - timedelta(days=2))
 
 
 def _login(page: Page, base_url: str) -> None:
@@ -78,7 +83,10 @@ def test_staff_opens_the_dashboard_sees_charts_and_runs_an_admin_action(live_ser
             page.click("#operations-dashboard a:has-text('Operations dashboard')")
             page.wait_for_selector("body[data-charts-ready='true']")
             assert "Operations dashboard" in page.title()
-            charts_24h = page.evaluate(PAINTED_PIXELS_JS)
+            charts_24h = page.evaluate(PAINTED_PIXELS_JS, "#ops-trends canvas")
+            page.wait_for_selector("body[data-job-durations-ready='true']")
+            duration_charts = page.evaluate(PAINTED_PIXELS_JS, "#ops-job-durations canvas")
+            duration_links = page.eval_on_selector_all("#ops-job-durations figcaption a", "links => links.map((a) => a.href)")
             failing_panel = page.inner_text("#panel-failing-jobs")
             dead_letters = page.inner_text("#dead-letter-depth")
             queues_panel = page.inner_text("#panel-queues")
@@ -86,7 +94,7 @@ def test_staff_opens_the_dashboard_sees_charts_and_runs_an_admin_action(live_ser
             page.click("a[data-range='7d']")
             page.wait_for_selector("body[data-charts-ready='true']")
             assert page.url.endswith("?range=7d")
-            charts_7d = page.evaluate(PAINTED_PIXELS_JS)
+            charts_7d = page.evaluate(PAINTED_PIXELS_JS, "#ops-trends canvas")
             range_text = page.inner_text(".ops-ranges")
 
             # One admin action: disable the hourly snapshot job from the periodic tasks list.
@@ -104,6 +112,12 @@ def test_staff_opens_the_dashboard_sees_charts_and_runs_an_admin_action(live_ser
     for chart in charts_24h + charts_7d:
         assert chart["chart"], chart
         assert chart["painted"] > 500, chart
+    assert [chart["id"] for chart in duration_charts] == ["chart-duration-retention", "chart-duration-verify_playlists"]
+    for chart in duration_charts:
+        assert chart["chart"], chart
+    # One point for retention, a line over 14 days for verify_playlists.
+    assert 0 < duration_charts[0]["painted"] < duration_charts[1]["painted"]
+    assert duration_links[1].endswith("/admin/jobs/jobrun/?job_name=verify_playlists&status__exact=success")
     assert "ingest_albums_from_sources" in failing_panel and "503" in failing_panel
     assert dead_letters.strip() == "0"
     jobs = PeriodicTask.objects.count()

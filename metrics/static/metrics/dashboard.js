@@ -31,3 +31,62 @@
   draw("chart-errors", "line", [series("pending dead letters", data.dead_letters, 2), series("Spotify retries (cumulative)", data.retries, 1)]);
   document.body.dataset.chartsReady = "true";
 })();
+
+// Job durations: a small chart per job, its daily p95 over 30 days, fetched once (staff-only JSON)
+// so the live refresh, which never redraws a chart, does not recompute it.
+(function () {
+  "use strict";
+  const grid = document.getElementById("ops-job-durations");
+  if (!grid) return;
+  const holder = grid.querySelector(".ops-small-multiples");
+  const state = grid.querySelector(".ops-job-durations-state");
+  function duration(ms) {
+    if (ms < 1000) return Math.round(ms) + " ms";
+    if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
+    if (ms < 3600000) return (ms / 60000).toFixed(1) + " min";
+    return (ms / 3600000).toFixed(1) + " h";
+  }
+  function chart(job, days, values) {
+    const figure = document.createElement("figure");
+    const caption = document.createElement("figcaption");
+    const link = document.createElement(grid.dataset.jobRunsUrl ? "a" : "span");
+    link.textContent = job;
+    if (grid.dataset.jobRunsUrl) link.href = grid.dataset.jobRunsUrl + "?job_name=" + encodeURIComponent(job) + "&status__exact=success";
+    caption.appendChild(link);
+    const box = document.createElement("div");
+    box.className = "ops-small-chart";
+    const canvas = document.createElement("canvas");
+    canvas.id = "chart-duration-" + job;
+    canvas.dataset.job = job;
+    box.appendChild(canvas);
+    figure.append(caption, box);
+    holder.appendChild(figure);
+    new Chart(canvas, {
+      type: "line",
+      data: { labels: days, datasets: [{ label: "p95", data: values, borderColor: "#1565c0", backgroundColor: "#1565c055", pointRadius: 2, fill: true }] },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        plugins: { legend: { display: false }, tooltip: { callbacks: { label: (item) => "p95 " + duration(item.parsed.y) } } },
+        scales: { x: { ticks: { maxTicksLimit: 4 } }, y: { beginAtZero: true, ticks: { maxTicksLimit: 4, callback: (value) => duration(value) } } },
+      },
+    });
+  }
+  fetch(grid.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((response) => {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.json();
+    })
+    .then((data) => {
+      const jobs = Object.keys(data.jobs);
+      state.textContent = jobs.length ? "A gap is a day without a successful run." : "No successful job runs in the last 30 days.";
+      jobs.forEach((job) => chart(job, data.days, data.jobs[job]));
+      document.body.dataset.jobDurationsReady = "true";
+    })
+    .catch((error) => {
+      state.textContent = "Job durations unavailable (" + error.message + ").";
+      state.className = "ops-job-durations-state ops-bad";
+      document.body.dataset.jobDurationsReady = "error";
+    });
+})();
