@@ -2,16 +2,13 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
-# The job that owns the album-source queue.
-INGEST_JOB = "ingest_albums_from_sources"
-
 
 class IngestConfig(AppConfig):
     name = "ingest"
     verbose_name = "Catalog ingest"
 
     def ready(self) -> None:
-        from ingest.selectors import ingest_stall_reason
+        from ingest.selectors import INGEST_JOB, ingest_stall_reason
         from ingest.services.albums import album_claims_release_of_task
         from jobs.control import job_revoke_cleanup_register
         from jobs.selectors import job_stall_probe_register

@@ -11,9 +11,14 @@ from django.utils import timezone
 
 from ingest.models import AlbumSource, DeadLetter, Track
 from ingest.parsing import ALBUM_ID_LENGTH
+from jobs.models import JobRun
 
 ERROR_RATE_WINDOW_MINUTES = 60
 GROUP_SAMPLE_MESSAGES = 3
+
+
+# The job that owns the album-source queue.
+INGEST_JOB = "ingest_albums_from_sources"
 
 
 def _pending() -> QuerySet[DeadLetter]:
@@ -131,14 +136,24 @@ def album_source_counts() -> dict[str, int]:
 
 
 def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
-    """Stalled ingest (docs/runbooks/stalled-ingest.md): sources have waited in the queue for the whole
-    INGEST_STALLED_MINUTES window and no source finished within it. None when ingest moves
-    (or has nothing waiting since before the window)."""
+    """Stalled ingest (docs/runbooks/stalled-ingest.md): the ingest job started, at least
+    INGEST_STALLED_MINUTES ago, on sources that were already waiting, and no source has finished
+    since. Sources queued after the last run wait for the next one on the schedule (ingest runs
+    nightly): that is not a stall, and a run that never comes is JobLate's and BeatGone's to report.
+    None when ingest moves or has had no chance to."""
     now = now or timezone.now()
     window_start = now - timedelta(minutes=settings.INGEST_STALLED_MINUTES)
     # Health probes call this: each step is one index lookup, and the count only runs when stalled.
-    queued = AlbumSource.objects.filter(status=AlbumSource.Status.QUEUED)
-    if not queued.filter(created_at__lt=window_start).exists():
+    run_started = (
+        JobRun.objects.filter(job_name=INGEST_JOB, started_at__lte=window_start)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if run_started is None:
+        return None
+    waiting = AlbumSource.objects.filter(status=AlbumSource.Status.QUEUED, created_at__lt=run_started)
+    if not waiting.exists():
         return None
     last_finished = (
         AlbumSource.objects.filter(finished_at__isnull=False)
@@ -146,12 +161,12 @@ def ingest_stalled(*, now: datetime | None = None) -> dict[str, Any] | None:
         .values_list("finished_at", flat=True)
         .first()
     )
-    if last_finished is not None and last_finished >= window_start:
+    if last_finished is not None and last_finished >= run_started:
         return None
     return {
         "source": "ingest",
         "reason": "stalled",
-        "queued": queued.count(),
+        "queued": waiting.count(),
         "last_finished_at": last_finished.isoformat() if last_finished else None,
         "window_minutes": settings.INGEST_STALLED_MINUTES,
     }

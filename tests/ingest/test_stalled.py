@@ -15,7 +15,7 @@ from ingest.selectors import ingest_stalled
 from ingest.services import album_sources_submit
 from jobs.schedule import schedule_sync
 from jobs.selectors import jobs_late, jobs_overview
-from tests.factories import spotify_id
+from tests.factories import record_job_run, spotify_id
 from tests.fixtures_clients import client_for
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +34,11 @@ def _finish(source: AlbumSource) -> None:
     AlbumSource.objects.filter(pk=source.pk).update(status=AlbumSource.Status.DONE, finished_at=timezone.now())
 
 
+def _ingest_run_started(at: datetime) -> None:
+    """An ingest run (the nightly job) that started at `at` and is still going."""
+    record_job_run("ingest_albums_from_sources", 60, finished_at=at + timedelta(seconds=60), status="running")
+
+
 def _stalled_issue(client: Any) -> dict[str, Any] | None:
     report = client.get("/api/health").json()
     return next((i for i in report["ingestion"]["issues"] if i["reason"] == "stalled"), None)
@@ -45,6 +50,7 @@ def test_queued_sources_with_nothing_finished_in_the_window_are_stalled(superuse
     with time_machine.travel(start, tick=False):
         done, *_ = _queue(4)
         _finish(done)
+    _ingest_run_started(start + timedelta(minutes=1))
     with time_machine.travel(start + timedelta(hours=5), tick=False):
         assert ingest_stalled() is None, "within INGEST_STALLED_MINUTES (360)"
         assert _stalled_issue(client) is None
@@ -82,14 +88,19 @@ def test_queued_sources_with_nothing_finished_in_the_window_are_stalled(superuse
         assert 'id="ingest-stalled"' not in client.get("/admin/metrics/metricsnapshot/dashboard/").content.decode()
 
 
-def test_work_queued_after_an_idle_spell_is_not_stalled_until_it_waited_the_window() -> None:
+def test_work_queued_after_the_last_run_waits_for_the_next_run_and_is_not_stalled() -> None:
+    """Ingest runs nightly: albums submitted in the day wait for the next run, never a page."""
     start = _start()
+    _ingest_run_started(start - timedelta(hours=9))
     with time_machine.travel(start, tick=False):
         _finish(_queue(1)[0])
-    with time_machine.travel(start + timedelta(days=3), tick=False):
         _queue(2, offset=10)
-        assert ingest_stalled() is None, "nothing waited the whole window yet"
-    with time_machine.travel(start + timedelta(days=3, hours=6, minutes=1), tick=False):
+    with time_machine.travel(start + timedelta(hours=20), tick=False):
+        assert ingest_stalled() is None, "no run has started since they were queued"
+    _ingest_run_started(start + timedelta(hours=21))
+    with time_machine.travel(start + timedelta(hours=26, minutes=59), tick=False):
+        assert ingest_stalled() is None, "the run has not had the whole window yet"
+    with time_machine.travel(start + timedelta(hours=27, minutes=1), tick=False):
         stalled = ingest_stalled()
         assert stalled is not None and stalled["queued"] == 2
 
@@ -99,6 +110,7 @@ def test_an_empty_or_moving_queue_is_not_stalled() -> None:
     start = _start()
     with time_machine.travel(start, tick=False):
         sources = _queue(2)
+    _ingest_run_started(start + timedelta(minutes=5))
     with time_machine.travel(start + timedelta(hours=8), tick=False):
         assert ingest_stalled() == {
             "source": "ingest",
