@@ -159,21 +159,23 @@ def alert_rules_setup(*, apps: Any = global_apps) -> list[str]:
     """Create the built-in rules that do not exist yet; returns the names created."""
     AlertRule = apps.get_model("alerts", "AlertRule")
     existing = set(AlertRule.objects.filter(name__in=[r.name for r in RULES]).values_list("name", flat=True))
+    # An early migration calls this with a historical model that lacks the later fields.
+    fields = {f.name for f in AlertRule._meta.get_fields()}
     created = []
     for spec in RULES:
         if spec.name in existing:
             continue
+        defaults = {
+            "kind": spec.kind,
+            "severity": spec.severity,
+            "description": spec.description,
+            "params": spec.params,
+            "reminder_interval": timedelta(minutes=spec.reminder_minutes),
+            "runbook": spec.runbook,
+            "pending_for": timedelta(minutes=spec.pending_minutes),
+        }
         _, made = AlertRule.objects.get_or_create(
-            name=spec.name,
-            defaults={
-                "kind": spec.kind,
-                "severity": spec.severity,
-                "description": spec.description,
-                "params": spec.params,
-                "reminder_interval": timedelta(minutes=spec.reminder_minutes),
-                "runbook": spec.runbook,
-                "pending_for": timedelta(minutes=spec.pending_minutes),
-            },
+            name=spec.name, defaults={name: value for name, value in defaults.items() if name in fields}
         )
         if made:
             created.append(spec.name)
