@@ -103,7 +103,7 @@ class AlertNotificationInline(admin.TabularInline):
 
     @admin.display(description="Sent")
     def sent_at(self, obj: Any) -> Any:
-        return obj.notification.sent_at
+        return obj.notification.sent_at or "—"
 
 
 class SnoozeForm(forms.Form):

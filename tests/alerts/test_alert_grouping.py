@@ -3,11 +3,14 @@ resolved. Over real SMTP; the timeline of every alert still records its notifica
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
@@ -101,3 +104,17 @@ def test_one_webhook_message_carries_the_list_of_alerts_and_subjects_opening_lat
     assert first["title"] == "[WARNING] AccountQuarantined: 3 alerts (opened)"
     first_three = Alert.objects.filter(subject_label__in=["Alpha", "Bravo", "Charlie"])
     assert {a["dedup_key"] for a in first["alerts"]} == {f"opsconsole-alert-{a.pk}" for a in first_three}
+
+
+def test_the_alert_page_lists_the_grouped_message_that_carried_it(superuser: User, email_channel: NotificationChannel) -> None:
+    rule_only("AccountQuarantined", channels=[email_channel])
+    for name in ("Alpha", "Bravo"):
+        SpotifyAccountFactory(display_name=name, health=SpotifyAccount.Health.QUARANTINED)
+    alerts_evaluate()
+    alert = Alert.objects.get(subject_label="Bravo")
+    client = Client()
+    client.force_login(superuser)
+    page = client.get(f"/admin/alerts/alert/{alert.pk}/change/").content.decode()
+    assert "Alerts in the message" in page and "on-call mail" in page
+    inline = page[page.index("Alerts in the message") :]
+    assert re.search(r'<td class="field-group_size">\s*<p>2</p>', inline)
