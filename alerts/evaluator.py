@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from alerts.conditions import Firing, rule_firing
 from alerts.models import Alert, AlertEvent, AlertRule, Notification
-from alerts.services import alerts_notify, notifications_requeue_stuck, rule_notify_unreadable
+from alerts.services import STATE_SYNC_KINDS, alerts_notify, notifications_requeue_stuck, rule_notify_unreadable
 from core.locks import LockBusy, redis_lock
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,8 @@ def _apply(rule: AlertRule, firing: dict[str, Firing], now: datetime) -> dict[st
     opened: list[Alert] = []
     due_first: list[Alert] = []  # open alerts nobody heard of yet (a silence held their opening)
     due_reminder: list[Alert] = []
-    resolved: list[Alert] = []
+    resolved: list[Alert] = []  # everyone who heard of the opening hears of the recovery
+    resolved_quiet: list[Alert] = []  # snoozed: only the channels that keep a page open elsewhere
     for subject, fire in firing.items():
         alert = tracked.get(subject)
         if alert is None:
@@ -142,7 +143,8 @@ def _apply(rule: AlertRule, firing: dict[str, Firing], now: datetime) -> dict[st
             counts["dropped"] += 1
         elif alert.flapping:
             if now - alert.last_seen_at >= FLAP_WINDOW:
-                resolved += _resolve(alert, now, note=f"condition clear for {FLAP_WINDOW} after flapping")
+                _sort(alert, resolved, resolved_quiet)
+                _resolve(alert, now, note=f"condition clear for {FLAP_WINDOW} after flapping")
                 counts["resolved"] += 1
         elif _flaps(alert, now) > int(settings.ALERT_FLAP_THRESHOLD):
             alert.flapping = True
@@ -151,13 +153,15 @@ def _apply(rule: AlertRule, firing: dict[str, Firing], now: datetime) -> dict[st
             AlertEvent.objects.create(alert=alert, at=now, kind=AlertEvent.Kind.FLAPPING, actor="evaluator", note=note)
             counts["flapping"] += 1
         else:
-            resolved += _resolve(alert, now, note="condition cleared")
+            _sort(alert, resolved, resolved_quiet)
+            _resolve(alert, now, note="condition cleared")
             counts["resolved"] += 1
     alerts_notify(rule=rule, alerts=opened, kind=Notification.Kind.OPENED, now=now)
     alerts_notify(rule=rule, alerts=due_first, kind=Notification.Kind.OPENED, now=now, note_silenced=False)
     alerts_notify(rule=rule, alerts=due_reminder, kind=Notification.Kind.REMINDER, now=now, note_silenced=False)
     counts["reminded"] = sum(1 for alert in due_reminder if alert.last_notified_at == now)  # not held by a silence
     alerts_notify(rule=rule, alerts=resolved, kind=Notification.Kind.RESOLVED, now=now)
+    alerts_notify(rule=rule, alerts=resolved_quiet, kind=Notification.Kind.RESOLVED, now=now, channel_kinds=STATE_SYNC_KINDS)
     return counts
 
 
@@ -173,23 +177,31 @@ def _flaps(alert: Alert, now: datetime) -> int:
     return earlier + 1
 
 
-def _resolve(alert: Alert, now: datetime, *, note: str) -> list[Alert]:
-    """Resolve; returns [alert] when someone should hear of it: whoever heard of the opening (a
-    snoozed alert stays quiet)."""
-    tell = alert.last_notified_at is not None and alert.state != Alert.State.SNOOZED
+def _sort(alert: Alert, loud: list[Alert], quiet: list[Alert]) -> None:
+    """Before resolving: who hears of it. Nobody, if nobody heard of the opening; only PagerDuty
+    and webhooks (so no page stays open there) if the alert is snoozed; else everyone."""
+    if alert.last_notified_at is None:
+        return
+    (quiet if alert.state == Alert.State.SNOOZED else loud).append(alert)
+
+
+def _resolve(alert: Alert, now: datetime, *, note: str) -> None:
     alert.state, alert.resolved_at, alert.resolved_by = Alert.State.RESOLVED, now, "evaluator"
     alert.save(update_fields=["state", "resolved_at", "resolved_by"])
     AlertEvent.objects.create(alert=alert, at=now, kind=AlertEvent.Kind.RESOLVED, actor="evaluator", note=note)
-    return [alert] if tell else []
 
 
 @transaction.atomic
 def _resolve_all(rule: AlertRule, now: datetime, *, note: str) -> int:
-    """A disabled rule's alerts resolve without a word; its pending ones are dropped."""
+    """A disabled rule's alerts resolve without a word to people (PagerDuty and webhooks are told,
+    so no page stays open there); its pending ones are dropped."""
     alerts = list(Alert.objects.select_for_update().filter(rule=rule).unresolved())
+    told: list[Alert] = []
     for alert in alerts:
         if alert.state == Alert.State.PENDING:
             alert.delete()
-        else:
-            _resolve(alert, now, note=note)
+            continue
+        _sort(alert, told, told)
+        _resolve(alert, now, note=note)
+    alerts_notify(rule=rule, alerts=told, kind=Notification.Kind.RESOLVED, now=now, channel_kinds=STATE_SYNC_KINDS)
     return sum(1 for alert in alerts if alert.state == Alert.State.RESOLVED)

@@ -3,17 +3,19 @@ events.pagerduty.com): trigger → acknowledge → resolve on one dedup_key per 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import SpotifyAccount
 from alerts.evaluator import alerts_evaluate
 from alerts.models import Alert, Delivery, NotificationChannel
-from alerts.services import channel_create
+from alerts.services import alert_snooze, channel_create
 from ingest.models import DeadLetter
 from tests.factories import SpotifyAccountFactory
 from tests.fixtures_alerts import HttpReceiver, SmtpInbox, deliver_pending, make_dead_letters, rule_only
@@ -118,3 +120,22 @@ def test_pagerduty_routing_keys_are_checked_and_the_endpoint_still_passes_the_ss
     assert result["outcome"] == "failed" and http_receiver.requests == []
     delivery = Delivery.objects.get(channel=pagerduty)
     assert "target refused" in delivery.error and ROUTING_KEY not in delivery.error
+
+
+def test_a_snoozed_alert_that_resolves_closes_its_page_but_mails_nobody(
+    smtp_inbox: SmtpInbox, http_receiver: HttpReceiver, pagerduty: NotificationChannel
+) -> None:
+    mail = channel_create(kind="email", name="on-call mail", target="oncall@example.com", actor="cli:test")
+    rule = rule_only("DLQDepthWarning", channels=[mail, pagerduty], params={"threshold": 0})
+    make_dead_letters(1)
+    alerts_evaluate()
+    alert = Alert.objects.get(rule=rule)
+    alert_snooze(alert=alert, until=timezone.now() + timedelta(hours=3), reason="vendor fix", actor="api:olive")
+    DeadLetter.objects.update(status=DeadLetter.Status.PURGED)
+    alerts_evaluate()
+    deliver_pending()
+    assert [(r.json()["event_action"], r.json()["dedup_key"]) for r in http_receiver.wait_for(2)] == [
+        ("trigger", alert.dedup_key),
+        ("resolve", alert.dedup_key),
+    ]
+    assert smtp_inbox.subjects() == ["[WARNING] DLQDepthWarning: Dead letters (opened)"]
