@@ -203,6 +203,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "runbook_url",
             "last_evaluated_at",
             "last_error",
+            "error_since",
         ]
         read_only_fields = fields
 
