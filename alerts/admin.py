@@ -1,13 +1,15 @@
-"""Admin of alerting: alerts (open first, with Acknowledge / Snooze until / Resolve), rules,
-notification channels with their delivery log. Channel targets and secrets are write-only."""
+"""Admin of alerting: alerts (open first, pending filterable, with Acknowledge / Snooze until /
+Silence for 2 h / Resolve), silences, rules, notification channels with their delivery log.
+Channel targets and secrets are write-only."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -19,7 +21,16 @@ from django.utils.translation import ngettext
 from alerts import services
 from alerts.channels import channel_validate_target
 from alerts.conditions import rule_params_errors
-from alerts.models import Alert, AlertEvent, AlertRule, Delivery, Notification, NotificationChannel
+from alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertRule,
+    AlertSilence,
+    AlertSilenceQuerySet,
+    Delivery,
+    Notification,
+    NotificationChannel,
+)
 from audit.services import audit_record
 from core.actors import request_actor
 
@@ -28,9 +39,11 @@ STATE_ORDER = Case(
     When(state=Alert.State.OPEN, then=Value(0)),
     When(state=Alert.State.ACKNOWLEDGED, then=Value(1)),
     When(state=Alert.State.SNOOZED, then=Value(2)),
-    default=Value(3),
+    When(state=Alert.State.PENDING, then=Value(3)),
+    default=Value(4),
     output_field=IntegerField(),
 )
+SILENCE_HOURS = 2
 
 
 class AlertEventInline(admin.TabularInline):
@@ -45,14 +58,53 @@ class AlertEventInline(admin.TabularInline):
 
 
 class AlertNotificationInline(admin.TabularInline):
-    model = Notification
+    """The messages that carried this alert (a grouped one carries its rule's other alerts too)."""
+
+    model = Notification.alerts.through
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("created_at", "kind", "channel", "status", "attempts", "sent_at", "next_attempt_at")
+    fields = readonly_fields = ("created_at", "kind", "channel", "status", "group_size", "sent_at")
+    verbose_name = "notification"
     verbose_name_plural = "Notifications"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("notification__channel")
+            .annotate(n_alerts=Count("notification__alerts"))
+            .order_by("notification__created_at", "notification_id")
+        )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Queued")
+    def created_at(self, obj: Any) -> Any:
+        return obj.notification.created_at
+
+    @admin.display(description="Kind")
+    def kind(self, obj: Any) -> str:
+        return str(obj.notification.get_kind_display())
+
+    @admin.display(description="Channel")
+    def channel(self, obj: Any) -> str:
+        return str(obj.notification.channel.name)
+
+    @admin.display(description="Status")
+    def status(self, obj: Any) -> str:
+        return str(obj.notification.get_status_display())
+
+    @admin.display(description="Alerts in the message")
+    def group_size(self, obj: Any) -> int:
+        return int(getattr(obj, "n_alerts", 1))
+
+    @admin.display(description="Sent")
+    def sent_at(self, obj: Any) -> Any:
+        return obj.notification.sent_at or "—"
 
 
 class SnoozeForm(forms.Form):
@@ -71,12 +123,12 @@ class SnoozeForm(forms.Form):
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     list_display = ["rule", "subject_display", "severity_badge", "state_badge", "age", "last_notified_at", "snooze"]
-    list_filter = ["state", "severity", "rule"]
+    list_filter = ["state", "severity", "flapping", "rule"]
     list_select_related = ["rule"]
     search_fields = ["subject", "subject_label", "rule__name"]
     readonly_fields = [*(f.name for f in Alert._meta.fields), "runbook"]
     inlines = [AlertEventInline, AlertNotificationInline]
-    actions = ["acknowledge", "snooze_until", "resolve"]
+    actions = ["acknowledge", "snooze_until", "silence_2h", "resolve"]
 
     @admin.display(description="Runbook")
     def runbook(self, obj: Alert) -> str:
@@ -103,7 +155,10 @@ class AlertAdmin(admin.ModelAdmin):
     @admin.display(description="State", ordering="state_order")
     def state_badge(self, obj: Alert) -> str:
         colour = "#c62828" if obj.state == Alert.State.OPEN else "#555" if obj.is_active else "#2e7d32"
-        return format_html('<span style="color:{}">{}</span>', colour, obj.get_state_display())
+        if obj.state == Alert.State.PENDING:
+            colour = "#8d6e63"
+        flapping = " (flapping)" if obj.flapping and obj.state != Alert.State.RESOLVED else ""
+        return format_html('<span style="color:{}">{}{}</span>', colour, obj.get_state_display(), flapping)
 
     @admin.display(description="Age", ordering="opened_at")
     def age(self, obj: Alert) -> str:
@@ -125,7 +180,7 @@ class AlertAdmin(admin.ModelAdmin):
                 skipped += 1
         self.message_user(request, ngettext("%(n)d alert %(verb)s.", "%(n)d alerts %(verb)s.", done) % {"n": done, "verb": verb})
         if skipped:
-            self.message_user(request, f"{skipped} skipped (already resolved).", messages.WARNING)
+            self.message_user(request, f"{skipped} skipped (resolved, or pending and not opened).", messages.WARNING)
 
     @admin.action(description="Acknowledge (stop reminders)", permissions=["change"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
@@ -153,6 +208,24 @@ class AlertAdmin(admin.ModelAdmin):
             "action": "snooze_until",
         }
         return TemplateResponse(request, "admin/alerts/alert/snooze.html", context)
+
+    @admin.action(description=f"Silence for {SILENCE_HOURS} h (this rule and subject)", permissions=["change"])
+    def silence_2h(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        actor = request_actor(request, door="admin")
+        silences = [
+            services.alert_silence(alert=alert, duration=timedelta(hours=SILENCE_HOURS), actor=actor)
+            for alert in queryset.select_related("rule").exclude(state=Alert.State.RESOLVED)
+        ]
+        skipped = queryset.filter(state=Alert.State.RESOLVED).count()
+        if silences:
+            until = f"{silences[0].ends_at:%Y-%m-%d %H:%M} UTC"
+            self.message_user(
+                request,
+                ngettext("%(n)d silence created, until %(until)s.", "%(n)d silences created, until %(until)s.", len(silences))
+                % {"n": len(silences), "until": until},
+            )
+        if skipped:
+            self.message_user(request, f"{skipped} skipped (already resolved).", messages.WARNING)
 
     @admin.action(description="Resolve", permissions=["change"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
@@ -193,7 +266,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
     list_editable = ["enabled"]
     search_fields = ["name"]
     filter_horizontal = ["channels"]
-    readonly_fields = ["last_evaluated_at", "last_error"]
+    readonly_fields = ["last_evaluated_at", "last_error", "error_since"]
     fields = [
         "name",
         "kind",
@@ -213,16 +286,20 @@ class AlertRuleAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .prefetch_related("channels")
-            .annotate(n_open=Count("alerts", filter=~Q(alerts__state=Alert.State.RESOLVED)))
+            .annotate(
+                n_open=Count("alerts", filter=~Q(alerts__state__in=[Alert.State.RESOLVED, Alert.State.PENDING])),
+                n_pending=Count("alerts", filter=Q(alerts__state=Alert.State.PENDING)),
+            )
         )
 
     @admin.display(description="Channels")
     def channel_names(self, obj: AlertRule) -> str:
         return ", ".join(c.name for c in obj.channels.all()) or "—"
 
-    @admin.display(description="Unresolved", ordering="n_open")
-    def open_alerts(self, obj: AlertRule) -> int:
-        return int(getattr(obj, "n_open", 0))
+    @admin.display(description="Open (pending)", ordering="n_open")
+    def open_alerts(self, obj: AlertRule) -> str:
+        pending = int(getattr(obj, "n_pending", 0))
+        return f"{int(getattr(obj, 'n_open', 0))}" + (f" ({pending})" if pending else "")
 
     @admin.display(description="Last error")
     def last_error_short(self, obj: AlertRule) -> str:
@@ -241,6 +318,109 @@ class AlertRuleAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
 
 
+class SilenceStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return list(AlertSilence.Status.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AlertSilence]) -> QuerySet[AlertSilence]:
+        value = self.value()
+        if value not in AlertSilence.Status.values:
+            return queryset
+        return cast(AlertSilenceQuerySet, queryset).with_status(value, timezone.now())
+
+
+class SilenceForm(forms.ModelForm):
+    class Meta:
+        model = AlertSilence
+        fields = ["rule", "subject", "starts_at", "ends_at", "reason"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("subject") and "rule" not in self.errors:
+            try:
+                services.silence_check_matches(rule=data.get("rule"), subject=data["subject"])
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+
+@admin.register(AlertSilence)
+class AlertSilenceAdmin(admin.ModelAdmin):
+    """Silences are never edited: expire one and make another (the change page is read-only)."""
+
+    form = SilenceForm
+    list_display = ["id", "rule_display", "subject", "status_badge", "starts_at", "ends_at", "reason", "created_by", "expired"]
+    list_display_links = ["id", "rule_display"]
+    list_filter = [SilenceStatusFilter, "rule"]
+    list_select_related = ["rule"]
+    search_fields = ["subject", "reason", "created_by", "rule__name"]
+    actions = ["expire_now"]
+    readonly_fields = ["created_by", "created_at", "expired_at", "expired_by"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        editable = ["rule", "subject", "starts_at", "ends_at", "reason"]
+        return editable if obj is None else [*editable, *self.readonly_fields]
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        now = timezone.now()
+        return {
+            "subject": "*",
+            "starts_at": now,
+            "ends_at": now + timedelta(hours=SILENCE_HOURS),
+            **super().get_changeform_initial_data(request),
+        }
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Rule", ordering="rule__name")
+    def rule_display(self, obj: AlertSilence) -> str:
+        return obj.rule.name if obj.rule else "every rule"
+
+    @admin.display(description="Status")
+    def status_badge(self, obj: AlertSilence) -> str:
+        status = obj.status_at(timezone.now())
+        colour = {"active": "#2e7d32", "scheduled": "#1565c0"}.get(status, "#777")
+        return format_html('<span style="color:{}">{}</span>', colour, AlertSilence.Status(status).label)
+
+    @admin.display(description="Expired early")
+    def expired(self, obj: AlertSilence) -> str:
+        return f"{obj.expired_at:%Y-%m-%d %H:%M} by {obj.expired_by}" if obj.expired_at else ""
+
+    def save_model(self, request: HttpRequest, obj: AlertSilence, form: forms.ModelForm, change: bool) -> None:
+        created = services.silence_create(
+            rule=obj.rule,
+            subject=obj.subject,
+            starts_at=obj.starts_at,
+            ends_at=obj.ends_at,
+            reason=obj.reason,
+            actor=request_actor(request, door="admin"),
+        )
+        # The admin's own log and redirect use `obj`: make it the row the service wrote.
+        obj.pk, obj.created_by, obj.created_at = created.pk, created.created_by, created.created_at
+        obj._state.adding = False
+
+    @admin.action(description="Expire now", permissions=["change"])
+    def expire_now(self, request: HttpRequest, queryset: QuerySet[AlertSilence]) -> None:
+        actor = request_actor(request, door="admin")
+        done, skipped = 0, 0
+        for silence in queryset:
+            try:
+                services.silence_expire(silence=silence, actor=actor)
+                done += 1
+            except services.AlertStateError:
+                skipped += 1
+        self.message_user(request, ngettext("%d silence expired.", "%d silences expired.", done) % done)
+        if skipped:
+            self.message_user(request, f"{skipped} skipped (already ended).", messages.WARNING)
+
+
 class ChannelForm(forms.ModelForm):
     """Target and secret are typed in, never shown back: blank keeps the stored value."""
 
@@ -248,7 +428,7 @@ class ChannelForm(forms.ModelForm):
         label="Target",
         required=False,
         max_length=2000,
-        help_text="Email address or webhook URL. Leave blank to keep the current one.",
+        help_text="Email address, webhook URL, or PagerDuty integration (routing) key. Leave blank to keep the current one.",
     )
     new_secret = forms.CharField(
         label="Secret",

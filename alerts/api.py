@@ -1,5 +1,5 @@
-"""The alerting API: alerts (list, acknowledge, snooze, resolve), channels (list, create, test),
-rules (list). Operators act, viewers read (the global StaffGroupPermission)."""
+"""The alerting API: alerts (list, acknowledge, snooze, resolve), silences (list, create, expire),
+channels (list, create, test), rules (list). Operators act, viewers read (the global StaffGroupPermission)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alerts import services
-from alerts.models import Alert, AlertRule, NotificationChannel
+from alerts.models import Alert, AlertRule, AlertSilence, NotificationChannel
 from core.actors import request_actor
 
 
@@ -39,7 +39,9 @@ class AlertSerializer(serializers.ModelSerializer):
             "severity",
             "state",
             "summary",
+            "pending_since",
             "opened_at",
+            "flapping",
             "last_seen_at",
             "last_notified_at",
             "acknowledged_at",
@@ -57,7 +59,7 @@ class AlertFilterSerializer(serializers.Serializer):
 
 
 class AlertListView(ListAPIView):
-    """Alerts, unresolved first, newest first; `state` filters."""
+    """Alerts, newest first; `state` filters (`pending`: the condition holds, not yet for the rule's `pending_for`)."""
 
     serializer_class = AlertSerializer
 
@@ -126,7 +128,9 @@ class AlertSnoozeView(_AlertAction):
 class ChannelSerializer(serializers.ModelSerializer):
     """Target and secret are write-only: an answer never carries them."""
 
-    target = serializers.CharField(write_only=True, max_length=2000, help_text="Email address or webhook URL.")
+    target = serializers.CharField(
+        write_only=True, max_length=2000, help_text="Email address, webhook URL, or PagerDuty integration (routing) key."
+    )
     secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500)
     kind = serializers.ChoiceField(choices=NotificationChannel.Kind.choices)
 
@@ -199,6 +203,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "runbook_url",
             "last_evaluated_at",
             "last_error",
+            "error_since",
         ]
         read_only_fields = fields
 
@@ -210,3 +215,91 @@ class AlertRuleListView(ListAPIView):
     @extend_schema(tags=["alerts"], operation_id="alert_rules_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return super().get(request, *args, **kwargs)
+
+
+class SilenceSerializer(serializers.ModelSerializer):
+    """A silence; `rule` by name (empty or null: every rule). Unknown fields are refused."""
+
+    rule = serializers.SlugRelatedField(
+        slug_field="name", queryset=AlertRule.objects.all(), required=False, allow_null=True, help_text="A rule's name."
+    )
+    subject = serializers.CharField(max_length=200, required=False, default="*", help_text="Glob on subject or label.")
+    starts_at = serializers.DateTimeField(required=False, help_text="Default now; later: a maintenance window.")
+    ends_at = serializers.DateTimeField()
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertSilence
+        fields = [
+            "id",
+            "rule",
+            "subject",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "status",
+            "created_by",
+            "created_at",
+            "expired_at",
+            "expired_by",
+        ]
+        read_only_fields = ["id", "status", "created_by", "created_at", "expired_at", "expired_by"]
+
+    def get_status(self, obj: AlertSilence) -> str:
+        return obj.status_at(timezone.now())
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        writable = set(self.Meta.fields) - set(self.Meta.read_only_fields)
+        unknown = sorted(set(self.initial_data) - writable)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
+        return attrs
+
+
+class SilenceFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=AlertSilence.Status.choices, required=False)
+
+
+class SilenceListCreateView(ListAPIView):
+    """Silences, newest first (`status` filters); POST creates one (operators), audited."""
+
+    serializer_class = SilenceSerializer
+
+    def get_queryset(self) -> QuerySet[AlertSilence]:
+        filters = SilenceFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        silences = AlertSilence.objects.select_related("rule").order_by("-created_at", "-id")
+        if "status" in filters.validated_data:
+            silences = silences.with_status(filters.validated_data["status"], timezone.now())
+        return silences
+
+    @extend_schema(parameters=[SilenceFilterSerializer], tags=["alerts"], operation_id="alert_silences_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=SilenceSerializer, responses={201: SilenceSerializer}, tags=["alerts"])
+    def post(self, request: Request) -> Response:
+        body = SilenceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        # The model's and the service's rules answer as field errors (core.api_errors: 400).
+        silence = services.silence_create(
+            rule=data.get("rule"),
+            subject=data.get("subject", "*"),
+            starts_at=data.get("starts_at"),
+            ends_at=data["ends_at"],
+            reason=data["reason"],
+            actor=request_actor(request, door="api"),
+        )
+        return Response(SilenceSerializer(silence).data, status=status.HTTP_201_CREATED)
+
+
+class SilenceExpireView(APIView):
+    @extend_schema(request=None, responses=SilenceSerializer, tags=["alerts"], operation_id="alert_silence_expire")
+    def delete(self, request: Request, pk: int) -> Response:
+        silence = get_object_or_404(AlertSilence, pk=pk)
+        try:
+            silence = services.silence_expire(silence=silence, actor=request_actor(request, door="api"))
+        except services.AlertStateError as exc:
+            raise AlertConflict(str(exc)) from exc
+        return Response(SilenceSerializer(silence).data)

@@ -12,12 +12,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
 
+from alerts.grace import component_seen, component_unseen_in_grace
 from alerts.models import AlertRule
 from core.system import Usage
 
@@ -174,7 +175,10 @@ def no_workers(params: dict[str, Any], now: datetime) -> list[Firing]:
 
     timeout = params["timeout_seconds"]
     if app.control.ping(timeout=timeout):
+        component_seen("workers")
         return []
+    if component_unseen_in_grace("workers", now=now):
+        return []  # the workers may still be starting (alerts/grace.py)
     return [Firing("workers", "Celery workers", "no Celery worker answers a ping")]
 
 
@@ -185,6 +189,8 @@ def beat_gone(params: dict[str, Any], now: datetime) -> list[Firing]:
     if status["healthy"]:
         return []
     tick = status["last_beat_tick"]
+    if component_unseen_in_grace("beat", now=now, last_seen=tick or datetime.min.replace(tzinfo=UTC)):
+        return []  # no tick since this evaluator started: beat may still be starting (alerts/grace.py)
     return [
         Firing("beat", "Celery beat", f"no beat tick since {tick.isoformat() if tick else 'ever'}", {"age_s": status["age_s"]})
     ]

@@ -5,12 +5,14 @@ The tables keep the names they had when these models lived in `metrics` (alerts/
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.crypto import EncryptedTextField
@@ -29,10 +31,11 @@ class NotificationChannel(models.Model):
         EMAIL = "email", "Email"
         SLACK = "slack", "Slack incoming webhook"
         WEBHOOK = "webhook", "Signed webhook"
+        PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    target = EncryptedTextField(help_text="Email address, or the webhook URL.")
+    target = EncryptedTextField(help_text="Email address, the webhook URL, or PagerDuty's integration (routing) key.")
     secret = EncryptedTextField(blank=True, default="", help_text="Webhook only: the HMAC-SHA256 signing key.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -99,6 +102,9 @@ class AlertRule(models.Model):
     )
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="", help_text="Why the last evaluation could not read its condition.")
+    error_since = models.DateTimeField(
+        null=True, blank=True, help_text="Since when the condition cannot be read (empty: it can)."
+    )
 
     class Meta:
         db_table = "metrics_alertrule"
@@ -114,10 +120,25 @@ class AlertRule(models.Model):
         return f"{settings.RUNBOOK_BASE_URL.rstrip('/')}/{self.runbook}"
 
 
+class AlertQuerySet(models.QuerySet["Alert"]):
+    def unresolved(self) -> AlertQuerySet:
+        """Pending or opened, not yet resolved: what the evaluator tracks."""
+        return self.exclude(state=Alert.State.RESOLVED)
+
+    def opened(self) -> AlertQuerySet:
+        """Opened and not resolved (open, acknowledged, snoozed): what the dashboard, health and
+        /metrics count. A pending alert has told nobody and is not counted."""
+        return self.exclude(state__in=[Alert.State.RESOLVED, Alert.State.PENDING])
+
+
 class Alert(models.Model):
-    """One firing of one rule for one subject (a job, a breaker, an account...)."""
+    """One firing of one rule for one subject (a job, a breaker, an account...).
+
+    It starts `pending` (Prometheus' pending state) and opens once its condition has held for the
+    rule's `pending_for`; a pending alert whose condition clears is deleted without a word."""
 
     class State(models.TextChoices):
+        PENDING = "pending", "Pending"
         OPEN = "open", "Open"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
         SNOOZED = "snoozed", "Snoozed"
@@ -130,7 +151,8 @@ class Alert(models.Model):
     state = models.CharField(max_length=15, choices=State.choices, default=State.OPEN)
     summary = models.TextField(blank=True, default="")
     details = models.JSONField(default=dict, blank=True)
-    opened_at = models.DateTimeField(default=timezone.now)
+    pending_since = models.DateTimeField(null=True, blank=True, help_text="When the condition was first seen.")
+    opened_at = models.DateTimeField(default=timezone.now, help_text="When it opened (while pending: when it was first seen).")
     last_seen_at = models.DateTimeField(default=timezone.now)
     last_notified_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -140,6 +162,11 @@ class Alert(models.Model):
     snoozed_by = models.CharField(max_length=150, blank=True, default="")
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True, default="", help_text="An operator, or `evaluator`.")
+    flapping = models.BooleanField(
+        default=False, help_text="Opened and resolved too often within an hour: held open until clear for an hour."
+    )
+
+    objects = AlertQuerySet.as_manager()
 
     class Meta:
         db_table = "metrics_alert"
@@ -157,15 +184,24 @@ class Alert(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.state != self.State.RESOLVED
+        """Opened and not resolved (a pending alert is not active yet)."""
+        return self.state not in (self.State.RESOLVED, self.State.PENDING)
+
+    @property
+    def dedup_key(self) -> str:
+        """The alert's stable key outside the console (PagerDuty's dedup_key, webhook receivers)."""
+        return f"opsconsole-alert-{self.pk}"
 
 
 class AlertEvent(models.Model):
     """The alert's timeline: opened, notified, acknowledged, snoozed, resolved..."""
 
     class Kind(models.TextChoices):
+        PENDING = "pending", "Pending"
         OPENED = "opened", "Opened"
         NOTIFIED = "notified", "Notification queued"
+        SILENCED = "silenced", "Silenced"
+        FLAPPING = "flapping", "Flapping"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
         SNOOZED = "snoozed", "Snoozed"
         UNSNOOZED = "unsnoozed", "Snooze ended"
@@ -186,12 +222,16 @@ class AlertEvent(models.Model):
 
 
 class Notification(models.Model):
-    """One message for one channel; retried with backoff until it is sent, never dropped."""
+    """One message for one channel about the alerts of one rule that changed together (a PagerDuty
+    channel gets one per alert); retried with backoff until it is sent, never dropped."""
 
     class Kind(models.TextChoices):
         OPENED = "opened", "Opened"
         REMINDER = "reminder", "Reminder"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
         RESOLVED = "resolved", "Resolved"
+        UNREADABLE = "unreadable", "Rule cannot be evaluated"
+        READABLE = "readable", "Rule can be evaluated again"
         TEST = "test", "Test"
 
     class Status(models.TextChoices):
@@ -199,8 +239,9 @@ class Notification(models.Model):
         SENT = "sent", "Sent"
 
     channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="notifications")
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
+    alerts = models.ManyToManyField(Alert, blank=True, related_name="notifications")
+    kind = models.CharField(max_length=15, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     payload = models.JSONField(default=dict, help_text="The message as it was when queued.")
     created_at = models.DateTimeField(default=timezone.now)
@@ -236,3 +277,85 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else 'failed'}"
+
+
+class AlertSilenceQuerySet(models.QuerySet["AlertSilence"]):
+    def active(self, now: datetime) -> AlertSilenceQuerySet:
+        return self.filter(expired_at__isnull=True, starts_at__lte=now, ends_at__gt=now)
+
+    def scheduled(self, now: datetime) -> AlertSilenceQuerySet:
+        return self.filter(expired_at__isnull=True, starts_at__gt=now)
+
+    def expired(self, now: datetime) -> AlertSilenceQuerySet:
+        return self.filter(Q(expired_at__isnull=False) | Q(ends_at__lte=now))
+
+    def with_status(self, status: str, now: datetime) -> AlertSilenceQuerySet:
+        return {"active": self.active, "scheduled": self.scheduled, "expired": self.expired}[status](now)
+
+
+class AlertSilence(models.Model):
+    """A time-boxed "tell nobody" for the alerts of a rule (or of every rule) whose subject matches a
+    glob (Alertmanager's silences). Alerts still open and resolve; their notifications are held.
+    A maintenance window is a silence that starts later. Never edited: expire it and make another."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+
+    rule = models.ForeignKey(
+        AlertRule, on_delete=models.CASCADE, null=True, blank=True, related_name="silences", help_text="Empty: every rule."
+    )
+    subject = models.CharField(
+        max_length=200,
+        default="*",
+        help_text="Glob on the alert's subject or its label, case-insensitive: `*` (all), `acct-*`, a job name...",
+    )
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    expired_at = models.DateTimeField(null=True, blank=True, help_text="Ended early by an operator.")
+    expired_by = models.CharField(max_length=150, blank=True, default="")
+
+    objects = AlertSilenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["ends_at", "starts_at"])]
+        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="alert_silence_ends_after_start")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.rule.name if self.rule_id and self.rule else 'every rule'}: {self.subject}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.ends_at is not None:
+            if self.ends_at <= timezone.now():
+                errors["ends_at"] = "The end must be in the future."
+            elif self.starts_at is not None and self.ends_at <= self.starts_at:
+                errors["ends_at"] = "The end must come after the start."
+        if not (self.subject or "").strip():
+            errors["subject"] = "Give a pattern (`*` for every subject)."
+        if errors:
+            raise ValidationError(errors)
+
+    def status_at(self, now: datetime) -> str:
+        if self.expired_at is not None or self.ends_at <= now:
+            return self.Status.EXPIRED
+        if self.starts_at > now:
+            return self.Status.SCHEDULED
+        return self.Status.ACTIVE
+
+    @property
+    def ended_at(self) -> datetime:
+        return self.expired_at or self.ends_at
+
+    def matches(self, alert: Alert) -> bool:
+        if self.rule_id is not None and self.rule_id != alert.rule_id:
+            return False
+        return self.matches_subject(alert.subject) or self.matches_subject(alert.subject_label)
+
+    def matches_subject(self, subject: str) -> bool:
+        return bool(subject) and fnmatchcase(subject.lower(), self.subject.lower())

@@ -37,7 +37,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         ["ingest.albumsource", "ingest.track", "ingest.album", "ingest.artist", "ingest", "spotify"],
     ),
     ("jobs", "Jobs and job runs", ["django_celery_beat.periodictask", "jobs.jobrun", "jobs"]),
-    ("alerts", "Alerts", ["alerts.alert", "alerts.alertrule", "alerts.notificationchannel", "alerts.delivery"]),
+    (
+        "alerts",
+        "Alerts",
+        ["alerts.alert", "alerts.alertsilence", "alerts.alertrule", "alerts.notificationchannel", "alerts.delivery"],
+    ),
     ("dead-letters", "Dead letters", ["ingest.deadletter"]),
     ("metrics-and-audit", "Metrics and audit trail", ["metrics.metricsnapshot", "metrics", "audit"]),
     ("access", "Users and access", ["auth.user", "auth.group", "authtoken", "auth"]),

@@ -9,7 +9,7 @@ shipped as a static file); the "now" panels read live state.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -206,16 +206,22 @@ def _queues() -> dict[str, Any]:
     return report
 
 
-def _alerts() -> dict[str, Any]:
-    """Unresolved alerts (open first) and channels failing longer than a rule interval."""
+def _alerts(now: datetime) -> dict[str, Any]:
+    """Opened alerts (open first; pending ones only counted), active and scheduled silences
+    (maintenance windows), and channels failing longer than a rule interval."""
     from alerts.admin import STATE_ORDER
-    from alerts.models import Alert
+    from alerts.models import Alert, AlertSilence
     from alerts.services import channels_failing
 
-    report: dict[str, Any] = {"open": [], "failing_channels": []}
+    report: dict[str, Any] = {"open": [], "pending": 0, "silences": [], "failing_channels": []}
     try:
-        unresolved = Alert.objects.exclude(state=Alert.State.RESOLVED).select_related("rule").annotate(state_order=STATE_ORDER)
-        report["open"] = list(unresolved.order_by("state_order", "severity", "-opened_at")[:20])
+        opened = Alert.objects.opened().select_related("rule").annotate(state_order=STATE_ORDER)
+        report["open"] = list(opened.order_by("state_order", "severity", "-opened_at")[:20])
+        report["pending"] = Alert.objects.filter(state=Alert.State.PENDING).count()
+        silences = AlertSilence.objects.filter(expired_at__isnull=True, ends_at__gt=now).select_related("rule")
+        report["silences"] = [
+            {"silence": silence, "status": silence.status_at(now)} for silence in silences.order_by("starts_at", "id")[:20]
+        ]
         report["failing_channels"] = channels_failing()
     except Exception:
         logger.exception("dashboard: alerts unavailable")
@@ -239,12 +245,13 @@ def dashboard_context(*, range_key: str) -> dict[str, Any]:
         "queues": _queues(),
         "ingest": _ingest(now),
         "drift": _drift(now),
-        "alerts": _alerts(),
+        "alerts": _alerts(now),
         "now": now,
         "links": {
             "job_runs": _admin_url("jobs_jobrun_changelist"),
             "job_durations": _admin_url("metrics_dashboard_job_durations"),
             "alerts": _admin_url("alerts_alert_changelist"),
+            "silences": _admin_url("alerts_alertsilence_changelist"),
             "periodic_tasks": _admin_url("django_celery_beat_periodictask_changelist"),
             "dead_letters": _admin_url("ingest_deadletter_changelist"),
             "album_sources": _admin_url("ingest_albumsource_changelist"),

@@ -233,7 +233,7 @@ def alerts_report() -> dict[str, Any]:
     from alerts.models import Alert
     from alerts.services import channels_failing
 
-    counts = Alert.objects.exclude(state=Alert.State.RESOLVED).values_list("severity").annotate(n=Count("pk"))
+    counts = Alert.objects.opened().values_list("severity").annotate(n=Count("pk"))
     return {"open": {severity: n for severity, n in counts.order_by()}, "failing_channels": channels_failing()}
 
 

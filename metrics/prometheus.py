@@ -166,10 +166,12 @@ class OpsCollector(Collector):
         )
         reauth.add_metric([], float(due.count()))
         yield reauth
-        alerts = GaugeMetricFamily("opsconsole_alerts_open", "Unresolved console alerts by severity.", labels=["severity"])
-        open_counts = dict(
-            Alert.objects.exclude(state=Alert.State.RESOLVED).values_list("severity").annotate(n=Count("pk")).order_by()
+        alerts = GaugeMetricFamily(
+            "opsconsole_alerts_open",
+            "Opened, unresolved console alerts by severity (pending ones not counted).",
+            labels=["severity"],
         )
+        open_counts = dict(Alert.objects.opened().values_list("severity").annotate(n=Count("pk")).order_by())
         for severity in Severity.values:
             alerts.add_metric([severity], float(open_counts.get(severity, 0)))
         yield alerts

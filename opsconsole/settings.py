@@ -261,6 +261,14 @@ ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=Fa
 ALERT_DELIVERY_TIMEOUT_SECONDS = env.float("ALERT_DELIVERY_TIMEOUT_SECONDS", default=10.0)
 ALERT_DELIVERY_BACKOFF_BASE_SECONDS = env.float("ALERT_DELIVERY_BACKOFF_BASE_SECONDS", default=30.0)
 ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=1800.0)
+# A just-started evaluator does not call beat or the workers gone before this many seconds (startup grace).
+ALERT_STARTUP_GRACE_SECONDS = env.float("ALERT_STARTUP_GRACE_SECONDS", default=180.0)
+# A grouped notification names at most this many subjects ("... and N more").
+ALERT_GROUP_SUBJECTS_MAX = env.int("ALERT_GROUP_SUBJECTS_MAX", default=20)
+# An alert opened and resolved more than this many times within an hour stays open, flapping.
+ALERT_FLAP_THRESHOLD = env.int("ALERT_FLAP_THRESHOLD", default=4)
+# PagerDuty's Events API v2 endpoint (the tests point it at a receiver on loopback).
+ALERT_PAGERDUTY_URL = env("ALERT_PAGERDUTY_URL", default="https://events.pagerduty.com/v2/enqueue")
 # Links in notifications point here (the admin's own address as people reach it).
 ALERT_CONSOLE_URL = env("ALERT_CONSOLE_URL", default="http://127.0.0.1:8000")
 # Where a rule's runbook file (docs/runbooks/<file>) is read: the console serves them to staff by

@@ -9,6 +9,8 @@ from typing import Any
 
 import factory
 
+from accounts.models import SpotifyAccount
+from accounts.services import app_get_or_create_default
 from ingest.models import Album, Artist, Track
 from playlists.models import Playlist, PlaylistPolicy
 
@@ -86,6 +88,21 @@ def make_catalog(
             )
             n += 1
     return Track.objects.bulk_create(tracks)
+
+
+# --- Accounts --------------------------------------------------------------------------------
+
+
+class SpotifyAccountFactory(factory.django.DjangoModelFactory):
+    """An account row without a user on the emulator (tests that never call Spotify for it;
+    `make_account` in conftest makes one that can)."""
+
+    class Meta:
+        model = SpotifyAccount
+
+    app = factory.LazyFunction(app_get_or_create_default)
+    display_name = factory.Sequence(lambda n: f"Account {n:03d}")
+    spotify_user_id = factory.Sequence(lambda n: f"factory-user-{n:05d}")
 
 
 # --- Playlists -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -168,11 +169,13 @@ def make_dead_letters(count: int, *, source: str = "spotify.albums") -> None:
 
 def rule_only(name: str, *, channels: list[NotificationChannel], **changes: Any) -> AlertRule:
     """Enable one seeded rule (with these channels and changes) and disable every other one,
-    so a test hears only the alert it is about. Transactional tests flush the seeded rules: seed again."""
+    so a test hears only the alert it is about. Transactional tests flush the seeded rules: seed again.
+    The rule opens at once (`pending_for` 0) unless the test gives a pending period: pending is
+    tested on its own (test_alert_pending.py)."""
     alert_rules_setup()
     AlertRule.objects.exclude(name=name).update(enabled=False)
     rule = AlertRule.objects.get(name=name)
-    for attribute, value in {"enabled": True, **changes}.items():
+    for attribute, value in {"enabled": True, "pending_for": timedelta(0), **changes}.items():
         setattr(rule, attribute, value)
     rule.save()
     rule.channels.set(channels)

@@ -19,6 +19,6 @@ def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("alerts", "0003_pending_for_and_kinds")]
+    dependencies = [("alerts", "0004_pending_silences_grouping")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

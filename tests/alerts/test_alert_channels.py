@@ -34,16 +34,26 @@ def test_a_signed_webhook_carries_the_alert_and_an_hmac_of_its_body(http_receive
     assert request.headers["X-Opsconsole-Signature"] == expected
     body = request.json()
     alert = Alert.objects.get(rule=rule)
-    assert {k: body[k] for k in ("alert", "rule", "subject", "state", "severity", "event")} == {
-        "alert": alert.pk,
+    assert {k: body[k] for k in ("version", "rule", "rule_id", "state", "severity", "event", "count")} == {
+        "version": 2,
         "rule": "DLQDepthCritical",
-        "subject": "dead_letters",
+        "rule_id": rule.pk,
         "state": "open",
         "severity": "critical",
         "event": "opened",
+        "count": 1,
     }
-    assert body["opened_at"] == alert.opened_at.isoformat()
-    assert body["link"].endswith(f"/admin/alerts/alert/{alert.pk}/change/")
+    assert body["link"].endswith(f"/admin/alerts/alert/?rule__id__exact={rule.pk}&state__exact=open")
+    [item] = body["alerts"]
+    assert {k: item[k] for k in ("alert", "dedup_key", "subject", "state", "severity")} == {
+        "alert": alert.pk,
+        "dedup_key": f"opsconsole-alert-{alert.pk}",
+        "subject": "dead_letters",
+        "state": "open",
+        "severity": "critical",
+    }
+    assert item["opened_at"] == alert.opened_at.isoformat()
+    assert item["link"].endswith(f"/admin/alerts/alert/{alert.pk}/change/")
     delivery = Delivery.objects.get(channel=channel)
     assert (delivery.ok, delivery.status_code) == (True, 200)
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from alerts.evaluator import alerts_evaluate
+from alerts.grace import evaluator_started
 
 
 class Command(BaseCommand):
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=60.0)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        evaluator_started()  # the startup grace counts from here (alerts/grace.py)
         while True:
             self.stdout.write(json.dumps(alerts_evaluate(), default=str))
             if not options["loop"]:
