@@ -30,6 +30,11 @@ HEADER = """\
 """
 
 
+# Kinds judged against the console's own run history (each job's recent p95, per-job floors):
+# no gauge can carry that, so Prometheus users get these from the console's notifications only.
+CONSOLE_ONLY = frozenset({Kind.JOB_SLOW, Kind.JOB_FAST})
+
+
 @dataclass(frozen=True)
 class Expression:
     expr: str
@@ -199,6 +204,9 @@ def prometheus_rules_render(rules: Iterable[AlertRule]) -> RuleFile:
     exported, unexportable = [], []
     for rule in sorted(rules, key=lambda r: r.name):
         if not rule.enabled:
+            continue
+        if rule.kind in CONSOLE_ONLY:
+            blocks.append([f"      # {rule.name}: kind {rule.kind} is judged by the console only (alerts/prometheus_rules.py)"])
             continue
         template = TEMPLATES.get(rule.kind)
         if template is None:
