@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -19,3 +21,14 @@ class AuditConfig(AppConfig):
                 audit_admin_log_entry(instance)
 
         post_save.connect(mirror, sender=LogEntry, dispatch_uid="audit-admin-log-entry", weak=False)
+
+        from axes.signals import user_locked_out
+
+        from audit.lockouts import lockout_audit
+
+        def locked_out(
+            sender: Any, request: Any = None, username: str | None = None, ip_address: str | None = None, **_: object
+        ) -> None:
+            lockout_audit(request=request, username=username, ip_address=ip_address)
+
+        user_locked_out.connect(locked_out, dispatch_uid="audit-login-locked-out", weak=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -44,10 +45,20 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ),
     ("dead-letters", "Dead letters", ["ingest.deadletter"]),
     ("metrics-and-audit", "Metrics and audit trail", ["metrics.metricsnapshot", "metrics", "audit"]),
-    ("access", "Users and access", ["auth.user", "auth.group", "authtoken", "auth"]),
+    (
+        "access",
+        "Users and access",
+        ["auth.user", "auth.group", "authtoken", "auth", "axes.accessattempt", "axes.accessfailurelog", "axes"],
+    ),
     (ADVANCED, "Advanced", ["django_celery_beat", "django_celery_results"]),
 ]
 DASHBOARD_PERMISSION = "metrics.view_metricsnapshot"
+
+
+def environment_context() -> dict[str, str]:
+    """The banner on every admin page: which console this is (OPSCONSOLE_ENVIRONMENT)."""
+    name = str(getattr(settings, "OPSCONSOLE_ENVIRONMENT", "") or "production").strip().lower()
+    return {"name": name, "is_production": "true" if name in ("production", "prod") else ""}
 
 
 def _dashboard_url() -> str:
@@ -71,7 +82,11 @@ class OpsAdminSite(admin.AdminSite):
         return _dashboard_url()
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
-        context = {**super().each_context(request), "ops_dashboard_url": self.dashboard_url(request)}
+        context = {
+            **super().each_context(request),
+            "ops_dashboard_url": self.dashboard_url(request),
+            "ops_environment": environment_context(),
+        }
         if request.user.is_authenticated:
             context["display_time_zone"] = preferences.display_time_zone(request)
         return context

@@ -188,6 +188,8 @@ def bootstrap() -> None:
     commands are installed for it and its children.
     """
     os.environ.setdefault("OPSCONSOLE_DEV_TOOLS", "true")
+    # The admin's environment banner: a developer's console never looks like production.
+    os.environ.setdefault("OPSCONSOLE_ENVIRONMENT", "development")
     if not os.environ.get("DATABASE_URL"):
         load_local_env()
     if not os.environ.get("DATABASE_URL"):

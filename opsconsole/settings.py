@@ -7,6 +7,7 @@ devstack.runtime.bootstrap() (var/local.env and the embedded servers).
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "health_check",
+    "axes",
     "core",
     "jobs",
     "spotify",
@@ -72,6 +74,10 @@ MIDDLEWARE = [
     "core.middleware.DisplayTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Staff sessions end after SESSION_IDLE_MINUTES without a request (docs/runbooks/staff-access.md).
+    "core.sessions.IdleTimeoutMiddleware",
+    # Last, as django-axes asks: turns a login refused during a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsconsole.urls"
@@ -133,6 +139,11 @@ WHITENOISE_USE_FINDERS = not HTTPS_ONLY
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_NAME = "dashboard_session"
+# A staff session lasts a working day at most, and ends after SESSION_IDLE_MINUTES without a request.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
+SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
+# Shown on every admin page (production in red): production, staging, development...
+OPSCONSOLE_ENVIRONMENT = env("OPSCONSOLE_ENVIRONMENT", default="production")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = HTTPS_ONLY
 CSRF_COOKIE_SECURE = HTTPS_ONLY
@@ -167,6 +178,30 @@ def _parse_list(value: str) -> list[str]:
 HEALTH_ALLOWLIST = _parse_list(env("HEALTH_ALLOWLIST", default=""))
 # Proxies whose X-Forwarded-For is believed; without them the client IP is REMOTE_ADDR.
 TRUSTED_PROXIES = _parse_list(env("TRUSTED_PROXIES", default=""))
+# --- Login lockout (django-axes; docs/runbooks/staff-access.md) -------------------------
+# LOGIN_FAILURE_LIMIT wrong passwords (admin) or tokens (API) for one username or from one client
+# address lock it out for LOGIN_LOCKOUT_MINUTES; each try during the lockout starts it again.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
+    raise ValueError("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES are at least 1")
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# Per username and per address apart; an API token names no user: its address only.
+AXES_LOCKOUT_PARAMETERS = "core.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "core.lockout.lockout_client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# Successful logins are in the audit trail and the session table; axes keeps failures only.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# The admin shows lockouts through audit.admin (clearing one is audited), not axes' own registration.
+AXES_ENABLE_ADMIN = False
+
 OPS_ADMIN_EMAILS = [e.lower() for e in _parse_list(env("OPS_ADMIN_EMAILS", default=""))]
 
 # --- Spotify --------------------------------------------------------------------------
@@ -328,7 +363,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.StaffGroupPermission"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "core.authentication.TokenOrBearerAuthentication",
+        # TokenOrBearerAuthentication behind the login lockout (core.lockout).
+        "core.lockout.LockoutTokenAuthentication",
     ],
     # DRF's JSON, encoded by orjson (core/renderers.py).
     "DEFAULT_RENDERER_CLASSES": ["core.renderers.OrjsonRenderer"],
