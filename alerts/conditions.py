@@ -306,6 +306,35 @@ def api_error_rate_high(params: dict[str, Any], now: datetime) -> list[Firing]:
     return [Firing("api", "API", summary, {"by_class": rate.by_class, "window_minutes": API_RESPONSES_WINDOW_MINUTES})]
 
 
+def login_failure_minutes(params: dict[str, Any]) -> int:
+    """A LoginFailureBurst rule's window, within what the per-minute counters keep."""
+    from core.counters import MINUTE_BUCKETS_KEPT
+
+    return min(max(1, int(params["minutes"])), MINUTE_BUCKETS_KEPT)
+
+
+def login_failure_windows() -> list[int]:
+    """The windows of the enabled LoginFailureBurst rules: /metrics exports a reading for each."""
+    rules = AlertRule.objects.filter(kind=AlertRule.Kind.LOGIN_FAILURE_BURST, enabled=True).values_list("params", flat=True)
+    return sorted({login_failure_minutes(rule_params(AlertRule.Kind.LOGIN_FAILURE_BURST, params)) for params in rules})
+
+
+def login_failure_burst(params: dict[str, Any], now: datetime) -> list[Firing]:
+    """At least `failures` failed sign-ins (admin passwords and API tokens together) within the
+    last `minutes`: someone guessing, spread over usernames or addresses the lockout counts apart."""
+    from core.lockout import login_failures_recent
+
+    minutes = login_failure_minutes(params)
+    by_door = login_failures_recent(minutes=minutes)
+    total = sum(by_door.values())
+    threshold = max(1, int(params["failures"]))
+    if total < threshold:
+        return []
+    doors = ", ".join(f"{door} {count}" for door, count in sorted(by_door.items()))
+    summary = f"{total} failed sign-ins in the last {minutes} min ({doors}; threshold {threshold})"
+    return [Firing("logins", "Staff sign-ins", summary, {"by_door": by_door, "minutes": minutes})]
+
+
 CONDITIONS: dict[str, Callable[[dict[str, Any], datetime], list[Firing]]] = {
     AlertRule.Kind.JOB_FAILED: job_failed,
     AlertRule.Kind.JOB_LATE: job_late,
@@ -325,6 +354,7 @@ CONDITIONS: dict[str, Callable[[dict[str, Any], datetime], list[Firing]]] = {
     AlertRule.Kind.DISK_SPACE_HIGH: disk_space_high,
     AlertRule.Kind.MEMORY_HIGH: memory_high,
     AlertRule.Kind.API_ERROR_RATE_HIGH: api_error_rate_high,
+    AlertRule.Kind.LOGIN_FAILURE_BURST: login_failure_burst,
 }
 
 # Each kind's parameters and their defaults: what an empty or unreadable value means. A
@@ -342,6 +372,7 @@ PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
     AlertRule.Kind.DISK_SPACE_HIGH: {"threshold": 85},
     AlertRule.Kind.MEMORY_HIGH: {"threshold": 90, "worker_threshold": 100},
     AlertRule.Kind.API_ERROR_RATE_HIGH: {"threshold": 10, "min_requests": 20},
+    AlertRule.Kind.LOGIN_FAILURE_BURST: {"failures": 20, "minutes": 10},
 }
 
 

@@ -78,6 +78,7 @@ class AlertRule(models.Model):
         DISK_SPACE_HIGH = "disk_space_high", "Disk usage above N %"
         MEMORY_HIGH = "memory_high", "Memory usage above N %"
         API_ERROR_RATE_HIGH = "api_error_rate_high", "API 5xx rate above N %"
+        LOGIN_FAILURE_BURST = "login_failure_burst", "N failed sign-ins within M minutes"
 
     name = models.CharField(max_length=100, unique=True, help_text="e.g. DLQDepthCritical, CircuitBreakerOpen.")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from alerts.conditions import rule_params
+from alerts.conditions import login_failure_minutes, rule_params
 from alerts.models import AlertRule
 from core.middleware import API_RESPONSES_WINDOW_MINUTES
 from spotify.telemetry import CALLS_WINDOW_MINUTES
@@ -133,6 +133,13 @@ TEMPLATES: dict[str, Callable[[dict[str, Any]], Expression]] = {
         f" and sum without(status_class) (opsconsole_api_responses_recent) >= {_number(p['min_requests'])}",
         f"{{{{ $value | humanizePercentage }}}} of API responses were 5xx in the last {API_RESPONSES_WINDOW_MINUTES} "
         f"minutes (threshold {_number(p['threshold'])}%)",
+    ),
+    # /metrics exports the reading once per window an enabled rule asks for (label `minutes`).
+    Kind.LOGIN_FAILURE_BURST: lambda p: Expression(
+        f'sum without(door) (opsconsole_login_failures_recent{{minutes="{login_failure_minutes(p)}"}})'
+        f" >= {_number(max(1, int(p['failures'])))}",
+        f"{{{{ $value }}}} failed sign-ins in the last {login_failure_minutes(p)} minutes "
+        f"(threshold {_number(max(1, int(p['failures'])))})",
     ),
 }
 

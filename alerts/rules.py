@@ -210,6 +210,14 @@ RULES: tuple[RuleSpec, ...] = (
         runbook="api-error-rate.md",
         pending_minutes=5,
     ),
+    RuleSpec(
+        "LoginFailureBurst",
+        "login_failure_burst",
+        "warning",
+        "N failed staff sign-ins (admin passwords and API tokens) within M minutes: someone may be guessing.",
+        {"failures": 20, "minutes": 10},
+        runbook="staff-access.md",
+    ),
 )
 
 # Job durations against each job's own history (docs/runbooks/job-durations.md).

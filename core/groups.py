@@ -24,6 +24,8 @@ GROUP_APPS = (
     "jobs",
     "spotify",
     "audit",
+    # Login lockouts: viewers see them, operators clear them (docs/runbooks/staff-access.md).
+    "axes",
     "django_celery_beat",
     "django_celery_results",
 )

@@ -23,7 +23,7 @@ from rest_framework import exceptions
 from core.admin_site import environment_context
 from core.authentication import TokenOrBearerAuthentication
 from core.client_ip import client_ip
-from core.counters import counter_inc_minutely
+from core.counters import counter_inc_minutely, counter_window
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +77,23 @@ def lockout_response(
 
 
 def login_failure_count(*, door: str) -> None:
-    """One failed sign-in for the burst alert; a Redis outage loses the count, not the login page."""
+    """One failed sign-in, in this minute's bucket (the LoginFailureBurst rule and /metrics read
+    them). A Redis outage loses the count, not the login page."""
     try:
         counter_inc_minutely(LOGIN_FAILURES_COUNTER, door=door)
     except RedisError as exc:
         logger.warning("login failure not counted: %s", exc)
+
+
+LOGIN_DOORS = ("admin", "api")
+
+
+def login_failures_recent(*, minutes: int) -> dict[str, int]:
+    """Failed sign-ins by door over the current minute and the `minutes - 1` before it."""
+    counts = {door: 0 for door in LOGIN_DOORS}
+    for labels, value in counter_window(LOGIN_FAILURES_COUNTER, minutes=minutes):
+        counts[labels.get("door", "")] = int(value)
+    return counts
 
 
 def _count_failure(sender: Any, credentials: dict[str, Any] | None = None, request: Any = None, **_: Any) -> None:

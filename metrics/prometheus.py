@@ -284,9 +284,26 @@ class OpsCollector(Collector):
         for name, size in sorted(queue_lengths(declared_queues()).items()):
             queues.add_metric([name], float(size))
         yield queues
+        yield self._login_failures()
         beat = GaugeMetricFamily("opsconsole_beat_up", "1 while Celery beat's heartbeat is fresh.")
         beat.add_metric([], 1.0 if beat_status()["healthy"] else 0.0)
         yield beat
+
+    @staticmethod
+    def _login_failures() -> Metric:
+        from alerts.conditions import login_failure_windows
+        from core.lockout import login_failures_recent
+
+        family = GaugeMetricFamily(
+            "opsconsole_login_failures_recent",
+            "Failed staff sign-ins (admin passwords, API tokens) in the last `minutes`, by door: "
+            "one window per enabled LoginFailureBurst rule.",
+            labels=["minutes", "door"],
+        )
+        for minutes in login_failure_windows():
+            for door, count in sorted(login_failures_recent(minutes=minutes).items()):
+                family.add_metric([str(minutes), door], float(count))
+        return family
 
     def _resources(self) -> Iterator[Metric]:
         from core.system import database_connections, disk_usages, host_memory

@@ -190,6 +190,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# A plain string: axes' lazy default breaks whatever reads settings as text (error reports).
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 # Per username and per address apart; an API token names no user: its address only.
