@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 _STARTED = "ops_session_started"
@@ -27,9 +28,15 @@ class IdleTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            self._check(request)
+        # No session cookie (monitors, API tokens): nothing to time out, and no session read, so
+        # /health still answers 503 rather than 500 while the database is down.
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            try:
+                user = getattr(request, "user", None)
+                if user is not None and user.is_authenticated:
+                    self._check(request)
+            except DatabaseError:
+                pass  # the view meets the same outage and answers it as it does
         return self.get_response(request)
 
     @staticmethod
