@@ -170,16 +170,15 @@ def connector_disabled(params: dict[str, Any], now: datetime) -> list[Firing]:
 
 
 def no_workers(params: dict[str, Any], now: datetime) -> list[Firing]:
-    """No worker answers a ping. Only an evaluator outside the workers can see this (docs/runbooks/alerts.md)."""
-    from celery import current_app as app
+    """Every worker's heartbeat has expired. Only an evaluator outside the workers can see this (docs/runbooks/alerts.md)."""
+    from jobs.heartbeat import workers_alive
 
-    timeout = params["timeout_seconds"]
-    if app.control.ping(timeout=timeout):
+    if workers_alive():
         component_seen("workers")
         return []
     if component_unseen_in_grace("workers", now=now):
         return []  # the workers may still be starting (alerts/grace.py)
-    return [Firing("workers", "Celery workers", "no Celery worker answers a ping")]
+    return [Firing("workers", "Celery workers", "no Celery worker heartbeat")]
 
 
 def beat_gone(params: dict[str, Any], now: datetime) -> list[Firing]:
@@ -364,7 +363,6 @@ PARAM_DEFAULTS: dict[str, dict[str, Any]] = {
     AlertRule.Kind.CIRCUIT_OPEN: {"minutes": 5},
     AlertRule.Kind.DEAD_LETTERS: {"threshold": 100},
     AlertRule.Kind.ACCOUNT_REAUTH_DUE: {"days": lambda: settings.REAUTH_WARNING_DAYS},
-    AlertRule.Kind.NO_WORKERS: {"timeout_seconds": lambda: float(getattr(settings, "HEALTH_PING_TIMEOUT_SECONDS", 1.0))},
     AlertRule.Kind.QUEUE_LENGTH: {"threshold": 1000, "queue": ""},
     AlertRule.Kind.DATA_QUALITY: {"threshold": 70, "min_tracks": 100},
     AlertRule.Kind.ENRICHMENT_SUCCESS_LOW: {"threshold": 70, "min_calls": 20, "source": "spotify"},

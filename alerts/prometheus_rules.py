@@ -94,7 +94,7 @@ TEMPLATES: dict[str, Callable[[dict[str, Any]], Expression]] = {
         "opsconsole_connector_enabled == 0",
         "Connector {{ $labels.connector }} is disabled",
     ),
-    Kind.NO_WORKERS: lambda p: Expression("opsconsole_workers_up == 0", "No Celery worker answers a ping"),
+    Kind.NO_WORKERS: lambda p: Expression("opsconsole_workers_up == 0", "No Celery worker keeps a heartbeat"),
     Kind.BEAT_GONE: lambda p: Expression(
         "opsconsole_beat_up == 0", "Celery beat's heartbeat is stale: nothing is being scheduled"
     ),

@@ -120,7 +120,7 @@ RULES: tuple[RuleSpec, ...] = (
         "NoWorkers",
         "no_workers",
         "critical",
-        "No Celery worker answers a ping.",
+        "No Celery worker keeps a heartbeat.",
         {},
         30,
         runbook="start-stop-stack.md",

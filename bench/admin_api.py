@@ -105,3 +105,111 @@ for _name, _path in ADMIN_PAGES.items():
     _page_case("admin", _name, _path)
 for _name, _path in API_PAGES.items():
     _page_case("api", _name, _path)
+
+
+# --- the API token cache: what it saves a list request ------------------------------------------
+
+TOKEN_CACHE_REQUESTS = int(os.environ.get("BENCH_TOKEN_CACHE_REQUESTS", "20"))
+TOKEN_CACHE_BLOCKS = int(os.environ.get("BENCH_TOKEN_CACHE_BLOCKS", "6"))
+TOKEN_CACHE_PATHS = {"live": "/live", **API_PAGES, "alerts": "/api/v1/alerts"}
+# core/authentication.py's cache stays only while it saves at least this share of a list's CPU.
+TOKEN_CACHE_WORTH_GOAL = 0.15
+
+
+def _redis_pids() -> list[int]:
+    """The redis-server serving REDIS_URL (its port on the command line), if it runs here."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    port = urlsplit(settings.REDIS_URL).port
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and port and f":{port}".encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _cpu_ms_per_request(client: Any, path: str, *, database_pid: int, redis_pids: list[int]) -> float:
+    """This process's CPU, its PostgreSQL backend's and Redis' over TOKEN_CACHE_REQUESTS requests, per request."""
+    from bench.cpu import process_cpu_seconds
+
+    def server_seconds() -> float:
+        return sum(process_cpu_seconds(pid) or 0.0 for pid in [database_pid, *redis_pids])
+
+    for _ in range(WARMUP):
+        assert client.get(path).status_code == 200, path
+    started, server_started = time.process_time(), server_seconds()
+    for _ in range(TOKEN_CACHE_REQUESTS):
+        client.get(path)
+    spent = time.process_time() - started + server_seconds() - server_started
+    return 1000 * spent / TOKEN_CACHE_REQUESTS
+
+
+@register("api.token_cache", rollback=True)
+def api_token_cache() -> Figures:
+    """Each API list with a token, API_TOKEN_CACHE_SECONDS 60 against 0 (every request looks the
+    token and the groups up, as without the cache), in alternating blocks of one process, so the
+    machine's other load moves both alike; /live in the same blocks. As the bench superuser (the
+    load case's token) and as a member of `viewers` (a group lookup more)."""
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from core.authentication import token_cache
+
+    viewer = User.objects.create_user("bench-token-viewer", is_staff=True)
+    viewer.groups.add(Group.objects.get_or_create(name="viewers")[0])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        database_pid = int(cursor.fetchone()[0])
+    redis_pids = _redis_pids()
+    figures: Figures = {"requests": TOKEN_CACHE_REQUESTS, "blocks": TOKEN_CACHE_BLOCKS, "goal_worth": TOKEN_CACHE_WORTH_GOAL}
+    for who, user in (("superuser", User.objects.get(username="bench")), ("viewer", viewer)):
+        token, _ = Token.objects.get_or_create(user=user)
+        client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token.key}")
+        samples: dict[tuple[int, str], list[float]] = {}
+        queries: dict[tuple[int, str], int] = {}
+        for block in range(TOKEN_CACHE_BLOCKS):
+            for seconds in (60, 0) if block % 2 == 0 else (0, 60):
+                with override_settings(API_TOKEN_CACHE_SECONDS=seconds):
+                    token_cache.forget_all()
+                    for name, path in TOKEN_CACHE_PATHS.items():
+                        cost = _cpu_ms_per_request(client, path, database_pid=database_pid, redis_pids=redis_pids)
+                        samples.setdefault((seconds, name), []).append(cost)
+                        if block == 0:
+                            with CaptureQueriesContext(connection) as captured:
+                                client.get(path)
+                            queries[(seconds, name)] = len(captured.captured_queries)
+        cost = {key: statistics.median(values) for key, values in samples.items()}
+        # /live does not authenticate: one figure from both modes' blocks.
+        live = statistics.median(samples[(60, "live")] + samples[(0, "live")])
+        lists: Figures = {}
+        for name in TOKEN_CACHE_PATHS:
+            if name == "live":
+                continue
+            with_cache, without = cost[(60, name)], cost[(0, name)]
+            lists[name] = {
+                "cpu_ms_with_cache": round(with_cache, 2),
+                "cpu_ms_without": round(without, 2),
+                "per_live_with_cache": round(with_cache / live, 2),
+                "per_live_without": round(without / live, 2),
+                "queries_with_cache": queries[(60, name)],
+                "queries_without": queries[(0, name)],
+                # The share of the list's CPU (without the cache) that the cache saves.
+                "worth": round(1 - with_cache / without, 3) if without else None,
+            }
+        worth = [entry["worth"] for entry in lists.values() if entry["worth"] is not None]
+        figures[who] = {
+            "live_cpu_ms": round(live, 2),
+            "lists": lists,
+            "median_worth": round(statistics.median(worth), 3),
+            "meets_goal": statistics.median(worth) >= TOKEN_CACHE_WORTH_GOAL,
+        }
+    return figures

@@ -92,7 +92,7 @@ def gunicorn() -> Iterator[tuple[int, int]]:
         ],
         env={**os.environ},
         cwd=LOG.parent.parent.parent,
-        # Its log lines (a degraded health per refresh: no worker runs here) stay out of the figures.
+        # Its log lines (health is degraded: no worker runs here) stay out of the figures.
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -193,7 +193,7 @@ def load_health_and_api() -> Figures:
     figures: Figures = {}
     with gunicorn() as (port, master):
         for _, path, with_token in [("live", "/live", False), *TARGETS]:
-            # Warm-up: imports, connections, the health report's first computation.
+            # Warm-up: imports, connections.
             wrk(port, path, token=token if with_token else None, seconds=1)
         lives = []
         for name, path, with_token in TARGETS:
@@ -217,11 +217,8 @@ def load_health_and_api() -> Figures:
             goal_share=GOAL_SHARE[name],
             meets_goal=share is not None and share >= GOAL_SHARE[name],
         )
-    from django.conf import settings
-
     figures.update(
         server=f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads",
         load=f"wrk -t{THREADS} -c{CONCURRENCY} -d{SECONDS:g}s",
-        health_cache_seconds=settings.HEALTH_CACHE_SECONDS,
     )
     return figures

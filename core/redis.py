@@ -13,8 +13,9 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
 
 
-def get_redis() -> redis.Redis:
-    return _client(settings.REDIS_URL)
+def get_redis(url: str | None = None) -> redis.Redis:
+    """The pooled client of REDIS_URL, or of another Redis `url` (the broker's, for health)."""
+    return _client(url or settings.REDIS_URL)
 
 
 def key(*parts: object) -> str:

@@ -288,6 +288,8 @@ def _first_pipeline(boot: Boot, outcome: list[str], *, spawn_env: dict[str, str]
     """Run the daily pipeline once on the first boot so a newcomer sees tracks, playlists and job runs."""
     import django
 
+    # `make demo` runs this module directly: nothing else named the settings in this process.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
     django.setup()
     from devstack.management.commands.demo_pipeline import FIRST_BOOT_JOBS
 

@@ -18,8 +18,6 @@ os.environ["SPOTIFY_API_URL"] = "http://127.0.0.1:9/v1/"
 os.environ["SPOTIFY_ACCOUNTS_URL"] = "http://127.0.0.1:9/"
 os.environ.setdefault("SPOTIFY_CLIENT_ID", "test-client")
 os.environ.setdefault("SPOTIFY_CLIENT_SECRET", "test-secret")
-# Health tests change a dependency and probe again at once: no report reuse between probes.
-os.environ.setdefault("HEALTH_CACHE_SECONDS", "0")
 # Alert webhooks and job pings go to receivers on loopback (refused by default: SSRF).
 os.environ["ALERT_WEBHOOK_ALLOW_PRIVATE"] = "true"
 # Tests never sleep out a real backoff.

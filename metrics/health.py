@@ -1,30 +1,29 @@
 """/health, /api/health, /ready, /live.
 
 Anonymous callers learn only `{"status": "ok" | "degraded"}`. Staff (session or token) and
-callers whose IP is in HEALTH_ALLOWLIST also get the component checks, ingestion telemetry
-(circuits, last errors) and late jobs. The component checks are django-health-check's own
-classes, listed explicitly: its 4.x default list probes mail and DNS, which this console
-does not depend on. HTTP 503 is kept for "this instance cannot serve" (database or Redis
+callers whose IP is in HEALTH_ALLOWLIST also get the component checks, the workers alive
+(hostname, queues, heartbeat age), ingestion telemetry (circuits, last errors) and late
+jobs. The component checks are django-health-check checks, listed explicitly (its 4.x
+default list probes mail and DNS, which this console does not depend on), run in the
+request's thread on the process's pooled connections. HTTP 503 is kept for "this instance cannot serve" (database or Redis
 down); a missing worker, beat or an open circuit is `degraded` with 200 so that a load
 balancer does not pull a web node for a problem the web node cannot fix.
+
+Every request computes the report: workers are known by the heartbeats they keep in Redis
+(jobs.heartbeat), so no check waits on a Celery ping and there is nothing worth caching.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import datetime
-import json
 import logging
-import math
-import socket
-import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+import uuid
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
@@ -32,21 +31,18 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from health_check.base import HealthCheck, HealthCheckResult
-from health_check.checks import Cache, Database
-from health_check.contrib.celery import Ping
-from health_check.contrib.redis import Redis as RedisCheck
-from health_check.exceptions import ServiceUnavailable
-from redis import asyncio as aioredis
+from health_check.checks import Database
+from health_check.exceptions import HealthCheckException, ServiceUnavailable
+from redis.exceptions import RedisError
 from rest_framework.exceptions import AuthenticationFailed
 
 from core.authentication import TokenOrBearerAuthentication
 from core.client_ip import ip_allowlisted
-from core.redis import get_redis, key
+from core.redis import get_redis
 from jobs.beat import beat_status
+from jobs.heartbeat import WorkerPulse, workers_alive
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Without these the instance cannot serve at all: 503.
 CRITICAL_CHECKS = ("database", "redis")
@@ -87,18 +83,39 @@ def telemetry_allowed(request: HttpRequest) -> bool:
 
 
 @dataclasses.dataclass
-class BrokerConnection(HealthCheck):
-    """The Celery broker accepts a connection (django-health-check only pings workers)."""
-
-    timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=2), repr=False)
+class RedisPing(HealthCheck):
+    """Redis (REDIS_URL) answers a PING on the process's pooled connection."""
 
     def run(self) -> None:
-        from celery import current_app as app
-
         try:
-            with app.connection_for_read() as conn:
-                conn.ensure_connection(max_retries=1, timeout=max(1, round(self.timeout.total_seconds())))
-        except Exception as exc:  # kombu raises OperationalError or the transport's own errors
+            get_redis().ping()
+        except RedisError as exc:
+            raise ServiceUnavailable(f"Redis unreachable: {type(exc).__name__}") from exc
+
+
+@dataclasses.dataclass
+class CacheRoundTrip(HealthCheck):
+    """The default Django cache stores and returns a value (django-health-check's Cache is async only)."""
+
+    def run(self) -> None:
+        probe = f"health:{uuid.uuid4().hex}"
+        try:
+            cache.set(probe, "ok", timeout=5)
+            matches = cache.get(probe) == "ok"
+        except RedisError as exc:
+            raise ServiceUnavailable(f"cache unreachable: {type(exc).__name__}") from exc
+        if not matches:
+            raise ServiceUnavailable("cache returned another value")
+
+
+@dataclasses.dataclass
+class BrokerPing(HealthCheck):
+    """The Celery broker (Redis at CELERY_BROKER_URL, often REDIS_URL itself) answers a PING."""
+
+    def run(self) -> None:
+        try:
+            get_redis(settings.CELERY_BROKER_URL).ping()
+        except RedisError as exc:
             raise ServiceUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
 
 
@@ -109,59 +126,70 @@ class BeatScheduler(HealthCheck):
     def run(self) -> None:
         try:
             status = beat_status()
-        finally:
-            # Runs in an executor thread: do not leave that thread's DB connection open.
-            connections.close_all()
+        except (RedisError, DatabaseError) as exc:
+            raise ServiceUnavailable(f"beat status unreadable: {type(exc).__name__}") from exc
         if not status["healthy"]:
             tick = status["last_beat_tick"]
             raise ServiceUnavailable(f"no beat tick since {tick.isoformat() if tick else 'ever'}")
 
 
+@dataclasses.dataclass
+class WorkerHeartbeats(HealthCheck):
+    """At least one Celery worker's heartbeat has not expired (jobs.heartbeat); keeps what it read."""
+
+    alive: list[WorkerPulse] = dataclasses.field(default_factory=list, repr=False)
+
+    def run(self) -> None:
+        try:
+            self.alive = workers_alive()
+        except RedisError as exc:
+            raise ServiceUnavailable(f"heartbeats unreadable: {type(exc).__name__}") from exc
+        if not self.alive:
+            raise ServiceUnavailable("no worker heartbeat")
+
+
 def component_checks() -> dict[str, HealthCheck]:
     return {
         "database": Database(alias=DEFAULT_DB_ALIAS),
-        "redis": RedisCheck(
-            client_factory=lambda: aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-        ),
-        "cache": Cache(alias="default"),
-        "broker": BrokerConnection(),
-        "workers": Ping(timeout=datetime.timedelta(seconds=float(getattr(settings, "HEALTH_PING_TIMEOUT_SECONDS", 1.0)))),
+        "redis": RedisPing(),
+        "cache": CacheRoundTrip(),
+        "broker": BrokerPing(),
+        # Heartbeats, not a ping: a ping waits its whole timeout for the workers that are gone.
+        "workers": WorkerHeartbeats(),
         "scheduler": BeatScheduler(),
     }
 
 
-def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine from sync code, also when the calling thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-        loop_running = True
-    except RuntimeError:
-        loop_running = False
-    if not loop_running:
-        return asyncio.run(factory())
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(factory())
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="health-checks")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+# Read from REDIS_URL: not asked once Redis has not answered its own PING, so that an
+# unreachable Redis costs one connect timeout, not one per check.
+NEEDS_REDIS = ("cache", "workers", "scheduler")
 
 
-def run_component_checks(checks: dict[str, HealthCheck] | None = None) -> dict[str, HealthCheckResult]:
-    checks = checks if checks is not None else component_checks()
+def run_component_checks(checks: dict[str, HealthCheck]) -> dict[str, HealthCheckResult]:
+    """Each check's `run()` in this thread, one after the other.
 
-    async def gather() -> list[HealthCheckResult]:
-        return list(await asyncio.gather(*(check.get_result() for check in checks.values())))
-
-    return dict(zip(checks.keys(), run_async(gather), strict=True))
+    Each is one round trip on a connection the process already holds (the request's database
+    connection, the Redis pools), a fraction of a millisecond. django-health-check's own
+    runner awaits them in parallel through a fresh event loop and executor threads, each
+    thread with a database connection of its own: bench, that was most of /health's cost.
+    """
+    results: dict[str, HealthCheckResult] = {}
+    for name, check in checks.items():
+        started = time.perf_counter()
+        redis_result = results.get("redis")
+        error: HealthCheckException | None = None
+        if name in NEEDS_REDIS and redis_result is not None and redis_result.error is not None:
+            error = ServiceUnavailable("not checked: Redis unreachable")
+        else:
+            try:
+                check.run()
+            except HealthCheckException as exc:
+                error = exc
+            except Exception:
+                logger.exception("health check %s failed unexpectedly", name)
+                error = HealthCheckException("unknown error")
+        results[name] = HealthCheckResult(check=check, error=error, time_taken=time.perf_counter() - started)
+    return results
 
 
 # --- ingestion and jobs --------------------------------------------------------------------
@@ -174,8 +202,9 @@ def ingestion_report() -> dict[str, Any]:
         from spotify.telemetry import ingestion_issues, telemetry_snapshot
     except ImportError:
         return {"issues": [], "sources": {}, "telemetry": "unavailable"}
+    breakers, snapshot = breaker_states(), telemetry_snapshot()
     sources: dict[str, dict[str, Any]] = {}
-    for state in breaker_states():
+    for state in breakers:
         sources[state["name"]] = {
             "circuit": state["state"],
             "cooldown_remaining_s": round(float(state.get("remaining_cooldown") or 0), 1),
@@ -183,7 +212,7 @@ def ingestion_report() -> dict[str, Any]:
             "opened_count": state.get("opened_count", 0),
             "open_until": state.get("open_until"),
         }
-    for name, counters in telemetry_snapshot().items():
+    for name, counters in snapshot.items():
         entry = sources.setdefault(name, {"circuit": "closed", "cooldown_remaining_s": 0.0})
         entry.update(
             {
@@ -199,7 +228,7 @@ def ingestion_report() -> dict[str, Any]:
             "last_error": issue.get("error", issue.get("last_error", "")) or "",
             **({"remaining_cooldown": issue["remaining_cooldown"]} if "remaining_cooldown" in issue else {}),
         }
-        for issue in ingestion_issues()
+        for issue in ingestion_issues(breakers=breakers, snapshot=snapshot)
     ]
     _add_ingest_state(sources=sources, issues=issues)
     return {"issues": issues, "sources": sources}
@@ -249,11 +278,22 @@ def _check_json(result: HealthCheckResult) -> dict[str, Any]:
 
 
 def health_report() -> tuple[dict[str, Any], int]:
-    """(payload, http_status) of the full report; callers decide how much of it to show."""
-    results = run_component_checks()
+    """(payload, http_status) of the full report; callers decide how much of it to show.
+
+    Computed on every request: each check is a query or a Redis round trip (BENCHMARKS.md
+    "Health from heartbeats, no token cache"), so there is no report to cache.
+    """
+    components = component_checks()
+    results = run_component_checks(components)
     checks = {name: _check_json(result) for name, result in results.items()}
     critical_down = any(results[name].error is not None for name in CRITICAL_CHECKS)
-    payload: dict[str, Any] = {"checks": checks, "checked_at": timezone.now().isoformat()}
+    now = timezone.now()
+    alive = cast(WorkerHeartbeats, components["workers"]).alive
+    payload: dict[str, Any] = {
+        "checks": checks,
+        "workers": [{"hostname": w.hostname, "queues": w.queues, "age_s": w.age_s(now)} for w in alive],
+        "checked_at": now.isoformat(),
+    }
     problems = [name for name, check in checks.items() if check["status"] != "ok"]
     if critical_down:
         # Telemetry lives in Redis and late jobs in the database: do not ask either.
@@ -285,102 +325,30 @@ def health_report() -> tuple[dict[str, Any], int]:
         if payload["jobs"]["late"]:
             problems.append("late_jobs")
     payload = {"status": "degraded" if problems else "ok", "problems": problems, **payload}
-    if problems:
-        details = {name: check["detail"] for name, check in checks.items() if check["status"] != "ok"}
-        logger.warning("health degraded: %s", ", ".join(problems), extra={"problems": problems, "failed_checks": details})
+    _log_change(problems, checks)
     return payload, 503 if critical_down else 200
 
 
-_cached_report: tuple[float, tuple[dict[str, Any], int]] | None = None
-_cached_report_lock = threading.Lock()
-_refresh_lock = threading.Lock()
-STALE_FACTOR = 3
-_refresh_thread: threading.Thread | None = None
+_last_problems: list[str] | None = None
 
 
-def _published_key() -> str:
-    return key("health", "report", socket.gethostname())
-
-
-def _compute_and_publish(ttl: float) -> tuple[float, tuple[dict[str, Any], int]]:
-    """A fresh report, also left in Redis for the other web processes of this host."""
-    payload, status = health_report()
-    try:
-        document = json.dumps({"at": time.time(), "payload": payload, "status": status}, default=str)
-        get_redis().set(_published_key(), document, ex=max(1, math.ceil(ttl * STALE_FACTOR)))
-    except Exception:  # Redis down: the report itself says so; this process keeps its copy
-        logger.warning("health report not published", exc_info=True)
-    return time.monotonic(), (payload, status)
-
-
-def _published(ttl: float) -> tuple[float, tuple[dict[str, Any], int]] | None:
-    """The report another web process of this host computed, if young enough to serve.
-
-    Per host, not shared further: the checks say whether this machine reaches the database and
-    Redis. A fresh worker answers its first probes with it instead of waiting a whole worker
-    ping (bench: a p99 of that timeout when the load reached a second, cold worker).
-    """
-    try:
-        document = get_redis().get(_published_key())
-        if not document:
-            return None
-        data = json.loads(document)
-        age = max(0.0, time.time() - float(data["at"]))
-    except Exception:
-        return None
-    if age >= ttl * STALE_FACTOR:
-        return None
-    return time.monotonic() - age, (data["payload"], int(data["status"]))
-
-
-def _refresh_report(ttl: float) -> None:
-    global _cached_report
-    try:
-        # Another web process of this host computed one within the interval: take it. The host
-        # then runs its checks about once per interval, not once per process (bench: /health's
-        # CPU per request grew with the number of gunicorn workers).
-        published = _published(ttl)
-        if published is not None and time.monotonic() - published[0] < ttl:
-            _cached_report = published
-        else:
-            _cached_report = _compute_and_publish(ttl)
-    except Exception:
-        logger.exception("health report refresh failed")
-    finally:
-        connections.close_all()  # this thread's own connection
-        _refresh_lock.release()
-
-
-def health_report_cached() -> tuple[dict[str, Any], int]:
-    """The report, at most HEALTH_CACHE_SECONDS old (per host; 0 = always fresh).
-
-    Probes at any rate cost one round of checks per interval. Once the report is older than
-    that, one background thread computes the next while every probe keeps answering the last
-    one: the worker ping waits its whole timeout, and probes queued behind it held /health at
-    half of /live's rate with a p99 of that timeout (bench). A process without a report takes
-    the one another process of this host published. A report older than STALE_FACTOR x the
-    interval (nobody asked for a while) is not served: that probe waits for a fresh one.
-    """
-    global _cached_report, _refresh_thread
-    ttl = float(getattr(settings, "HEALTH_CACHE_SECONDS", 0))
-    if ttl <= 0:
-        return health_report()
-    cached = _cached_report
-    if cached is None or time.monotonic() - cached[0] >= ttl * STALE_FACTOR:
-        with _cached_report_lock:
-            if _cached_report is None or time.monotonic() - _cached_report[0] >= ttl * STALE_FACTOR:
-                _cached_report = _published(ttl) or _compute_and_publish(ttl)
-            cached = _cached_report
-    if time.monotonic() - cached[0] >= ttl and _refresh_lock.acquire(blocking=False):
-        _refresh_thread = threading.Thread(target=_refresh_report, args=(ttl,), name="health-refresh", daemon=True)
-        _refresh_thread.start()
-    return cached[1]
+def _log_change(problems: list[str], checks: dict[str, dict[str, Any]]) -> None:
+    """One line when this process's view changes, not one per probe: probes come every few seconds."""
+    global _last_problems
+    if problems == _last_problems:
+        return
+    _last_problems = problems
+    if problems:
+        details = {name: check["detail"] for name, check in checks.items() if check["status"] != "ok"}
+        logger.warning("health degraded: %s", ", ".join(problems), extra={"problems": problems, "failed_checks": details})
+    else:
+        logger.info("health ok")
 
 
 @never_cache
 @require_GET
 def health_view(request: HttpRequest) -> JsonResponse:
-    payload, status = health_report_cached()
+    payload, status = health_report()
     if not telemetry_allowed(request):
         return JsonResponse({"status": payload["status"]}, status=status)
     return JsonResponse(payload, status=status, json_dumps_params={"default": str})

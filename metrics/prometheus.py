@@ -333,12 +333,10 @@ class OpsCollector(Collector):
         yield memory
 
     def _workers(self) -> Iterator[Metric]:
-        from celery import current_app as app
-        from django.conf import settings
+        from jobs.heartbeat import workers_alive
 
-        replies = app.control.ping(timeout=float(getattr(settings, "HEALTH_PING_TIMEOUT_SECONDS", 1.0))) or []
-        workers = GaugeMetricFamily("opsconsole_workers_up", "Celery workers answering a ping.")
-        workers.add_metric([], float(len(replies)))
+        workers = GaugeMetricFamily("opsconsole_workers_up", "Celery workers whose heartbeat has not expired.")
+        workers.add_metric([], float(len(workers_alive())))
         yield workers
 
 

@@ -40,7 +40,12 @@ FAILED_WINDOW = timedelta(hours=24)
 
 
 def inspect_workers() -> dict[str, dict[str, Any]]:
-    """{worker: {ping, active, reserved, scheduled, active_queues}} from remote control."""
+    """{worker: {ping, active, reserved, scheduled, active_queues}} from remote control.
+
+    Health and alerts know workers from their heartbeats (jobs.heartbeat) and never ping. This
+    page may: an operator asks for it, once, and wants what each worker holds right now, which
+    only the worker itself can say; the short timeout is the price of that question.
+    """
     inspect = current_app.control.inspect(timeout=inspect_timeout())
     ping = inspect.ping() or {}
     if not ping:

@@ -1,4 +1,4 @@
-"""The Celery app: Redis broker, django-celery-results backend, DatabaseScheduler."""
+"""The Celery app: Redis broker, django-celery-results backend, DatabaseScheduler, worker heartbeats."""
 
 from __future__ import annotations
 
@@ -56,3 +56,5 @@ _tolerate_broker_gone_while_requeueing()
 app = Celery("opsconsole")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Every worker keeps its heartbeat in Redis: what health and the NoWorkers alert read.
+app.steps["consumer"].add("jobs.heartbeat:WorkerHeartbeat")

@@ -349,11 +349,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # DatabaseScheduler plus a Redis heartbeat on every tick, so health can tell beat is alive.
 CELERY_BEAT_SCHEDULER = "jobs.beat:HeartbeatScheduler"
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=60)
-# How long health and queue triage wait for workers to answer a ping / inspect.
-HEALTH_PING_TIMEOUT_SECONDS = env.float("HEALTH_PING_TIMEOUT_SECONDS", default=1.0)
-# /health reuses its report this long per process: the worker ping alone waits its whole
-# timeout, so uncached probes each held a web thread that long (BENCHMARKS.md).
-HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=5.0)
+# Each worker writes a heartbeat to Redis this often; three missed ones and it counts as gone
+# (jobs.heartbeat). Health and the NoWorkers alert read heartbeats, never ping workers.
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=10.0)
+if WORKER_HEARTBEAT_SECONDS <= 0:
+    raise ValueError("WORKER_HEARTBEAT_SECONDS must be positive")
+# How long queue triage, which an operator asks for, waits for workers to answer an inspect.
 QUEUES_INSPECT_TIMEOUT_SECONDS = env.float("QUEUES_INSPECT_TIMEOUT_SECONDS", default=1.0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

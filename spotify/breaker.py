@@ -160,8 +160,10 @@ def breaker_names() -> list[str]:
 
 
 def breaker_state(name: str) -> dict[str, Any]:
-    raw = get_redis().hgetall(_key(name))
-    now = time.time()
+    return _state(name, get_redis().hgetall(_key(name)), now=time.time())
+
+
+def _state(name: str, raw: dict[Any, Any], *, now: float) -> dict[str, Any]:
     stored = raw.get("state") or "closed"
     open_until = float(raw.get("open_until") or 0)
     # An open circuit past its cooldown lets the next call probe: that is half-open.
@@ -182,7 +184,13 @@ def breaker_state(name: str) -> dict[str, Any]:
 
 def breaker_states() -> list[dict[str, Any]]:
     """Every breaker (the known ones even before their first call), for health, admin and API."""
-    return [breaker_state(name) for name in breaker_names()]
+    names = breaker_names()
+    pipe = get_redis().pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(_key(name))
+    raws = pipe.execute()
+    now = time.time()
+    return [_state(name, raw, now=now) for name, raw in zip(names, raws, strict=True)]
 
 
 def breaker_open_seconds(state: dict[str, Any], *, at: float) -> float:

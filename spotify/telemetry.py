@@ -80,9 +80,12 @@ def telemetry_snapshot() -> dict[str, dict[str, Any]]:
     """{"spotify.albums": {started, succeeded, failed, skipped, last_latency_ms,
     last_error, last_error_at}, ...} for every operation that has recorded anything."""
     client = get_redis()
+    names = sorted(str(member) for member in client.smembers(_index_key()))
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(_key(name))
     snapshot: dict[str, dict[str, Any]] = {}
-    for name in sorted(str(member) for member in client.smembers(_index_key())):
-        raw = client.hgetall(_key(name))
+    for name, raw in zip(names, pipe.execute(), strict=True):
         snapshot[name] = {
             **{outcome: int(raw.get(outcome) or 0) for outcome in _OUTCOMES},
             "last_latency_ms": float(raw["last_latency_ms"]) if raw.get("last_latency_ms") else None,
@@ -98,11 +101,14 @@ def _split(name: str) -> tuple[str, str]:
     return source, operation
 
 
-def ingestion_issues() -> list[dict[str, Any]]:
+def ingestion_issues(
+    *, breakers: list[dict[str, Any]] | None = None, snapshot: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """What an on-call engineer should look at, as in DESIGN.md "Defaults and shapes":
-    open (or probing) circuits, and operations whose latest outcome was an error."""
+    open (or probing) circuits, and operations whose latest outcome was an error. A caller
+    that has just read `breakers` and `snapshot` passes them instead of having them read again."""
     issues: list[dict[str, Any]] = []
-    for breaker in breaker_states():
+    for breaker in breaker_states() if breakers is None else breakers:
         if breaker["state"] != "closed":
             source, operation = _split(breaker["name"])
             issues.append(
@@ -115,7 +121,7 @@ def ingestion_issues() -> list[dict[str, Any]]:
                     "remaining_cooldown": breaker["remaining_cooldown"],
                 }
             )
-    for name, entry in telemetry_snapshot().items():
+    for name, entry in (telemetry_snapshot() if snapshot is None else snapshot).items():
         failed_last = entry["last_error_at"] and (entry["last_success_at"] or 0) < entry["last_error_at"]
         if failed_last:
             source, operation = _split(name)

@@ -38,8 +38,7 @@ def nonstaff(db: None) -> User:
 
 @pytest.fixture
 def short_probe_timeouts(settings) -> None:  # type: ignore[no-untyped-def]
-    """Most ops tests have no worker: do not wait a full second for pings nobody answers."""
-    settings.HEALTH_PING_TIMEOUT_SECONDS = 0.3
+    """Most ops tests have no worker: do not wait a full second for inspects nobody answers."""
     settings.QUEUES_INSPECT_TIMEOUT_SECONDS = 0.3
     settings.HEALTH_ALLOWLIST = []
     settings.TRUSTED_PROXIES = []
@@ -50,6 +49,5 @@ def short_probe_timeouts(settings) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def settings_fixture_short_probes(settings) -> None:  # type: ignore[no-untyped-def]
-    """Even shorter pings for fuzzing, which calls the queue report many times."""
+    """Even shorter inspects for fuzzing, which calls the queue report many times."""
     settings.QUEUES_INSPECT_TIMEOUT_SECONDS = 0.1
-    settings.HEALTH_PING_TIMEOUT_SECONDS = 0.1

@@ -164,12 +164,12 @@ def test_beat_that_ticked_after_the_evaluator_started_and_stopped_is_gone_even_i
 
 def test_no_workers_is_not_reported_by_an_evaluator_that_just_started(settings, fresh_evaluator: None) -> None:  # type: ignore[no-untyped-def]
     settings.ALERT_STARTUP_GRACE_SECONDS = 180
-    rule = rule_only("NoWorkers", channels=[], params={"timeout_seconds": 0.2}, pending_for=timedelta(0))
+    rule = rule_only("NoWorkers", channels=[], pending_for=timedelta(0))
     evaluator_started()
     assert alerts_evaluate()["opened"] == 0
     assert not Alert.objects.exists()
 
-    evaluator_started(at=time.time() - 181)  # the grace is over and still no worker answers
+    evaluator_started(at=time.time() - 181)  # the grace is over and still no worker heartbeat
     assert alerts_evaluate()["opened"] == 1
     assert Alert.objects.get(rule=rule).subject == "workers"
 

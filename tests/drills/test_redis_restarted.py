@@ -30,6 +30,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from accounts.services import app_get_or_create_default
 from ingest.models import Album, AlbumSource
 from jobs.beat import beat_status
+from jobs.heartbeat import workers_alive
 from jobs.models import JobRun
 from opsconsole.celery import app as celery_app
 from spotify.breaker import breaker_failure, breaker_states
@@ -159,7 +160,7 @@ def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_j
         name="drill ingest", task="ingest_albums_from_sources", interval=every_second, kwargs='{"batch_size": 10}'
     )
     broker = {"CELERY_BROKER_URL": private_redis.url}
-    worker = start_celery_worker(concurrency=2, extra_env=broker)
+    worker = start_celery_worker(concurrency=2, extra_env={**broker, "WORKER_HEARTBEAT_SECONDS": "1"})
     beat_env = {
         **os.environ,
         **broker,
@@ -207,6 +208,8 @@ def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_j
             return any(worker.hostname in reply for reply in replies)
 
         wait_for(worker_answers, timeout=20, what="worker answering pings on the restarted broker")
+        # Its heartbeat is back too: health and the NoWorkers alert see it again.
+        wait_for(lambda: worker.hostname in {w.hostname for w in workers_alive()}, timeout=15, what="worker heartbeat")
         # And new work flows: beat sends a fresh run through the restarted broker, the worker takes it.
         queue_albums(album_ids[30:35])
         worker.wait_until(lambda: AlbumSource.objects.filter(status="done").count() == 35, timeout=30)

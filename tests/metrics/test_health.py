@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import os
+import signal
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -8,7 +13,11 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from alerts.conditions import no_workers
+from alerts.grace import evaluator_started
+from core.redis import get_redis, key
 from jobs.beat import beat_heartbeat
+from jobs.heartbeat import HEARTBEAT_MISSES, worker_heartbeat, workers_alive
 from jobs.schedule import schedule_sync
 from spotify.breaker import breaker_failure
 from spotify.telemetry import telemetry_record
@@ -116,7 +125,10 @@ def test_redis_down_is_503_for_health_and_ready(settings, superuser: User) -> No
     assert response.json() == {"status": "degraded"}
     detailed = _get(client_for(superuser))
     assert detailed.status_code == 503
-    assert detailed.json()["checks"]["redis"]["status"] == "error"
+    checks = detailed.json()["checks"]
+    assert checks["redis"]["status"] == "error"
+    # What reads the same Redis is not asked: one connect timeout per probe, not one per check.
+    assert "not checked: Redis unreachable" in checks["workers"]["detail"]
     ready = Client().get("/ready")
     assert ready.status_code == 503
     assert any(reason.startswith("redis_unreachable") for reason in ready.json()["reasons"])
@@ -170,3 +182,86 @@ def test_database_down_is_503_not_500(transactional_db: None, superuser: User, s
     assert ready.status_code == 503
     assert any(reason.startswith("database_unreachable") for reason in ready.json()["reasons"])
     assert staff.status_code == 503 and staff.json() == {"status": "degraded"}
+
+
+# --- workers, from their heartbeats ---------------------------------------------------------
+
+# Test workers beat every second: a killed one is gone after HEARTBEAT_MISSES of them.
+HEARTBEAT_SECONDS = 1
+POLL_SECONDS = 0.25
+
+
+def _workers(client: Client) -> dict[str, list[str]]:
+    body = client.get("/health").json()
+    hostnames = {worker["hostname"]: worker["queues"] for worker in body["workers"]}
+    assert (body["checks"]["workers"]["status"] == "ok") == bool(hostnames)
+    return hostnames
+
+
+def _polled_until(predicate: Callable[[], bool], *, seconds: float) -> bool:
+    """`predicate` is true within `seconds`, asked at most seconds / POLL_SECONDS + 1 times."""
+    for _ in range(round(seconds / POLL_SECONDS)):
+        if predicate():
+            return True
+        time.sleep(POLL_SECONDS)
+    return predicate()
+
+
+def _heartbeat_worker(start_celery_worker: Callable[..., Any]) -> Any:
+    return start_celery_worker(extra_env={"WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)})
+
+
+@pytest.fixture
+def old_evaluator() -> None:
+    """NoWorkers as an evaluator past its startup grace sees it (alerts/grace.py)."""
+    evaluator_started(at=0.0)
+
+
+@pytest.mark.usefixtures("old_evaluator")
+def test_a_heartbeat_makes_the_workers_check_pass_without_asking_any_worker(superuser: User) -> None:
+    staff = client_for(superuser)
+    assert _workers(staff) == {}
+    assert [firing.subject for firing in no_workers({}, timezone.now())] == ["workers"]
+    worker_heartbeat(hostname="w1@example", queues=["default", "ingest"])
+    assert _workers(staff) == {"w1@example": ["default", "ingest"]}
+    assert no_workers({}, timezone.now()) == []
+
+
+def test_an_expired_heartbeat_leaves_the_index_too() -> None:
+    worker_heartbeat(hostname="gone@example", queues=["default"])
+    get_redis().delete(key("workers", "heartbeat", "gone@example"))  # what its expiry does
+    assert workers_alive() == []
+    assert not get_redis().sismember(key("workers", "heartbeats"), "gone@example")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("old_evaluator")
+def test_a_running_worker_is_reported_with_its_queues_and_gone_after_a_warm_shutdown(
+    start_celery_worker: Callable[..., Any], superuser: User
+) -> None:
+    worker = _heartbeat_worker(start_celery_worker)
+    staff = client_for(superuser)
+    assert _workers(staff) == {worker.hostname: ["default"]}
+    assert no_workers({}, timezone.now()) == []
+
+    worker.stop()  # SIGTERM: a warm shutdown deletes the heartbeat
+    assert worker.process.returncode == 0
+    assert _polled_until(lambda: _workers(staff) == {}, seconds=HEARTBEAT_SECONDS * HEARTBEAT_MISSES)
+    assert [firing.subject for firing in no_workers({}, timezone.now())] == ["workers"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("old_evaluator")
+def test_a_killed_worker_is_reported_gone_once_its_heartbeat_expires(
+    start_celery_worker: Callable[..., Any], superuser: User
+) -> None:
+    worker = _heartbeat_worker(start_celery_worker)
+    staff = client_for(superuser)
+    assert _polled_until(lambda: worker.hostname in _workers(staff), seconds=HEARTBEAT_SECONDS)
+
+    os.killpg(worker.process.pid, signal.SIGKILL)  # nothing runs to delete the heartbeat
+    worker.process.wait(timeout=10)
+    # Still listed: only its expiry, within HEARTBEAT_MISSES intervals of its last beat, removes it.
+    assert get_redis().ttl(key("workers", "heartbeat", worker.hostname)) > 0
+    assert _polled_until(lambda: _workers(staff) == {}, seconds=HEARTBEAT_SECONDS * HEARTBEAT_MISSES)
+    assert [firing.subject for firing in no_workers({}, timezone.now())] == ["workers"]
