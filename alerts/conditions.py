@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -138,12 +138,11 @@ def account_quarantined(params: dict[str, Any], now: datetime) -> list[Firing]:
 
 def account_reauth_due(params: dict[str, Any], now: datetime) -> list[Firing]:
     """Refresh tokens die 6 months after authorization: warn `days` ahead."""
-    from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount
+    from accounts.models import SpotifyAccount, reauth_due_soon_q
 
     days = _param(params, "days", settings.REAUTH_WARNING_DAYS)
-    cutoff = now - REFRESH_TOKEN_LIFETIME + timedelta(days=days)
     accounts = (
-        SpotifyAccount.objects.filter(is_active=True, authorized_at__lte=cutoff)
+        SpotifyAccount.objects.filter(reauth_due_soon_q(now=now, days=days), is_active=True)
         .exclude(health=SpotifyAccount.Health.REAUTH_REQUIRED)
         .only("pk", "display_name", "authorized_at")
         .order_by("authorized_at")
