@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from accounts import selectors, services
 from accounts.admin_connect import SpotifyAccountConnectMixin, SpotifyAppConnectMixin
-from accounts.models import SpotifyAccount, SpotifyApp
+from accounts.models import SpotifyAccount, SpotifyApp, reauth_due_soon_q
 from audit.services import audit_record
 from core.actors import request_actor
 from core.admin_utils import FastChangelistMixin
@@ -71,12 +71,7 @@ class TokenExpiryFilter(admin.SimpleListFilter):
         if self.value() == "expiring":
             return queryset.filter(token_expires_at__gt=now, token_expires_at__lte=now + timedelta(hours=1))
         if self.value() == "reauth_soon":
-            from django.conf import settings
-
-            from accounts.models import REFRESH_TOKEN_LIFETIME
-
-            cutoff = now - REFRESH_TOKEN_LIFETIME + timedelta(days=settings.REAUTH_WARNING_DAYS)
-            return queryset.filter(authorized_at__lte=cutoff)
+            return queryset.filter(reauth_due_soon_q(now=now))
         return queryset
 
 

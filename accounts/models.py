@@ -13,6 +13,20 @@ from core.crypto import EncryptedTextField
 REFRESH_TOKEN_LIFETIME = timedelta(days=182)
 
 
+def reauth_warning_cutoff(*, now: datetime | None = None, days: float | None = None) -> datetime:
+    """The rule of "re-authorization due soon", once: an account authorized at or before this
+    moment loses its refresh token within `days` (REAUTH_WARNING_DAYS) of `now`. The model's
+    property, the API list, the admin filter, the alert and the Prometheus gauge all compare
+    `authorized_at` with it."""
+    days = settings.REAUTH_WARNING_DAYS if days is None else days
+    return (now or timezone.now()) - REFRESH_TOKEN_LIFETIME + timedelta(days=days)
+
+
+def reauth_due_soon_q(*, now: datetime | None = None, days: float | None = None) -> models.Q:
+    """The accounts whose re-authorization is due soon (`reauth_warning_cutoff`), as a filter."""
+    return models.Q(authorized_at__lte=reauth_warning_cutoff(now=now, days=days))
+
+
 class SpotifyApp(models.Model):
     """A registered Spotify client. Rate limits and the user cap are per app."""
 
@@ -110,7 +124,7 @@ class SpotifyAccount(models.Model):
 
     @property
     def reauth_due_soon(self) -> bool:
-        return self.reauth_due_at - timezone.now() <= timedelta(days=settings.REAUTH_WARNING_DAYS)
+        return self.authorized_at <= reauth_warning_cutoff()
 
     @property
     def token_is_stale(self) -> bool:

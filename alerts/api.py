@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -16,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alerts import services
+from alerts.filters import AlertFilter, AlertSilenceFilter
 from alerts.models import Alert, AlertRule, AlertSilence, NotificationChannel
 from core.actors import request_actor
 
@@ -54,24 +54,14 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AlertFilterSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=Alert.State.choices, required=False)
-
-
 class AlertListView(ListAPIView):
     """Alerts, newest first; `state` filters (`pending`: the condition holds, not yet for the rule's `pending_for`)."""
 
+    queryset = Alert.objects.select_related("rule").order_by("-opened_at", "-id")
     serializer_class = AlertSerializer
+    filterset_class = AlertFilter
 
-    def get_queryset(self) -> QuerySet[Alert]:
-        filters = AlertFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        alerts = Alert.objects.select_related("rule").order_by("-opened_at", "-id")
-        if "state" in filters.validated_data:
-            alerts = alerts.filter(state=filters.validated_data["state"])
-        return alerts
-
-    @extend_schema(parameters=[AlertFilterSerializer], tags=["alerts"], operation_id="alerts_list")
+    @extend_schema(tags=["alerts"], operation_id="alerts_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return super().get(request, *args, **kwargs)
 
@@ -256,24 +246,14 @@ class SilenceSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class SilenceFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=AlertSilence.Status.choices, required=False)
-
-
 class SilenceListCreateView(ListAPIView):
     """Silences, newest first (`status` filters); POST creates one (operators), audited."""
 
+    queryset = AlertSilence.objects.select_related("rule").order_by("-created_at", "-id")
     serializer_class = SilenceSerializer
+    filterset_class = AlertSilenceFilter
 
-    def get_queryset(self) -> QuerySet[AlertSilence]:
-        filters = SilenceFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        silences = AlertSilence.objects.select_related("rule").order_by("-created_at", "-id")
-        if "status" in filters.validated_data:
-            silences = silences.with_status(filters.validated_data["status"], timezone.now())
-        return silences
-
-    @extend_schema(parameters=[SilenceFilterSerializer], tags=["alerts"], operation_id="alert_silences_list")
+    @extend_schema(tags=["alerts"], operation_id="alert_silences_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return super().get(request, *args, **kwargs)
 

@@ -141,12 +141,11 @@ def account_quarantined(params: dict[str, Any], now: datetime) -> list[Firing]:
 
 def account_reauth_due(params: dict[str, Any], now: datetime) -> list[Firing]:
     """Refresh tokens die 6 months after authorization: warn `days` ahead."""
-    from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount
+    from accounts.models import SpotifyAccount, reauth_due_soon_q
 
     days = params["days"]
-    cutoff = now - REFRESH_TOKEN_LIFETIME + timedelta(days=days)
     accounts = (
-        SpotifyAccount.objects.filter(is_active=True, authorized_at__lte=cutoff)
+        SpotifyAccount.objects.filter(reauth_due_soon_q(now=now, days=days), is_active=True)
         .exclude(health=SpotifyAccount.Health.REAUTH_REQUIRED)
         .only("pk", "display_name", "authorized_at")
         .order_by("authorized_at")

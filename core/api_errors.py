@@ -45,8 +45,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class ApiJsonErrorsMiddleware:
-    """Under /api/, a 404 or 405 that no DRF view shaped (an unmatched path, a plain Django view's
-    wrong method) answers the same JSON as every other API error; other paths keep Django's pages.
+    """Under /api/, a 404, 405 or 406 that no DRF JSON view shaped (an unmatched path, a plain
+    Django view's wrong method, a view that renders only HTML or YAML asked for something else)
+    answers the same JSON as every other API error; other paths keep Django's pages.
 
     Sits outside CommonMiddleware, so APPEND_SLASH still redirects a path that only lacks its slash.
     """
@@ -58,14 +59,16 @@ class ApiJsonErrorsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith(self.PREFIX) or response.status_code not in (404, 405):
+        if not request.path.startswith(self.PREFIX) or response.status_code not in (404, 405, 406):
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
         if response.status_code == 404:
             detail = str(exceptions.NotFound.default_detail)
-        else:
+        elif response.status_code == 405:
             detail = str(exceptions.MethodNotAllowed(request.method or "").detail)
+        else:
+            detail = str(exceptions.NotAcceptable.default_detail)
         shaped = JsonResponse({"detail": detail, "errors": {}}, status=response.status_code)
         if response.has_header("Allow"):
             shaped["Allow"] = response["Allow"]

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-import orjson
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Expression, F, Func, Model, OuterRef, QuerySet, Subquery, TextField
 from django.db.models.expressions import RawSQL
@@ -29,7 +28,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from core.renderers import OrjsonRenderer
+from core.renderers import JsonText, OrjsonRenderer
 
 Row = dict[str, Any]
 
@@ -247,13 +246,13 @@ class RowSerializer:
         return sql, tuple(params)
 
     def json_rows_for(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        """`json_rows` where the response's renderer can embed them: only OrjsonRenderer writes a
-        Fragment; another renderer (CSV) gets the Python rows."""
+        """`json_rows` where the response's renderer can embed them: only OrjsonRenderer writes
+        JsonText; another renderer (CSV) gets the Python rows."""
         if not isinstance(getattr(request, "accepted_renderer", None), OrjsonRenderer):
             return None
         return self.json_rows(queryset)
 
-    def listed(self, request: Any, queryset: QuerySet[Any]) -> tuple[int, list[Row] | orjson.Fragment]:
+    def listed(self, request: Any, queryset: QuerySet[Any]) -> tuple[int, list[Row] | JsonText]:
         """An unpaginated list's rows for the response: how many, and the rows."""
         json_rows = self.json_rows_for(request, queryset)
         if json_rows is not None:
@@ -283,9 +282,9 @@ class RowSerializer:
         return out
 
 
-def json_array(texts: Sequence[str]) -> orjson.Fragment:
+def json_array(texts: Sequence[str]) -> JsonText:
     """JSON object texts as one array the renderer writes as it is."""
-    return orjson.Fragment("[" + ",".join(texts) + "]")
+    return JsonText("[" + ",".join(texts) + "]")
 
 
 class RowsListMixin:

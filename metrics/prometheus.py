@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
 
 from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
@@ -121,11 +120,9 @@ class OpsCollector(Collector):
     def _alerting(self) -> Iterator[Metric]:
         """Gauges the generated Prometheus rules (alerts/prometheus_rules.py) alert on: each the
         reading its console condition (alerts/conditions.py) takes."""
-        from django.conf import settings
         from django.db.models import Max
-        from django.utils import timezone
 
-        from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount
+        from accounts.models import SpotifyAccount, reauth_due_soon_q
         from alerts.models import Alert, Severity
         from ingest.models import DeadLetter
         from ingest.quality import tracks_quality_average
@@ -157,9 +154,8 @@ class OpsCollector(Collector):
         for status in DeadLetter.Status.values:
             letters.add_metric([status], float(by_status.get(status, 0)))
         yield letters
-        cutoff = timezone.now() - REFRESH_TOKEN_LIFETIME + timedelta(days=settings.REAUTH_WARNING_DAYS)
         due = SpotifyAccount.objects.filter(is_active=True).filter(
-            Q(authorized_at__lte=cutoff) | Q(health=SpotifyAccount.Health.REAUTH_REQUIRED)
+            reauth_due_soon_q() | Q(health=SpotifyAccount.Health.REAUTH_REQUIRED)
         )
         reauth = GaugeMetricFamily(
             "opsconsole_accounts_reauth_due", "Active accounts needing re-authorization now or within REAUTH_WARNING_DAYS."

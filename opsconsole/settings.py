@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_filters",
     "django_celery_beat",
     "django_celery_results",
     "health_check",
@@ -372,6 +373,8 @@ REST_FRAMEWORK = {
     # DRF's JSON, encoded by orjson (core/renderers.py).
     "DEFAULT_RENDERER_CLASSES": ["core.renderers.OrjsonRenderer"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.DefaultPagination",
+    # Every list filters through its FilterSet (`filterset_class`); drf-spectacular documents them.
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import uuid
 from collections import OrderedDict
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.renderers import JSONRenderer
 
-from core.renderers import OrjsonRenderer
+from core.renderers import JsonText, OrjsonRenderer
 
 SAMPLE = {
     "count": 2,
@@ -51,3 +52,13 @@ json_values = st.recursive(
 @given(json_values)
 def test_same_bytes_for_any_json_value(value: object) -> None:
     assert OrjsonRenderer().render(value) == JSONRenderer().render(value)
+
+
+def test_rows_postgresql_wrote_render_as_drf_renders_them_compact_indented_or_oversized() -> None:
+    rows = '[{"name":"Ünïcode \u2028 “q”","n":1,"at":"2026-11-29T20:02:16Z","tags":["a"]}]'
+    embedded = {"count": 1, "results": JsonText(rows)}
+    plain = {"count": 1, "results": json.loads(rows)}
+    assert OrjsonRenderer().render(embedded) == JSONRenderer().render(plain)
+    for accepted in ("application/json; indent=2", "application/json; indent=4"):
+        assert OrjsonRenderer().render(embedded, accepted) == JSONRenderer().render(plain, accepted)
+    assert OrjsonRenderer().render({**embedded, "big": 2**70}) == JSONRenderer().render({**plain, "big": 2**70})
