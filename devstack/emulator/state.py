@@ -58,6 +58,8 @@ class Fault:
     retry_after: float | None = None
     times: int | None = None
     latency: float | None = None
+    # Epoch seconds after which the fault is gone, used up or not (None: until used up or cleared).
+    until: float | None = None
 
 
 @dataclass
@@ -198,13 +200,16 @@ class EmulatorState:
         retry_after: float | None = None,
         times: int | None = None,
         latency: float | None = None,
+        seconds: float | None = None,
     ) -> None:
         """Make `endpoint` ("*" for all) answer `status` (None: only the latency) for the
-        next `times` requests (None: until cleared). Faults on one endpoint queue in order."""
+        next `times` requests (None: until cleared), for at most `seconds` from now (None: no
+        end). Faults on one endpoint queue in order."""
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; one of {', '.join(ENDPOINTS)}")
+        until = now() + float(seconds) if seconds is not None else None
         with self._lock:
-            self._faults.setdefault(endpoint, []).append(Fault(status, retry_after, times, latency))
+            self._faults.setdefault(endpoint, []).append(Fault(status, retry_after, times, latency, until))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -432,6 +437,8 @@ class EmulatorState:
         with self._lock:
             for name in (endpoint, "*"):
                 queue = self._faults.get(name)
+                while queue and queue[0].until is not None and queue[0].until <= now():
+                    queue.pop(0)
                 if not queue:
                     continue
                 fault = queue[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -347,3 +348,12 @@ def test_all_playlists_lists_unfollowed_ones_too(spotify_emulator: SpotifyEmulat
     assert remote.playlists_of("liam") == []
     [listed] = remote.playlists()
     assert (listed["id"], listed["followed"]) == (created["id"], False)
+
+
+def test_a_fault_with_seconds_ends_then_even_if_not_used_up(spotify_emulator: SpotifyEmulator) -> None:
+    token = _client_token(spotify_emulator)
+    album_id = spotify_emulator.catalog.album_ids()[0]
+    EmulatorRemote(spotify_emulator.url).fault("album", status=503, times=100, seconds=0.3)
+    assert _get(spotify_emulator, f"albums/{album_id}", token).status_code == 503
+    time.sleep(0.4)
+    assert _get(spotify_emulator, f"albums/{album_id}", token).status_code == 200
