@@ -268,7 +268,11 @@ JOB_PING_TIMEOUT_SECONDS = env.float("JOB_PING_TIMEOUT_SECONDS", default=3.0)
 
 # --- Celery (cookiecutter-django's block) ---------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' backend, retrying a lost database connection (jobs/result_backend.py).
+CELERY_RESULT_BACKEND = "jobs.result_backend:DatabaseBackend"
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+# Up to 10 s apart (Celery's backoff from 10 ms with jitter): about a minute of outage waited out.
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 CELERY_RESULT_EXTENDED = True
 # Our daily `retention` job prunes task results (RETENTION_TASK_RESULTS_DAYS): no second
 # cleanup schedule (celery.backend_cleanup) next to it.
@@ -281,7 +285,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_TASK_TRACK_STARTED = True
+# Off: the JobRun says a task started (jobs.signals). Storing STARTED in the result backend ran
+# before the task body, so with the database down it failed outside the body and Celery dropped the
+# message, its work and any retry with it (the chaos soak; tests/jobs/test_task_base.py).
+CELERY_TASK_TRACK_STARTED = False
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
