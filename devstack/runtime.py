@@ -129,10 +129,14 @@ def ensure_redis() -> str:
             str(redis_dir / "redis.pid"),
             "--logfile",
             str(redis_dir / "redis.log"),
+            # Persistent as production's (docker-compose.yml): a restart keeps the broker's queued
+            # and unacknowledged tasks, the locks and the counters. One argument per word: "60 1"
+            # as one was read as no save point at all, and a restart lost everything.
             "--save",
-            "60 1",
+            "60",
+            "1",
             "--appendonly",
-            "no",
+            "yes",
         ],
         check=True,
     )
