@@ -72,7 +72,13 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
             for playlist, still_followed in zip(group, followed, strict=True):
                 try:
                     with playlist_lock(playlist):
-                        outcome = _verify_one(client=client, playlist=playlist, followed=still_followed, actor=actor)
+                        outcome = _verify_one(
+                            client=client,
+                            playlist=playlist,
+                            asked_about=playlist.spotify_playlist_id,
+                            followed=still_followed,
+                            actor=actor,
+                        )
                 except LockBusy:
                     summary["busy"] += 1
                     continue
@@ -84,11 +90,16 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
     return summary
 
 
-def _verify_one(*, client: Any, playlist: Playlist, followed: bool, actor: str) -> dict[str, Any]:
+def _verify_one(*, client: Any, playlist: Playlist, asked_about: str, followed: bool, actor: str) -> dict[str, Any]:
+    """`followed` is Spotify's answer about `asked_about`, asked before this playlist's lock was taken."""
     from spotify import SpotifyNotFound
 
     playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist.pk)
     if playlist.status != Playlist.Status.ACTIVE or playlist.frozen or not playlist.spotify_playlist_id:
+        return {}
+    if playlist.spotify_playlist_id != asked_about:
+        # Recreated since the run asked (a sync found it deleted): the answer was about the old
+        # playlist, and acting on it would create a second copy. The next run checks the new one.
         return {}
     try:
         on_spotify = client.get_playlist(playlist.spotify_playlist_id, fields=VERIFY_FIELDS)

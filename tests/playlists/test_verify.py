@@ -144,3 +144,26 @@ def test_many_retired_playlists_take_one_call_per_forty(make_account: Any, spoti
 
     assert (len(result["unfollowed"]), result["calls"], spotify_emulator.count("library_remove")) == (41, 2, 2)
     assert spotify_emulator.playlists_of("many") == []
+
+
+def test_a_playlist_recreated_while_a_run_checks_its_old_id_is_not_recreated_again(
+    synced: Playlist, spotify_emulator: Any, monkeypatch: Any
+) -> None:
+    """Found by the chaos soak: a verify run asks Spotify about a batch of playlists first; one of
+    them, deleted by its owner, was recreated by a reshuffle meanwhile; the run took the old id's
+    "not in the library" for the new playlist and created a second copy of it."""
+    from playlists.services import verify
+
+    listed = verify.playlists_to_verify()  # what a run holds: the old Spotify id
+    old_id = synced.spotify_playlist_id
+    spotify_emulator.edit_playlist(old_id, deleted=True)
+    services.playlist_reshuffle(playlist=synced, actor="test")  # 404 on the write: recreated once
+    synced.refresh_from_db()
+    assert synced.spotify_playlist_id not in ("", old_id)
+    monkeypatch.setattr(verify, "playlists_to_verify", lambda limit=None: listed)
+
+    services.playlists_verify(actor="test")
+
+    assert [p["id"] for p in spotify_emulator.playlists_of("verifier")] == [synced.spotify_playlist_id]
+    assert spotify_emulator.count("create_playlist") == 1
+    assert drift_rows(synced) == []
