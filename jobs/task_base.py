@@ -16,8 +16,17 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# A dropped or refused connection to PostgreSQL (Django wraps psycopg's) or to Redis.
-STORE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+from core.errors import Unavailable
+
+# A dropped or refused connection to PostgreSQL (Django wraps psycopg's) or to Redis, and follow-up
+# work that could not be queued (jobs.services.QueueUnavailable: those runs are marked failed).
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    Unavailable,
+)
 # 5 s, 10 s, 20 s, 40 s, then every 60 s: a store down for ten minutes is still waited out.
 STORE_RETRY_BASE_SECONDS = 5
 STORE_RETRY_MAX_SECONDS = 60
