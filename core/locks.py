@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import redis
 
 from core.redis import get_redis, key
 
@@ -47,7 +50,24 @@ def redis_lock(name: str, *, ttl_seconds: int = 300, owner: str | None = None) -
     try:
         yield
     finally:
-        client.eval(_RELEASE, 1, lock_key, token)
+        _release(client, lock_key, token)
+
+
+# A release that fails while Redis restarts leaves the lock to its TTL (minutes for a playlist):
+# every other run on that playlist waits that long. The release waits the restart out instead.
+RELEASE_RETRY_SECONDS = 20.0
+
+
+def _release(client: redis.Redis, lock_key: str, token: str) -> None:
+    deadline = time.monotonic() + RELEASE_RETRY_SECONDS
+    while True:
+        try:
+            client.eval(_RELEASE, 1, lock_key, token)
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 def redis_lock_release(name: str, *, owner: str) -> bool:
