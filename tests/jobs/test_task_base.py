@@ -96,3 +96,30 @@ def test_tasks_delivered_while_the_database_is_down_wait_for_it_and_none_is_lost
     assert sum(1 for n in received.values() if n >= 2) >= 2, f"the runs tried while the database was away came back: {received}"
     assert PlaylistSnapshot.objects.filter(playlist__in=playlists).count() == len(playlists)
     assert Playlist.objects.filter(pk__in=[p.pk for p in playlists], current_snapshot__isnull=False).count() == len(playlists)
+
+
+def test_a_retry_waits_out_a_broker_restart_before_it_gives_up(monkeypatch: Any) -> None:
+    """Celery publishes a retry as a new message and drops the task when that fails: the soak's
+    Redis restart turned retries into `reject requeue=False`."""
+    from celery.app.task import Task as CeleryTask
+
+    from jobs.services import PUBLISH_RETRY_POLICY
+
+    published: list[dict[str, Any]] = []
+
+    @app.task(name="tests.retry_publish", bind=True)
+    def retrying(self: Any) -> None:
+        raise self.retry(countdown=5)
+
+    def signature_from_request(self: Any, request: Any, args: Any, kwargs: Any, **options: Any) -> Any:
+        published.append(options)
+        raise RuntimeError("stop before publishing")
+
+    monkeypatch.setattr(CeleryTask, "signature_from_request", signature_from_request)
+    retrying.push_request(id="t-1", called_directly=False, retries=0)
+    try:
+        with pytest.raises(RuntimeError):
+            retrying.retry(countdown=5)
+    finally:
+        retrying.pop_request()
+    assert published[0]["retry"] is True and published[0]["retry_policy"] == PUBLISH_RETRY_POLICY
