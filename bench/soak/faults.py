@@ -26,7 +26,7 @@ import psutil
 
 from bench.soak.config import BASE_DIR, SoakConfig
 from bench.soak.db import read
-from bench.soak.doors import Doors
+from bench.soak.doors import DoorError, Doors
 from bench.soak.fleet import Fleet, account_reauthorize
 from bench.soak.stack import SoakStack
 
@@ -403,8 +403,18 @@ class Chaos:
             fault.expect_alerts.append({"rule": "AccountReauthRequired", "subject": account_id})
             # Long enough for the evaluator to see it (and page) before the owner agrees again.
             self.hold(3 * self.config.alert_interval_seconds)
-        account_reauthorize(doors=self.doors, account_id=account_id, user_id=row["user_id"])
-        fault.details["reauthorized"] = True
+        # The owner agrees again; a failure page (Spotify's token exchange answered 429 or 5xx) is
+        # followed, as a person would, by a fresh link a little later.
+        for attempt in range(1, 7):
+            try:
+                account_reauthorize(doors=self.doors, account_id=account_id, user_id=row["user_id"])
+            except DoorError as exc:
+                fault.details[f"reauthorize_attempt_{attempt}"] = str(exc)[:120]
+                self.hold(10)
+                continue
+            fault.details["reauthorized"] = attempt
+            return
+        raise DoorError(f"{account_id} could not be re-authorized in 6 attempts")
 
     def _synced_playlist(self) -> tuple[str, str] | None:
         from playlists.models import Playlist
