@@ -45,7 +45,10 @@ def redis_lock(name: str, *, ttl_seconds: int = 300, owner: str | None = None) -
     token = owner or uuid.uuid4().hex
     client = get_redis()
     taken = bool(client.set(lock_key, token, nx=True, ex=ttl_seconds))
-    if not taken and (owner is None or not int(client.eval(_TAKE_OVER, 1, lock_key, token, ttl_seconds))):
+    # A lock holding our token is ours: a redelivered task's (same owner), or this very SET's when
+    # its reply was lost and redis-py sent it again (the NX then fails on our own key; the soak
+    # found such a lock left held, its holder told LockBusy).
+    if not taken and not int(client.eval(_TAKE_OVER, 1, lock_key, token, ttl_seconds)):
         raise LockBusy(name)
     try:
         yield

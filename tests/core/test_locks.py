@@ -39,3 +39,20 @@ def test_a_lock_is_released_even_when_redis_restarts_while_it_is_held(db: None, 
 def test_a_held_lock_refuses_a_second_owner(db: None) -> None:
     with redis_lock("test:busy", ttl_seconds=60), pytest.raises(LockBusy), redis_lock("test:busy", ttl_seconds=60):
         pass
+
+
+def test_a_set_whose_reply_was_lost_and_sent_again_still_takes_the_lock(db: None, monkeypatch: Any) -> None:
+    """Found by the chaos soak: redis-py sends a SET again when its reply times out; the NX of the
+    second one fails on the key the first one set, and the lock was left held by nobody."""
+    client = get_redis()
+    real_set = client.set
+
+    def set_then_lose_the_reply(*args: Any, **kwargs: Any) -> Any:
+        real_set(*args, **kwargs)  # applied by Redis; what the caller sees is the retry's answer
+        return real_set(*args, **kwargs)
+
+    monkeypatch.setattr(client, "set", set_then_lose_the_reply)
+    with redis_lock("test:lost-reply", ttl_seconds=300):
+        assert client.get(key("lock", "test:lost-reply")) is not None
+    monkeypatch.setattr(client, "set", real_set)
+    assert client.get(key("lock", "test:lost-reply")) is None
