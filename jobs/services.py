@@ -166,15 +166,8 @@ def job_enqueue_many(
         for index, run in enumerate(runs):
             headers = {"trigger": trigger, "triggered_by": triggered_by, "correlation_id": run.correlation_id}
             try:
-                current_app.send_task(
-                    name,
-                    args=run.args,
-                    kwargs=run.kwargs,
-                    task_id=run.task_id,
-                    headers=headers,
-                    retry=True,
-                    retry_policy=PUBLISH_RETRY_POLICY,
-                )
+                # Waits out a broker restart first (CELERY_TASK_PUBLISH_RETRY_POLICY).
+                current_app.send_task(name, args=run.args, kwargs=run.kwargs, task_id=run.task_id, headers=headers)
             except (KombuOperationalError, RedisError) as exc:
                 _unpublished(runs[index:], total=len(runs), error=exc)
 
@@ -185,10 +178,6 @@ def job_enqueue_many(
 
 class QueueUnavailable(Unavailable):
     """The broker stayed away through the publish's retries: the runs named were never queued."""
-
-
-# A broker restart takes seconds: each message waits up to about 25 s for it (kombu's ensure).
-PUBLISH_RETRY_POLICY = {"max_retries": 8, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
 
 
 def _unpublished(runs: list[JobRun], *, total: int, error: BaseException) -> None:

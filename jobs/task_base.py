@@ -11,8 +11,6 @@ Errors a task handles itself (ingest's own database retry, Spotify's) are caught
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Task
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -41,12 +39,3 @@ class JobTask(Task):  # type: ignore[misc]
     retry_backoff_max = STORE_RETRY_MAX_SECONDS
     retry_jitter = False
     retry_kwargs = {"max_retries": STORE_MAX_RETRIES}
-
-    def retry(self, *args: Any, **kwargs: Any) -> Any:
-        """A retry is a message published again: it waits out a broker restart as every publish does
-        (Celery drops the task, unacknowledged, when that publish fails)."""
-        from jobs.services import PUBLISH_RETRY_POLICY
-
-        kwargs.setdefault("retry", True)
-        kwargs.setdefault("retry_policy", PUBLISH_RETRY_POLICY)
-        return super().retry(*args, **kwargs)

@@ -271,8 +271,15 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 # django-celery-results' backend, retrying a lost database connection (jobs/result_backend.py).
 CELERY_RESULT_BACKEND = "jobs.result_backend:DatabaseBackend"
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
-# Up to 10 s apart (Celery's backoff from 10 ms with jitter): about a minute of outage waited out.
-CELERY_RESULT_BACKEND_MAX_RETRIES = 10
+# From 0.5 s doubling to 5 s apart (with jitter): a database restart is waited out, a long outage not.
+CELERY_RESULT_BACKEND_MAX_RETRIES = 20
+CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 500
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 5000
+# A broker restart takes seconds: every publish (beat's schedule, a queued job, a task's retry) waits
+# it out, about 25 s at most, instead of failing at once (Celery's default gives up after ~1 s, and
+# drops a task whose retry it cannot publish). jobs.services marks runs it still could not queue.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 8, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
 CELERY_RESULT_EXTENDED = True
 # Our daily `retention` job prunes task results (RETENTION_TASK_RESULTS_DAYS): no second
 # cleanup schedule (celery.backend_cleanup) next to it.
