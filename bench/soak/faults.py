@@ -391,7 +391,8 @@ class Chaos:
         account_id, row = picked
         revoked = self.emulator.revoke_user(row["user_id"])
         fault.details.update(account=account_id, user=row["user_id"], refresh_tokens_revoked=revoked)
-        deadline = time.monotonic() + 240
+        # Noticed on the account's next call to Spotify (verify_playlists calls for every account).
+        deadline = time.monotonic() + 150
         noticed = False
         while time.monotonic() < deadline and not self.stop_event.is_set():
             noticed = bool(read(lambda: SpotifyAccount.objects.filter(pk=account_id, health="reauth_required").exists()))

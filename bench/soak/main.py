@@ -192,7 +192,16 @@ def _run(config: SoakConfig, stack: SoakStack, t0: float) -> int:
         f"stopped as {final} does in {outcome['seconds']} s; survivors {len(outcome['survivors'])}, ports taken {outcome['ports_taken']}",
     )
     ledger.check_full_stops()
+    from bench.soak.logs import runner_events
+
+    exits = [
+        f"{event['server']}@{float(event['ts']) - run_started:.0f}s (exit {event.get('returncode')}, after {ledger.before(float(event['ts']))})"
+        for event in runner_events(stack.log_dir)
+        if event.get("event") == "exited"
+    ]
     extra = {
+        # A server that exited by itself (the runner started it again, as compose would): informational.
+        "server_exits": exits,
         "drain": {"seconds": round(run_ended - faults_ended), "left": busy},
         "workload": workload.figures(),
         "door_calls": len(doors.calls),
