@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install demo demo-logs test bench lint stop browser promtool wrk migrate clean backup restore up down logs
+.PHONY: install demo demo-logs test bench soak lint stop browser promtool wrk migrate clean backup restore up down logs
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ test: install browser promtool
 
 bench: install wrk
 	$(BIN)/python -m bench
+
+# The chaos soak (bench/soak/, RELIABILITY.md): SOAK_MINUTES (default 20) and SOAK_SEED (printed) replay a run.
+soak: install
+	$(BIN)/python -m bench soak
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt

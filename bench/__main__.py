@@ -9,6 +9,7 @@ they come and merged into var/bench/latest.json.
     python -m bench                 # every case
     python -m bench admin. api.     # cases whose names start with these prefixes
     python -m bench --list
+    python -m bench soak            # the chaos soak (bench/soak/, `make soak`)
 
 Sizes (BENCH_TRACKS, BENCH_PLAYLISTS, ...) and knobs: see BENCHMARKS.md.
 """
@@ -214,6 +215,11 @@ def summary(results: dict[str, Figures]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["soak"]:
+        # The chaos soak (bench/soak/): a stack and a database of its own under var/soak/.
+        from bench.soak.main import main as soak
+
+        return soak(argv[1:])
     started = time.perf_counter()
     database = _prepare_environment()
     import django

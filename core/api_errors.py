@@ -13,6 +13,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import Unavailable
+
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -20,7 +22,17 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class TryAgainLater(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A dependency is unavailable; try again."
+    default_code = "unavailable"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    retry_after = None
+    if isinstance(exc, Unavailable):
+        retry_after = exc.retry_after_seconds
+        exc = TryAgainLater(f"{exc} Nothing was done; send the same request again.")
     # Django raises these while DRF reads the body; unhandled they become an HTML 400 page.
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(f"Request body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).")
@@ -41,6 +53,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = {"detail": "Request failed.", "errors": {"non_field_errors": data}}
     if response.status_code == status.HTTP_401_UNAUTHORIZED and "WWW-Authenticate" not in response:
         response["WWW-Authenticate"] = "Token"
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     return response
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import redis
 
 from core.redis import get_redis, key
 
@@ -42,12 +45,32 @@ def redis_lock(name: str, *, ttl_seconds: int = 300, owner: str | None = None) -
     token = owner or uuid.uuid4().hex
     client = get_redis()
     taken = bool(client.set(lock_key, token, nx=True, ex=ttl_seconds))
-    if not taken and (owner is None or not int(client.eval(_TAKE_OVER, 1, lock_key, token, ttl_seconds))):
+    # A lock holding our token is ours: a redelivered task's (same owner), or this very SET's when
+    # its reply was lost and redis-py sent it again (the NX then fails on our own key; the soak
+    # found such a lock left held, its holder told LockBusy).
+    if not taken and not int(client.eval(_TAKE_OVER, 1, lock_key, token, ttl_seconds)):
         raise LockBusy(name)
     try:
         yield
     finally:
-        client.eval(_RELEASE, 1, lock_key, token)
+        _release(client, lock_key, token)
+
+
+# A release that fails while Redis restarts leaves the lock to its TTL (minutes for a playlist):
+# every other run on that playlist waits that long. The release waits the restart out instead.
+RELEASE_RETRY_SECONDS = 20.0
+
+
+def _release(client: redis.Redis, lock_key: str, token: str) -> None:
+    deadline = time.monotonic() + RELEASE_RETRY_SECONDS
+    while True:
+        try:
+            client.eval(_RELEASE, 1, lock_key, token)
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 def redis_lock_release(name: str, *, owner: str) -> bool:

@@ -23,7 +23,8 @@ from typing import IO, TextIO
 from urllib.parse import unquote
 
 from core.progress import Progress
-from devstack.runtime import VAR_DIR, _free_port, bootstrap, load_local_env
+from devstack.processes import Stack, alerts_spec, beat_spec, emulator_spec, stop_rank, web_spec, worker_spec
+from devstack.runtime import STARTED, VAR_DIR, _free_port, bootstrap, load_local_env, stop_started
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -155,32 +156,29 @@ def banner(*, port: int, emulator_port: int, username: str, password: str, conne
     return "\n".join([*lines, rule]) + "\n"
 
 
+def stopping(stack: Stack) -> str:
+    """What Ctrl-C stops, in the order it stops them."""
+    names = {"web": "web", "beat": "beat", "alerts": "the alert evaluator", "worker": "worker", "emulator": "the emulator"}
+    parts = [
+        names.get(server.spec.kind, server.name) for server in sorted(stack.servers.values(), key=lambda s: stop_rank(s.name))
+    ]
+    parts += [{"redis": "Redis", "postgres": "PostgreSQL"}[name] for name in ("redis", "postgres") if name in STARTED]
+    return ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts) or "nothing"
+
+
 def main() -> int:
     out = sys.stdout
     boot = Boot(out)
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    long_running: set[str] = set()
-    log_start: dict[str, int] = {}
-
-    def spawn(name: str, *argv: str, oneshot: bool = False) -> subprocess.Popen[bytes]:
-        with _open_log(name) as log:
-            log_start[name] = log.tell()
-            child = subprocess.Popen(list(argv), cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        children[name] = child
-        if not oneshot:
-            long_running.add(name)
-        return child
+    stack = Stack(log_dir=LOG_DIR, banner="make demo")
 
     def stop() -> None:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 15
-        for child in children.values():
-            try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # A second Ctrl-C must not cut the stop short and leave servers behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # The runbooks' order, one signal each (devstack.processes); then the embedded Redis and
+        # PostgreSQL if this run started them (ones it found running stay up).
+        stack.stop()
+        stop_started(wait=True)
 
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
@@ -221,38 +219,24 @@ def main() -> int:
             username, password = _admin_login()
             _manage("demo_admin")
         with boot.step(f"Spotify emulator on :{emulator_port} and the demo accounts"):
-            argv = ["manage.py", "run_spotify_emulator", "--port", str(emulator_port), "--seed", os.environ["DEMO_SEED"]]
-            spawn("emulator", PYTHON, *argv)
+            stack.start(emulator_spec(port=emulator_port, seed=os.environ["DEMO_SEED"]))
             if not _wait_http(f"http://127.0.0.1:{emulator_port}/_emulator/counts", seconds=30):
                 raise BootFailed(f"the Spotify emulator did not start; see {LOG_DIR / 'emulator.log'}")
             _manage("seed_demo")
         with boot.step(f"Web (gunicorn) on http://127.0.0.1:{port}"):
-            spawn(
-                "web",
-                *(PYTHON, "-m", "gunicorn", "opsconsole.wsgi:application", "--bind", f"127.0.0.1:{port}"),
-                *("--config", "python:opsconsole.gunicorn_conf", "--workers", "2", "--threads", "4"),
-            )
+            stack.start(web_spec(port=port))
             if not _wait_http(f"http://127.0.0.1:{port}/live", seconds=60):
                 raise BootFailed(f"the web server did not start; see {LOG_DIR / 'web.log'}")
         with boot.step("Celery worker"):
-            worker = spawn(
-                "worker",
-                *(PYTHON, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel", "INFO"),
-                *("--concurrency", "2", "--hostname", "demo-worker@%h"),
-            )
+            worker = stack.start(worker_spec(hostname="demo-worker@%h")).process
             if not _wait_log(
-                LOG_DIR / "worker.log", r"demo-worker@\S+ ready", seconds=90, child=worker, start=log_start["worker"]
+                LOG_DIR / "worker.log", r"demo-worker@\S+ ready", seconds=90, child=worker, start=stack["worker"].log_start
             ):
                 raise BootFailed(f"the Celery worker did not start; see {LOG_DIR / 'worker.log'}")
         with boot.step("Celery beat and the alert evaluator"):
-            beat = spawn(
-                "beat",
-                *(PYTHON, "-m", "celery", "-A", "opsconsole", "beat", "--loglevel", "INFO"),
-                *("--schedule", str(VAR_DIR / "celerybeat-schedule")),
-            )
-            # NoWorkers and BeatGone need an evaluator that is not itself a worker task (same lock as the job).
-            spawn("alerts", PYTHON, "manage.py", "evaluate_alerts", "--loop")
-            if not _wait_log(LOG_DIR / "beat.log", r"beat: Starting", seconds=60, child=beat, start=log_start["beat"]):
+            beat = stack.start(beat_spec(schedule=VAR_DIR / "celerybeat-schedule")).process
+            stack.start(alerts_spec())
+            if not _wait_log(LOG_DIR / "beat.log", r"beat: Starting", seconds=60, child=beat, start=stack["beat"].log_start):
                 raise BootFailed(f"Celery beat did not start; see {LOG_DIR / 'beat.log'}")
         with boot.step("First pipeline (refresh, ingest, features, snapshots, sync, metrics)") as outcome:
             _first_pipeline(boot, outcome, spawn_env=os.environ.copy())
@@ -270,12 +254,11 @@ def main() -> int:
             )
         )
         while True:
-            for name in long_running:
-                if children[name].poll() is not None:
-                    raise BootFailed(f"{name} exited with code {children[name].returncode}; see {LOG_DIR / name}.log")
+            for server in stack.exited():
+                raise BootFailed(f"{server.name} exited with code {server.process.returncode}; see {server.log_path}")
             time.sleep(1)
     except KeyboardInterrupt:
-        boot.say("\nStopping web, worker, beat and the emulator ...\n")
+        boot.say(f"\nStopping {stopping(stack)} ...\n")
         return 0
     except Exception as exc:
         boot.say(f"\nmake demo: {exc}\n")

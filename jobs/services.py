@@ -14,10 +14,12 @@ from typing import Any
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from audit.services import audit_record
 from core.counters import counter_inc
+from core.errors import Unavailable
 from core.logging import log_context
 from jobs.models import JobRun
 from jobs.specs import JOBS_BY_NAME
@@ -161,13 +163,34 @@ def job_enqueue_many(
     JobRun.objects.bulk_create(runs, batch_size=1000)
 
     def publish() -> None:
-        for run in runs:
+        for index, run in enumerate(runs):
             headers = {"trigger": trigger, "triggered_by": triggered_by, "correlation_id": run.correlation_id}
-            current_app.send_task(name, args=run.args, kwargs=run.kwargs, task_id=run.task_id, headers=headers)
+            try:
+                # Waits out a broker restart first (CELERY_TASK_PUBLISH_RETRY_POLICY).
+                current_app.send_task(name, args=run.args, kwargs=run.kwargs, task_id=run.task_id, headers=headers)
+            except (KombuOperationalError, RedisError) as exc:
+                _unpublished(runs[index:], total=len(runs), error=exc)
 
     # Publish after commit: a worker must never look for a row that is not there yet.
     transaction.on_commit(publish)
     return runs
+
+
+class QueueUnavailable(Unavailable):
+    """The broker stayed away through the publish's retries: the runs named were never queued."""
+
+
+def _unpublished(runs: list[JobRun], *, total: int, error: BaseException) -> None:
+    """Runs committed but never queued end `failed` with the reason, never `queued` for good
+    (the chaos soak found a bulk reshuffle's 180 runs waiting forever after a Redis restart)."""
+    reason = f"not queued: the broker was unreachable ({type(error).__name__}: {error}); nothing ran"[:2000]
+    JobRun.objects.filter(pk__in=[run.pk for run in runs], status=JobRun.Status.QUEUED).update(
+        status=JobRun.Status.FAILED, error=reason, finished_at=timezone.now()
+    )
+    logger.error("job runs not queued", extra={"job": runs[0].job_name, "runs": len(runs), "of": total, "error": str(error)})
+    raise QueueUnavailable(
+        f"{len(runs)} of {total} {runs[0].job_name} runs could not be queued (the broker is unreachable)."
+    ) from error
 
 
 def job_enqueue(

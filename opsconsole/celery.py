@@ -53,7 +53,8 @@ def _tolerate_broker_gone_while_requeueing() -> None:
 
 _tolerate_broker_gone_while_requeueing()
 
-app = Celery("opsconsole")
+# Every task's base: a database or Redis gone for a moment is retried, not the task's failure.
+app = Celery("opsconsole", task_cls="jobs.task_base:JobTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Every worker keeps its heartbeat in Redis: what health and the NoWorkers alert read.

@@ -318,7 +318,18 @@ WORKER_MEMORY_LIMIT_MB = env.int("WORKER_MEMORY_LIMIT_MB", default=1024)
 
 # --- Celery (cookiecutter-django's block) ---------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' backend, retrying a lost database connection (jobs/result_backend.py).
+CELERY_RESULT_BACKEND = "jobs.result_backend:DatabaseBackend"
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+# From 0.5 s doubling to 5 s apart (with jitter): a database restart is waited out, a long outage not.
+CELERY_RESULT_BACKEND_MAX_RETRIES = 20
+CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 500
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 5000
+# A broker restart takes seconds: every publish (beat's schedule, a queued job, a task's retry) waits
+# it out, about 25 s at most, instead of failing at once (Celery's default gives up after ~1 s, and
+# drops a task whose retry it cannot publish). jobs.services marks runs it still could not queue.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 8, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
 CELERY_RESULT_EXTENDED = True
 # Our daily `retention` job prunes task results (RETENTION_TASK_RESULTS_DAYS): no second
 # cleanup schedule (celery.backend_cleanup) next to it.
@@ -331,7 +342,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_TASK_TRACK_STARTED = True
+# Off: the JobRun says a task started (jobs.signals). Storing STARTED in the result backend ran
+# before the task body, so with the database down it failed outside the body and Celery dropped the
+# message, its work and any retry with it (the chaos soak; tests/jobs/test_task_base.py).
+CELERY_TASK_TRACK_STARTED = False
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)

@@ -58,6 +58,8 @@ class Fault:
     retry_after: float | None = None
     times: int | None = None
     latency: float | None = None
+    # Epoch seconds after which the fault is gone, used up or not (None: until used up or cleared).
+    until: float | None = None
 
 
 @dataclass
@@ -160,6 +162,8 @@ class EmulatorState:
             self._access_tokens: dict[str, AccessToken] = {}
             self._playlists: dict[str, Playlist] = {}
             self._audio_features_enabled = True
+            # Every Web API answer waits this long: Spotify is ~100 ms away, not on loopback.
+            self._latency = 0.0
             self._rate_limits: dict[str, tuple[int, float]] = {}
             self._request_times: dict[str, deque[float]] = {}
             self._rotate_refresh_tokens = False
@@ -196,17 +200,32 @@ class EmulatorState:
         retry_after: float | None = None,
         times: int | None = None,
         latency: float | None = None,
+        seconds: float | None = None,
     ) -> None:
         """Make `endpoint` ("*" for all) answer `status` (None: only the latency) for the
-        next `times` requests (None: until cleared). Faults on one endpoint queue in order."""
+        next `times` requests (None: until cleared), for at most `seconds` from now (None: no
+        end). Faults on one endpoint queue in order."""
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; one of {', '.join(ENDPOINTS)}")
+        until = now() + float(seconds) if seconds is not None else None
         with self._lock:
-            self._faults.setdefault(endpoint, []).append(Fault(status, retry_after, times, latency))
+            self._faults.setdefault(endpoint, []).append(Fault(status, retry_after, times, latency, until))
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def set_latency(self, seconds: float) -> None:
+        """Every Web API request waits `seconds` before it is answered (faults' latency adds to it)."""
+        value = float(seconds)
+        if not 0 <= value <= 60:
+            raise ValueError("latency is 0..60 seconds")
+        with self._lock:
+            self._latency = value
+
+    def latency(self) -> float:
+        with self._lock:
+            return self._latency
 
     def register_app(
         self, client_id: str, client_secret: str, mode: str = "extended", redirect_uris: list[str] | None = None
@@ -325,6 +344,21 @@ class EmulatorState:
             if refresh_token in self._refresh_tokens:
                 self._refresh_tokens[refresh_token].revoked = True
 
+    def revoke_user(self, user_id: str) -> int:
+        """What a user does on their account page ("remove access"): every refresh token of theirs
+        is revoked (invalid_grant from then on) and their access tokens stop working (401).
+        Returns how many refresh tokens were revoked."""
+        with self._lock:
+            revoked = 0
+            for token in self._refresh_tokens.values():
+                if token.user_id == user_id and not token.revoked:
+                    token.revoked = True
+                    revoked += 1
+            for access in self._access_tokens.values():
+                if access.user_id == user_id:
+                    access.expires_at = 0
+            return revoked
+
     def expire_access_tokens(self) -> None:
         with self._lock:
             for token in self._access_tokens.values():
@@ -371,6 +405,11 @@ class EmulatorState:
             elif followed is False:
                 playlist.followers.discard(playlist.owner_id)
 
+    def playlists(self) -> list[dict[str, Any]]:
+        """Every playlist the emulator holds, followed by its owner or not, oldest first."""
+        with self._lock:
+            return [self._playlist_view(p) for p in self._playlists.values()]
+
     def playlist(self, playlist_id: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._playlists.get(playlist_id)
@@ -398,6 +437,8 @@ class EmulatorState:
         with self._lock:
             for name in (endpoint, "*"):
                 queue = self._faults.get(name)
+                while queue and queue[0].until is not None and queue[0].until <= now():
+                    queue.pop(0)
                 if not queue:
                     continue
                 fault = queue[0]

@@ -87,8 +87,9 @@ class WebAPI(EmulatorState):
         with self._lock:
             self._counts[endpoint] += 1
         fault = self._take_fault(endpoint)
-        if fault and fault.latency:
-            time.sleep(fault.latency)
+        delay = self.latency() + (fault.latency if fault and fault.latency else 0.0)
+        if delay:
+            time.sleep(delay)
         if fault and fault.status and fault.status >= 300:
             return self._fault_reply(endpoint, fault)
         try:

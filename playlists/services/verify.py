@@ -54,10 +54,12 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
     """Verify up to `limit` playlists (PLAYLIST_VERIFY_BATCH) against Spotify and repair drift.
 
     Idempotent: an unchanged playlist costs one call and changes nothing. A 429 beyond the sleep
-    ceiling or an open circuit stops the run (the rest waits for the next one); a playlist whose
-    lock is held (a sync or reshuffle is running) is left for the next run.
+    ceiling stops that app's part of the run (Spotify's rate limits are per app: the other apps'
+    playlists are still verified); a 5xx after the retries or an open circuit stops the run; what
+    was not reached waits for the next one. A playlist whose lock is held (a sync or reshuffle is
+    running) is left for the next run.
     """
-    from spotify import TRANSIENT_ERRORS
+    from spotify import TRANSIENT_ERRORS, SpotifyRateLimited
 
     summary: dict[str, Any] = {"checked": 0, "drift_found": 0, "repaired": 0, "recreated": 0, "retired": 0, "busy": 0}
     if skipped := playlist_connectors_skip(work="verify"):
@@ -65,30 +67,57 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
     by_account: dict[Any, list[Playlist]] = defaultdict(list)
     for playlist in playlists_to_verify(limit=limit):
         by_account[playlist.account_id].append(playlist)
-    try:
-        for group in by_account.values():
-            client = account_spotify_client(group[0].account)
-            followed = client.library_contains_playlists([p.spotify_playlist_id for p in group])
-            for playlist, still_followed in zip(group, followed, strict=True):
-                try:
-                    with playlist_lock(playlist):
-                        outcome = _verify_one(client=client, playlist=playlist, followed=still_followed, actor=actor)
-                except LockBusy:
-                    summary["busy"] += 1
-                    continue
-                summary["checked"] += 1
-                for name in ("drift_found", "repaired", "recreated", "retired"):
-                    summary[name] += int(outcome.get(name, 0))
-    except TRANSIENT_ERRORS as exc:
-        summary["stopped"] = f"{type(exc).__name__}: {exc}"[:300]
+    rate_limited: dict[Any, str] = {}
+    for group in by_account.values():
+        app_id = group[0].account.app_id
+        if app_id in rate_limited:
+            continue
+        try:
+            _verify_group(group=group, actor=actor, summary=summary)
+        except SpotifyRateLimited as exc:
+            # Found by the chaos soak: one app's hours-long Retry-After kept every app's playlists
+            # unverified, a playlist its owner had deleted among them.
+            rate_limited[app_id] = f"{type(exc).__name__}: {exc}"[:300]
+        except TRANSIENT_ERRORS as exc:
+            summary["stopped"] = f"{type(exc).__name__}: {exc}"[:300]
+            break
+    if rate_limited:
+        summary["rate_limited_apps"] = {str(app_id): reason for app_id, reason in rate_limited.items()}
     return summary
 
 
-def _verify_one(*, client: Any, playlist: Playlist, followed: bool, actor: str) -> dict[str, Any]:
+def _verify_group(*, group: list[Playlist], actor: str, summary: dict[str, Any]) -> None:
+    """One account's playlists: whether each is still in its owner's library (one call), then each one."""
+    client = account_spotify_client(group[0].account)
+    followed = client.library_contains_playlists([p.spotify_playlist_id for p in group])
+    for playlist, still_followed in zip(group, followed, strict=True):
+        try:
+            with playlist_lock(playlist):
+                outcome = _verify_one(
+                    client=client,
+                    playlist=playlist,
+                    asked_about=playlist.spotify_playlist_id,
+                    followed=still_followed,
+                    actor=actor,
+                )
+        except LockBusy:
+            summary["busy"] += 1
+            continue
+        summary["checked"] += 1
+        for name in ("drift_found", "repaired", "recreated", "retired"):
+            summary[name] += int(outcome.get(name, 0))
+
+
+def _verify_one(*, client: Any, playlist: Playlist, asked_about: str, followed: bool, actor: str) -> dict[str, Any]:
+    """`followed` is Spotify's answer about `asked_about`, asked before this playlist's lock was taken."""
     from spotify import SpotifyNotFound
 
     playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist.pk)
     if playlist.status != Playlist.Status.ACTIVE or playlist.frozen or not playlist.spotify_playlist_id:
+        return {}
+    if playlist.spotify_playlist_id != asked_about:
+        # Recreated since the run asked (a sync found it deleted): the answer was about the old
+        # playlist, and acting on it would create a second copy. The next run checks the new one.
         return {}
     try:
         on_spotify = client.get_playlist(playlist.spotify_playlist_id, fields=VERIFY_FIELDS)

@@ -96,3 +96,31 @@ def test_compose_flower_uses_the_workers_broker_and_key_prefix_behind_basic_auth
     assert flower["environment"]["FLOWER_UNAUTHENTICATED_API"] == "false"
     assert flower["ports"] == ["127.0.0.1:5555:5555"]
     assert "flower==" in (ROOT / "requirements.txt").read_text()
+
+
+def _seconds(value: str) -> float:
+    units = {"s": 1, "m": 60}
+    return float(value[:-1]) * units[value[-1]]
+
+
+def test_compose_stops_in_the_runbooks_order_with_one_signal_and_a_grace_period() -> None:
+    """web → beat → worker → redis → postgres (docs/runbooks/start-stop-stack.md): compose stops a
+    service before what it depends on. Each service stops on one signal and is killed after its
+    grace period, the same periods as the local stack's stop path (devstack.processes)."""
+    from devstack.processes import GRACE_SECONDS
+
+    services = _compose()["services"]
+
+    def depends(name: str) -> set[str]:
+        return set(services[name].get("depends_on") or {})
+
+    assert "beat" in depends("web") and "worker" in depends("beat")
+    for name in ("web", "beat", "worker", "alerts", "flower", "migrate"):
+        assert {"postgres", "redis"} <= depends(name), name
+        assert services[name]["init"] is True, f"{name}: an init as PID 1 forwards the signal and reaps"
+        assert services[name]["stop_signal"] == "SIGTERM", name
+    for name in ("web", "beat", "worker", "alerts"):
+        assert _seconds(services[name]["stop_grace_period"]) == GRACE_SECONDS[name], name
+    assert services["postgres"]["stop_signal"] == "SIGINT"  # PostgreSQL's fast shutdown
+    assert services["redis"]["stop_signal"] == "SIGTERM"  # Redis saves the broker's queues first
+    assert all("stop_grace_period" in services[name] for name in ("postgres", "redis"))

@@ -151,7 +151,7 @@ def test_make_demo_prints_numbered_steps_then_one_banner_and_logs_each_process_t
         assert line in banner
     assert re.search(rf"Connect a Spotify account\s+http://127\.0\.0\.1:{port}/admin/accounts/spotify\w+/", banner)
     after = full[len(running) :]
-    assert after.strip() == "Stopping web, worker, beat and the emulator ...", after
+    assert after.strip() == "Stopping web, beat, the alert evaluator, worker and the emulator ...", after
 
     # The processes' own output is in var/log/<process>.log, not on the terminal.
     logs = tmp_path / "log"

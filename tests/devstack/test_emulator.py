@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -307,3 +308,52 @@ def test_concurrent_requests_lose_no_writes_or_counts(spotify_emulator: SpotifyE
     assert statuses == [201] * 80
     assert sorted(spotify_emulator.playlist(playlist_id)["uris"]) == sorted(uris)  # type: ignore[index]
     assert spotify_emulator.count("playlist_items_post") == 80
+
+
+def test_base_latency_delays_every_answer_and_adds_to_a_fault(spotify_emulator: SpotifyEmulator) -> None:
+    remote = EmulatorRemote(spotify_emulator.url)
+    token = spotify_emulator.create_user("ivy")["access_token"]
+    remote.set_latency(0.3)
+    assert remote.latency() == 0.3
+    with pytest.raises(requests.Timeout):
+        requests.get(f"{spotify_emulator.api_url}me", headers={"Authorization": f"Bearer {token}"}, timeout=0.1)
+    started = datetime.now(UTC)
+    assert _get(spotify_emulator, "me", token).status_code == 200
+    assert (datetime.now(UTC) - started).total_seconds() >= 0.3
+    remote.set_latency(0)
+    assert _get(spotify_emulator, "me", token).status_code == 200
+
+
+def test_a_user_who_removes_access_loses_refresh_and_access_tokens(spotify_emulator: SpotifyEmulator) -> None:
+    remote = EmulatorRemote(spotify_emulator.url)
+    user = spotify_emulator.create_user("judy")
+    other = spotify_emulator.create_user("kate")
+    assert remote.revoke_user("judy") == 1
+    assert _get(spotify_emulator, "me", user["access_token"]).status_code == 401
+    assert _get(spotify_emulator, "me", other["access_token"]).status_code == 200
+    answer = requests.post(
+        f"{spotify_emulator.accounts_url}api/token",
+        data={"grant_type": "refresh_token", "refresh_token": user["refresh_token"]},
+        auth=("app-1", "secret"),
+        timeout=5,
+    )
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
+
+
+def test_all_playlists_lists_unfollowed_ones_too(spotify_emulator: SpotifyEmulator) -> None:
+    remote = EmulatorRemote(spotify_emulator.url)
+    token = spotify_emulator.create_user("liam")["access_token"]
+    created = _send(spotify_emulator, "POST", "me/playlists", token, {"name": "Mine"}).json()
+    remote.edit_playlist(created["id"], followed=False)
+    assert remote.playlists_of("liam") == []
+    [listed] = remote.playlists()
+    assert (listed["id"], listed["followed"]) == (created["id"], False)
+
+
+def test_a_fault_with_seconds_ends_then_even_if_not_used_up(spotify_emulator: SpotifyEmulator) -> None:
+    token = _client_token(spotify_emulator)
+    album_id = spotify_emulator.catalog.album_ids()[0]
+    EmulatorRemote(spotify_emulator.url).fault("album", status=503, times=100, seconds=0.3)
+    assert _get(spotify_emulator, f"albums/{album_id}", token).status_code == 503
+    time.sleep(0.4)
+    assert _get(spotify_emulator, f"albums/{album_id}", token).status_code == 200

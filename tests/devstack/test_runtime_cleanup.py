@@ -51,3 +51,26 @@ def test_a_process_stops_the_redis_it_started_and_leaves_one_it_found(tmp_path: 
         subprocess.run(
             [sys.executable, "-c", "from devstack.runtime import stop_redis; stop_redis()"], cwd=BASE_DIR, env=env, check=True
         )
+
+
+def test_the_embedded_redis_keeps_its_data_and_port_across_a_restart(tmp_path: Path) -> None:
+    """Queued tasks, locks and counters live in it: the soak's Redis restart found them all gone."""
+    env = {**os.environ, "OPSCONSOLE_VAR_DIR": str(tmp_path)}
+    env.pop("REDIS_URL", None)
+
+    def run(code: str) -> str:
+        result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True)
+        return result.stdout.strip()
+
+    first = run(
+        "import redis; from devstack.runtime import ensure_redis; u = ensure_redis(); redis.Redis.from_url(u).set('kept', 'yes'); print(u)"
+    )
+    try:
+        run("from devstack.runtime import stop_redis; stop_redis(wait=True)")
+        assert not _redis_up(tmp_path)
+        again = run(
+            "import redis; from devstack.runtime import ensure_redis; u = ensure_redis(); print(u, redis.Redis.from_url(u).get('kept'))"
+        )
+        assert again == f"{first} b'yes'"
+    finally:
+        run("from devstack.runtime import stop_redis; stop_redis(wait=True)")

@@ -144,3 +144,50 @@ def test_many_retired_playlists_take_one_call_per_forty(make_account: Any, spoti
 
     assert (len(result["unfollowed"]), result["calls"], spotify_emulator.count("library_remove")) == (41, 2, 2)
     assert spotify_emulator.playlists_of("many") == []
+
+
+def test_a_playlist_recreated_while_a_run_checks_its_old_id_is_not_recreated_again(
+    synced: Playlist, spotify_emulator: Any, monkeypatch: Any
+) -> None:
+    """Found by the chaos soak: a verify run asks Spotify about a batch of playlists first; one of
+    them, deleted by its owner, was recreated by a reshuffle meanwhile; the run took the old id's
+    "not in the library" for the new playlist and created a second copy of it."""
+    from playlists.services import verify
+
+    listed = verify.playlists_to_verify()  # what a run holds: the old Spotify id
+    old_id = synced.spotify_playlist_id
+    spotify_emulator.edit_playlist(old_id, deleted=True)
+    services.playlist_reshuffle(playlist=synced, actor="test")  # 404 on the write: recreated once
+    synced.refresh_from_db()
+    assert synced.spotify_playlist_id not in ("", old_id)
+    monkeypatch.setattr(verify, "playlists_to_verify", lambda limit=None: listed)
+
+    services.playlists_verify(actor="test")
+
+    assert [p["id"] for p in spotify_emulator.playlists_of("verifier")] == [synced.spotify_playlist_id]
+    assert spotify_emulator.count("create_playlist") == 1
+    assert drift_rows(synced) == []
+
+
+def test_an_app_rate_limited_for_hours_does_not_keep_the_other_apps_playlists_unverified(
+    synced: Playlist, make_account: Any, spotify_emulator: Any
+) -> None:
+    """Found by the chaos soak: one app's hours-long Retry-After stopped the whole run, and a
+    playlist its owner had deleted, on another app, stayed gone."""
+    from accounts.models import SpotifyApp
+    from spotify.ratelimit import bucket_block
+
+    other_app = SpotifyApp.objects.create(name="Other", client_id="verify-other-app", client_secret="s", user_cap=5)
+    other = PlaylistFactory(account=make_account("elsewhere", app=other_app), policy=synced.policy, index=1)
+    services.playlist_sync(playlist=other, actor="test")
+    other.refresh_from_db()
+    spotify_emulator.edit_playlist(other.spotify_playlist_id, followed=False)
+    # The first app's window is spent for two hours; its accounts come first in the run.
+    bucket_block("app", str(synced.account.app_id), 7200)
+
+    summary = services.playlists_verify(actor="test")
+
+    assert list(summary["rate_limited_apps"]) == [str(synced.account.app_id)]
+    assert summary["recreated"] == 1 and "stopped" not in summary
+    other.refresh_from_db()
+    assert [p["id"] for p in spotify_emulator.playlists_of("elsewhere")] == [other.spotify_playlist_id]

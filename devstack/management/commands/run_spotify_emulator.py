@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devstack.emulator import SpotifyEmulator
+from devstack.emulator import Catalog, SpotifyEmulator
 
 
 class Command(BaseCommand):
@@ -21,6 +21,13 @@ class Command(BaseCommand):
             default=[],
             metavar="CLIENT_ID",
             help="Treat this client id as a Development Mode app (403 on several-albums and audio features).",
+        )
+        parser.add_argument("--albums", type=int, default=60, help="Albums in the generated catalog.")
+        parser.add_argument(
+            "--artists", type=int, default=None, help="Artists in the catalog (default: albums / 2, at least 30)."
+        )
+        parser.add_argument(
+            "--latency-ms", type=float, default=0.0, help="Every Web API answer waits this long (Spotify is not on loopback)."
         )
         parser.add_argument(
             "--no-audio-features",
@@ -38,6 +45,10 @@ class Command(BaseCommand):
         if not loopback:
             raise CommandError("--host must be a loopback address")
         emulator = SpotifyEmulator(seed=options["seed"], host=host, port=options["port"])
+        if options["albums"] != 60 or options["artists"] is not None:
+            artists = options["artists"] or max(30, options["albums"] // 2)
+            emulator.catalog = Catalog(options["seed"], album_count=options["albums"], artist_count=artists)
+        emulator.set_latency(options["latency_ms"] / 1000)
         for client_id in options["development_app"]:
             emulator.set_app_mode(client_id, "development")
         if options["no_audio_features"]:

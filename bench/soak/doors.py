@@ -1,0 +1,177 @@
+"""The operator's doors, as a person or a script uses them: the API with a token, the admin with a
+session and its CSRF token, and manage.py commands. The soak never acts on the database for an
+operator."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from bench.soak.config import BASE_DIR
+
+# Web is restarted by some faults: an operator's call is tried again for this long.
+UNAVAILABLE_RETRY_SECONDS = 120.0
+
+
+class DoorError(RuntimeError):
+    pass
+
+
+def manage(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """A manage.py command; its stdout (it failing is an error naming its output)."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode:
+        raise DoorError(f"manage.py {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
+    return result.stdout.strip()
+
+
+class _Form(HTMLParser):
+    """The fields of the admin's change form as the browser would send them back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        name = a.get("name", "")
+        if tag == "input" and name:
+            kind = a.get("type", "text")
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.fields[name] = a.get("value", "on")
+            elif kind not in ("submit", "button", "file"):
+                self.fields[name] = a.get("value", "")
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select is not None and "selected" in a:
+            self.fields[self._select] = a.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields[name] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self.fields[self._textarea] += data
+
+
+class Doors:
+    def __init__(self, *, base_url: str, token: str, username: str, password: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.username = username
+        self.password = password
+        self.api_session = requests.Session()
+        self.api_session.headers["Authorization"] = f"Token {token}"
+        self.admin_session: requests.Session | None = None
+        self.calls: list[dict[str, Any]] = []
+
+    # --- API ----------------------------------------------------------------------------------
+    def api(self, method: str, path: str, *, json: Any = None, params: Any = None, ok: tuple[int, ...] = ()) -> Any:
+        """Call /api/v1/<path>; a 5xx or a refused connection (web restarting) is tried again for a
+        while, any other unexpected status is a DoorError."""
+        url = f"{self.base_url}/api/v1/{path.lstrip('/')}"
+        deadline = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
+        while True:
+            try:
+                response = self.api_session.request(method, url, json=json, params=params, timeout=30)
+            except requests.RequestException as exc:
+                if time.monotonic() > deadline:
+                    raise DoorError(f"{method} {path}: {type(exc).__name__}") from None
+                time.sleep(1.0)
+                continue
+            self.calls.append({"method": method, "path": path, "status": response.status_code})
+            if response.status_code >= 500 and time.monotonic() <= deadline:
+                time.sleep(1.0)
+                continue
+            if response.status_code < 400 or response.status_code in ok:
+                return response.json() if response.content else None
+            raise DoorError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
+
+    # --- admin --------------------------------------------------------------------------------
+    def _admin(self) -> requests.Session:
+        if self.admin_session is None:
+            session = requests.Session()
+            login = f"{self.base_url}/admin/login/"
+            page = session.get(login, timeout=30)
+            answer = session.post(
+                login,
+                data={
+                    "username": self.username,
+                    "password": self.password,
+                    "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+                    "next": "/admin/",
+                },
+                headers={"Referer": login},
+                timeout=30,
+            )
+            if answer.status_code != 200 or "/admin/login/" in answer.url or page.status_code != 200:
+                raise DoorError(f"admin login failed: HTTP {answer.status_code} at {answer.url}")
+            self.admin_session = session
+        return self.admin_session
+
+    def _admin_post(self, path: str, data: dict[str, Any]) -> requests.Response:
+        deadline = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
+        while True:
+            session = self._admin()
+            url = f"{self.base_url}{path}"
+            try:
+                response = session.post(
+                    url,
+                    data={**data, "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")},
+                    headers={"Referer": url},
+                    timeout=60,
+                )
+            except requests.RequestException as exc:
+                if time.monotonic() > deadline:
+                    raise DoorError(f"POST {path}: {type(exc).__name__}") from None
+                time.sleep(1.0)
+                continue
+            self.calls.append({"method": "POST", "path": path, "status": response.status_code})
+            if response.status_code >= 500 and time.monotonic() <= deadline:
+                time.sleep(1.0)
+                continue
+            if response.status_code >= 400:
+                raise DoorError(f"POST {path}: HTTP {response.status_code}: {response.text[:300]}")
+            return response
+
+    def admin_action(self, changelist: str, action: str, ids: list[str]) -> str:
+        """Run an admin action on rows of a changelist (e.g. "accounts/spotifyaccount"); returns the
+        messages the admin showed."""
+        response = self._admin_post(
+            f"/admin/{changelist}/", {"action": action, "_selected_action": ids, "index": 0, "select_across": 0}
+        )
+        return " | ".join(re.findall(r'<li class="[^"]*">(.*?)</li>', response.text))
+
+    def admin_change(self, model: str, pk: str, changes: dict[str, str]) -> None:
+        """Edit one object in its admin change form: every field as shown, `changes` applied."""
+        path = f"/admin/{model}/{pk}/change/"
+        page = self._admin().get(f"{self.base_url}{path}", timeout=30)
+        if page.status_code != 200:
+            raise DoorError(f"GET {path}: HTTP {page.status_code}")
+        form = _Form()
+        form.feed(page.text)
+        fields = {k: v for k, v in form.fields.items() if k != "csrfmiddlewaretoken" and not k.startswith("_")}
+        fields.update(changes)
+        fields["_save"] = "Save"
+        response = self._admin_post(path, fields)
+        if urlsplit(response.url).path == path:
+            errors = re.findall(r'<ul class="errorlist[^"]*">(.*?)</ul>', response.text, flags=re.S)
+            raise DoorError(f"admin change of {model} {pk} refused: {errors[:3]}")

@@ -1,0 +1,41 @@
+"""The base class of every Celery task (the app's `task_cls`): our own stores gone for a moment are
+transient trouble, retried, never the task's failure.
+
+A worker keeps taking messages while PostgreSQL restarts or fails over, or while Redis restarts:
+each one failed at once on its first query, was acknowledged as a failure (acks_late acks
+failures too) and its work was gone, its JobRun left `queued` for good — the chaos soak saw a
+reshuffle wave of 300 lost to a 7-second database restart (RELIABILITY.md). Now such a task comes
+back with a growing countdown and finds the work where it left it (the services are idempotent).
+Errors a task handles itself (ingest's own database retry, Spotify's) are caught before this.
+"""
+
+from __future__ import annotations
+
+from celery import Task
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.errors import Unavailable
+
+# A dropped or refused connection to PostgreSQL (Django wraps psycopg's) or to Redis, and follow-up
+# work that could not be queued (jobs.services.QueueUnavailable: those runs are marked failed).
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    Unavailable,
+)
+# 5 s, 10 s, 20 s, 40 s, then every 60 s: a store down for ten minutes is still waited out.
+STORE_RETRY_BASE_SECONDS = 5
+STORE_RETRY_MAX_SECONDS = 60
+STORE_MAX_RETRIES = 14
+
+
+class JobTask(Task):  # type: ignore[misc]
+    autoretry_for = STORE_ERRORS
+    retry_backoff = STORE_RETRY_BASE_SECONDS
+    retry_backoff_max = STORE_RETRY_MAX_SECONDS
+    retry_jitter = False
+    retry_kwargs = {"max_retries": STORE_MAX_RETRIES}

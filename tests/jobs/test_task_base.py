@@ -1,0 +1,110 @@
+"""Every task's base (jobs.task_base): a database or Redis gone for a moment is retried, never the
+task's failure. Found by the chaos soak: during a 7-second PostgreSQL restart a worker took a wave of
+queued reshuffles, each failed on its first query and was acknowledged; the work and its JobRun
+(left `queued`) were lost."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import OperationalError, connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from accounts.models import SpotifyAccount, SpotifyApp
+from jobs.models import JobRun
+from jobs.services import job_enqueue_many
+from jobs.task_base import STORE_ERRORS, JobTask
+from opsconsole.celery import app
+from playlists.models import Playlist, PlaylistSnapshot
+from tests.factories import PlaylistFactory, make_catalog
+
+
+def test_every_task_of_the_app_retries_a_lost_database_or_redis() -> None:
+    app.loader.import_default_modules()
+    ours = [task for name, task in app.tasks.items() if not name.startswith("celery.")]
+    assert ours
+    for task in ours:
+        assert isinstance(task, JobTask), task.name
+        assert set(STORE_ERRORS) <= set(task.autoretry_for), task.name
+
+
+@pytest.mark.parametrize("error", [OperationalError("the connection is closed"), RedisConnectionError("Connection refused")])
+def test_a_task_whose_store_is_gone_comes_back_and_does_its_work(db: None, error: Exception) -> None:
+    calls: list[int] = []
+
+    @app.task(name=f"tests.flaky_store_{type(error).__name__}", bind=True)
+    def flaky(self: Any) -> str:
+        calls.append(self.request.retries)
+        if len(calls) == 1:
+            raise error
+        return "done"
+
+    assert flaky.apply().get() == "done"
+    assert calls == [0, 1]
+
+
+def _block_connections(allowed: bool) -> None:
+    """New connections to the test database refused (or allowed again), as while PostgreSQL restarts;
+    every open one but this process's own ended."""
+    params = connection.settings_dict
+    with psycopg.connect(
+        dbname="postgres",
+        host=params["HOST"] or None,
+        port=params["PORT"] or None,
+        user=params["USER"] or None,
+        password=params["PASSWORD"] or None,
+        autocommit=True,
+    ) as admin:
+        admin.execute(f'ALTER DATABASE "{params["NAME"]}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+    if not allowed:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+@pytest.mark.slow
+def test_tasks_delivered_while_the_database_is_down_wait_for_it_and_none_is_lost(
+    spotify_app: SpotifyApp, start_celery_worker: Callable[..., Any]
+) -> None:
+    make_catalog(artists=30, tracks_per_artist=3)
+    account = SpotifyAccount.objects.create(app=spotify_app, display_name="Drill", spotify_user_id="drill-user")
+    playlists = PlaylistFactory.create_batch(6, account=account)
+    worker = start_celery_worker(pool="prefork", concurrency=2)
+    _block_connections(False)
+    try:
+        runs = job_enqueue_many(
+            "build_playlist_snapshot",
+            trigger=JobRun.Trigger.API,
+            triggered_by="drill",
+            kwargs_list=[{"playlist_id": str(p.pk), "actor": "drill"} for p in playlists],
+        )
+        # Delivered while nothing can reach the database, which stays away a few seconds (a restart).
+        worker.wait_until(lambda: len(re.findall(r"build_playlist_snapshot\[\S+\] received", worker.log())) >= 2, timeout=30)
+        time.sleep(6)
+    finally:
+        _block_connections(True)
+    ids = [run.pk for run in runs]
+    worker.wait_until(lambda: JobRun.objects.filter(pk__in=ids, status="success").count() == len(ids), timeout=90)
+    received = Counter(re.findall(r"build_playlist_snapshot\[(\S+)\] received", worker.log()))
+    assert sum(1 for n in received.values() if n >= 2) >= 2, f"the runs tried while the database was away came back: {received}"
+    assert PlaylistSnapshot.objects.filter(playlist__in=playlists).count() == len(playlists)
+    assert Playlist.objects.filter(pk__in=[p.pk for p in playlists], current_snapshot__isnull=False).count() == len(playlists)
+
+
+def test_every_publish_waits_out_a_broker_restart_before_it_gives_up() -> None:
+    """Beat's schedule, a queued job and a task's retry are all publishes: Celery's default gave up
+    after about a second, and it drops a task whose retry it cannot publish (`reject requeue=False`,
+    seen by the soak during a Redis restart)."""
+    policy = app.conf.task_publish_retry_policy
+    assert app.conf.task_publish_retry is True
+    waited = sum(
+        min(policy["interval_start"] + n * policy["interval_step"], policy["interval_max"]) for n in range(policy["max_retries"])
+    )
+    assert waited >= 20, policy
