@@ -22,10 +22,12 @@ class CoreConfig(AppConfig):
         post_migrate.connect(sync_after_migrate, dispatch_uid="ops-groups-sync")
 
         from core.preferences import display_time_zone_load
+        from core.sessions import session_stamp_login
 
         def load(sender: type, request: object, user: object, **_: object) -> None:
             if request is not None and hasattr(request, "session"):
                 display_time_zone_load(request=request, user=user)  # type: ignore[arg-type]
+                session_stamp_login(request)  # type: ignore[arg-type]
 
         user_logged_in.connect(load, dispatch_uid="display-time-zone-load", weak=False)
 

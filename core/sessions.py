@@ -23,6 +23,14 @@ _SEEN = "ops_session_seen"
 _SEEN_RESOLUTION_SECONDS = 60
 
 
+def session_stamp_login(request: HttpRequest) -> None:
+    """At login (user_logged_in): the session ends SESSION_COOKIE_AGE from now, and its first
+    pages write nothing more to it."""
+    now = time.time()
+    request.session[_STARTED] = request.session[_SEEN] = now
+    request.session.set_expiry(datetime.fromtimestamp(now + settings.SESSION_COOKIE_AGE, tz=UTC))
+
+
 class IdleTimeoutMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -45,7 +53,7 @@ class IdleTimeoutMiddleware:
         now = time.time()
         started = session.get(_STARTED)
         if started is None:
-            # The first request of this login: the session ends SESSION_COOKIE_AGE from now.
+            # A session from before the stamp at login: it ends SESSION_COOKIE_AGE from now.
             session[_STARTED] = started = now
             session.set_expiry(datetime.fromtimestamp(now + settings.SESSION_COOKIE_AGE, tz=UTC))
         seen = session.get(_SEEN, started)

@@ -201,6 +201,8 @@ AXES_CLIENT_IP_CALLABLE = "core.lockout.lockout_client_ip"
 AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
 # Successful logins are in the audit trail and the session table; axes keeps failures only.
 AXES_DISABLE_ACCESS_LOG = True
+# No banner line at every process start nor a log line per login: lockouts are audited instead.
+AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # The admin shows lockouts through audit.admin (clearing one is audited), not axes' own registration.
 AXES_ENABLE_ADMIN = False

@@ -49,7 +49,10 @@ def test_a_viewer_sees_only_the_sections_they_may_open(viewer: User) -> None:
     html = client_for(viewer).get("/admin/").content.decode()
     captions = _captions(html)
 
-    assert "Users and access" not in captions
+    # Viewers read lockouts there (docs/runbooks/staff-access.md), never users, groups or tokens.
+    assert "Users and access" in captions
+    for model in ("user", "group", "token", "tokenproxy"):
+        assert f'class="model-{model}"' not in html
     assert captions.index("Accounts and apps") < captions.index("Playlists")
 
 

@@ -53,4 +53,4 @@ def test_every_gunicorn_command_uses_the_shared_configuration() -> None:
     compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
     assert "python:opsconsole.gunicorn_conf" in compose["services"]["web"]["command"]
     assert "python:opsconsole.gunicorn_conf" in (BASE_DIR / "Dockerfile").read_text()
-    assert "python:opsconsole.gunicorn_conf" in (BASE_DIR / "devstack" / "demo.py").read_text()
+    assert "python:opsconsole.gunicorn_conf" in (BASE_DIR / "devstack" / "processes.py").read_text()
