@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from types import SimpleNamespace
-from typing import Any
-
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Value
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Now
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount, SpotifyApp
-from accounts.selectors import ACCOUNT_ANNOTATIONS
+from accounts.filters import AccountFilter
+from accounts.models import SpotifyAccount, SpotifyApp
 from audit.services import audit_record
 from core.actors import request_actor
-from core.rows import IsoDateTime, PerRequest, RowSerializer, RowsListMixin, datetime_representation
+from core.rows import JsonRowsListMixin
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -59,72 +52,13 @@ class AccountSerializer(serializers.ModelSerializer):
         ]
 
 
-def _reauth(row: dict[str, Any]) -> SimpleNamespace:
-    """The row's re-authorization dates by the model's own properties, without building a model
-    instance per row (its field defaults were most of the list's CPU)."""
-    account = SimpleNamespace(authorized_at=row["authorized_at"])
-    account.reauth_due_at = SpotifyAccount.reauth_due_at.fget(account)  # type: ignore[attr-defined]
-    account.reauth_due_soon = SpotifyAccount.reauth_due_soon.fget(account)  # type: ignore[attr-defined]
-    return account
-
-
-def _reauth_due_at_sql() -> ExpressionWrapper:
-    """`SpotifyAccount.reauth_due_at` in SQL."""
-    return ExpressionWrapper(F("authorized_at") + Value(REFRESH_TOKEN_LIFETIME), output_field=DateTimeField())
-
-
-def _reauth_warning() -> timedelta:
-    """`SpotifyAccount.reauth_due_soon`'s window: how far ahead of the end it warns."""
-    return timedelta(days=settings.REAUTH_WARNING_DAYS)
-
-
-# AccountSerializer's output from `.values()` rows (the list; tests hold the two equal).
-ACCOUNT_ROWS = RowSerializer(
-    AccountSerializer,
-    computed={
-        "reauth_due_at": lambda row: datetime_representation(_reauth(row).reauth_due_at),
-        "reauthorize_by": lambda row: datetime_representation(_reauth(row).reauth_due_at),
-        "reauth_due_soon": lambda row: _reauth(row).reauth_due_soon,
-    },
-    needs=["authorized_at"],
-    computed_sql={
-        "reauth_due_at": lambda: IsoDateTime(_reauth_due_at_sql()),
-        "reauthorize_by": lambda: IsoDateTime(_reauth_due_at_sql()),
-        "reauth_due_soon": lambda: ExpressionWrapper(
-            Q(authorized_at__lte=Now() - Value(REFRESH_TOKEN_LIFETIME) + RawSQL("%s", (PerRequest(_reauth_warning),))),
-            output_field=BooleanField(),
-        ),
-    },
-    sql_columns=ACCOUNT_ANNOTATIONS,
-)
-
-
-@extend_schema(
-    tags=["accounts"],
-    parameters=[
-        OpenApiParameter("health", str, enum=[c for c, _ in SpotifyAccount.Health.choices]),
-        OpenApiParameter("is_active", bool),
-        OpenApiParameter("search", str, description="Display name or Spotify user id contains"),
-    ],
-)
-class AccountListView(RowsListMixin, generics.ListAPIView):
+@extend_schema(tags=["accounts"])
+class AccountListView(JsonRowsListMixin, generics.ListAPIView):
     serializer_class = AccountSerializer
-    rows = ACCOUNT_ROWS
+    filterset_class = AccountFilter
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        queryset = selectors.accounts_annotated(SpotifyAccount.objects.select_related("app")).order_by("display_name", "id")
-        params = self.request.query_params
-        if health := params.get("health"):
-            if health not in SpotifyAccount.Health.values:
-                raise serializers.ValidationError({"health": [f"One of {', '.join(SpotifyAccount.Health.values)}."]})
-            queryset = queryset.filter(health=health)
-        if (active := params.get("is_active")) is not None:
-            if active.lower() not in ("true", "false", "1", "0"):
-                raise serializers.ValidationError({"is_active": ["true or false."]})
-            queryset = queryset.filter(is_active=active.lower() in ("true", "1"))
-        if search := params.get("search"):
-            queryset = queryset.filter(Q(display_name__icontains=search) | Q(spotify_user_id__icontains=search))
-        return queryset
+    def get_queryset(self) -> QuerySet[SpotifyAccount]:
+        return selectors.accounts_list()
 
 
 class RefreshResultSerializer(serializers.Serializer):
@@ -188,11 +122,15 @@ class AccountDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class RateLimitsQuerySerializer(serializers.Serializer):
+    blocked = serializers.BooleanField(default=False, help_text="Only buckets blocked by a Retry-After")
+
+
 class RateLimitsView(APIView):
     """Verify the rate limiter before re-enabling work (docs/runbooks/rate-limiter.md)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("blocked", bool, description="Only buckets blocked by a Retry-After")],
+        parameters=[RateLimitsQuerySerializer],
         responses=inline_serializer(
             "RateLimits",
             {
@@ -203,8 +141,9 @@ class RateLimitsView(APIView):
         tags=["accounts"],
     )
     def get(self, request: Request) -> Response:
-        blocked = request.query_params.get("blocked", "false").lower() in ("1", "true")
-        return Response(selectors.ratelimit_overview(blocked_only=blocked))
+        query = RateLimitsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.ratelimit_overview(blocked_only=query.validated_data["blocked"]))
 
 
 class RateLimitClearSerializer(serializers.Serializer):

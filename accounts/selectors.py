@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Expression, Q, QuerySet
+from django.db.models import BooleanField, DateTimeField, Expression, ExpressionWrapper, F, Q, QuerySet, Value
 
-from accounts.models import SpotifyAccount, SpotifyApp
+from accounts.models import REFRESH_TOKEN_LIFETIME, SpotifyAccount, SpotifyApp, reauth_due_soon_q
 from core.redis import get_redis, key
 from spotify.ratelimit import bucket_state
 
@@ -75,3 +75,14 @@ def account_annotation_register(name: str, expression: Callable[[], Expression])
 
 def accounts_annotated(queryset: QuerySet[SpotifyAccount]) -> QuerySet[SpotifyAccount]:
     return queryset.annotate(**{name: expression() for name, expression in ACCOUNT_ANNOTATIONS.items()})
+
+
+def accounts_list() -> QuerySet[SpotifyAccount]:
+    """The accounts API list's rows (core.rows writes them), in display-name order: the registered
+    figures, and `SpotifyAccount.reauth_due_at` and `reauth_due_soon` by the same rule
+    (`reauth_warning_cutoff`). Rows only: a model instance could not take its properties' names."""
+    reauth = {
+        "reauth_due_at": ExpressionWrapper(F("authorized_at") + Value(REFRESH_TOKEN_LIFETIME), output_field=DateTimeField()),
+        "reauth_due_soon": ExpressionWrapper(reauth_due_soon_q(), output_field=BooleanField()),
+    }
+    return accounts_annotated(SpotifyAccount.objects.all()).annotate(**reauth).order_by("display_name", "id")

@@ -54,17 +54,30 @@ def _rows(path: str, content: bytes) -> int:
 
 
 def measure(client: Any, path: str, *, requests: int = REQUESTS) -> Figures:
-    """Status, rows, queries and timings of GET `path`."""
+    """Status, rows, queries and timings of GET `path`, and the CPU a request cost this process and
+    its own PostgreSQL backend: steadier than the milliseconds on a machine others share, and unlike
+    the load case's database figure, no other session's queries are counted."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from bench.cpu import process_cpu_seconds
+
     for _ in range(WARMUP):
         response = client.get(path)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     timings = []
+    cpu_started, database_started = time.process_time(), process_cpu_seconds(backend)
     for _ in range(requests):
         started = time.perf_counter()
         response = client.get(path)
         timings.append((time.perf_counter() - started) * 1000)
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / requests
+    database_ended = process_cpu_seconds(backend)
+    database_cpu_ms = None
+    if database_started is not None and database_ended is not None:  # None: a server on another machine
+        database_cpu_ms = round((database_ended - database_started) * 1000 / requests, 2)
     with CaptureQueriesContext(connection) as queries:
         response = client.get(path)
     slowest = max(queries.captured_queries, key=lambda q: float(q["time"]), default={"sql": "", "time": "0"})
@@ -76,6 +89,8 @@ def measure(client: Any, path: str, *, requests: int = REQUESTS) -> Figures:
         "median_ms": round(statistics.median(timings), 1),
         "p90_ms": round(sorted(timings)[int(len(timings) * 0.9) - 1], 1),
         "slowest_query_ms": round(float(slowest["time"]) * 1000, 1),
+        "cpu_ms": round(cpu_ms, 2),
+        "database_cpu_ms": database_cpu_ms,
     }
 
 

@@ -1,72 +1,31 @@
-"""A serializer's output built from `.values()` rows: the API lists' fast path.
+"""The big API lists' rows, written as JSON by PostgreSQL: the one way those lists are rendered.
 
-DRF's ModelSerializer costs about 0.4 ms a row (bench: /api/v1/tracks, 50 rows: 21 ms of a
-30 ms page): a model instance per row and per related row, then one field object call per
-value. `RowSerializer` reads the same serializer's fields once, selects just their columns
-(`artist.name` -> `artist__name`) and converts each value as the field's `to_representation`
-would. The serializer class stays what the OpenAPI schema is built from; tests hold the two
-outputs equal row for row.
+Each list's serializer stays its schema (drf-spectacular documents it; detail views use it).
+`json_rows` asks PostgreSQL for the list's rows as that serializer writes them — `row_to_json`
+of the serializer's fields, datetimes as DRF formats them in UTC, the API's time zone — and the
+renderer embeds the texts as they are: no model instance, no field call per value. The same
+lists through their serializers cost 2.2 to 2.9 times the CPU per request (BENCHMARKS.md, "One
+path per API list").
 
-Faster still, `json_rows` has PostgreSQL write each row as a JSON object (`row_to_json` of the
-same fields, datetimes formatted as DRF formats them) and the renderer embeds the texts as they
-are: no row is loaded into Python at all. It applies where every field has SQL (a column, a
-one-hop relation, or `computed_sql`) and the request is in UTC; otherwise the rows above.
+A field's source is a column, a one-hop relation or an annotation of the list's queryset; a
+computed field is an annotation (its app's selector), so the detail views read the same
+definition. Anything else (a method field, a nested serializer) is refused when first listed.
 """
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Expression, F, Func, Model, OuterRef, QuerySet, Subquery, TextField
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
-from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from core.renderers import JsonText, OrjsonRenderer
-
-Row = dict[str, Any]
-
-
-def datetime_representation(value: datetime.datetime, tz: datetime.tzinfo | None = None) -> str:
-    """DRF's DateTimeField output (ISO 8601, the current time zone, UTC as `Z`)."""
-    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _converter(field: serializers.Field) -> Callable[[Any], Any] | None:
-    """How `field.to_representation` turns a non-null column value into output (None: as is)."""
-    if isinstance(field, serializers.DateTimeField):
-        if getattr(field, "format", api_settings.DATETIME_FORMAT).lower() != "iso-8601":
-            raise TypeError(f"{field.field_name}: only ISO 8601 datetimes have a row fast path")
-        return datetime_representation
-    if isinstance(field, serializers.DateField):
-        return lambda value: value.isoformat()
-    if isinstance(field, serializers.BooleanField):
-        return bool
-    if isinstance(field, serializers.IntegerField):
-        return int
-    if isinstance(field, serializers.FloatField):
-        return float
-    if isinstance(field, serializers.UUIDField):
-        return str
-    if isinstance(field, serializers.ChoiceField):
-        choices = field.choice_strings_to_values
-        return lambda value: value if value == "" else choices.get(str(value), value)
-    if isinstance(field, serializers.CharField):
-        return str
-    if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):
-        return lambda value: [str(item) if item is not None else None for item in value]
-    if isinstance(field, (serializers.JSONField, serializers.ReadOnlyField)):
-        return None
-    if isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None:
-        return None  # `.values("account")` is the account's pk, as the field answers
-    raise TypeError(f"{field.field_name}: {type(field).__name__} has no row fast path; compute it")
+from core.renderers import JsonText
 
 
 class IsoDateTime(Func):
@@ -104,182 +63,110 @@ class JsonRow(Expression):
         return f"row_to_json((SELECT _row FROM (SELECT {', '.join(columns)}) AS _row))::text", tuple(params)
 
 
-def _sql_representation(field: serializers.Field, expression: Any) -> Any:
-    """`expression` as `field.to_representation` would write its value, computed in SQL (`row_to_json`
-    already writes dates, numbers, booleans, arrays and JSON as DRF does)."""
-    converter = _converter(field)
-    if converter is datetime_representation:
-        return IsoDateTime(expression)
-    if isinstance(field, serializers.CharField) and not isinstance(field, serializers.ChoiceField):
-        return Cast(expression, TextField())
-    return expression
-
-
-class PerRequest:
-    """A parameter of a compiled row read again for each page (a setting a test may override)."""
-
-    def __init__(self, read: Callable[[], Any]) -> None:
-        self.read = read
-
-    def __call__(self) -> Any:
-        return self.read()
-
-
-def related_column(model: type[Model], column: str) -> Subquery | None:
-    """`fk__name` as a scalar subquery on the foreign key, or None past one hop.
-
-    Evaluated for the page's rows only: joined instead, PostgreSQL's Memoize set up a cache sized
-    for every row of the table before returning 50 (1.4 ms of the tracks page, bench)."""
+def related_column(model: type[Model], column: str) -> Subquery:
+    """`fk__name` as a scalar subquery on the foreign key, evaluated for the page's rows only:
+    joined instead, PostgreSQL's Memoize set up a cache sized for every row of the table before
+    returning 50 (1.4 ms of the tracks page, bench)."""
     relation, _, name = column.partition("__")
     field = model._meta.get_field(relation)
     if "__" in name or not getattr(field, "many_to_one", False) or field.related_model is None:
-        return None
+        raise TypeError(f"{model.__name__}.{column}: only a column of a foreign key's row is read this way")
     related = field.related_model._default_manager.filter(pk=OuterRef(field.attname))  # type: ignore[union-attr]
     return Subquery(related.values(name)[:1])
 
 
-class RowSerializer:
-    """`serializer_class`'s representation of `.values(*columns)` rows.
+# How a field's value is written: as PostgreSQL's row_to_json writes the column, as DRF's
+# DateTimeField writes it, or as text.
+AS_IS, DATETIME, TEXT = "as is", "datetime", "text"
 
-    `computed` gives a function of the row for fields without a column of their own (properties,
-    method fields); `needs` lists the columns those functions read.
-    """
 
-    def __init__(
-        self,
-        serializer_class: type[serializers.Serializer],
-        *,
-        computed: Mapping[str, Callable[[Row], Any]] | None = None,
-        needs: Sequence[str] = (),
-        lookups: Mapping[str, Callable[[], Any]] | None = None,
-        computed_sql: Mapping[str, Callable[[], Any]] | None = None,
-        sql_columns: Mapping[str, Callable[[], Any]] | None = None,
-    ) -> None:
-        self.serializer_class = serializer_class
-        self.computed = dict(computed or {})
-        self.needs = list(needs)
-        # column ("artist__name") -> an expression selecting it instead of a join (see values()).
-        self.lookups = dict(lookups or {})
-        self._plan: list[tuple[str, str | None, Callable[[Any], Any] | None]] | None = None
-        # name -> an expression computing the `computed` field in SQL (see json_rows()).
-        self.computed_sql = dict(computed_sql or {})
-        # column -> its expression where the column is a queryset annotation (read when compiled).
-        self.sql_columns = sql_columns if sql_columns is not None else {}
-        self._json_sql: dict[type[Any], tuple[str, tuple[Any, ...]] | None] = {}
+def _kind(field: serializers.Field) -> str:
+    """How `field.to_representation` writes a value that row_to_json must match."""
+    if isinstance(field, serializers.DateTimeField):
+        if getattr(field, "format", api_settings.DATETIME_FORMAT).lower() != "iso-8601":
+            raise TypeError(f"{field.field_name}: only ISO 8601 datetimes are written by PostgreSQL")
+        return DATETIME
+    if isinstance(field, serializers.ChoiceField):
+        return AS_IS
+    if isinstance(field, serializers.CharField):
+        return TEXT
+    # row_to_json writes these as DRF does: numbers, booleans, dates, UUIDs, JSON, text arrays, a
+    # foreign key's pk. Not floats: PostgreSQL writes 1.0 as `1`.
+    plain = (
+        serializers.IntegerField,
+        serializers.BooleanField,
+        serializers.DateField,
+        serializers.UUIDField,
+        serializers.JSONField,
+        serializers.ReadOnlyField,
+    )
+    if isinstance(field, plain):
+        return AS_IS
+    if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):
+        return AS_IS
+    if isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None:
+        return AS_IS
+    raise TypeError(f"{field.field_name}: {type(field).__name__} is not written by PostgreSQL; make it an annotation")
 
-    def plan(self) -> list[tuple[str, str | None, Callable[[Any], Any] | None]]:
-        """(output name, column or None when computed, converter) per field, built once."""
-        if self._plan is None:
-            plan: list[tuple[str, str | None, Callable[[Any], Any] | None]] = []
-            for name, field in self.serializer_class().fields.items():
-                if field.write_only:
-                    continue
-                if name in self.computed:
-                    plan.append((name, None, None))
-                    continue
-                column = str(field.source).replace(".", "__")
-                plan.append((name, self._alias(column) if column in self.lookups else column, _converter(field)))
-            self._plan = plan
-        return self._plan
 
-    @staticmethod
-    def _alias(column: str) -> str:
-        return f"{column}_value".replace("__", "_")
+@cache
+def _plan(serializer_class: type[serializers.Serializer]) -> tuple[tuple[str, str, str], ...]:
+    """(output name, source as a lookup path, kind) per readable field, read once per serializer."""
+    return tuple(
+        (name, ".".join(field.source_attrs).replace(".", "__"), _kind(field))
+        for name, field in serializer_class().fields.items()
+        if not field.write_only
+    )
 
-    def values(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        """The queryset's rows as `represent` reads them. A related column given in `lookups` is
-        a scalar subquery of the page's rows: joined instead, PostgreSQL's Memoize set up a
-        cache sized for every row of the table before returning 50 (1.4 ms of the tracks page)."""
-        annotations = {self._alias(column): expression() for column, expression in self.lookups.items()}
-        return (queryset.annotate(**annotations) if annotations else queryset).values(*self.columns)
 
-    @property
-    def columns(self) -> list[str]:
-        return list(dict.fromkeys([column for _, column, _ in self.plan() if column] + self.needs))
+def _written(expression: Any, kind: str) -> Any:
+    if kind == DATETIME:
+        return IsoDateTime(expression)
+    if kind == TEXT:
+        return Cast(expression, TextField())
+    return expression
 
-    def json_rows(self, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        """The queryset's rows as JSON object texts written by PostgreSQL, the same values as
-        `represent` gives; None when a field has no SQL here or the request is not in UTC."""
-        if timezone.get_current_timezone_name() != "UTC":
-            return None
-        model = queryset.model
-        if model not in self._json_sql:
-            self._json_sql[model] = self._compile_json_row(model)
-        compiled = self._json_sql[model]
-        if compiled is None:
-            return None
-        sql, params = compiled
-        params = tuple(param() if isinstance(param, PerRequest) else param for param in params)
-        # The SQL is Django's own compilation of the serializer's expressions; values stay params.
-        row_json = RawSQL(sql, params, output_field=TextField())  # noqa: S611
-        return queryset.annotate(_row_json=row_json).values_list("_row_json", flat=True)
 
-    def _compile_json_row(self, model: type[Any]) -> tuple[str, tuple[Any, ...]] | None:
-        """The row expression compiled once against the model's table: resolving a score of
-        expressions per request cost more than the page's query (bench)."""
-        fields = {}
-        for name, field in self.serializer_class().fields.items():
-            if field.write_only:
-                continue
-            if name in self.computed:
-                if name not in self.computed_sql:
-                    return None
-                fields[name] = self.computed_sql[name]()
-                continue
-            column = str(field.source).replace(".", "__")
-            if column in self.lookups:
-                expression = self.lookups[column]()
-            elif column in self.sql_columns:
-                expression = self.sql_columns[column]()
-            elif "__" in column:
-                # A join would give the compiled row a table alias the page's query may not have.
-                expression = related_column(model, column)
-                if expression is None:
-                    return None
-            else:
-                expression = F(column)
-            fields[name] = _sql_representation(field, expression)
-        query = model._default_manager.all().query
-        resolved = JsonRow(fields).resolve_expression(query, allow_joins=False)
-        compiler = query.get_compiler(using=DEFAULT_DB_ALIAS)
-        sql, params = resolved.as_sql(compiler, compiler.connection)
-        return sql, tuple(params)
+class Compiled(Expression):
+    """SQL compiled before, used as it is."""
 
-    def json_rows_for(self, request: Any, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        """`json_rows` where the response's renderer can embed them: only OrjsonRenderer writes
-        JsonText; another renderer (CSV) gets the Python rows."""
-        if not isinstance(getattr(request, "accepted_renderer", None), OrjsonRenderer):
-            return None
-        return self.json_rows(queryset)
+    output_field = TextField()
 
-    def listed(self, request: Any, queryset: QuerySet[Any]) -> tuple[int, list[Row] | JsonText]:
-        """An unpaginated list's rows for the response: how many, and the rows."""
-        json_rows = self.json_rows_for(request, queryset)
-        if json_rows is not None:
-            texts = list(json_rows)
-            return len(texts), json_array(texts)
-        rows = self.represent(self.values(queryset))
-        return len(rows), rows
+    def __init__(self, sql: str, params: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.sql, self.params = sql, params
 
-    def represent(self, rows: Iterable[Row]) -> list[Row]:
-        # The request's time zone, looked up once per page rather than once per value.
-        tz = timezone.get_current_timezone()
-        in_zone: Callable[[Any], Any] = partial(datetime_representation, tz=tz)
-        plan = [
-            (name, column, in_zone if convert is datetime_representation else convert) for name, column, convert in self.plan()
-        ]
-        computed = self.computed
-        out = []
-        for row in rows:
-            item: Row = {}
-            for name, column, convert in plan:
-                if column is None:
-                    item[name] = computed[name](row)
-                    continue
-                value = row[column]
-                item[name] = value if value is None or convert is None else convert(value)
-            out.append(item)
-        return out
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        return self.sql, self.params
+
+
+@cache
+def _columns(serializer_class: type[serializers.Serializer], model: type[Model]) -> dict[str, Compiled]:
+    """The fields read from the model's columns and its foreign keys' rows, compiled once against
+    its table: resolving a score of expressions for every page cost about as much as the page's
+    query (bench). The other fields are annotations, resolved with each page's query."""
+    query = model._default_manager.all().query
+    compiler = query.get_compiler(using=DEFAULT_DB_ALIAS)
+    columns = {}
+    for name, source, kind in _plan(serializer_class):
+        try:
+            model._meta.get_field(source.partition("__")[0])
+        except FieldDoesNotExist:
+            continue
+        expression = related_column(model, source) if "__" in source else F(source)
+        resolved = _written(expression, kind).resolve_expression(query, allow_joins=False)
+        columns[name] = Compiled(*resolved.as_sql(compiler, compiler.connection))
+    return columns
+
+
+def json_rows(queryset: QuerySet[Any], serializer_class: type[serializers.Serializer]) -> QuerySet[Any]:
+    """The queryset's rows as JSON object texts, each what `serializer_class` says of the row."""
+    model: type[Model] = queryset.model
+    columns = _columns(serializer_class, model)
+    fields = {
+        name: columns[name] if name in columns else _written(F(source), kind) for name, source, kind in _plan(serializer_class)
+    }
+    return queryset.annotate(_row_json=JsonRow(fields)).values_list("_row_json", flat=True)
 
 
 def json_array(texts: Sequence[str]) -> JsonText:
@@ -287,16 +174,10 @@ def json_array(texts: Sequence[str]) -> JsonText:
     return JsonText("[" + ",".join(texts) + "]")
 
 
-class RowsListMixin:
-    """A ListAPIView whose page is `.values()` rows serialized by `rows`; `serializer_class`
-    stays for the schema. Same queryset, filters, pagination and queries as before."""
-
-    rows: RowSerializer
+class JsonRowsListMixin:
+    """A ListAPIView whose page is `json_rows` of its filtered queryset; `serializer_class` says
+    what a row is (the schema). Same queryset, filters, pagination and queries as DRF's list."""
 
     def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
-        json_rows = self.rows.json_rows_for(request, queryset)
-        if json_rows is not None:
-            return self.get_paginated_response(json_array(self.paginate_queryset(json_rows) or []))  # type: ignore[attr-defined]
-        page = self.paginate_queryset(self.rows.values(queryset))  # type: ignore[attr-defined]
-        return self.get_paginated_response(self.rows.represent(page or []))  # type: ignore[attr-defined]
+        rows = json_rows(self.filter_queryset(self.get_queryset()), self.get_serializer_class())  # type: ignore[attr-defined]
+        return self.get_paginated_response(json_array(self.paginate_queryset(rows) or []))  # type: ignore[attr-defined]

@@ -21,7 +21,8 @@ from core.permissions import user_can_operate
 from ingest import services
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, QualityTier, Track
 from ingest.parsing import ALBUM_ID_LENGTH
-from ingest.quality import QUALITY_GOOD_MIN, tracks_reenrich
+from ingest.quality import QUALITY_FILTERS, QUALITY_GOOD_MIN, tracks_reenrich
+from ingest.selectors import track_has_features
 from spotify.breaker import circuit_breakers_reset_all
 
 FEATURE_LABELS = [
@@ -122,13 +123,7 @@ class QualityFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Track]) -> QuerySet[Track]:
         value = self.value()
-        if value == "low":
-            return queryset.filter(quality_tier__in=[QualityTier.FAIR, QualityTier.POOR])
-        if value in QualityTier.values:
-            return queryset.filter(quality_tier=value)
-        if value == "unscored":
-            return queryset.filter(quality_tier="")
-        return queryset
+        return queryset.filter(quality_tier__in=QUALITY_FILTERS[value]) if value in QUALITY_FILTERS else queryset
 
 
 @admin.register(Track)
@@ -153,6 +148,9 @@ class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, 
     ]
     exclude = ["audio_features"]
     actions = ["reenrich"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Track]:
+        return super().get_queryset(request).annotate(has_features=track_has_features())
 
     @admin.display(description="Quality", ordering="quality_score")
     def quality(self, track: Track) -> str:
@@ -182,7 +180,7 @@ class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, 
 
     @admin.display(description="Features", boolean=True, ordering="features_fetched_at")
     def has_features(self, track: Track) -> bool:
-        return track.features_fetched_at is not None
+        return bool(track.has_features)  # type: ignore[attr-defined]
 
     @admin.display(description="Energy / valence / tempo")
     def features_brief(self, track: Track) -> str:

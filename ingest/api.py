@@ -14,24 +14,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import request_actor
-from core.rows import RowsListMixin
+from core.pagination import FirstRowsPagination
+from core.rows import JsonRowsListMixin
 from ingest import selectors, services
-from ingest.models import Track
+from ingest.filters import DeadLetterFilter, TrackFilter
+from ingest.models import DeadLetter, Track
 from ingest.quality import tracks_low_quality_ids, tracks_reenrich
 from ingest.serializers import (
-    DEAD_LETTER_ROWS,
-    TRACK_ROWS,
     AlbumSubmitSerializer,
     DeadLetterGroupSerializer,
     DeadLetterSerializer,
     DeadLetterStatsSerializer,
     GroupedQuerySerializer,
-    MessagesQuerySerializer,
     PurgeBeforeSerializer,
     ReplayRequestSerializer,
     ReplayResponseSerializer,
     SubmitResponseSerializer,
-    TrackFilterSerializer,
     TrackSerializer,
     TracksReenrichSerializer,
 )
@@ -67,19 +65,13 @@ class AlbumSubmitView(APIView):
         return Response(SubmitResponseSerializer(body).data, status=code)
 
 
-class TrackListView(RowsListMixin, ListAPIView):
+@extend_schema(tags=["tracks"])
+class TrackListView(JsonRowsListMixin, ListAPIView):
     serializer_class = TrackSerializer
-    # The page as `.values()` rows: no model instances (BENCHMARKS.md).
-    rows = TRACK_ROWS
-
-    @extend_schema(parameters=[TrackFilterSerializer], tags=["tracks"])
-    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
-        return super().get(request, *args, **kwargs)
+    filterset_class = TrackFilter
 
     def get_queryset(self) -> QuerySet[Track]:
-        filters = TrackFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return selectors.tracks_list(**filters.validated_data)
+        return selectors.tracks_list()
 
 
 class DeadLetterStatsView(APIView):
@@ -104,20 +96,20 @@ class DeadLetterErrorsGroupedView(APIView):
         return Response(selectors.dead_letter_errors_grouped())
 
 
-class DeadLetterMessagesView(APIView):
-    @extend_schema(
-        parameters=[MessagesQuerySerializer],
-        responses=inline_serializer(
-            "DeadLetterMessages", {"count": serializers.IntegerField(), "messages": DeadLetterSerializer(many=True)}
-        ),
-        tags=["dead letters"],
-    )
-    def get(self, request: Request) -> Response:
-        query = MessagesQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        messages = selectors.dead_letter_messages(**query.validated_data)
-        count, letters = DEAD_LETTER_ROWS.listed(request, messages)
-        return Response({"count": count, "messages": letters})
+class DeadLetterMessagesPagination(FirstRowsPagination):
+    rows_key = "messages"
+
+
+@extend_schema(tags=["dead letters"])
+class DeadLetterMessagesView(JsonRowsListMixin, ListAPIView):
+    """Pending dead letters, the most recently seen first."""
+
+    serializer_class = DeadLetterSerializer
+    filterset_class = DeadLetterFilter
+    pagination_class = DeadLetterMessagesPagination
+
+    def get_queryset(self) -> QuerySet[DeadLetter]:
+        return selectors.dead_letter_messages()
 
 
 class DeadLetterReplayBatchView(APIView):

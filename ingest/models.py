@@ -115,10 +115,6 @@ class Track(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def uri(self) -> str:
-        return f"spotify:track:{self.spotify_id}"
-
 
 class DeadLetter(models.Model):
     """An operation that exhausted its retries or met an open circuit; replayable."""

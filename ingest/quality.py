@@ -38,6 +38,13 @@ QUALITY_WEIGHTS: dict[str, int] = {
 QUALITY_GOOD_MIN = 80
 QUALITY_FAIR_MIN = 50
 TIERS = (QualityTier.GOOD, QualityTier.FAIR, QualityTier.POOR)
+# What an operator filters tracks by (the admin, the API, re-enrichment): a tier, `low` (fair or
+# poor: score < QUALITY_GOOD_MIN) or `unscored`; each the `quality_tier` values it means.
+QUALITY_FILTERS: dict[str, list[str]] = {
+    "low": [QualityTier.FAIR, QualityTier.POOR],
+    **{tier.value: [tier.value] for tier in TIERS},
+    "unscored": [""],
+}
 REFRESH_CHUNK = 10000
 
 # One CASE per check; NULLs are removed, leaving the issue names.
@@ -188,5 +195,8 @@ def tracks_reenrich(*, track_ids: Sequence[int], actor: str, trigger: str) -> tu
 
 def tracks_low_quality_ids(*, tier: str, limit: int) -> list[int]:
     """Ids of tracks in `tier` (`low` = fair or poor), worst first."""
-    tiers = [QualityTier.FAIR, QualityTier.POOR] if tier == "low" else [tier]
-    return list(Track.objects.filter(quality_tier__in=tiers).order_by("quality_score", "pk").values_list("pk", flat=True)[:limit])
+    return list(
+        Track.objects.filter(quality_tier__in=QUALITY_FILTERS[tier])
+        .order_by("quality_score", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )

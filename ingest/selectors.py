@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import BooleanField, CharField, Count, ExpressionWrapper, F, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from ingest.models import AlbumSource, DeadLetter, Track
-from ingest.parsing import ALBUM_ID_LENGTH
 from jobs.models import JobRun
 
 ERROR_RATE_WINDOW_MINUTES = 60
@@ -79,55 +79,28 @@ def dead_letter_errors_grouped_detail() -> list[dict[str, Any]]:
     return groups
 
 
-def dead_letter_messages(*, limit: int, error_type: str = "", source_service: str = "") -> QuerySet[DeadLetter]:
-    letters = _pending().order_by("-last_seen", "-pk")
-    if error_type:
-        letters = letters.filter(error_type=error_type)
-    if source_service:
-        letters = letters.filter(source_service=source_service)
-    return letters[:limit]
+def dead_letter_messages() -> QuerySet[DeadLetter]:
+    """Pending dead letters, the most recently seen first."""
+    return _pending().order_by("-last_seen", "-pk")
 
 
-def _looks_like_spotify_id(term: str) -> bool:
-    return len(term) == ALBUM_ID_LENGTH and term.isalnum()
+def track_uri(prefix: str = "") -> Concat:
+    """A track's Spotify URI, `spotify:track:<id>`; `prefix` reaches the track through a relation."""
+    return Concat(Value("spotify:track:"), F(f"{prefix}spotify_id"), output_field=CharField())
 
 
-def tracks_list(
-    *, has_features: bool | None = None, artist: str = "", album: str = "", search: str = "", quality: str = ""
-) -> QuerySet[Track]:
-    """Tracks with their artist and album; `artist`/`album` take a Spotify id or a name fragment;
-    `search` matches a Spotify id or ISRC exactly, else the track name; `quality` a tier,
-    `low` (fair or poor) or `unscored`."""
-    tracks = Track.objects.select_related("artist", "album").order_by("pk")
-    if quality == "low":
-        tracks = tracks.filter(quality_tier__in=["fair", "poor"])
-    elif quality == "unscored":
-        tracks = tracks.filter(quality_tier="")
-    elif quality:
-        tracks = tracks.filter(quality_tier=quality)
-    if has_features is True:
-        tracks = tracks.filter(features_fetched_at__isnull=False)
-    elif has_features is False:
-        tracks = tracks.filter(features_fetched_at__isnull=True)
-    if artist:
-        tracks = (
-            tracks.filter(artist__spotify_id=artist)
-            if _looks_like_spotify_id(artist)
-            else tracks.filter(artist__name__icontains=artist)
-        )
-    if album:
-        tracks = (
-            tracks.filter(album__spotify_id=album)
-            if _looks_like_spotify_id(album)
-            else tracks.filter(album__name__icontains=album)
-        )
-    if search:
-        term = search.strip()
-        if _looks_like_spotify_id(term):
-            tracks = tracks.filter(spotify_id=term)
-        else:
-            tracks = tracks.filter(Q(isrc=term.upper()) | Q(name__icontains=term))
-    return tracks
+def track_has_features() -> ExpressionWrapper:
+    """Whether a track's audio features were fetched (the admin and the API show it)."""
+    return ExpressionWrapper(Q(features_fetched_at__isnull=False), output_field=BooleanField())
+
+
+def tracks_list() -> QuerySet[Track]:
+    """Tracks in id order with their artist and album, their URI and whether they have audio features."""
+    return (
+        Track.objects.select_related("artist", "album")
+        .annotate(uri=track_uri(), has_features=track_has_features())
+        .order_by("pk")
+    )
 
 
 def album_source_counts() -> dict[str, int]:

@@ -1,14 +1,10 @@
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, TextField, Value
-from django.db.models.functions import Concat
 from rest_framework import serializers
 
-from core.rows import RowSerializer, related_column
 from ingest.models import DeadLetter, Track
 
 
@@ -34,27 +30,14 @@ class SubmitResponseSerializer(serializers.Serializer):
     results = SubmitResultSerializer(many=True)
 
 
-class TrackFilterSerializer(serializers.Serializer):
-    has_features = serializers.BooleanField(required=False, allow_null=True, default=None)
-    artist = serializers.CharField(required=False, default="", max_length=300, help_text="Spotify artist id or name fragment.")
-    album = serializers.CharField(required=False, default="", max_length=300, help_text="Spotify album id or name fragment.")
-    search = serializers.CharField(
-        required=False, default="", max_length=300, help_text="Track Spotify id, ISRC or name fragment."
-    )
-    quality = serializers.ChoiceField(
-        choices=["good", "fair", "poor", "low", "unscored"],
-        required=False,
-        default="",
-        help_text="Quality tier; `low` = fair or poor.",
-    )
-
-
 class TrackSerializer(serializers.ModelSerializer):
     artist = serializers.CharField(source="artist.name")
     artist_id = serializers.CharField(source="artist.spotify_id")
     album = serializers.CharField(source="album.name")
     album_id = serializers.CharField(source="album.spotify_id")
-    has_features = serializers.SerializerMethodField()
+    # Annotations of ingest.selectors.tracks_list.
+    uri = serializers.CharField(read_only=True)
+    has_features = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Track
@@ -81,28 +64,6 @@ class TrackSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
-    def get_has_features(self, track: Track) -> bool:
-        return track.features_fetched_at is not None
-
-
-# TrackSerializer's output from `.values()` rows (the tracks list; tests hold the two equal).
-TRACK_ROWS = RowSerializer(
-    TrackSerializer,
-    computed={
-        "uri": lambda row: f"spotify:track:{row['spotify_id']}",
-        "has_features": lambda row: row["features_fetched_at"] is not None,
-    },
-    needs=["spotify_id", "features_fetched_at"],
-    computed_sql={
-        "uri": lambda: Concat(Value("spotify:track:"), F("spotify_id"), output_field=TextField()),
-        "has_features": lambda: ExpressionWrapper(Q(features_fetched_at__isnull=False), output_field=BooleanField()),
-    },
-    lookups={
-        column: partial(related_column, Track, column)
-        for column in ("artist__name", "artist__spotify_id", "album__name", "album__spotify_id")
-    },
-)
-
 
 class DeadLetterStatsSerializer(serializers.Serializer):
     total_messages = serializers.IntegerField()
@@ -128,12 +89,6 @@ class GroupedQuerySerializer(serializers.Serializer):
     detail = serializers.BooleanField(required=False, default=False)
 
 
-class MessagesQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=1000)
-    error_type = serializers.CharField(required=False, default="", max_length=100)
-    source_service = serializers.CharField(required=False, default="", max_length=100)
-
-
 class DeadLetterSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeadLetter
@@ -151,9 +106,6 @@ class DeadLetterSerializer(serializers.ModelSerializer):
             "first_seen",
             "last_seen",
         ]
-
-
-DEAD_LETTER_ROWS = RowSerializer(DeadLetterSerializer)
 
 
 class ReplayRequestSerializer(serializers.Serializer):

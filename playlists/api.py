@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.functions import Coalesce
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,9 +17,10 @@ from rest_framework.views import APIView
 from accounts.models import SpotifyAccount
 from core.actors import request_actor
 from core.locks import LockBusy
-from core.rows import RowSerializer, RowsListMixin, related_column
+from core.rows import JsonRowsListMixin
 from jobs.models import JobRun
 from playlists import selectors, services
+from playlists.filters import PlaylistFilter, PlaylistHistoryFilter
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
 
 
@@ -27,7 +28,8 @@ class PlaylistSerializer(serializers.ModelSerializer):
     account_name = serializers.CharField(source="account.display_name", read_only=True)
     policy = serializers.CharField(source="policy.name", read_only=True)
     current_snapshot_id = serializers.IntegerField(allow_null=True, read_only=True)
-    track_count = serializers.SerializerMethodField()
+    # An annotation of playlists.selectors.playlists_annotated.
+    track_count = serializers.IntegerField(read_only=True, help_text="Tracks of the current snapshot (0 without one).")
 
     class Meta:
         model = Playlist
@@ -56,18 +58,6 @@ class PlaylistSerializer(serializers.ModelSerializer):
             "retired_at",
         ]
         read_only_fields = fields
-
-    def get_track_count(self, playlist: Playlist) -> int:
-        return playlist.current_snapshot.track_count if playlist.current_snapshot else 0
-
-
-# PlaylistSerializer's output from `.values()` rows (the list; tests hold the two equal).
-PLAYLIST_ROWS = RowSerializer(
-    PlaylistSerializer,
-    computed={"track_count": lambda row: row["current_snapshot__track_count"] or 0},
-    needs=["current_snapshot__track_count"],
-    computed_sql={"track_count": lambda: Coalesce(related_column(Playlist, "current_snapshot__track_count"), 0)},
-)
 
 
 class SnapshotTrackSerializer(serializers.ModelSerializer):
@@ -108,44 +98,13 @@ class PlaylistHistorySerializer(serializers.ModelSerializer):
         fields = ["id", "playlist", "action", "actor", "details", "created_at"]
 
 
-def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
-    value = request.query_params.get(name)
-    if value is not None and value not in choices:
-        raise serializers.ValidationError({name: [f"One of {', '.join(choices)}."]})
-    return value
-
-
-def _uuid_param(request: Request, name: str) -> str | None:
-    value = request.query_params.get(name)
-    if value is not None:
-        try:
-            return str(serializers.UUIDField().to_internal_value(value))
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({name: exc.detail}) from exc
-    return None
-
-
-@extend_schema(
-    tags=["playlists"],
-    parameters=[
-        OpenApiParameter("account", str, description="Account UUID"),
-        OpenApiParameter("status", str, enum=Playlist.Status.values),
-        OpenApiParameter("sync_state", str, enum=Playlist.SyncState.values),
-    ],
-)
-class PlaylistListView(RowsListMixin, generics.ListAPIView):
+@extend_schema(tags=["playlists"])
+class PlaylistListView(JsonRowsListMixin, generics.ListAPIView):
     serializer_class = PlaylistSerializer
-    rows = PLAYLIST_ROWS
+    filterset_class = PlaylistFilter
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        queryset = Playlist.objects.select_related("account", "policy", "current_snapshot").order_by("account_id", "index", "id")
-        if account := _uuid_param(self.request, "account"):
-            queryset = queryset.filter(account_id=uuid.UUID(account))
-        if status_value := _choice_param(self.request, "status", Playlist.Status.values):
-            queryset = queryset.filter(status=status_value)
-        if sync_state := _choice_param(self.request, "sync_state", Playlist.SyncState.values):
-            queryset = queryset.filter(sync_state=sync_state)
-        return queryset
+    def get_queryset(self) -> QuerySet[Playlist]:
+        return selectors.playlists_list()
 
 
 @extend_schema(tags=["playlists"])
@@ -153,26 +112,15 @@ class PlaylistDetailView(generics.RetrieveAPIView):
     serializer_class = PlaylistDetailSerializer
     lookup_url_kwarg = "playlist_id"
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return Playlist.objects.select_related("account", "policy", "current_snapshot")
+    def get_queryset(self) -> QuerySet[Playlist]:
+        return selectors.playlists_annotated(Playlist.objects.select_related("account", "policy", "current_snapshot"))
 
 
-@extend_schema(
-    tags=["playlists"],
-    parameters=[
-        OpenApiParameter("playlist", str, description="Playlist UUID"),
-        OpenApiParameter("action", str, enum=PlaylistHistory.Action.values),
-    ],
-)
+@extend_schema(tags=["playlists"])
 class PlaylistHistoryView(generics.ListAPIView):
+    queryset = selectors.playlist_history()
     serializer_class = PlaylistHistorySerializer
-
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        playlist_id = _uuid_param(self.request, "playlist")
-        queryset = selectors.playlist_history(playlist_id=playlist_id)  # type: ignore[arg-type]
-        if action := _choice_param(self.request, "action", PlaylistHistory.Action.values):
-            queryset = queryset.filter(action=action)
-        return queryset
+    filterset_class = PlaylistHistoryFilter
 
 
 class CreateInputSerializer(serializers.Serializer):
@@ -203,7 +151,9 @@ class PlaylistCreateView(APIView):
             count=data.validated_data["count"],
             actor=request_actor(request, door="api"),
         )
-        rows = Playlist.objects.select_related("account", "policy", "current_snapshot").filter(pk__in=[p.pk for p in playlists])
+        rows = selectors.playlists_annotated(Playlist.objects.select_related("account", "policy")).filter(
+            pk__in=[p.pk for p in playlists]
+        )
         body = {"created": len(playlists), "playlists": PlaylistSerializer(rows.order_by("index"), many=True).data}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -225,7 +175,7 @@ class PlaylistFrozenView(APIView):
         services.playlist_set_frozen(
             playlist=playlist, frozen=data.validated_data["frozen"], actor=request_actor(request, door="api")
         )
-        row = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist_id)
+        row = selectors.playlists_annotated(Playlist.objects.select_related("account", "policy")).get(pk=playlist_id)
         return Response(PlaylistSerializer(row).data)
 
 

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from accounts.models import SpotifyAccount
 from accounts.selectors import accounts_workable_q
+from core.rows import related_column
+from ingest.selectors import track_uri
 from playlists.models import Playlist, PlaylistHistory, SnapshotTrack
 
 
@@ -79,10 +81,8 @@ def playlists_for_bulk_reshuffle(
 
 
 def snapshot_track_uris(*, snapshot_id: int) -> list[str]:
-    spotify_ids = (
-        SnapshotTrack.objects.filter(snapshot_id=snapshot_id).order_by("position").values_list("track__spotify_id", flat=True)
-    )
-    return [f"spotify:track:{spotify_id}" for spotify_id in spotify_ids]
+    uris = SnapshotTrack.objects.filter(snapshot_id=snapshot_id).order_by("position").values_list(track_uri("track__"), flat=True)
+    return list(uris)
 
 
 def snapshot_top_artists(*, snapshot_id: int, limit: int = 3) -> list[str]:
@@ -95,11 +95,17 @@ def snapshot_top_artists(*, snapshot_id: int, limit: int = 3) -> list[str]:
     return [row["track__artist__name"] for row in rows]
 
 
-def playlist_history(*, playlist_id: uuid.UUID | None = None) -> QuerySet[PlaylistHistory]:
-    queryset = PlaylistHistory.objects.select_related("playlist")
-    if playlist_id:
-        queryset = queryset.filter(playlist_id=playlist_id)
-    return queryset.order_by("-created_at", "-id")
+def playlists_annotated(queryset: QuerySet[Playlist]) -> QuerySet[Playlist]:
+    """Playlists with `track_count`: the current snapshot's, 0 without one (the API's playlists)."""
+    return queryset.annotate(track_count=Coalesce(related_column(Playlist, "current_snapshot__track_count"), 0))
+
+
+def playlists_list() -> QuerySet[Playlist]:
+    return playlists_annotated(Playlist.objects.all()).order_by("account_id", "index", "id")
+
+
+def playlist_history() -> QuerySet[PlaylistHistory]:
+    return PlaylistHistory.objects.select_related("playlist").order_by("-created_at", "-id")
 
 
 def playlists_active_count_per_account() -> Coalesce:

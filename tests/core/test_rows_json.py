@@ -1,5 +1,6 @@
-"""Every API list whose rows PostgreSQL writes (`core/rows.py` `json_rows`) says exactly
-what its serializer says: same fields in the same order, same values and the same JSON types."""
+"""Every API list, whose rows PostgreSQL writes (`core/rows.py` `json_rows`), says exactly what
+its serializer says of the same rows: same fields in the same order, same values and the same
+JSON types, awkward text included."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from accounts.selectors import accounts_annotated
 from ingest.models import DeadLetter, Track
 from ingest.selectors import tracks_list
 from ingest.serializers import DeadLetterSerializer, TrackSerializer
-from jobs.api import JobRunSerializer
 from jobs.models import JobRun
+from jobs.serializers import JobRunSerializer
 from playlists.api import PlaylistSerializer
 from playlists.models import Playlist, PlaylistSnapshot
+from playlists.selectors import playlists_list
 from tests.factories import PlaylistFactory, TrackFactory
 from tests.fixtures_clients import client_for
 
@@ -113,10 +115,7 @@ def test_playlists(make_account: Callable[..., SpotifyAccount], viewer: User) ->
     Playlist.objects.filter(pk=synced.pk).update(current_snapshot=snapshot, retired_at=timezone.now().replace(microsecond=0))
     PlaylistFactory(account=account, parked_work="sync")
     rows = _page(viewer, "/api/v1/playlists", "results")
-    expected = PlaylistSerializer(
-        Playlist.objects.select_related("account", "policy", "current_snapshot").order_by("account_id", "index", "id"), many=True
-    ).data
-    _same_json(rows, expected)
+    _same_json(rows, PlaylistSerializer(playlists_list(), many=True).data)
     assert sorted(row["track_count"] for row in rows) == [0, 42]
 
 
@@ -175,8 +174,8 @@ class _Unknown(serializers.ModelSerializer):
         return track.spotify_id[::-1]
 
 
-def test_a_field_without_sql_keeps_the_python_rows() -> None:
-    from core.rows import RowSerializer
+def test_a_field_postgresql_cannot_write_is_refused_by_name() -> None:
+    from core.rows import json_rows
 
-    rows = RowSerializer(_Unknown, computed={"odd": lambda row: row["spotify_id"][::-1]}, needs=["spotify_id"])
-    assert rows.json_rows(Track.objects.all()) is None
+    with pytest.raises(TypeError, match="odd: SerializerMethodField .* make it an annotation"):
+        json_rows(Track.objects.all(), _Unknown)
