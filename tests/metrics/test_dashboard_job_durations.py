@@ -28,8 +28,9 @@ def test_the_dashboard_loads_each_jobs_daily_p95_from_a_staff_only_url(viewer: U
             record_job_run("verify_playlists", seconds * (day + 1), finished_at=now - timedelta(days=day, minutes=5))
     record_job_run("verify_playlists", 600, finished_at=now - timedelta(minutes=3), status="failed")
 
-    client = client_for(viewer)
     with time_machine.travel(now, tick=False):
+        # Signed in at the travelled time: a session stamped hours earlier would be idle by now.
+        client = client_for(viewer)
         page = client.get(DASHBOARD).content.decode()
         body = client.get(DATA).json()
 
