@@ -17,6 +17,7 @@ from accounts.models import SpotifyAccount, SpotifyApp
 from audit.services import audit_record
 from core.actors import request_actor
 from core.rows import JsonRowsListMixin
+from core.serializers import RefuseUnknownFields, refuse_body
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -74,6 +75,7 @@ class AccountRefreshView(APIView):
 
     @extend_schema(request=None, responses={200: RefreshResultSerializer, 502: RefreshResultSerializer}, tags=["accounts"])
     def post(self, request: Request, account_id: str) -> Response:
+        refuse_body(request)
         account = get_object_or_404(SpotifyAccount.objects.select_related("app"), pk=account_id)
         [result] = services.accounts_refresh_tokens(accounts=[account], force=True)
         account.refresh_from_db()
@@ -110,6 +112,7 @@ class AccountDetailView(APIView):
     @extend_schema(request=None, responses={204: None}, tags=["accounts"])
     def delete(self, request: Request, account_id: str) -> Response:
         """Deactivate (soft): the account leaves the schedule; playlists and history are kept."""
+        refuse_body(request)
         account = get_object_or_404(SpotifyAccount, pk=account_id)
         changed = services.account_deactivate(account=account, reason=f"deactivated via API by {request.user.get_username()}")
         audit_record(
@@ -146,7 +149,7 @@ class RateLimitsView(APIView):
         return Response(selectors.ratelimit_overview(blocked_only=query.validated_data["blocked"]))
 
 
-class RateLimitClearSerializer(serializers.Serializer):
+class RateLimitClearSerializer(RefuseUnknownFields, serializers.Serializer):
     kind = serializers.ChoiceField(choices=["app", "account"])
     id = serializers.CharField(max_length=64)
 

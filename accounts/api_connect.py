@@ -19,6 +19,7 @@ from accounts.oauth import (
     authorization_requests_by_status,
 )
 from core.actors import request_actor
+from core.serializers import RefuseUnknownFields, refuse_body
 
 
 class Refused(APIException):
@@ -26,7 +27,7 @@ class Refused(APIException):
     default_code = "refused"
 
 
-class ConnectSerializer(serializers.Serializer):
+class ConnectSerializer(RefuseUnknownFields, serializers.Serializer):
     app_id = serializers.PrimaryKeyRelatedField(queryset=SpotifyApp.objects.all(), help_text="The Spotify app's id.")
 
 
@@ -64,6 +65,7 @@ class AccountReauthorizeView(APIView):
 
     @extend_schema(request=None, responses={201: AuthorizationLinkSerializer}, tags=["accounts"])
     def post(self, request: Request, account_id: str) -> Response:
+        refuse_body(request)
         account = get_object_or_404(SpotifyAccount.objects.select_related("app"), pk=account_id)
         if not accounts_reauthorize_due().filter(pk=account.pk).exists():
             raise Refused(f"account {account} is not due for re-authorization (re-authorize by {account.reauth_due_at:%Y-%m-%d})")

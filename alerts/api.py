@@ -18,6 +18,7 @@ from alerts import services
 from alerts.filters import AlertFilter, AlertSilenceFilter
 from alerts.models import Alert, AlertRule, AlertSilence, NotificationChannel
 from core.actors import request_actor
+from core.serializers import RefuseUnknownFields, refuse_body
 
 
 class AlertConflict(exceptions.APIException):
@@ -84,6 +85,7 @@ class AlertAcknowledgeView(_AlertAction):
 
     @extend_schema(request=None, responses=AlertSerializer, tags=["alerts"])
     def post(self, request: Request, pk: int) -> Response:
+        refuse_body(request)
         return self._act(request, pk)
 
 
@@ -92,10 +94,11 @@ class AlertResolveView(_AlertAction):
 
     @extend_schema(request=None, responses=AlertSerializer, tags=["alerts"])
     def post(self, request: Request, pk: int) -> Response:
+        refuse_body(request)
         return self._act(request, pk)
 
 
-class SnoozeSerializer(serializers.Serializer):
+class SnoozeSerializer(RefuseUnknownFields, serializers.Serializer):
     until = serializers.DateTimeField(help_text="Notifications pause until this time (ISO 8601).")
     reason = serializers.CharField(max_length=300)
 
@@ -115,7 +118,7 @@ class AlertSnoozeView(_AlertAction):
         return self._act(request, pk, until=body.validated_data["until"], reason=body.validated_data["reason"])
 
 
-class ChannelSerializer(serializers.ModelSerializer):
+class ChannelSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     """Target and secret are write-only: an answer never carries them."""
 
     target = serializers.CharField(
@@ -168,6 +171,7 @@ class ChannelTestView(APIView):
         tags=["alerts"],
     )
     def post(self, request: Request, pk: int) -> Response:
+        refuse_body(request)
         channel = get_object_or_404(NotificationChannel, pk=pk)
         notification = services.channel_send_test(channel=channel, actor=request_actor(request, door="api"))
         return Response({"notification_id": notification.pk}, status=status.HTTP_202_ACCEPTED)
@@ -207,8 +211,8 @@ class AlertRuleListView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class SilenceSerializer(serializers.ModelSerializer):
-    """A silence; `rule` by name (empty or null: every rule). Unknown fields are refused."""
+class SilenceSerializer(RefuseUnknownFields, serializers.ModelSerializer):
+    """A silence; `rule` by name (empty or null: every rule)."""
 
     rule = serializers.SlugRelatedField(
         slug_field="name", queryset=AlertRule.objects.all(), required=False, allow_null=True, help_text="A rule's name."
@@ -238,12 +242,6 @@ class SilenceSerializer(serializers.ModelSerializer):
     def get_status(self, obj: AlertSilence) -> str:
         return obj.status_at(timezone.now())
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        writable = set(self.Meta.fields) - set(self.Meta.read_only_fields)
-        unknown = sorted(set(self.initial_data) - writable)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
-        return attrs
 
 
 class SilenceListCreateView(ListAPIView):
@@ -277,6 +275,7 @@ class SilenceListCreateView(ListAPIView):
 class SilenceExpireView(APIView):
     @extend_schema(request=None, responses=SilenceSerializer, tags=["alerts"], operation_id="alert_silence_expire")
     def delete(self, request: Request, pk: int) -> Response:
+        refuse_body(request)
         silence = get_object_or_404(AlertSilence, pk=pk)
         try:
             silence = services.silence_expire(silence=silence, actor=request_actor(request, door="api"))

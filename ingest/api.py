@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from core.actors import request_actor
 from core.pagination import FirstRowsPagination
 from core.rows import JsonRowsListMixin
+from core.serializers import refuse_body
 from ingest import selectors, services
 from ingest.filters import DeadLetterFilter, TrackFilter
 from ingest.models import DeadLetter, Track
@@ -133,6 +134,7 @@ class DeadLetterPurgeBeforeView(APIView):
         tags=["dead letters"],
     )
     def delete(self, request: Request, before: str) -> Response:
+        refuse_body(request)
         serializer = PurgeBeforeSerializer(data={"before": before})
         serializer.is_valid(raise_exception=True)
         day = serializer.validated_data["before"]

@@ -5,10 +5,11 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from core.serializers import RefuseUnknownFields
 from ingest.models import DeadLetter, Track
 
 
-class AlbumSubmitSerializer(serializers.Serializer):
+class AlbumSubmitSerializer(RefuseUnknownFields, serializers.Serializer):
     urls = serializers.ListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=2000),
         allow_empty=False,
@@ -108,7 +109,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReplayRequestSerializer(serializers.Serializer):
+class ReplayRequestSerializer(RefuseUnknownFields, serializers.Serializer):
     batch_size = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
 
 
@@ -124,11 +125,11 @@ class ReplayResponseSerializer(serializers.Serializer):
     errors = ReplayErrorSerializer(many=True)  # type: ignore[assignment]  # a field named like Serializer.errors
 
 
-class PurgeBeforeSerializer(serializers.Serializer):
+class PurgeBeforeSerializer(RefuseUnknownFields, serializers.Serializer):
     before = serializers.DateField(input_formats=["%Y-%m-%d"])
 
 
-class TracksReenrichSerializer(serializers.Serializer):
+class TracksReenrichSerializer(RefuseUnknownFields, serializers.Serializer):
     """Either explicit track ids or a quality tier (worst first, up to `limit`)."""
 
     track_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)

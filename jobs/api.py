@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from core.actors import request_actor
 from core.netguard import TargetRefused, url_check_target
 from core.rows import JsonRowsListMixin
+from core.serializers import RefuseUnknownFields, refuse_body
 from jobs import services as job_services
 from jobs.control import RunFinished, UnknownQueue, job_run_revoke, queue_pause, queue_resume
 from jobs.filters import JobRunFilter
@@ -55,7 +56,7 @@ class JobRunListView(JsonRowsListMixin, ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class RevokeSerializer(serializers.Serializer):
+class RevokeSerializer(RefuseUnknownFields, serializers.Serializer):
     terminate = serializers.BooleanField(
         required=False, default=False, help_text="Kill the task if it is running (its lock and claims are released)."
     )
@@ -69,11 +70,11 @@ class JobRunRevokeView(APIView):
         tags=["jobs"],
     )
     def post(self, request: Request, pk: int) -> Response:
+        serializer = RevokeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         run = JobRun.objects.filter(pk=pk).first()
         if run is None:
             raise NotFound(f"No job run {pk}.")
-        serializer = RevokeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         try:
             run = job_run_revoke(
                 run=run, terminate=serializer.validated_data["terminate"], actor=request_actor(request, door="api")
@@ -105,6 +106,7 @@ class QueueControlView(APIView):
         tags=["ops"],
     )
     def post(self, request: Request, name: str) -> Response:
+        refuse_body(request)
         control = queue_pause if self.operation == "pause" else queue_resume
         try:
             result = control(name=name, actor=request_actor(request, door="api"))
@@ -141,7 +143,7 @@ class JobListView(APIView):
         return Response({"jobs": JobSerializer(jobs_overview(), many=True).data})
 
 
-class JobUpdateSerializer(serializers.Serializer):
+class JobUpdateSerializer(RefuseUnknownFields, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     enabled = serializers.BooleanField(required=False)
     run_now = serializers.BooleanField(required=False, default=False)

@@ -18,6 +18,7 @@ from accounts.models import SpotifyAccount
 from core.actors import request_actor
 from core.locks import LockBusy
 from core.rows import JsonRowsListMixin
+from core.serializers import RefuseUnknownFields
 from jobs.models import JobRun
 from playlists import selectors, services
 from playlists.filters import PlaylistFilter, PlaylistHistoryFilter
@@ -123,7 +124,7 @@ class PlaylistHistoryView(generics.ListAPIView):
     filterset_class = PlaylistHistoryFilter
 
 
-class CreateInputSerializer(serializers.Serializer):
+class CreateInputSerializer(RefuseUnknownFields, serializers.Serializer):
     account_id = serializers.UUIDField()
     count = serializers.IntegerField(min_value=1, max_value=settings.PLAYLISTS_PER_ACCOUNT_MAX)
 
@@ -158,7 +159,7 @@ class PlaylistCreateView(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class FrozenInputSerializer(serializers.Serializer):
+class FrozenInputSerializer(RefuseUnknownFields, serializers.Serializer):
     frozen = serializers.BooleanField()
 
 
@@ -179,7 +180,7 @@ class PlaylistFrozenView(APIView):
         return Response(PlaylistSerializer(row).data)
 
 
-class ReshuffleBulkInputSerializer(serializers.Serializer):
+class ReshuffleBulkInputSerializer(RefuseUnknownFields, serializers.Serializer):
     mode = serializers.ChoiceField(choices=["account", "all", "due", "playlists"])
     account_id = serializers.UUIDField(required=False)
     ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10000)
@@ -237,7 +238,7 @@ class ScaleBusy(exceptions.APIException):
     default_detail = "A scaling run is in progress; try the dry run again in a minute."
 
 
-class ScaleInputSerializer(serializers.Serializer):
+class ScaleInputSerializer(RefuseUnknownFields, serializers.Serializer):
     dry_run = serializers.BooleanField(default=True)
 
 

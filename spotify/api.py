@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import request_actor
+from core.serializers import RefuseUnknownFields, refuse_body
 from spotify.breaker import (
     breaker_names,
     breaker_state,
@@ -38,6 +39,7 @@ class CircuitBreakerListView(APIView):
 class CircuitBreakerResetView(APIView):
     @extend_schema(request=None, responses=BreakerSerializer, tags=["circuit breakers"])
     def post(self, request: Request, name: str) -> Response:
+        refuse_body(request)
         if name not in breaker_names():
             raise NotFound(f"No circuit breaker named {name!r}; see GET /api/v1/circuit-breakers.")
         circuit_breaker_reset(name=name, actor=request_actor(request, door="api"))
@@ -51,6 +53,7 @@ class CircuitBreakerResetAllView(APIView):
         tags=["circuit breakers"],
     )
     def post(self, request: Request) -> Response:
+        refuse_body(request)
         return Response({"reset_count": circuit_breakers_reset_all(actor=request_actor(request, door="api"))})
 
 
@@ -102,6 +105,7 @@ class ConnectorReloadView(APIView):
         tags=["connectors"],
     )
     def post(self, request: Request) -> Response:
+        refuse_body(request)
         connector_settings_reload(actor=request_actor(request, door="api"))
         return Response({"connectors": ConnectorSettingSerializer(ConnectorSetting.objects.order_by("name"), many=True).data})
 
@@ -113,7 +117,7 @@ class RateLimitSettingSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "updated_by", "updated_at"]
 
 
-class RateLimitSettingInputSerializer(serializers.Serializer):
+class RateLimitSettingInputSerializer(RefuseUnknownFields, serializers.Serializer):
     kind = serializers.ChoiceField(choices=RateLimitSetting.Kind.choices)
     ident = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=64, help_text="App or account id; empty: the whole kind."
@@ -159,6 +163,7 @@ class RateLimitSettingDetailView(APIView):
         tags=["rate limits"],
     )
     def delete(self, request: Request, pk: int) -> Response:
+        refuse_body(request)
         setting = RateLimitSetting.objects.filter(pk=pk).first()
         if setting is None:
             raise NotFound(f"No rate-limit setting {pk}; see GET /api/v1/rate-limit-settings.")

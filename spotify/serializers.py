@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.serializers import RefuseUnknownFields
 from spotify.models import CONNECTOR_BATCH_LIMITS, CONNECTOR_SETTING_COLUMNS, ConnectorSetting
 
 
@@ -27,7 +28,7 @@ class ConnectorSettingSerializer(serializers.ModelSerializer):
         read_only_fields = ["name", "updated_by", "updated_at"]
 
 
-class ConnectorSettingPatchSerializer(serializers.ModelSerializer):
+class ConnectorSettingPatchSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     """Partial update; the model's validators give the field errors (400)."""
 
     class Meta:
@@ -35,9 +36,6 @@ class ConnectorSettingPatchSerializer(serializers.ModelSerializer):
         fields = ["enabled", "timeout_seconds", "batch_size", "max_attempts", "cooldown_seconds", "note"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.Meta.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
         if not attrs:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Send at least one of: " + ", ".join(self.Meta.fields) + "."]}

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email import message_from_bytes
@@ -41,25 +42,32 @@ class SmtpInbox:
         return [str(m["Subject"]) for m in self.messages]
 
 
-@pytest.fixture
-def smtp_inbox(settings: Any) -> Iterator[SmtpInbox]:
-    """A real SMTP server on 127.0.0.1; Django's SMTP backend is pointed at it."""
+@contextmanager
+def smtp_server() -> Iterator[SmtpInbox]:
+    """A real SMTP server on 127.0.0.1 that keeps every message it is given."""
     with socket.socket() as probe:  # a free port: aiosmtpd's start-up check cannot use port 0
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     inbox = SmtpInbox("127.0.0.1", port)
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = inbox.host
-    settings.EMAIL_PORT = inbox.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
     try:
         yield inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_inbox(settings: Any) -> Iterator[SmtpInbox]:
+    """A real SMTP server on 127.0.0.1; Django's SMTP backend is pointed at it."""
+    with smtp_server() as inbox:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = inbox.host
+        settings.EMAIL_PORT = inbox.port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        yield inbox
 
 
 @dataclass
