@@ -161,6 +161,17 @@ def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> tuple[Any, set[s
     return user, roles
 
 
+def breakglass_login_audit(*, user: Any) -> None:
+    """The user_logged_in receiver: with password sign-in kept for the break-glass account, every
+    use of it leaves an audit row (someone broke the glass: find out why)."""
+    if settings.LOCAL_LOGIN != "breakglass" or getattr(user, "backend", "") != "core.sso.LocalPasswordBackend":
+        return
+    audit_record(
+        actor=actor_of(user, door="admin"), action="login.breakglass", target=user,
+        details={"sso_enabled": sso_enabled()},
+    )
+
+
 # --- mozilla-django-oidc, as the console uses it --------------------------------------------------
 
 
@@ -253,14 +264,14 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not sso_enabled():
             raise Http404("single sign-on is off")
-        if not request.GET.get("error"):
-            state = request.GET.get("state")
-            if not state or not request.GET.get("code"):
-                return self._fail(request, "This sign-in link is incomplete. Sign in again.")
-            if state not in request.session.get("oidc_states", {}):
-                # Forged, replayed, or from another browser: nothing here asked for it.
-                logger.warning("single sign-on: callback with a state this session did not issue")
-                return self._fail(request, "This sign-in was not started here, or was already used. Sign in again.")
+        state = request.GET.get("state")
+        if not state or state not in request.session.get("oidc_states", {}):
+            # Forged, replayed, or from another browser: nothing here asked for it, so nothing
+            # changes either (a link to here must not sign anyone out).
+            logger.warning("single sign-on: callback with a state this session did not issue")
+            return _page(request, message="This sign-in was not started here, or was already used. Sign in again.")
+        if not request.GET.get("error") and not request.GET.get("code"):
+            return self._fail(request, "This sign-in link is incomplete. Sign in again.")
         try:
             return super().get(request)
         except SsoError as exc:
