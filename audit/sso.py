@@ -119,7 +119,10 @@ def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> tuple[Any, set[s
     actor = actor_of(user, door="admin")
     if not user.is_active:
         audit_record(
-            actor=actor, action="login.sso", target=user, outcome=AuditEvent.Outcome.REFUSED,
+            actor=actor,
+            action="login.sso",
+            target=user,
+            outcome=AuditEvent.Outcome.REFUSED,
             details={"issuer": issuer, "reason": "deactivated"},
         )
         raise SsoRefused("Your console account is deactivated. Ask an administrator.", reason="deactivated")
@@ -140,7 +143,9 @@ def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> tuple[Any, set[s
             user.groups.remove(*Group.objects.filter(name=name))
     if roles != before:
         audit_record(
-            actor=actor, action="user.roles_sso", target=user,
+            actor=actor,
+            action="user.roles_sso",
+            target=user,
             details={
                 "issuer": issuer,
                 "added": sorted(roles - before),
@@ -154,7 +159,9 @@ def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> tuple[Any, set[s
     identity.save(update_fields=["last_login_at", "last_groups"])
     if created or not roles:
         audit_record(
-            actor=actor, action="login.sso", target=user,
+            actor=actor,
+            action="login.sso",
+            target=user,
             outcome=AuditEvent.Outcome.OK if roles else AuditEvent.Outcome.REFUSED,
             details={"issuer": issuer, "created": created, "roles": sorted(roles), **({} if roles else {"reason": "no_role"})},
         )
@@ -167,7 +174,9 @@ def breakglass_login_audit(*, user: Any) -> None:
     if settings.LOCAL_LOGIN != "breakglass" or getattr(user, "backend", "") != "core.sso.LocalPasswordBackend":
         return
     audit_record(
-        actor=actor_of(user, door="admin"), action="login.breakglass", target=user,
+        actor=actor_of(user, door="admin"),
+        action="login.breakglass",
+        target=user,
         details={"sso_enabled": sso_enabled()},
     )
 
@@ -337,4 +346,4 @@ class SsoSessionRefresh(SessionRefresh):
         if not request.user.is_authenticated or request.path in self.exempt_urls:
             return False
         backend = request.session.get(BACKEND_SESSION_KEY)
-        return bool(backend) and issubclass(import_string(backend), OIDCAuthenticationBackend)
+        return isinstance(backend, str) and issubclass(import_string(backend), OIDCAuthenticationBackend)

@@ -49,7 +49,16 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "access",
         "Users and access",
-        ["auth.user", "auth.group", "opsconsole.externalidentity", "authtoken", "auth", "axes.accessattempt", "axes.accessfailurelog", "axes"],
+        [
+            "auth.user",
+            "auth.group",
+            "opsconsole.externalidentity",
+            "authtoken",
+            "auth",
+            "axes.accessattempt",
+            "axes.accessfailurelog",
+            "axes",
+        ],
     ),
     (ADVANCED, "Advanced", ["django_celery_beat", "django_celery_results"]),
 ]

@@ -6,6 +6,7 @@ callback's failures as plain pages, PKCE S256, the break-glass password login
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from io import StringIO
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +14,7 @@ import pytest
 import requests
 import time_machine
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -302,3 +304,11 @@ def test_a_single_sign_on_user_never_signs_in_with_a_password(openid_provider: O
     client = Client()
     assert client.post(LOGIN, {"username": mia.username, "password": "pw-mia-local-123!"}).status_code == 200
     assert _signed_in_as(client) is None
+
+
+def test_sso_discover_prints_the_providers_settings(openid_provider: OpenIdProvider) -> None:
+    out = StringIO()
+    call_command("sso_discover", openid_provider.issuer, stdout=out)
+    printed = dict(line.split("=", 1) for line in out.getvalue().splitlines())
+    wanted = openid_provider.console_settings()
+    assert printed == {name: wanted[name] for name in printed} and len(printed) == 5
