@@ -5,6 +5,7 @@ callback's failures as plain pages, PKCE S256, the break-glass password login
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any
@@ -312,3 +313,26 @@ def test_sso_discover_prints_the_providers_settings(openid_provider: OpenIdProvi
     printed = dict(line.split("=", 1) for line in out.getvalue().splitlines())
     wanted = openid_provider.console_settings()
     assert printed == {name: wanted[name] for name in printed} and len(printed) == 5
+
+
+def test_no_code_client_secret_or_password_reaches_a_log_page_or_audit_row(
+    openid_provider: OpenIdProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    _person(openid_provider, "nora", ["opsconsole-operators"])
+    caplog.set_level(logging.DEBUG)
+    client = Client()
+    location = openid_provider.sign_in(_start(client), username="nora", password="pw-nora")
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    pages = [_callback(client, location), _callback(client, location), client.get("/admin/")]
+    openid_provider.user_put("nora", groups=[])
+    other = Client()
+    refused_location = openid_provider.sign_in(_start(other), username="nora", password="pw-nora")
+    pages += [_callback(other, refused_location)]
+    refused_code = parse_qs(urlsplit(refused_location).query)["code"][0]
+
+    audit = " ".join(str(row) for row in AuditEvent.objects.values_list("actor", "target_repr", "details"))
+    logged = caplog.text
+    assert "no_role" in audit and "audit" in logged
+    for secret in (code, refused_code, openid_provider.client_secret, "pw-nora"):
+        assert secret not in logged and secret not in audit
+        assert all(secret not in page.content.decode() for page in pages)
