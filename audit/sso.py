@@ -17,6 +17,7 @@ import hashlib
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -95,26 +96,50 @@ def _roles_of(user: Any) -> set[str]:
     return roles
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """What the provider's word comes to here: the user (None when a first sign-in brings no
+    role: nobody is created), their roles now, and why they are refused ("" when they are not)."""
+
+    user: Any
+    roles: frozenset[str]
+    refused: str = ""
+
+
 @transaction.atomic
-def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> tuple[Any, set[str]]:
+def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> SignIn:
     """The console user of the person the provider vouched for, created at their first sign-in,
-    with the roles their groups claim grants now (added and removed; audited when they change).
-    Returns the user and their roles: no role means no access, which the caller refuses; the
-    roles taken away stay taken away."""
+    with the roles their groups claim grants now: added and removed, audited when they change.
+    Refusals (no role, a deactivated user) are audited and returned, not raised, so the roles
+    taken away stay taken away; the caller refuses the sign-in."""
     sub = str(claims.get("sub") or "")
     if not sub:
         raise SsoError("The provider did not say who you are (no subject).", reason="missing_sub")
-    User = get_user_model()
+    roles = frozenset(sso_roles_from_claims(claims))
+    groups_claim = claims.get(settings.OIDC_GROUPS_CLAIM or "groups")
     identity = ExternalIdentity.objects.select_for_update().select_related("user").filter(issuer=issuer, sub=sub).first()
+    if identity is None and not roles:
+        username = _username(issuer, sub, claims)
+        audit_record(
+            actor=f"admin:{username}",
+            action="login.sso",
+            target_type="single sign-on identity",
+            target_id=sub,
+            target_repr=f"{username} (not created)",
+            outcome=AuditEvent.Outcome.REFUSED,
+            details={"issuer": issuer, "created": False, "roles": [], "reason": "no_role"},
+        )
+        return SignIn(user=None, roles=roles, refused="no_role")
     created = identity is None
     if identity is None:
+        User = get_user_model()
         username = _username(issuer, sub, claims)
         if User.objects.filter(username=username).exists():
             username = _username(issuer, sub, claims, length=26)
-        user = User(username=username)
-        user.set_unusable_password()
-        user.save()
-        identity = ExternalIdentity.objects.create(issuer=issuer, sub=sub, user=user)
+        new_user = User(username=username)
+        new_user.set_unusable_password()
+        new_user.save()
+        identity = ExternalIdentity.objects.create(issuer=issuer, sub=sub, user=new_user)
     user = identity.user
     actor = actor_of(user, door="admin")
     if not user.is_active:
@@ -125,11 +150,9 @@ def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> tuple[Any, set[s
             outcome=AuditEvent.Outcome.REFUSED,
             details={"issuer": issuer, "reason": "deactivated"},
         )
-        raise SsoRefused("Your console account is deactivated. Ask an administrator.", reason="deactivated")
+        return SignIn(user=user, roles=frozenset(), refused="deactivated")
 
-    before = _roles_of(user)
-    roles = sso_roles_from_claims(claims)
-    groups_claim = claims.get(settings.OIDC_GROUPS_CLAIM or "groups")
+    before = frozenset(_roles_of(user))
     changed = _profile(user, claims)
     if user.is_superuser != (ADMINS in roles) or user.is_staff != bool(roles):
         user.is_superuser, user.is_staff = ADMINS in roles, bool(roles)
@@ -165,7 +188,7 @@ def sso_user_sign_in(*, issuer: str, claims: dict[str, Any]) -> tuple[Any, set[s
             outcome=AuditEvent.Outcome.OK if roles else AuditEvent.Outcome.REFUSED,
             details={"issuer": issuer, "created": created, "roles": sorted(roles), **({} if roles else {"reason": "no_role"})},
         )
-    return user, roles
+    return SignIn(user=user, roles=roles, refused="" if roles else "no_role")
 
 
 def breakglass_login_audit(*, user: Any) -> None:
@@ -230,13 +253,15 @@ class SsoBackend(OIDCAuthenticationBackend):
             raise SsoError("The provider's answer did not check out. Sign in again.", reason="userinfo_sub_mismatch")
         # The groups claim may come in either (Entra ID puts it in the ID token only).
         claims = {**payload, **userinfo}
-        user, roles = sso_user_sign_in(issuer=payload["iss"], claims=claims)
-        if not roles:
+        signed_in = sso_user_sign_in(issuer=payload["iss"], claims=claims)
+        if signed_in.refused == "deactivated":
+            raise SsoRefused("Your console account is deactivated. Ask an administrator.", reason="deactivated")
+        if signed_in.refused:
             raise SsoRefused(
                 f"Your {sso_provider_name()} account has no role in this console. Ask for one of its groups.",
-                reason="no_role",
+                reason=signed_in.refused,
             )
-        return user
+        return signed_in.user
 
     def get_user(self, user_id: Any) -> Any:
         # Switching single sign-on off ends its sessions.

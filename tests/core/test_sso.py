@@ -336,3 +336,24 @@ def test_no_code_client_secret_or_password_reaches_a_log_page_or_audit_row(
     for secret in (code, refused_code, openid_provider.client_secret, "pw-nora"):
         assert secret not in logged and secret not in audit
         assert all(secret not in page.content.decode() for page in pages)
+
+
+def test_a_first_sign_in_without_a_role_creates_nobody(openid_provider: OpenIdProvider) -> None:
+    _person(openid_provider, "omar", ["unrelated-team"])
+    client = Client()
+    response = _sso_login(client, openid_provider, "omar")
+    assert response.status_code == 403 and b"no role in this console" in response.content
+    assert not User.objects.exists() and not ExternalIdentity.objects.exists()
+    refused = AuditEvent.objects.get(action="login.sso")
+    assert (refused.outcome, refused.details["reason"]) == ("refused", "no_role")
+
+
+def test_a_deactivated_user_is_refused_and_the_refusal_audited(openid_provider: OpenIdProvider) -> None:
+    _person(openid_provider, "pia", ["opsconsole-operators"])
+    _sso_login(Client(), openid_provider, "pia")
+    User.objects.filter(external_identities__isnull=False).update(is_active=False)
+    client = Client()
+    response = _sso_login(client, openid_provider, "pia")
+    assert response.status_code == 403 and b"deactivated" in response.content
+    assert _signed_in_as(client) is None
+    assert AuditEvent.objects.filter(action="login.sso", outcome="refused", details__reason="deactivated").count() == 1
