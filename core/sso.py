@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
+from django.core.checks import CheckMessage, Tags, register
+from django.core.checks import Warning as CheckWarning
 
 from core.models import ExternalIdentity
 
@@ -102,3 +104,30 @@ def login_page_context() -> dict[str, Any]:
         "sso_provider_name": sso_provider_name(),
         "local_login": getattr(settings, "LOCAL_LOGIN", "all"),
     }
+
+
+_OIDC_URL_SETTINGS = (
+    "OIDC_OP_ISSUER",
+    "OIDC_OP_AUTHORIZATION_ENDPOINT",
+    "OIDC_OP_TOKEN_ENDPOINT",
+    "OIDC_OP_USER_ENDPOINT",
+    "OIDC_OP_JWKS_ENDPOINT",
+)
+
+
+@register(Tags.security, deploy=True)
+def check_sso_over_https(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """`check --deploy`: the provider is reached over HTTPS, and the role mapping reads."""
+    if not sso_enabled():
+        return []
+    messages: list[CheckMessage] = [
+        CheckWarning(f"{name} is not an https:// URL.", hint="Tokens and the client secret travel to it.", id="opsconsole.W101")
+        for name in _OIDC_URL_SETTINGS
+        if not str(getattr(settings, name, "")).startswith("https://")
+    ]
+    try:
+        if not sso_role_groups():
+            messages.append(CheckWarning("OIDC_ROLE_GROUPS maps no group to a role: nobody can sign in.", id="opsconsole.W102"))
+    except ValueError as exc:
+        messages.append(CheckWarning(str(exc), id="opsconsole.W103"))
+    return messages

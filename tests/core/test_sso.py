@@ -357,3 +357,17 @@ def test_a_deactivated_user_is_refused_and_the_refusal_audited(openid_provider: 
     assert response.status_code == 403 and b"deactivated" in response.content
     assert _signed_in_as(client) is None
     assert AuditEvent.objects.filter(action="login.sso", outcome="refused", details__reason="deactivated").count() == 1
+
+
+def test_check_deploy_wants_the_provider_over_https_and_a_role_mapping(settings: Any) -> None:
+    from core.sso import check_sso_over_https
+
+    assert check_sso_over_https() == []
+    settings.OIDC_ENABLED = True
+    settings.OIDC_OP_ISSUER = "https://idp.example.com"
+    for name in ("AUTHORIZATION", "TOKEN", "USER", "JWKS"):
+        setattr(settings, f"OIDC_OP_{name}_ENDPOINT", f"https://idp.example.com/{name.lower()}")
+    assert check_sso_over_https() == []
+    settings.OIDC_OP_TOKEN_ENDPOINT = "http://idp.example.com/token"
+    settings.OIDC_ROLE_GROUPS = "staff=superheroes"
+    assert [message.id for message in check_sso_over_https()] == ["opsconsole.W101", "opsconsole.W103"]
