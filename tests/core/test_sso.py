@@ -267,6 +267,9 @@ def test_a_session_never_rechecked_ends_on_a_post_after_two_intervals(openid_pro
 def test_the_login_page_offers_single_sign_on_only_when_it_is_on(openid_provider: OpenIdProvider, settings: Any) -> None:
     page = Client().get(LOGIN)
     assert b"Sign in with Test IdP" in page.content and b'href="/oidc/authenticate/?next=/admin/"' in page.content
+    assert b"break-glass" not in page.content
+    settings.LOCAL_LOGIN = "breakglass"
+    assert b"for the break-glass account only" in Client().get(LOGIN).content
     settings.OIDC_ENABLED = False
     assert b"Sign in with" not in Client().get(LOGIN).content
     assert Client().get("/oidc/authenticate/").status_code == 404
