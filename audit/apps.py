@@ -32,3 +32,12 @@ class AuditConfig(AppConfig):
             lockout_audit(request=request, username=username, ip_address=ip_address)
 
         user_locked_out.connect(locked_out, dispatch_uid="audit-login-locked-out", weak=False)
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from audit.sso import breakglass_login_audit
+
+        def logged_in(sender: Any, user: Any = None, **_: object) -> None:
+            breakglass_login_audit(user=user)
+
+        user_logged_in.connect(logged_in, dispatch_uid="audit-login-breakglass", weak=False)

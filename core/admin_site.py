@@ -19,6 +19,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from core import preferences
+from core.sso import login_page_context
 
 ADVANCED = "advanced"
 
@@ -48,7 +49,16 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "access",
         "Users and access",
-        ["auth.user", "auth.group", "authtoken", "auth", "axes.accessattempt", "axes.accessfailurelog", "axes"],
+        [
+            "auth.user",
+            "auth.group",
+            "opsconsole.externalidentity",
+            "authtoken",
+            "auth",
+            "axes.accessattempt",
+            "axes.accessfailurelog",
+            "axes",
+        ],
     ),
     (ADVANCED, "Advanced", ["django_celery_beat", "django_celery_results"]),
 ]
@@ -90,6 +100,9 @@ class OpsAdminSite(admin.AdminSite):
         if request.user.is_authenticated:
             context["display_time_zone"] = preferences.display_time_zone(request)
         return context
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().login(request, {**login_page_context(), **(extra_context or {})})
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         return [path("preferences/", self.admin_view(self.preferences_view), name="preferences"), *super().get_urls()]

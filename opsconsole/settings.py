@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Staff sessions end after SESSION_IDLE_MINUTES without a request (docs/runbooks/staff-access.md).
     "core.sessions.IdleTimeoutMiddleware",
+    # Single sign-on sessions re-checked at the provider every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS.
+    "audit.sso.SsoSessionRefresh",
     # Last, as django-axes asks: turns a login refused during a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -189,7 +191,9 @@ if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
 AUTHENTICATION_BACKENDS = [
     # Refuses a locked-out username or address before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Password sign-in, as LOCAL_LOGIN allows (core.sso); then single sign-on (audit.sso).
+    "core.sso.LocalPasswordBackend",
+    "audit.sso.SsoBackend",
 ]
 # A plain string: axes' lazy default breaks whatever reads settings as text (error reports).
 AXES_USERNAME_FORM_FIELD = "username"
@@ -206,6 +210,44 @@ AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # The admin shows lockouts through audit.admin (clearing one is audited), not axes' own registration.
 AXES_ENABLE_ADMIN = False
+
+# --- Single sign-on (OIDC with mozilla-django-oidc; docs/runbooks/staff-access.md) -----
+# Off by default. Users are keyed by issuer + `sub`; OIDC_ROLE_GROUPS maps values of the
+# OIDC_GROUPS_CLAIM claim to the console's roles (viewers, operators, admins = superuser), set
+# again at every sign-in and every re-check.
+OIDC_ENABLED = env.bool("OIDC_ENABLED", default=False)
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default="single sign-on")
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", default="")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile groups")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_ROLE_GROUPS = env(
+    "OIDC_ROLE_GROUPS", default="opsconsole-viewers=viewers,opsconsole-operators=operators,opsconsole-admins=admins"
+)
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", default=15 * 60)
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+OIDC_CALLBACK_CLASS = "audit.sso.SsoCallbackView"
+OIDC_AUTHENTICATE_CLASS = "audit.sso.SsoAuthenticateView"
+LOGIN_REDIRECT_URL = "/admin/"
+# "all": every staff user may sign in with a password; "breakglass": only active superusers named
+# in OIDC_BREAKGLASS_USERS (every superuser when it is empty), everyone else through single sign-on.
+LOCAL_LOGIN = env("LOCAL_LOGIN", default="all")
+OIDC_BREAKGLASS_USERS = env.list("OIDC_BREAKGLASS_USERS", default=[])
+if LOCAL_LOGIN not in ("all", "breakglass"):
+    raise ValueError("LOCAL_LOGIN is 'all' or 'breakglass'")
+if OIDC_ENABLED and not all(
+    (OIDC_OP_ISSUER, OIDC_RP_CLIENT_ID, OIDC_RP_CLIENT_SECRET, OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT)
+    + (OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT)
+):
+    raise ValueError("OIDC_ENABLED needs OIDC_OP_ISSUER, OIDC_RP_CLIENT_ID/SECRET and the OIDC_OP_*_ENDPOINT settings")
 
 OPS_ADMIN_EMAILS = [e.lower() for e in _parse_list(env("OPS_ADMIN_EMAILS", default=""))]
 

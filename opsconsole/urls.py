@@ -10,6 +10,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Spotify sends the account's owner back here (docs/runbooks/connect-account.md).
     path("oauth/spotify/callback", spotify_callback, name="spotify-oauth-callback"),
+    # Single sign-on: /oidc/authenticate/, /oidc/callback/ (audit.sso; off unless OIDC_ENABLED).
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("runbooks/", runbook_view, name="runbooks"),
     path("runbooks/<str:name>", runbook_view, name="runbook"),
     path("api/v1/", include("jobs.urls")),

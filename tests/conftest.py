@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures_clients",
     "tests.fixtures_catalog",
     "tests.fixtures_app_modes",
+    "tests.fixtures_oidc",
 ]
 
 
