@@ -148,8 +148,7 @@ def _load_lines(results: dict[str, Figures]) -> dict[str, Any]:
     for figures in load.values():
         if isinstance(figures, dict) and "share_of_live" in figures:
             label = (
-                f"{figures['path']} under load req/s, p50, p99, errors, share of /live, "
-                "CPU ms per request, /live's, share by CPU"
+                f"{figures['path']} under load req/s, p50, p99, errors, share of /live, CPU ms per request, /live's, share by CPU"
             )
             lines[label] = [
                 figures.get(f)

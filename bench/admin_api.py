@@ -27,6 +27,12 @@ ADMIN_PAGES = {
     "job_runs": "/admin/jobs/jobrun/",
     "dead_letters": "/admin/ingest/deadletter/",
 }
+# The admin's search box given a pasted id (bench/fleet.py's ids of row 7): an index lookup each.
+ADMIN_SEARCHES = {
+    "search_tracks_by_spotify_id": "/admin/ingest/track/?q=bt00000000000000000007",
+    "search_tracks_by_isrc": "/admin/ingest/track/?q=QZBEN0000007",
+    "search_playlists_by_spotify_id": "/admin/playlists/playlist/?q=bp00000000000000000007",
+}
 API_PAGES = {
     "accounts": "/api/v1/accounts/list",
     "playlists": "/api/v1/playlists",
@@ -105,18 +111,22 @@ def _page_case(kind: str, name: str, path: str) -> None:
             client = _client()
             small = measure(client, f"{path}?page_size=10", requests=1)
             large = measure(client, f"{path}?page_size=200", requests=3)
-            figures.update(queries_at_10_rows=small["queries"], queries_at_200_rows=large["queries"], median_ms_200_rows=large["median_ms"])
+            figures.update(
+                queries_at_10_rows=small["queries"], queries_at_200_rows=large["queries"], median_ms_200_rows=large["median_ms"]
+            )
         elif name == "dlq_messages":
             client = _client()
             small = measure(client, f"{path}?limit=10", requests=1)
             large = measure(client, f"{path}?limit=200", requests=3)
-            figures.update(queries_at_10_rows=small["queries"], queries_at_200_rows=large["queries"], median_ms_200_rows=large["median_ms"])
+            figures.update(
+                queries_at_10_rows=small["queries"], queries_at_200_rows=large["queries"], median_ms_200_rows=large["median_ms"]
+            )
         return figures
 
     register(f"{kind}.{name}")(run)
 
 
-for _name, _path in ADMIN_PAGES.items():
+for _name, _path in {**ADMIN_PAGES, **ADMIN_SEARCHES}.items():
     _page_case("admin", _name, _path)
 for _name, _path in API_PAGES.items():
     _page_case("api", _name, _path)

@@ -37,17 +37,34 @@ SNAPSHOT_SIZE = 50
 TOKEN_VARIANTS = 8
 
 JOB_NAMES = [
-    "scale_playlists_daily", "refresh_tokens", "ingest_albums_from_sources", "fetch_audio_features",
-    "build_playlist_snapshot", "ensure_playlist_for_account", "reshuffle_due_playlists", "metrics_snapshot", "retention",
+    "scale_playlists_daily",
+    "refresh_tokens",
+    "ingest_albums_from_sources",
+    "fetch_audio_features",
+    "build_playlist_snapshot",
+    "ensure_playlist_for_account",
+    "reshuffle_due_playlists",
+    "metrics_snapshot",
+    "retention",
 ]
 
 # Tables the fleet fills, children first (TRUNCATE ... CASCADE order does not matter, but the
 # list is also what `fleet_clear` and the bulk-load index juggling work on).
 FLEET_TABLES = [
-    "playlists_playlisthistory", "playlists_snapshottrack", "playlists_playlistsnapshot", "playlists_playlist",
-    "playlists_playlistpolicy", "accounts_spotifyaccount", "accounts_spotifyapp",
-    "ingest_track", "ingest_album", "ingest_artist", "ingest_albumsource", "ingest_deadletter",
-    "metrics_jobrun", "metrics_metricsnapshot",
+    "playlists_playlisthistory",
+    "playlists_snapshottrack",
+    "playlists_playlistsnapshot",
+    "playlists_playlist",
+    "playlists_playlistpolicy",
+    "accounts_spotifyaccount",
+    "accounts_spotifyapp",
+    "ingest_track",
+    "ingest_album",
+    "ingest_artist",
+    "ingest_albumsource",
+    "ingest_deadletter",
+    "metrics_jobrun",
+    "metrics_metricsnapshot",
 ]
 # The big ones: their secondary indexes and constraints are dropped during the load and rebuilt
 # after it (one sorted build per index instead of a million random inserts into each).
@@ -139,9 +156,19 @@ def _indexes_deferred(cursor: Any, tables: list[str]) -> Iterator[None]:
 
 # A zero for each type: what a NOT NULL column the fleet's SQL does not name gets during the load.
 _ZERO_DEFAULTS = {
-    "character varying": "''", "text": "''", "integer": "0", "smallint": "0", "bigint": "0", "numeric": "0",
-    "double precision": "0", "real": "0", "boolean": "false", "jsonb": "'{}'::jsonb", "ARRAY": "'{}'",
-    "timestamp with time zone": "now()", "date": "CURRENT_DATE",
+    "character varying": "''",
+    "text": "''",
+    "integer": "0",
+    "smallint": "0",
+    "bigint": "0",
+    "numeric": "0",
+    "double precision": "0",
+    "real": "0",
+    "boolean": "false",
+    "jsonb": "'{}'::jsonb",
+    "ARRAY": "'{}'",
+    "timestamp with time zone": "now()",
+    "date": "CURRENT_DATE",
 }
 
 
@@ -263,7 +290,9 @@ def fleet_ensure(*, sizes: FleetSizes) -> dict[str, Any]:
     """Build the fleet unless the marker says this version and these sizes are already there."""
     wanted = {"version": FLEET_VERSION, **asdict(sizes)}
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_fleet (id int PRIMARY KEY, spec jsonb NOT NULL, built_at timestamptz NOT NULL, build_seconds float8 NOT NULL)")
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_fleet (id int PRIMARY KEY, spec jsonb NOT NULL, built_at timestamptz NOT NULL, build_seconds float8 NOT NULL)"
+        )
         cursor.execute("SELECT spec, built_at, build_seconds FROM bench_fleet WHERE id = 1")
         row = cursor.fetchone()
     _bench_superuser()
@@ -274,8 +303,13 @@ def fleet_ensure(*, sizes: FleetSizes) -> dict[str, Any]:
         # extrapolates reltuples from the pages it visited (seen: 2,605 for 10,000 playlists),
         # and the estimated-count paginators and the planner read it. Fresh statistics each run.
         _analyze()
-        return {"reused": True, "built_at": row[1].isoformat(), "build_seconds": row[2],
-                "analyze_seconds": round(time.perf_counter() - started, 1), **asdict(sizes)}
+        return {
+            "reused": True,
+            "built_at": row[1].isoformat(),
+            "build_seconds": row[2],
+            "analyze_seconds": round(time.perf_counter() - started, 1),
+            **asdict(sizes),
+        }
     print(f"building the bench fleet ({sizes}); later runs reuse it", flush=True)
     started = time.perf_counter()
     timings = fleet_populate(sizes=sizes, bulk=True)
@@ -293,12 +327,17 @@ def fleet_ensure(*, sizes: FleetSizes) -> dict[str, Any]:
 
 
 STEPS: list[tuple[str, str]] = [
-    ("apps", """
+    (
+        "apps",
+        """
 INSERT INTO accounts_spotifyapp (id, name, client_id, client_secret, mode, user_cap, capabilities, created_at)
 SELECT g, 'bench-app-' || g, 'bench-client-' || g, %(secret)s, 'extended', %(per_app)s, '{}'::jsonb, now() - interval '200 days'
 FROM generate_series(1, %(apps)s) g
-"""),
-    ("accounts", """
+""",
+    ),
+    (
+        "accounts",
+        """
 INSERT INTO accounts_spotifyaccount (
   id, app_id, display_name, spotify_user_id, access_token, refresh_token, token_expires_at, authorized_at, scopes,
   is_active, health, health_reason, health_changed_at, consecutive_failures, last_error, last_error_at,
@@ -313,8 +352,11 @@ SELECT md5('bench-account:' || g)::uuid, 1 + (g - 1) / %(per_app)s, 'Bench accou
   CASE WHEN g %% 40 = 1 THEN now() - interval '1 hour' END, now() - make_interval(mins => g %% 30), 200,
   now() - make_interval(days => g %% 300), now()
 FROM generate_series(1, %(accounts)s) g
-"""),
-    ("policies", """
+""",
+    ),
+    (
+        "policies",
+        """
 INSERT INTO playlists_playlistpolicy (
   id, name, size, cooldown_days, artist_cap, feature_ranges, tracks_without_features_pass, source_filter, short_pool,
   reshuffle_interval_days, name_template, description_template, is_default, created_at, updated_at)
@@ -324,20 +366,29 @@ VALUES
   (3, 'Bench chill', 50, 7, 2, '{"energy": {"max": 0.4}, "tempo": {"max": 110}}', true, '{}', 'strict', 5, 'Chill #{{ index }}', 'Slow down, {{ date }}.', false, now(), now()),
   (4, 'Bench dance', 50, 5, 3, '{"danceability": {"min": 0.6}}', true, '{}', 'relax', 5, 'Dance #{{ index }}', 'Move, {{ date }}.', false, now(), now()),
   (5, 'Bench deep cuts', 50, 30, 1, '{}', true, '{}', 'relax', 7, 'Deep cuts #{{ index }}', 'Rarely heard, {{ date }}.', false, now(), now())
-"""),
-    ("artists", """
+""",
+    ),
+    (
+        "artists",
+        """
 INSERT INTO ingest_artist (id, spotify_id, name, created_at, updated_at)
 SELECT g, 'ba' || lpad(g::text, 20, '0'), 'Bench artist ' || g, now() - interval '90 days', now() - interval '90 days'
 FROM generate_series(1, %(artists)s) g
-"""),
-    ("albums", """
+""",
+    ),
+    (
+        "albums",
+        """
 INSERT INTO ingest_album (id, spotify_id, name, label, release_date, total_tracks, artist_id, created_at, updated_at)
 SELECT g, 'bb' || lpad(g::text, 20, '0'), 'Bench album ' || g, 'Label ' || (g %% 40),
   (2000 + g %% 26)::text || '-' || lpad((1 + g %% 12)::text, 2, '0') || '-01', %(per_album)s,
   1 + (g - 1) / %(albums_per_artist)s, now() - interval '90 days', now() - interval '90 days'
 FROM generate_series(1, %(albums)s) g
-"""),
-    ("tracks", """
+""",
+    ),
+    (
+        "tracks",
+        """
 INSERT INTO ingest_track (
   id, spotify_id, name, album_id, artist_id, isrc, duration_ms, disc_number, track_number, explicit,
   audio_features, features_fetched_at, features_unavailable_until, created_at, updated_at,
@@ -362,8 +413,11 @@ SELECT g, 'bt' || lpad(g::text, 20, '0'),
   CASE WHEN g %% 20 = 0 THEN %(unavailable_score)s ELSE 100 END,
   CASE WHEN g %% 20 = 0 THEN %(unavailable_tier)s ELSE %(full_tier)s END
 FROM generate_series(1, %(tracks)s) g
-"""),
-    ("playlists", """
+""",
+    ),
+    (
+        "playlists",
+        """
 INSERT INTO playlists_playlist (
   id, account_id, policy_id, index, spotify_playlist_id, name, description, status, sync_state, sync_error,
   next_reshuffle_at, last_synced_at, spotify_create_started_at, current_snapshot_id, created_at, updated_at, retired_at)
@@ -375,28 +429,43 @@ SELECT md5('bench-playlist:' || g)::uuid, md5('bench-account:' || (1 + (g - 1) /
   now() + make_interval(hours => (g %% 240) - 24), now() - make_interval(hours => g %% 48), now() - interval '30 days',
   NULL, now() - interval '30 days', now(), CASE WHEN g %% 20 = 0 THEN now() - interval '2 days' END
 FROM generate_series(1, %(playlists)s) g
-"""),
-    ("snapshots", """
+""",
+    ),
+    (
+        "snapshots",
+        """
 INSERT INTO playlists_playlistsnapshot (id, playlist_id, seed, created_at, synced_at, track_count, notes)
 SELECT g, md5('bench-playlist:' || g)::uuid, g, now() - make_interval(days => 1 + g %% 5, mins => g %% 1440),
   now() - make_interval(days => 1 + g %% 5), %(snapshot_size)s, '{}'::jsonb
 FROM generate_series(1, %(playlists)s) g
-"""),
-    ("snapshot_tracks", """
+""",
+    ),
+    (
+        "snapshot_tracks",
+        """
 INSERT INTO playlists_snapshottrack (id, snapshot_id, track_id, position)
 SELECT (g - 1) * %(snapshot_size)s + p, g, 1 + ((g::bigint * 7919 + p * 104729) %% %(tracks)s), p
 FROM generate_series(1, %(playlists)s) g, generate_series(1, %(snapshot_size)s) p
-"""),
-    ("current_snapshots", """
+""",
+    ),
+    (
+        "current_snapshots",
+        """
 UPDATE playlists_playlist p SET current_snapshot_id = s.id
 FROM playlists_playlistsnapshot s WHERE s.playlist_id = p.id
-"""),
-    ("playlist_history", """
+""",
+    ),
+    (
+        "playlist_history",
+        """
 INSERT INTO playlists_playlisthistory (playlist_id, action, actor, details, created_at)
 SELECT md5('bench-playlist:' || g)::uuid, a.action, 'schedule', jsonb_build_object('snapshot_id', g), now() - make_interval(days => a.days)
 FROM generate_series(1, %(playlists)s) g, (VALUES ('create', 30), ('snapshot', 1), ('sync', 1)) a(action, days)
-"""),
-    ("job_runs", """
+""",
+    ),
+    (
+        "job_runs",
+        """
 INSERT INTO metrics_jobrun (
   id, job_name, task_name, task_id, trigger, triggered_by, correlation_id, status, args, kwargs, queued_at, started_at,
   finished_at, duration_ms, attempts, summary, error, worker)
@@ -413,8 +482,11 @@ SELECT g, j.name, j.name, md5('bench-run:' || g)::uuid::text,
 FROM generate_series(1, %(job_runs)s) g
 CROSS JOIN LATERAL (SELECT (%(job_names)s::text[])[1 + g %% 9] AS name) j
 CROSS JOIN LATERAL (SELECT now() - make_interval(secs => g * 2592000.0 / %(job_runs)s) AS started) t
-"""),
-    ("metric_snapshots", """
+""",
+    ),
+    (
+        "metric_snapshots",
+        """
 INSERT INTO metrics_metricsnapshot (
   taken_at, accounts_total, accounts_by_health, playlists_active, tracks_total, tracks_with_features, reshuffles,
   retries, dead_letters, job_failures, extra)
@@ -422,8 +494,11 @@ SELECT date_trunc('hour', now()) - make_interval(hours => h), %(accounts)s,
   jsonb_build_object('ok', %(accounts)s - 40, 'degraded', 25, 'quarantined', 10, 'reauth_required', 5),
   %(playlists)s * 19 / 20, %(tracks)s, %(tracks)s * 19 / 20, (h * 37) %% 400, 1000 - h, 50 + h %% 20, h %% 3, '{}'::jsonb
 FROM generate_series(0, %(hours)s - 1) h
-"""),
-    ("dead_letters", """
+""",
+    ),
+    (
+        "dead_letters",
+        """
 INSERT INTO ingest_deadletter (
   id, source_service, operation, error_type, error_message, payload, fingerprint, correlation_id, retry_count,
   occurrences, status, first_seen, last_seen, replayed_at, replayed_by)
@@ -436,5 +511,6 @@ SELECT g, CASE WHEN g %% 4 = 0 THEN 'spotify.audio_features' ELSE 'spotify.album
   now() - make_interval(hours => g %% 336 + 2), now() - make_interval(hours => g %% 336),
   CASE WHEN g %% 3 = 0 THEN now() - interval '1 hour' END, CASE WHEN g %% 3 = 0 THEN 'admin:bench' ELSE '' END
 FROM generate_series(1, %(dead_letters)s) g
-"""),
+""",
+    ),
 ]

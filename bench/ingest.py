@@ -34,7 +34,11 @@ def _minimum_calls(catalog: Any, album_ids: list[str], *, mode: str) -> dict[str
     if mode == "development":
         # One 403 teaches the client; features are refused (one probe, then not asked again).
         return {"albums": 1, "album": len(album_ids), "album_tracks": extra_pages, "audio_features": 1}
-    return {"albums": math.ceil(len(album_ids) / 20), "album_tracks": extra_pages, "audio_features": math.ceil(sum(lengths) / 100)}
+    return {
+        "albums": math.ceil(len(album_ids) / 20),
+        "album_tracks": extra_pages,
+        "audio_features": math.ceil(sum(lengths) / 100),
+    }
 
 
 def _run_mode(emulator: Any, album_ids: list[str], *, mode: str) -> dict[str, Any]:
@@ -70,7 +74,9 @@ def _run_mode(emulator: Any, album_ids: list[str], *, mode: str) -> dict[str, An
                 "tracks_per_second": round(summary["tracks_created"] / ingest_seconds, 1) if ingest_seconds else None,
                 "features_stored": features["stored"],
                 "features_seconds": round(features_seconds, 2),
-                "features_per_second": round(features["stored"] / features_seconds, 1) if features_seconds and features["stored"] else None,
+                "features_per_second": round(features["stored"] / features_seconds, 1)
+                if features_seconds and features["stored"]
+                else None,
                 "spotify_calls": calls,
                 "spotify_calls_total": sum(calls.values()),
                 "minimum_calls": minimum,
@@ -91,7 +97,10 @@ def ingest_albums_case() -> dict[str, Any]:
     emulator = SpotifyEmulator(seed=SEED, port=0)
     emulator.catalog = Catalog(SEED, album_count=ALBUMS, artist_count=max(30, ALBUMS // 5))
     emulator.start()
-    saved = {name: getattr(settings, name) for name in ("SPOTIFY_API_URL", "SPOTIFY_ACCOUNTS_URL", "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET")}
+    saved = {
+        name: getattr(settings, name)
+        for name in ("SPOTIFY_API_URL", "SPOTIFY_ACCOUNTS_URL", "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET")
+    }
     settings.SPOTIFY_API_URL = emulator.api_url
     settings.SPOTIFY_ACCOUNTS_URL = emulator.accounts_url
     settings.SPOTIFY_CLIENT_ID = CLIENT_ID

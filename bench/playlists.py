@@ -101,7 +101,8 @@ def _bench_app() -> Any:
 
     # Secret re-saved each run: it is encrypted with whatever token key this run has.
     app, _ = SpotifyApp.objects.update_or_create(
-        name="bench", defaults={"client_id": "bench-client", "client_secret": "bench-secret", "user_cap": 1000, "mode": "extended"}
+        name="bench",
+        defaults={"client_id": "bench-client", "client_secret": "bench-secret", "user_cap": 1000, "mode": "extended"},
     )
     return app
 
@@ -130,7 +131,10 @@ def case_snapshot_1m(rounds: int = 25) -> dict[str, Any]:
     results: dict[str, Any] = {**catalog}
     policies = {
         "default": {},
-        "energy_0.6-0.9_no_featureless": {"feature_ranges": {"energy": {"min": 0.6, "max": 0.9}}, "tracks_without_features_pass": False},
+        "energy_0.6-0.9_no_featureless": {
+            "feature_ranges": {"energy": {"min": 0.6, "max": 0.9}},
+            "tracks_without_features_pass": False,
+        },
     }
     for label, fields in policies.items():
         policy, _ = PlaylistPolicy.objects.update_or_create(name=f"bench {label}", defaults=fields)
@@ -153,9 +157,7 @@ def case_snapshot_1m(rounds: int = 25) -> dict[str, Any]:
             "tracks_per_snapshot_min": min(sizes),
         }
     with connection.cursor() as cursor:
-        cursor.execute(
-            "EXPLAIN SELECT id FROM ingest_track t WHERE hashint8(t.id) >= 0 ORDER BY hashint8(t.id) LIMIT 20"
-        )
+        cursor.execute("EXPLAIN SELECT id FROM ingest_track t WHERE hashint8(t.id) >= 0 ORDER BY hashint8(t.id) LIMIT 20")
         plan = " ".join(row[0] for row in cursor.fetchall())
     results["uses_sample_key_index"] = "playlists_track_sample_key_idx" in plan
     return results
@@ -185,8 +187,14 @@ def case_snapshot_many_playlists(count: int = PLAYLISTS) -> dict[str, Any]:
         short += len(result["short"])
         failed += len(result["failed"])
     seconds = time.perf_counter() - started
-    return {"playlists": count, "total_seconds": round(seconds, 1), "ms_per_playlist": round(seconds * 1000 / count, 2), "short": short,
-            "failed": failed, "chunk": SNAPSHOT_CHUNK}
+    return {
+        "playlists": count,
+        "total_seconds": round(seconds, 1),
+        "ms_per_playlist": round(seconds * 1000 / count, 2),
+        "short": short,
+        "failed": failed,
+        "chunk": SNAPSHOT_CHUNK,
+    }
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,9 +20,9 @@ from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from core.permissions import user_can_operate
 from ingest import services
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, QualityTier, Track
-from ingest.parsing import ALBUM_ID_LENGTH
+from ingest.parsing import looks_like_isrc, looks_like_spotify_id
 from ingest.quality import QUALITY_FILTERS, QUALITY_GOOD_MIN, tracks_reenrich
-from ingest.selectors import track_has_features
+from ingest.selectors import track_has_features, tracks_matching
 from spotify.breaker import circuit_breakers_reset_all
 
 FEATURE_LABELS = [
@@ -40,21 +40,15 @@ FEATURE_LABELS = [
     ("time_signature", "Time signature", "{}/4"),
 ]
 PITCHES = ["C", "C♯/D♭", "D", "D♯/E♭", "E", "F", "F♯/G♭", "G", "G♯/A♭", "A", "A♯/B♭", "B"]
-ISRC_LENGTH = 12
 
 
 class ExactIdSearchMixin:
-    """A pasted Spotify id (or ISRC, where the model has one) is looked up by its unique index,
-    not by a LIKE scan."""
-
-    search_by_isrc = False
+    """A pasted Spotify id is looked up through its unique index; other terms go to Django's
+    search over the names (`search_fields` name no id, whose case-insensitive match no index serves)."""
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[QuerySet[Any], bool]:
-        term = search_term.strip()
-        if len(term) == ALBUM_ID_LENGTH and term.isalnum():
-            return queryset.filter(spotify_id=term), False
-        if self.search_by_isrc and len(term) == ISRC_LENGTH and term.isalnum() and term[:2].isalpha():
-            return queryset.filter(Q(isrc=term.upper()) | Q(name__icontains=term)), False
+        if looks_like_spotify_id(search_term.strip()):
+            return queryset.filter(spotify_id=search_term.strip()), False
         return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
 
 
@@ -76,7 +70,7 @@ class OperatorActionsMixin:
 @admin.register(Artist)
 class ArtistAdmin(ExactIdSearchMixin, admin.ModelAdmin):
     list_display = ["name", "spotify_id", "created_at"]
-    search_fields = ["name", "=spotify_id"]
+    search_fields = ["name"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = ["created_at", "updated_at"]
@@ -86,7 +80,7 @@ class ArtistAdmin(ExactIdSearchMixin, admin.ModelAdmin):
 class AlbumAdmin(ExactIdSearchMixin, admin.ModelAdmin):
     list_display = ["name", "artist", "release_date", "total_tracks", "label", "spotify_id"]
     list_select_related = ["artist"]
-    search_fields = ["name", "=spotify_id", "artist__name"]
+    search_fields = ["name", "artist__name"]
     raw_id_fields = ["artist"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -127,12 +121,11 @@ class QualityFilter(admin.SimpleListFilter):
 
 
 @admin.register(Track)
-class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
+class TrackAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmin):
     list_display = ["name", "artist", "album", "isrc", "duration", "has_features", "features_brief", "quality"]
     list_select_related = ["artist", "album"]
     list_filter = [QualityFilter, HasFeaturesFilter, "explicit"]
-    search_fields = ["name", "=spotify_id", "=isrc"]
-    search_by_isrc = True
+    search_fields = ["name"]  # the search box: get_search_results
     raw_id_fields = ["artist", "album"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -148,6 +141,14 @@ class TrackAdmin(ExactIdSearchMixin, FastChangelistMixin, OperatorActionsMixin, 
     ]
     exclude = ["audio_features"]
     actions = ["reenrich"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Track], search_term: str
+    ) -> tuple[QuerySet[Track], bool]:
+        term = search_term.strip()
+        if looks_like_spotify_id(term) or looks_like_isrc(term):
+            return tracks_matching(queryset, term), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Track]:
         return super().get_queryset(request).annotate(has_features=track_has_features())

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
 from core.filters import BooleanFilter
 from ingest.models import DeadLetter, Track
-from ingest.parsing import ALBUM_ID_LENGTH
+from ingest.parsing import looks_like_spotify_id
 from ingest.quality import QUALITY_FILTERS
-
-
-def _looks_like_spotify_id(term: str) -> bool:
-    return len(term) == ALBUM_ID_LENGTH and term.isalnum()
+from ingest.selectors import tracks_matching
 
 
 class TrackFilter(filters.FilterSet):
@@ -37,19 +34,17 @@ class TrackFilter(filters.FilterSet):
         return queryset.filter(features_fetched_at__isnull=not value)
 
     def filter_artist(self, queryset: QuerySet[Track], name: str, value: str) -> QuerySet[Track]:
-        if _looks_like_spotify_id(value):
+        if looks_like_spotify_id(value):
             return queryset.filter(artist__spotify_id=value)
         return queryset.filter(artist__name__icontains=value)
 
     def filter_album(self, queryset: QuerySet[Track], name: str, value: str) -> QuerySet[Track]:
-        if _looks_like_spotify_id(value):
+        if looks_like_spotify_id(value):
             return queryset.filter(album__spotify_id=value)
         return queryset.filter(album__name__icontains=value)
 
     def filter_search(self, queryset: QuerySet[Track], name: str, value: str) -> QuerySet[Track]:
-        if _looks_like_spotify_id(value):
-            return queryset.filter(spotify_id=value)
-        return queryset.filter(Q(isrc=value.upper()) | Q(name__icontains=value))
+        return tracks_matching(queryset, value)
 
     def filter_quality(self, queryset: QuerySet[Track], name: str, value: str) -> QuerySet[Track]:
         return queryset.filter(quality_tier__in=QUALITY_FILTERS[value])

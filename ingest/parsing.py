@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 ALBUM_ID_LENGTH = 22
 _BASE62 = re.compile(r"^[0-9A-Za-z]+$")
+# ISO 3901: country (2 letters), registrant (3 alphanumerics), year (2 digits), designation (5 digits).
+_ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 # open.spotify.com/album/<id>, optionally behind a locale segment such as /intl-de/.
 _URL_PATH = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2,4})?/)?(?P<kind>[a-z-]+)/(?P<id>[^/]*)/?$", re.IGNORECASE)
 _SPOTIFY_HOSTS = {"open.spotify.com", "play.spotify.com"}
@@ -23,8 +25,17 @@ class ParsedAlbum:
         return bool(self.album_id)
 
 
+def looks_like_spotify_id(term: str) -> bool:
+    """22 base62 characters: any Spotify id (track, album, artist, playlist)."""
+    return len(term) == ALBUM_ID_LENGTH and bool(_BASE62.match(term))
+
+
+def looks_like_isrc(term: str) -> bool:
+    return bool(_ISRC.match(term.upper()))
+
+
 def _check_id(candidate: str) -> ParsedAlbum:
-    if len(candidate) != ALBUM_ID_LENGTH or not _BASE62.match(candidate):
+    if not looks_like_spotify_id(candidate):
         return ParsedAlbum(reason=f"album id {candidate[:40]!r} is not 22 base62 characters")
     return ParsedAlbum(album_id=candidate)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import admin, messages
@@ -19,6 +20,7 @@ from accounts.models import SpotifyAccount
 from core.actors import request_actor
 from core.admin_utils import FastChangelistMixin
 from core.locks import LockBusy
+from ingest.parsing import looks_like_spotify_id
 from jobs.models import JobRun
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
@@ -74,10 +76,23 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
     list_display = ["__str__", "account", "policy", "status", "sync_badge", "tracks", "next_reshuffle_at", "last_synced_at"]
     list_select_related = ["account", "policy", "current_snapshot"]
     list_filter = [SyncFailedFilter, "status", "sync_state", "frozen", "policy"]
-    search_fields = ["name", "spotify_playlist_id", "account__display_name", "account__spotify_user_id", "id"]
+    # A pasted playlist id (ours or Spotify's) is looked up by its index in get_search_results.
+    search_fields = ["name", "account__display_name", "account__spotify_user_id"]
     raw_id_fields = ["account", "current_snapshot"]
     show_full_result_count = False
     list_per_page = 100
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Playlist], search_term: str
+    ) -> tuple[QuerySet[Playlist], bool]:
+        term = search_term.strip()
+        if looks_like_spotify_id(term):
+            return queryset.filter(spotify_playlist_id=term), False
+        try:
+            return queryset.filter(pk=uuid.UUID(term)), False
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+
     actions = ["reshuffle_now", "sync_now", "retire", "freeze", "unfreeze"]
     readonly_fields = [
         "id",

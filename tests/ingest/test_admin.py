@@ -27,7 +27,7 @@ def catalog() -> list[Track]:
     return Track.objects.bulk_create(
         [
             Track(
-                spotify_id=f"track{i:017d}xx", name=f"Song {i}", album=albums[i % 20], artist=artists[i % 10],
+                spotify_id=f"track{i:015d}xx", name=f"Song {i}", album=albums[i % 20], artist=artists[i % 10],
                 isrc=f"QZ{i:010d}", duration_ms=200_000,
                 audio_features={"energy": 0.5, "valence": 0.25, "tempo": 120.0, "key": 1, "mode": 0} if i % 2 else None,
                 features_fetched_at=timezone.now() if i % 2 else None,
