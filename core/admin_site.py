@@ -48,7 +48,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "access",
         "Users and access",
-        ["auth.user", "auth.group", "authtoken", "auth", "axes.accessattempt", "axes.accessfailurelog", "axes"],
+        ["auth.user", "auth.group", "opsconsole.apitoken", "auth", "axes.accessattempt", "axes.accessfailurelog", "axes"],
     ),
     (ADVANCED, "Advanced", ["django_celery_beat", "django_celery_results"]),
 ]

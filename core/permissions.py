@@ -1,9 +1,11 @@
-"""Staff only; the `operators` group acts, the `viewers` group reads."""
+"""Staff only; the `operators` group acts, the `viewers` group reads; a `read` API token reads
+whatever its user's groups allow."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 OPERATORS = "operators"
@@ -11,6 +13,17 @@ VIEWERS = "viewers"
 # The user's group names, set by the API token cache (core.authentication) on the user it
 # hands out; absent, the groups are asked for.
 GROUP_NAMES_ATTR = "_opsconsole_group_names"
+READ_SCOPE_REFUSAL = "This API token has the read scope; this operation needs a token with the operate scope."
+
+
+def token_scope(request: Any) -> str | None:
+    """The scope of the API token that authenticated `request` (None: a session)."""
+    return getattr(request.auth, "scope", None)
+
+
+class ReadScopeRefused(exceptions.PermissionDenied):
+    default_detail = READ_SCOPE_REFUSAL
+    default_code = "token_scope"
 
 
 def user_can_operate(user: Any) -> bool:
@@ -38,4 +51,7 @@ class StaffGroupPermission(BasePermission):
             return False
         if request.method in SAFE_METHODS:
             return user_can_view(user)
+        if token_scope(request) == "read":
+            # Whatever the user's groups: the token was made to read.
+            raise ReadScopeRefused()
         return user_can_operate(user)
