@@ -17,13 +17,14 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib import admin
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client, RequestFactory
 from django.views.debug import ExceptionReporter, get_default_exception_reporter_filter
-from rest_framework.authtoken.models import Token
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from accounts.services import account_refresh_token, accounts_refresh_tokens, spotify_client_for_account
 from core.logging import ContextFilter, JsonFormatter
+from core.models import ApiToken
 from ingest.models import DeadLetter
 from ingest.services import dead_letter_record
 from playlists import services as playlist_services
@@ -193,8 +194,12 @@ def test_tokens_and_secrets_never_reach_debug_logs_admin_pages_or_api_answers(
     spotify_emulator.fault("me", status=500)
     with pytest.raises(SpotifyError):
         spotify_client_for_account(SpotifyAccount.objects.get(pk=account.pk)).current_user()
-    api_token = Token.objects.create(user=superuser).key
-    secrets = _secrets(account, first_refresh_token, api_token)
+    # Minted by the command (audited, logged): the key goes to its stdout and nowhere else.
+    minted = io.StringIO()
+    call_command("create_api_token", superuser.get_username(), stdout=minted, stderr=io.StringIO())
+    api_token = minted.getvalue().strip()
+    token = ApiToken.objects.get(digest=ApiToken.digest_of(api_token))
+    secrets = _secrets(account, first_refresh_token, api_token, token.digest)
 
     logged = debug_log.getvalue()
     assert "spotify" in logged and len(logged.splitlines()) > 10, "the drill produced log lines to search"
@@ -205,6 +210,8 @@ def test_tokens_and_secrets_never_reach_debug_logs_admin_pages_or_api_answers(
             f"/admin/accounts/spotifyaccount/{account.pk}/change/",
             f"/admin/accounts/spotifyapp/{secret_app.pk}/change/",
             f"/admin/playlists/playlist/{playlist.pk}/change/",
+            "/admin/opsconsole/apitoken/",
+            f"/admin/opsconsole/apitoken/{token.pk}/change/",
         )
     }
     assert all(page.status_code == 200 for page in pages.values()), {p: r.status_code for p, r in pages.items()}
