@@ -113,8 +113,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["=user__username", "name", "prefix"]
     search_help_text = "Username (exact), token name, or the start of its key."
-    fields = ["prefix", "user", "name", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    # The digest stays off the page too: the prefix is what names a token to people.
+    fields = readonly_fields = ("prefix", "user", "name", "scope", "created_at", "expires_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -175,6 +175,7 @@ def api_token_cache() -> Figures:
     from django.db import connection
     from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
+
     from audit.api_tokens import api_token_create
     from core.authentication import token_cache
 

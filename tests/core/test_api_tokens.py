@@ -82,7 +82,10 @@ def test_a_read_token_is_refused_on_every_write_under_the_api_even_for_an_operat
 def test_an_operate_token_does_what_the_users_groups_allow(operator: User, viewer: User) -> None:
     operating = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(operator, scope='operate')}")
     # Operators act (a 400 for the unknown job is past the permission check).
-    assert operating.post("/api/v1/jobs/update", {"name": "nope", "enabled": True}, content_type="application/json").status_code == 400
+    assert (
+        operating.post("/api/v1/jobs/update", {"name": "nope", "enabled": True}, content_type="application/json").status_code
+        == 400
+    )
     viewer_operate = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(viewer, scope='operate')}")
     refused = viewer_operate.post("/api/v1/jobs/update", {"name": "retention", "enabled": False}, content_type="application/json")
     assert refused.status_code == 403 and "operators" in refused.json()["detail"]
@@ -185,7 +188,12 @@ def test_the_command_rotates_and_revokes_by_name_and_audits_without_the_key(oper
     assert [t.digest for t in live] == [ApiToken.digest_of(rotated)]
 
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "door", flat=False))
-    assert actions == [("api_token.create", "cli"), ("api_token.create", "cli"), ("api_token.rotate", "cli"), ("api_token.revoke", "cli")]
+    assert actions == [
+        ("api_token.create", "cli"),
+        ("api_token.create", "cli"),
+        ("api_token.rotate", "cli"),
+        ("api_token.revoke", "cli"),
+    ]
     trail = _text_of_tables("audit_auditevent")
     for key in (ci, cron, rotated):
         assert key not in trail and ApiToken.digest_of(key) not in trail

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+
 from core.authentication import token_cache
 from core.models import ApiToken
 from core.redis import get_redis, key
