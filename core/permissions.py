@@ -16,6 +16,11 @@ GROUP_NAMES_ATTR = "_opsconsole_group_names"
 READ_SCOPE_REFUSAL = "This API token has the read scope; this operation needs a token with the operate scope."
 
 
+def required_token_scope(method: str) -> str:
+    """The API token scope a request of `method` needs: reading is `read`, anything else `operate`."""
+    return "read" if method.upper() in SAFE_METHODS else "operate"
+
+
 def token_scope(request: Any) -> str | None:
     """The scope of the API token that authenticated `request` (None: a session)."""
     return getattr(request.auth, "scope", None)
@@ -49,7 +54,7 @@ class StaffGroupPermission(BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_active and user.is_staff):
             return False
-        if request.method in SAFE_METHODS:
+        if required_token_scope(request.method) == "read":
             return user_can_view(user)
         if token_scope(request) == "read":
             # Whatever the user's groups: the token was made to read.

@@ -408,6 +408,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["core.permissions.StaffGroupPermission"],
+    # Each operation names the API token scope it needs (core.schema).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.token_scopes"],
     # Several models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
         "JobRunStatusEnum": "jobs.models.JobRun.Status",

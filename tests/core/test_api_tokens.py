@@ -225,3 +225,24 @@ def test_the_admin_lists_tokens_without_keys_and_revokes_them_audited(superuser:
     assert (event.door, event.actor, event.target_repr) == ("admin", f"admin:{superuser.username}", str(token))
     refused = api.get(PATH)
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+
+
+def test_the_openapi_schema_names_the_token_scope_of_each_operation() -> None:
+    import json
+
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    schema = json.loads(
+        OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True), renderer_context={})
+    )
+    scopes = {
+        (method, path): operation.get("x-token-scope")
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert scopes[("get", "/api/v1/job-runs")] == "read"
+    assert scopes[("post", "/api/v1/jobs/update")] == "operate"
+    assert all(scope == ("read" if method == "get" else "operate") for (method, _), scope in scopes.items() if scope)
+    assert "API token scope: `operate`." in schema["paths"]["/api/v1/jobs/update"]["post"]["description"]
+    assert "read" in schema["components"]["securitySchemes"]["tokenAuth"]["description"]
