@@ -123,6 +123,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Nothing on a token is edited here: no Save buttons (revoking is the list's action).
+        hidden = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **hidden})
+
     @admin.display(description="key starts", ordering="prefix")
     def prefix_shown(self, token: ApiToken) -> str:
         return f"{token.prefix}…"

@@ -211,6 +211,7 @@ def test_the_admin_lists_tokens_without_keys_and_revokes_them_audited(superuser:
         assert page.status_code == 200 and token.prefix in html
         assert key not in html and token.digest not in html
     assert "grafana" in pages[0].content.decode() and "victor" in pages[0].content.decode()
+    assert 'name="_save"' not in pages[1].content.decode(), "nothing to edit on a token"
     assert admin.get("/admin/opsconsole/apitoken/add/").status_code == 403
     # Viewers (and operators) do not see tokens at all.
     assert client_for(viewer).get("/admin/opsconsole/apitoken/").status_code == 403
