@@ -247,3 +247,18 @@ def test_the_openapi_schema_names_the_token_scope_of_each_operation() -> None:
     assert all(scope == ("read" if method == "get" else "operate") for (method, _), scope in scopes.items() if scope)
     assert "API token scope: `operate`." in schema["paths"]["/api/v1/jobs/update"]["post"]["description"]
     assert "read" in schema["components"]["securitySchemes"]["tokenAuth"]["description"]
+
+
+def test_over_real_http_a_read_token_reads_and_is_refused_a_write(live_server, operator: User) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    base = live_server.url.replace("localhost", "127.0.0.1")
+    headers = {"Authorization": f"Bearer {api_key_for(operator, scope='read')}"}
+    assert requests.get(f"{base}{PATH}", headers=headers, timeout=10).status_code == 200
+    refused = requests.post(
+        f"{base}/api/v1/jobs/update", json={"name": "retention", "run_now": True}, headers=headers, timeout=10
+    )
+    assert refused.status_code == 403 and refused.json()["detail"] == READ_SCOPE_REFUSAL
+    expired = {"Authorization": f"Token {api_key_for(operator, expires_at=timezone.now() - timedelta(seconds=1))}"}
+    answer = requests.get(f"{base}{PATH}", headers=expired, timeout=10)
+    assert answer.status_code == 401 and "expired" in answer.json()["detail"]
