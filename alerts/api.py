@@ -243,7 +243,6 @@ class SilenceSerializer(RefuseUnknownFields, serializers.ModelSerializer):
         return obj.status_at(timezone.now())
 
 
-
 class SilenceListCreateView(ListAPIView):
     """Silences, newest first (`status` filters); POST creates one (operators), audited."""
 
