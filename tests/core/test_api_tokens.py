@@ -212,6 +212,11 @@ def test_the_admin_lists_tokens_without_keys_and_revokes_them_audited(superuser:
         assert key not in html and token.digest not in html
     assert "grafana" in pages[0].content.decode() and "victor" in pages[0].content.decode()
     assert 'name="_save"' not in pages[1].content.decode(), "nothing to edit on a token"
+    listed = {
+        status: admin.get("/admin/opsconsole/apitoken/", {"status": status}).content.decode().count(token.prefix)
+        for status in ("active", "expiring", "expired", "revoked", "never")
+    }
+    assert {status for status, count in listed.items() if count} == {"active"}  # 90 days left
     assert admin.get("/admin/opsconsole/apitoken/add/").status_code == 403
     # Viewers (and operators) do not see tokens at all.
     assert client_for(viewer).get("/admin/opsconsole/apitoken/").status_code == 403
