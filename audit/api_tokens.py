@@ -47,11 +47,13 @@ def api_token_create(
     expires_days: int | None = None,
     never_expires: bool = False,
     rotate: bool = False,
+    rotate_all: bool = False,
 ) -> tuple[ApiToken, str]:
     """Mint a token for `user` and return it with its key, the only time the key exists outside
     the caller. `scope` defaults to the highest the user's role allows and may not exceed it;
     the token expires after `expires_days` (default API_TOKEN_DEFAULT_DAYS) unless
-    `never_expires`. `rotate` first revokes the user's live tokens of the same name.
+    `never_expires`. `rotate` first revokes the user's live tokens of the same name, or all of
+    them with `rotate_all` (as rotating did when a user had one token).
     Raises ApiTokenRefused for a user the API would refuse or a scope above their role."""
     if not (user.is_active and user.is_staff):
         raise ApiTokenRefused(f"{user.get_username()} is not an active staff user; the API would refuse the token.")
@@ -67,7 +69,8 @@ def api_token_create(
         raise ApiTokenRefused("A token's life is a positive number of days, or never.")
     now = timezone.now()
     days = None if never_expires else (expires_days or int(settings.API_TOKEN_DEFAULT_DAYS))
-    revoked = _revoke(ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True), now) if rotate else []
+    replaced = ApiToken.objects.select_related("user").filter(user=user, revoked_at__isnull=True)
+    revoked = _revoke(replaced if rotate_all else replaced.filter(name=name), now) if rotate else []
     key = ApiToken.new_key()
     token = ApiToken.objects.create(
         user=user,

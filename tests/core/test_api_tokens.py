@@ -186,6 +186,10 @@ def test_the_command_rotates_and_revokes_by_name_and_audits_without_the_key(oper
     assert _mint("olive", "--revoke", "--name", "cron") == ("", "Revoked 1 token(s) of olive.\n")
     live = ApiToken.objects.filter(revoked_at__isnull=True)
     assert [t.digest for t in live] == [ApiToken.digest_of(rotated)]
+    # Without --name, rotating replaces every live token of the user (scripts from before names).
+    _mint("olive", "--name", "cron")
+    everything = _mint("olive", "--rotate")[0].strip()
+    assert [t.digest for t in ApiToken.objects.filter(revoked_at__isnull=True)] == [ApiToken.digest_of(everything)]
 
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "door", flat=False))
     assert actions == [
@@ -193,9 +197,18 @@ def test_the_command_rotates_and_revokes_by_name_and_audits_without_the_key(oper
         ("api_token.create", "cli"),
         ("api_token.rotate", "cli"),
         ("api_token.revoke", "cli"),
+        ("api_token.create", "cli"),
+        ("api_token.rotate", "cli"),
     ]
+    assert (
+        AuditEvent.objects.order_by("id").last().details["revoked"]
+        == [  # type: ignore[union-attr]
+            t.prefix
+            for t in ApiToken.objects.filter(name__in=["ci", "cron"], revoked_at__isnull=False).order_by("-created_at")[:2]
+        ]
+    )
     trail = _text_of_tables("audit_auditevent")
-    for key in (ci, cron, rotated):
+    for key in (ci, cron, rotated, everything):
         assert key not in trail and ApiToken.digest_of(key) not in trail
 
 

@@ -36,8 +36,8 @@ def _expires(value: str) -> int | None:
 class Command(BaseCommand):
     help = (
         "Create an API token for USER and print its key once (only the key, on stdout). "
-        "--rotate revokes USER's live tokens of the same name first; --revoke revokes USER's tokens "
-        "(those named --name, when given) and creates none."
+        "--rotate first revokes USER's live tokens (those named --name, when given); --revoke revokes "
+        "them and creates none."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -56,7 +56,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--name", help=f"What the token is for, shown in the admin (default {DEFAULT_NAME!r}).")
         action = parser.add_mutually_exclusive_group()
-        action.add_argument("--rotate", action="store_true", help="Revoke USER's live tokens of this name, then create one.")
+        action.add_argument(
+            "--rotate", action="store_true", help="Revoke USER's live tokens (of --name, when given), then create one."
+        )
         action.add_argument("--revoke", action="store_true", help="Revoke USER's live tokens (of --name, when given).")
 
     def handle(
@@ -91,6 +93,8 @@ class Command(BaseCommand):
                 expires_days=expires or None,
                 never_expires=expires is None,
                 rotate=rotate,
+                # Without --name, rotating replaces every token of the user, as it did when a user had one.
+                rotate_all=rotate and name is None,
             )
         except ApiTokenRefused as exc:
             raise CommandError(str(exc)) from exc
