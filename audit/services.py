@@ -82,12 +82,6 @@ def audit_admin_log_entry(entry: Any) -> AuditEvent | None:
     if request_id and AuditEvent.objects.filter(request_id=request_id, target_type=target_type, target_id=target_id).exists():
         return None
     target_repr = entry.object_repr
-    if model._meta.app_label == "authtoken":
-        # A token's str() is its key (the admin's proxy keys it by user id): name it by its owner.
-        from django.contrib.auth import get_user_model
-
-        owner = get_user_model()._default_manager.filter(pk=target_id).first() if target_id.isdigit() else None
-        target_repr = f"API token of {owner.get_username() if owner else target_id}"
     details: dict[str, Any] = {}
     changes = entry.get_change_message()
     if changes:

@@ -179,10 +179,12 @@ def measured(master: int, run: Callable[[], Figures]) -> Figures:
 
 def _api_token() -> str:
     from django.contrib.auth.models import User
-    from rest_framework.authtoken.models import Token
 
-    token, _ = Token.objects.get_or_create(user=User.objects.get(username="bench"))
-    return token.key
+    from audit.api_tokens import api_token_create
+
+    # Keys are stored as digests only: each run mints its own, for a day.
+    _, api_key = api_token_create(user=User.objects.get(username="bench"), actor="cli:bench", name="bench", expires_days=1)
+    return api_key
 
 
 @register("load.health_and_api")

@@ -53,7 +53,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
             "auth.user",
             "auth.group",
             "opsconsole.externalidentity",
-            "authtoken",
+            "opsconsole.apitoken",
             "auth",
             "axes.accessattempt",
             "axes.accessfailurelog",

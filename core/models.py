@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class UserPreference(models.Model):
@@ -35,3 +40,55 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sub} at {self.issuer}"
+
+
+class ApiToken(models.Model):
+    """An automation key for the API (docs/runbooks/api-tokens-access.md). Only a SHA-256 digest
+    of the key is stored: the key is shown once, by `create_api_token`, and nowhere after. Keys
+    carry 256 random bits, so a plain digest is as strong as a slow hash and can be looked up
+    by index on every request. Revoked and expired tokens stay as rows, for the record and so
+    their use answers 401 with the reason."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "read"
+        OPERATE = "operate", "operate"
+
+    KEY_PREFIX = "opsc_"
+    # What the admin and the audit trail show of a key: its start, enough to recognise it.
+    VISIBLE_CHARS = 12
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, default="")
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    prefix = models.CharField(max_length=VISIBLE_CHARS, help_text="The start of the key, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "name"])]
+
+    def __str__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"API token{label} ({self.prefix}…) of {self.user.get_username()}"
+
+    @classmethod
+    def new_key(cls) -> str:
+        return cls.KEY_PREFIX + secrets.token_urlsafe(32)
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.is_expired() else "active"

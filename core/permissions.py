@@ -1,9 +1,11 @@
-"""Staff only; the `operators` group acts, the `viewers` group reads."""
+"""Staff only; the `operators` group acts, the `viewers` group reads; a `read` API token reads
+whatever its user's groups allow."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 OPERATORS = "operators"
@@ -11,6 +13,22 @@ VIEWERS = "viewers"
 # The user's group names, set by the API token cache (core.authentication) on the user it
 # hands out; absent, the groups are asked for.
 GROUP_NAMES_ATTR = "_opsconsole_group_names"
+READ_SCOPE_REFUSAL = "This API token has the read scope; this operation needs a token with the operate scope."
+
+
+def required_token_scope(method: str) -> str:
+    """The API token scope a request of `method` needs: reading is `read`, anything else `operate`."""
+    return "read" if method.upper() in SAFE_METHODS else "operate"
+
+
+def token_scope(request: Any) -> str | None:
+    """The scope of the API token that authenticated `request` (None: a session)."""
+    return getattr(request.auth, "scope", None)
+
+
+class ReadScopeRefused(exceptions.PermissionDenied):
+    default_detail = READ_SCOPE_REFUSAL
+    default_code = "token_scope"
 
 
 def user_can_operate(user: Any) -> bool:
@@ -36,6 +54,9 @@ class StaffGroupPermission(BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_active and user.is_staff):
             return False
-        if request.method in SAFE_METHODS:
+        if required_token_scope(request.method) == "read":
             return user_can_view(user)
+        if token_scope(request) == "read":
+            # Whatever the user's groups: the token was made to read.
+            raise ReadScopeRefused()
         return user_can_operate(user)

@@ -34,7 +34,7 @@ from health_check.base import HealthCheck, HealthCheckResult
 from health_check.checks import Database
 from health_check.exceptions import HealthCheckException, ServiceUnavailable
 from redis.exceptions import RedisError
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException
 
 from core.authentication import TokenOrBearerAuthentication
 from core.client_ip import ip_allowlisted
@@ -58,7 +58,7 @@ def request_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
         return user
     try:
         result = TokenOrBearerAuthentication().authenticate(request)  # type: ignore[arg-type]
-    except AuthenticationFailed:
+    except APIException:  # a wrong, revoked or expired token: anonymous here
         return AnonymousUser()
     return result[0] if result else AnonymousUser()
 

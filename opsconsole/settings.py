@@ -35,7 +35,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_filters",
     "django_celery_beat",
@@ -441,12 +440,18 @@ REST_FRAMEWORK = {
 # API token -> user kept this long per process; revoking a token, or changing a user or their
 # groups, clears every process's cache at once (core.authentication). 0 turns it off.
 API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=60.0)
+# A new API token's life unless `create_api_token --expires` says otherwise (core.models.ApiToken).
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
+if API_TOKEN_DEFAULT_DAYS <= 0:
+    raise ValueError("API_TOKEN_DEFAULT_DAYS must be positive (`create_api_token --expires never` makes a token without expiry)")
 SPECTACULAR_SETTINGS = {
     "TITLE": "opsconsole API",
     "DESCRIPTION": "Operations API for the Spotify playlist automation fleet.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["core.permissions.StaffGroupPermission"],
+    # Each operation names the API token scope it needs (core.schema).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.token_scopes"],
     # Several models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
         "JobRunStatusEnum": "jobs.models.JobRun.Status",

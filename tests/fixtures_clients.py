@@ -7,10 +7,13 @@ name it in their `pytestmark`.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from rest_framework.authtoken.models import Token
+
+from core.models import ApiToken
 
 
 def client_for(user: User | None) -> Client:
@@ -20,9 +23,24 @@ def client_for(user: User | None) -> Client:
     return client
 
 
-def token_client(user: User, keyword: str = "Token") -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"{keyword} {token.key}")
+def api_key_for(user: User, *, scope: str = "operate", expires_at: datetime | None = None, name: str = "test") -> str:
+    """A new API token of `user`, its key returned. Written directly, not through the audited
+    service, so tests that count audit rows see only their own. `operate` by default: the
+    user's groups decide, as for the API before scopes."""
+    key = ApiToken.new_key()
+    ApiToken.objects.create(
+        user=user,
+        name=name,
+        scope=scope,
+        prefix=key[: ApiToken.VISIBLE_CHARS],
+        digest=ApiToken.digest_of(key),
+        expires_at=expires_at,
+    )
+    return key
+
+
+def token_client(user: User, keyword: str = "Token", *, scope: str = "operate") -> Client:
+    return Client(HTTP_AUTHORIZATION=f"{keyword} {api_key_for(user, scope=scope)}")
 
 
 @pytest.fixture

@@ -70,3 +70,25 @@ def test_changelists_and_api_lists_do_not_query_per_row(client: Client, superuse
         large_queries, large_rows = large[page]
         assert large_rows > rows, f"{page}: the larger fleet should show more rows ({rows} -> {large_rows})"
         assert large_queries == queries, f"{page}: {queries} queries at {rows} rows, {large_queries} at {large_rows} rows"
+
+
+def test_api_lists_through_a_token_cost_only_their_page_once_the_token_is_known(settings, superuser: User) -> None:  # type: ignore[no-untyped-def]
+    """The token cache answers the token and group lookups, and `last_used_at` is written once
+    a minute at most: a token request makes the queries of its page plus the lockout's check of
+    the address (core.lockout), request after request."""
+    from rest_framework.test import APIClient
+
+    from core.authentication import token_cache
+    from tests.fixtures_clients import api_key_for
+
+    settings.API_TOKEN_CACHE_SECONDS = 60
+    token_cache.forget_all()
+    fleet_populate(sizes=FleetSizes.uniform(10))
+    by_token = Client(HTTP_AUTHORIZATION=f"Token {api_key_for(superuser)}")
+    forced = APIClient()
+    forced.force_authenticate(superuser)  # no authentication at all: the page's own queries
+    for name, path in API_PAGES.items():
+        path = _api_path(name, path)
+        _page(by_token, path)  # the token's first use: lookups and last use
+        page_only, _ = _page(forced, path)
+        assert [_page(by_token, path)[0] for _ in range(3)] == [page_only + 1] * 3, name

@@ -51,7 +51,7 @@ def test_a_viewer_sees_only_the_sections_they_may_open(viewer: User) -> None:
 
     # Viewers read lockouts there (docs/runbooks/staff-access.md), never users, groups or tokens.
     assert "Users and access" in captions
-    for model in ("user", "group", "token", "tokenproxy"):
+    for model in ("user", "group", "apitoken"):
         assert f'class="model-{model}"' not in html
     assert captions.index("Accounts and apps") < captions.index("Playlists")
 

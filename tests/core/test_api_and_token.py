@@ -8,8 +8,8 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from core.models import ApiToken
 from jobs.models import JobRun
 from metrics.models import MetricSnapshot
 from tests.fixtures_clients import client_for
@@ -67,24 +67,33 @@ def test_metric_snapshots_by_range_oldest_first(viewer: User) -> None:
     assert bad.status_code == 400 and "range" in bad.json()["errors"]
 
 
-def test_create_api_token_prints_a_working_token_and_rotates_and_revokes(viewer: User) -> None:
+def _mint(*args: str) -> str:
     out = StringIO()
-    call_command("create_api_token", "victor", stdout=out, stderr=StringIO())
-    key = out.getvalue().strip()
-    assert Token.objects.get(user=viewer).key == key
+    call_command("create_api_token", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_create_api_token_prints_a_working_key_once_and_rotates_and_revokes(viewer: User) -> None:
+    printed = _mint("victor")
+    key = printed.strip()
+    assert printed == f"{key}\n", "only the key, on stdout"
+    token = ApiToken.objects.get(user=viewer)
+    assert token.digest == ApiToken.digest_of(key) and key.startswith(token.prefix)
     assert Client(HTTP_AUTHORIZATION=f"Bearer {key}").get("/api/v1/job-runs").status_code == 200
 
-    again = StringIO()
-    call_command("create_api_token", "victor", stdout=again, stderr=StringIO())
-    assert again.getvalue().strip() == key
+    # The key is never shown again: a second run mints a second token.
+    second = _mint("victor").strip()
+    assert second != key and ApiToken.objects.filter(user=viewer, revoked_at__isnull=True).count() == 2
 
-    rotated = StringIO()
-    call_command("create_api_token", "victor", "--rotate", stdout=rotated, stderr=StringIO())
-    assert rotated.getvalue().strip() != key
-    assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/job-runs").status_code in (401, 403)
+    rotated = _mint("victor", "--rotate").strip()
+    assert rotated not in (key, second)
+    refused = Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/job-runs")
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    assert Client(HTTP_AUTHORIZATION=f"Token {rotated}").get("/api/v1/job-runs").status_code == 200
 
-    call_command("create_api_token", "victor", "--revoke", stdout=StringIO(), stderr=StringIO())
-    assert not Token.objects.filter(user=viewer).exists()
+    assert _mint("victor", "--revoke") == ""
+    assert not ApiToken.objects.filter(user=viewer, revoked_at__isnull=True).exists()
+    assert Client(HTTP_AUTHORIZATION=f"Token {rotated}").get("/api/v1/job-runs").status_code == 401
 
 
 def test_create_api_token_refuses_unknown_and_non_staff_users(nonstaff: User) -> None:
@@ -92,4 +101,4 @@ def test_create_api_token_refuses_unknown_and_non_staff_users(nonstaff: User) ->
         call_command("create_api_token", "ghost", stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match="not an active staff user"):
         call_command("create_api_token", "nora", stdout=StringIO(), stderr=StringIO())
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()

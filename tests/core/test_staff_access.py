@@ -9,10 +9,9 @@ from axes.models import AccessAttempt
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
-from tests.fixtures_clients import client_for
+from tests.fixtures_clients import api_key_for, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +123,7 @@ def test_wrong_api_tokens_from_one_address_end_in_429_with_retry_after(superuser
     locked = guesser.get("/api/v1/job-runs")
     assert locked.status_code == 429 and locked["Retry-After"] == "900"
     assert "Too many failed sign-in attempts" in locked.json()["detail"]
-    key = Token.objects.create(user=superuser).key
+    key = api_key_for(superuser)
     same_address = Client(REMOTE_ADDR="198.51.100.20", HTTP_AUTHORIZATION=f"Token {key}")
     assert same_address.get("/api/v1/job-runs").status_code == 429, "the address is locked, whatever the token"
     elsewhere = Client(REMOTE_ADDR="198.51.100.21", HTTP_AUTHORIZATION=f"Token {key}")
@@ -134,7 +133,7 @@ def test_wrong_api_tokens_from_one_address_end_in_429_with_retry_after(superuser
 
 
 def test_the_api_lockout_ends_after_the_lockout_minutes(superuser: User) -> None:
-    key = Token.objects.create(user=superuser).key
+    key = api_key_for(superuser)
     with time_machine.travel("2026-05-01 12:00:00", tick=False) as traveller:
         guesser = Client(REMOTE_ADDR="198.51.100.30", HTTP_AUTHORIZATION="Token wrong")
         for _ in range(5):

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from kombu.exceptions import OperationalError as KombuOperationalError
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from jobs import services
 from jobs.models import JobRun
 from tests.factories import PlaylistFactory
+from tests.fixtures_clients import api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_the_api_answers_503_with_retry_after_and_nothing_is_left_waiting(
     account = SpotifyAccount.objects.create(app=spotify_app, display_name="Bulk", spotify_user_id="bulk")
     PlaylistFactory.create_batch(3, account=account)
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=operator)[0].key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(operator)}")
 
     response = api.post("/api/v1/playlists/reshuffle-bulk", {"mode": "all"}, format="json")
 

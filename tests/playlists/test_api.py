@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import SpotifyAccount, SpotifyApp
 from jobs.models import JobRun
 from playlists.models import Playlist, PlaylistHistory
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory
+from tests.fixtures_clients import api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(operator: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=operator).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(operator)}")
     return client
 
 
