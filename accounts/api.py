@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -17,6 +18,7 @@ from accounts.models import SpotifyAccount, SpotifyApp
 from audit.services import audit_record
 from core.actors import request_actor
 from core.rows import JsonRowsListMixin
+from core.stepup import RecentAuthentication
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -99,6 +101,9 @@ class AccountRefreshView(APIView):
 
 
 class AccountDetailView(APIView):
+    # Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
+    permission_classes = [*api_settings.DEFAULT_PERMISSION_CLASSES, RecentAuthentication]
+
     @extend_schema(responses=AccountSerializer, tags=["accounts"])
     def get(self, request: Request, account_id: str) -> Response:
         account = get_object_or_404(

@@ -71,3 +71,7 @@ class LoginFailureAdmin(AccessFailureLogAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AccessFailureLog | None = None) -> bool:
         return False
+
+
+# Staff users: two-factor column and reset (kept apart from the lockout admins above).
+from audit import admin_users  # noqa: E402, F401

@@ -42,6 +42,10 @@ INSTALLED_APPS = [
     "django_celery_results",
     "health_check",
     "axes",
+    # Two-factor for local logins: TOTP and backup codes (core.twofactor).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "jobs",
     "spotify",
@@ -71,12 +75,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session's second factor, if any (core.twofactor).
+    "django_otp.middleware.OTPMiddleware",
     # Admin pages in the staff user's display time zone; the API stays UTC.
     "core.middleware.DisplayTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Staff sessions end after SESSION_IDLE_MINUTES without a request (docs/runbooks/staff-access.md).
     "core.sessions.IdleTimeoutMiddleware",
+    # A second factor before the admin or the session API, when the user needs one (STAFF_2FA_REQUIRED).
+    "core.twofactor.TwoFactorMiddleware",
     # Last, as django-axes asks: turns a login refused during a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -206,6 +214,20 @@ AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # The admin shows lockouts through audit.admin (clearing one is audited), not axes' own registration.
 AXES_ENABLE_ADMIN = False
+
+# --- Two-factor and step-up (django-otp; docs/runbooks/staff-access.md) ----------------
+# Superusers and operators verify a TOTP code (or a backup code) after the password; anyone who
+# enrolled a device does, whatever this says. `make demo` and the tests turn it off.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=True)
+# Destructive admin actions and session API calls ask for the password (and code) again when the
+# last one is older than this (core.stepup).
+STEP_UP_MINUTES = env.int("STEP_UP_MINUTES", default=10)
+if STEP_UP_MINUTES < 1:
+    raise ValueError("STEP_UP_MINUTES is at least 1")
+OTP_TOTP_ISSUER = "opsconsole"
+# Wrong codes back off exponentially per device (1, 2, 4 ... s): django-otp's own throttle.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 OPS_ADMIN_EMAILS = [e.lower() for e in _parse_list(env("OPS_ADMIN_EMAILS", default=""))]
 
