@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -18,7 +17,7 @@ from accounts.models import SpotifyAccount, SpotifyApp
 from audit.services import audit_record
 from core.actors import request_actor
 from core.rows import JsonRowsListMixin
-from core.stepup import RecentAuthentication
+from core.stepup import DestructiveEndpoint
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -100,10 +99,8 @@ class AccountRefreshView(APIView):
         )
 
 
-class AccountDetailView(APIView):
-    # Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
-    permission_classes = [*api_settings.DEFAULT_PERMISSION_CLASSES, RecentAuthentication]
-
+# Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
+class AccountDetailView(DestructiveEndpoint, APIView):
     @extend_schema(responses=AccountSerializer, tags=["accounts"])
     def get(self, request: Request, account_id: str) -> Response:
         account = get_object_or_404(

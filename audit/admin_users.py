@@ -28,7 +28,7 @@ if admin.site.is_registered(User):
 
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
-    list_display = [*UserAdmin.list_display, "two_factor"]
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "two_factor"]
     actions = ["reset_two_factor"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

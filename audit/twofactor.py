@@ -14,18 +14,13 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from core.actors import actor_of
 
-
-def _target(user: Any) -> dict[str, str]:
-    return {"target_type": "user", "target_id": str(user.pk), "target_repr": user.get_username()}
-
-
 # Where a code was checked → the row's action. A step-up's code is in its own row (auth.step_up).
 _CODE_ACTIONS = {"login": "login.second_factor", "enroll": "twofactor.enroll"}
 
 
 def second_factor_verified_audit(*, sender: str, request: Any, user: Any, kind: str) -> None:
     if sender in _CODE_ACTIONS:
-        audit_record(actor=actor_of(user, door="admin"), action=_CODE_ACTIONS[sender], **_target(user), details={"kind": kind})
+        audit_record(actor=actor_of(user, door="admin"), action=_CODE_ACTIONS[sender], target=user, details={"kind": kind})
 
 
 def second_factor_failed_audit(*, sender: str, request: Any, user: Any, reason: str) -> None:
@@ -33,7 +28,7 @@ def second_factor_failed_audit(*, sender: str, request: Any, user: Any, reason: 
         audit_record(
             actor=actor_of(user, door="admin"),
             action=_CODE_ACTIONS[sender],
-            **_target(user),
+            target=user,
             outcome=AuditEvent.Outcome.REFUSED,
             details={"reason": reason},
         )
@@ -43,7 +38,7 @@ def second_factor_enrolled_audit(*, sender: str, request: Any, user: Any, backup
     audit_record(
         actor=actor_of(user, door="admin"),
         action="twofactor.enroll",
-        **_target(user),
+        target=user,
         details={"device": "totp", "backup_codes": backup_codes},
     )
 
@@ -52,7 +47,7 @@ def step_up_audit(*, sender: str, request: Any, user: Any, reason: str = "") -> 
     audit_record(
         actor=actor_of(user, door="admin"),
         action="auth.step_up",
-        **_target(user),
+        target=user,
         outcome=AuditEvent.Outcome.REFUSED if reason else AuditEvent.Outcome.OK,
         details={"for_action": sender, **({"reason": reason} if reason else {})},
     )
@@ -68,5 +63,5 @@ def twofactor_reset(*, user: Any, actor: str) -> int:
         devices = model.objects.filter(user=user)
         removed += devices.count()
         devices.delete()
-    audit_record(actor=actor, action="twofactor.reset", **_target(user), details={"devices_removed": removed})
+    audit_record(actor=actor, action="twofactor.reset", target=user, details={"devices_removed": removed})
     return removed

@@ -139,3 +139,11 @@ class RecentAuthentication(BasePermission):
         raise PermissionDenied(
             detail=REAUTH_NEEDED_MESSAGE.format(minutes=settings.STEP_UP_MINUTES), code="reauthentication_required"
         )
+
+
+class DestructiveEndpoint:
+    """An API view whose writes are destructive: RecentAuthentication after the view's own
+    permissions, whatever they are."""
+
+    def get_permissions(self) -> list[Any]:
+        return [*super().get_permissions(), RecentAuthentication()]  # type: ignore[misc]

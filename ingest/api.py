@@ -11,13 +11,12 @@ from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from core.actors import request_actor
 from core.pagination import FirstRowsPagination
 from core.rows import JsonRowsListMixin
-from core.stepup import RecentAuthentication
+from core.stepup import DestructiveEndpoint
 from ingest import selectors, services
 from ingest.filters import DeadLetterFilter, TrackFilter
 from ingest.models import DeadLetter, Track
@@ -125,10 +124,8 @@ class DeadLetterReplayBatchView(APIView):
         return Response(ReplayResponseSerializer(result).data)
 
 
-class DeadLetterPurgeBeforeView(APIView):
-    # Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
-    permission_classes = [*api_settings.DEFAULT_PERMISSION_CLASSES, RecentAuthentication]
-
+# Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
+class DeadLetterPurgeBeforeView(DestructiveEndpoint, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("before", OpenApiTypes.DATE, OpenApiParameter.PATH, description="YYYY-MM-DD (UTC)")],
         responses=inline_serializer(
