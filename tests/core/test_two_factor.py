@@ -5,6 +5,7 @@ backup codes, the reset (admin and command line), and STAFF_2FA_REQUIRED off
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from typing import Any
 
@@ -183,3 +184,44 @@ def test_api_tokens_are_not_asked_for_a_code(superuser: User) -> None:
     enrolled(superuser)
     key = Token.objects.create(user=superuser).key
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/job-runs").status_code == 200
+
+
+def test_the_key_and_backup_codes_never_reach_a_log_line_an_audit_row_or_another_page(
+    caplog: pytest.LogCaptureFixture, superuser: User, operator: User
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with time_machine.travel("2026-05-01 09:00:00", tick=False) as traveller:
+        olive = sign_in("olive", "pw-olive-123!")
+        page = olive.get(ENROLL).content.decode()
+        secret = re.search(r'id="twofactor-secret">([^<]+)<', page).group(1).replace(" ", "")
+        traveller.shift(1)
+        codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>", olive.post(ENROLL, {"code": code_for(secret)}).content.decode())
+        assert sign_in("olive", "pw-olive-123!").post(VERIFY, {"code": codes[0]}).status_code == 302
+        hex_key = TOTPDevice.objects.get(user=operator).key
+        root = sign_in("root", "pw-root-123!")
+        root.get(ENROLL)
+        assert root.post(ENROLL, {"code": "000000"}).status_code == 400  # refused: a row, no code in it
+        traveller.shift(2)
+        root_secret = enrolled(superuser)
+        root = sign_in("root", "pw-root-123!")
+        assert root.post(VERIFY, {"code": code_for(root_secret)}).status_code == 302
+        shown = [
+            root.get(path).content.decode()
+            for path in ("/admin/auth/user/", f"/admin/auth/user/{operator.pk}/change/", "/admin/audit/auditevent/")
+        ]
+        shown.append(root.get("/api/v1/audit").content.decode())
+    secrets = [secret, hex_key, *codes]
+    trail = " ".join(str(row) for row in AuditEvent.objects.values_list("details", "target_repr", "action"))
+    for value in secrets:
+        assert value not in caplog.text, "a secret reached a log line"
+        assert value not in trail, "a secret is in the audit trail"
+        assert all(value not in text for text in shown), "a secret is on an admin page or in an API answer"
+
+
+@pytest.mark.parametrize("required, says", [(False, "off for the demo"), (True, "set up an authenticator app")])
+def test_the_demo_banner_says_whether_two_factor_is_asked(required: bool, says: str) -> None:
+    from devstack.demo import banner
+
+    text = banner(port=8000, emulator_port=9000, username="admin", password="pw", connect_url="u", mail="m", two_factor=required)
+    line = next(line for line in text.splitlines() if "Two-factor" in line)
+    assert says in line and "admin / pw" in text
