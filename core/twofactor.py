@@ -75,7 +75,13 @@ def twofactor_pending(request: HttpRequest) -> bool:
         # A session from before this rule: judged on its first request.
         twofactor_judge(request, user)
         required = request.session[REQUIRED_SESSION_KEY]
-    return bool(required) and not _is_verified(user)
+    if not required or _is_verified(user):
+        return False
+    # Owed and not given: judged again (a reset may have removed the reason), at a query or two on
+    # these few requests only.
+    required = twofactor_required(user)
+    request.session[REQUIRED_SESSION_KEY] = required
+    return required
 
 
 def _is_verified(user: Any) -> bool:

@@ -5,6 +5,7 @@ endpoints get 403 JSON, tokens are not asked (docs/runbooks/staff-access.md)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -15,13 +16,13 @@ from django.contrib import admin
 from django.contrib.auth.models import User
 from django.db import models
 from django.test import Client, RequestFactory
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
-from core.stepup import is_destructive
+from core.stepup import DestructiveEndpoint, is_destructive
 from ingest.models import DeadLetter
 from ingest.services import dead_letter_record
 
@@ -180,3 +181,32 @@ def test_a_session_api_call_of_a_destructive_endpoint_needs_a_recent_sign_in_a_t
         assert DeadLetter.objects.get().status == "pending"
         token = Client(HTTP_AUTHORIZATION=f"Token {key}")
         assert token.delete(url).json()["purged_count"] == 1
+
+
+def _destructive_endpoints() -> list[tuple[str, str]]:
+    """(method, path) of every API write whose view is a DestructiveEndpoint, any id filled in."""
+    fill = {"uuid": str(uuid.uuid4()), "int": "987654321", "str": "2030-01-01"}
+    found = []
+    for pattern in get_resolver().url_patterns:
+        if not isinstance(pattern, URLResolver) or not str(pattern.pattern).startswith("api/v1/"):
+            continue
+        for inner in pattern.url_patterns:
+            view = getattr(inner.callback, "view_class", None)
+            if view is None or not issubclass(view, DestructiveEndpoint):
+                continue
+            route = str(inner.pattern)
+            path = "/api/v1/" + re.sub(r"<(\w+):\w+>", lambda m: fill[m.group(1)], route)
+            found += [(method, path) for method in ("post", "put", "patch", "delete") if hasattr(view, method)]
+    return found
+
+
+def test_every_destructive_api_write_refuses_a_stale_session_with_403_json(superuser: User) -> None:
+    endpoints = _destructive_endpoints()
+    assert {method for method, _ in endpoints} == {"post", "delete"} and len(endpoints) >= 3, endpoints
+    with time_machine.travel("2026-05-01 09:00:00", tick=False) as traveller:
+        browser = sign_in("root", "pw-root-123!")
+        traveller.shift(11 * 60)
+        for method, path in endpoints:
+            response = getattr(browser, method)(path, content_type="application/json")
+            assert response.status_code == 403, (method, path)
+            assert response.json()["detail"].startswith("Re-authentication required"), (method, path)
