@@ -13,6 +13,7 @@ the rows (the base imports no app).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,7 +115,8 @@ def second_factor_check(request: HttpRequest, *, code: str, context: str) -> Cod
     for device in devices:
         allowed, data = device.verify_is_allowed()
         if not allowed:
-            wait = max(1, int(((data or {}).get("locked_until") or timezone.now()).timestamp() - timezone.now().timestamp()) + 1)
+            locked_until = (data or {}).get("locked_until") or timezone.now()
+            wait = max(1, math.ceil((locked_until - timezone.now()).total_seconds()))
             _failed(request, reason="throttled", context=context)
             return CodeCheck(None, f"Too many wrong codes: wait {wait} seconds, then try again.", retry_after=wait)
     for device in devices:
