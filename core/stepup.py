@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import authenticate
 from django.dispatch import Signal
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
@@ -109,20 +110,55 @@ def step_up_page(request: HttpRequest, *, modeladmin: Any, queryset: Any, action
     """The re-authentication page, in place of the action: it posts the same form back."""
     carried = _carried(request.POST)
     found = modeladmin.get_action(carried.get("action", ""))
+    selected = len(carried.getlist(ACTION_CHECKBOX_NAME))
+    opts = modeladmin.model._meta
+    if carried.get("select_across") == "1":
+        subject = f"every matching {opts.verbose_name}"
+    else:
+        subject = f"{selected} {opts.verbose_name if selected == 1 else opts.verbose_name_plural}"
+    description = found[2] if found else getattr(action, "__name__", "")
+    return _render(request, modeladmin=modeladmin, what=f"{description} on {subject}", carried=carried, error=error)
+
+
+def _render(request: HttpRequest, *, modeladmin: Any, what: str, carried: QueryDict | None, error: str) -> HttpResponse:
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": "Confirm it is you",
         "opts": modeladmin.model._meta,
-        "action_description": found[2] if found else getattr(action, "__name__", ""),
-        "selected_count": len(carried.getlist(ACTION_CHECKBOX_NAME)),
-        "select_across": carried.get("select_across") == "1",
-        "carried": [(name, value) for name, values in carried.lists() for value in values],
+        "what": what,
+        "carried": [(name, value) for name, values in carried.lists() for value in values] if carried else [],
         "needs_code": has_device(request.user),
         "minutes": settings.STEP_UP_MINUTES,
         "error": error,
         "fields": {"marker": STEP_UP_FIELD, "password": PASSWORD_FIELD, "code": CODE_FIELD},
     }
     return TemplateResponse(request, "admin/step_up.html", context, status=403 if error else 200)
+
+
+class StepUpToChangeMixin:
+    """A ModelAdmin whose existing objects are sensitive to edit (alert channels: where pages go):
+    their change form opens, and saves, only after a recent authentication. The re-authentication
+    page carries no field of the form (a new secret typed there stays off every page); after it
+    the form opens again."""
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if object_id is not None and not auth_is_recent(request) and self.has_change_permission(request):  # type: ignore[attr-defined]
+            error = ""
+            if request.method == "POST" and request.POST.get(STEP_UP_FIELD):
+                name = f"change_{self.model._meta.model_name}"  # type: ignore[attr-defined]
+                error = step_up_verify(
+                    request, password=request.POST.get(PASSWORD_FIELD, ""), code=request.POST.get(CODE_FIELD, ""), action=name
+                )
+                if not error:
+                    return HttpResponseRedirect(request.get_full_path())
+            obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+            what = f"Editing {self.model._meta.verbose_name} “{obj if obj is not None else object_id}”"  # type: ignore[attr-defined]
+            if request.method == "POST" and not request.POST.get(STEP_UP_FIELD):
+                what += " (nothing was saved: make the change again after this)"
+            return _render(request, modeladmin=self, what=what, carried=None, error=error)
+        return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
 
 
 class RecentAuthentication(BasePermission):

@@ -21,6 +21,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
+from alerts.models import NotificationChannel
 from audit.models import AuditEvent
 from core.stepup import DestructiveEndpoint, is_destructive
 from ingest.models import DeadLetter
@@ -210,3 +211,26 @@ def test_every_destructive_api_write_refuses_a_stale_session_with_403_json(super
             response = getattr(browser, method)(path, content_type="application/json")
             assert response.status_code == 403, (method, path)
             assert response.json()["detail"].startswith("Re-authentication required"), (method, path)
+
+
+def test_editing_an_alert_channel_asks_for_a_step_up_first_and_never_carries_the_new_secret(operator: User) -> None:
+    channel = NotificationChannel.objects.create(name="pager", kind="webhook", target="http://127.0.0.1:9/hook/a")
+    url = f"/admin/alerts/notificationchannel/{channel.pk}/change/"
+    edit = {"name": "pager", "kind": "webhook", "enabled": "on", "new_target": "http://127.0.0.1:9/hook/tok-99",
+            "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+    with time_machine.travel("2026-05-01 09:00:00", tick=False) as traveller:
+        ops = sign_in("olive", "pw-olive-123!")
+        traveller.shift(11 * 60)
+        opened = ops.get(url)
+        assert b'id="step-up-form"' in opened.content and b"Editing notification channel" in opened.content
+        stale_save = ops.post(url, edit)
+        assert b"nothing was saved" in stale_save.content and b"tok-99" not in stale_save.content
+        channel.refresh_from_db()
+        assert channel.target == "http://127.0.0.1:9/hook/a"
+        back = ops.post(url, {"_step_up": "1", "_step_up_password": "pw-olive-123!"})
+        assert back.status_code == 302 and back["Location"] == url
+        assert b'name="new_target"' in ops.get(url).content
+        assert ops.post(url, edit).status_code == 302
+    channel.refresh_from_db()
+    assert channel.target == "http://127.0.0.1:9/hook/tok-99"
+    assert AuditEvent.objects.get(action="auth.step_up").details == {"for_action": "change_notificationchannel"}
