@@ -4,7 +4,8 @@ use them (docs/runbooks/staff-access.md).
 After the password, a user who needs a second factor reaches nothing but the verify page (or,
 with no device yet, the enrolment page) until a code checks out: the admin redirects there, the
 session-authenticated API answers 403. Who needs one is judged at sign-in and kept in the session:
-superusers and operators while STAFF_2FA_REQUIRED is on, and anyone who enrolled a device.
+superusers and operators while STAFF_2FA_REQUIRED is on, and anyone who enrolled a device; only
+for local (password) sign-ins.
 
 Wrong codes back off per device (django-otp's throttle: 1, 2, 4 ... seconds), count in the
 LoginFailureBurst counter and are audited: this module sends signals, `audit.twofactor` writes
@@ -21,6 +22,7 @@ from typing import Any
 
 import django_otp
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.db import transaction
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -61,9 +63,18 @@ def twofactor_required(user: Any) -> bool:
     return django_otp.user_has_device(user)
 
 
+# Sign-ins with a password checked here. Single sign-on backends leave the second factor to the
+# identity provider: their sessions are never asked.
+LOCAL_LOGIN_BACKENDS = ("django.contrib.auth.backends.ModelBackend", "axes.backends.AxesStandaloneBackend")
+
+
+def _local_login(request: HttpRequest) -> bool:
+    return request.session.get(BACKEND_SESSION_KEY, LOCAL_LOGIN_BACKENDS[0]) in LOCAL_LOGIN_BACKENDS
+
+
 def twofactor_judge(request: HttpRequest, user: Any) -> None:
     """At sign-in (user_logged_in): does this session owe a second factor?"""
-    request.session[REQUIRED_SESSION_KEY] = twofactor_required(user)
+    request.session[REQUIRED_SESSION_KEY] = _local_login(request) and twofactor_required(user)
 
 
 def twofactor_pending(request: HttpRequest) -> bool:
@@ -80,9 +91,8 @@ def twofactor_pending(request: HttpRequest) -> bool:
         return False
     # Owed and not given: judged again (a reset may have removed the reason), at a query or two on
     # these few requests only.
-    required = twofactor_required(user)
-    request.session[REQUIRED_SESSION_KEY] = required
-    return required
+    twofactor_judge(request, user)
+    return bool(request.session[REQUIRED_SESSION_KEY])
 
 
 def _is_verified(user: Any) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
@@ -225,3 +226,18 @@ def test_the_demo_banner_says_whether_two_factor_is_asked(required: bool, says: 
     text = banner(port=8000, emulator_port=9000, username="admin", password="pw", connect_url="u", mail="m", two_factor=required)
     line = next(line for line in text.splitlines() if "Two-factor" in line)
     assert says in line and "admin / pw" in text
+
+
+def test_a_single_sign_on_session_is_not_asked_for_a_code(superuser: User, settings: Any) -> None:
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "tests.core.test_two_factor.ElsewhereBackend"]
+    enrolled(superuser)
+    client = Client()
+    client.force_login(superuser, backend="tests.core.test_two_factor.ElsewhereBackend")
+    assert client.get("/admin/").status_code == 200, "the identity provider did the second factor"
+    local = Client()
+    local.force_login(superuser)
+    assert local.get("/admin/").status_code == 302
+
+
+class ElsewhereBackend(ModelBackend):
+    """Stands for a single sign-on backend (another module's)."""
