@@ -16,6 +16,7 @@ from accounts.models import SpotifyAccount, SpotifyApp, reauth_due_soon_q
 from audit.services import audit_record
 from core.actors import request_actor
 from core.admin_utils import FastChangelistMixin
+from core.stepup import destructive
 from spotify.errors import SpotifyError
 
 
@@ -214,6 +215,7 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
         _per_row(self, request, queryset.select_related("app"), "Token refresh", refresh, action="account.refresh_token")
 
     @admin.action(description="Deactivate (soft, history kept)", permissions=["change"])
+    @destructive
     def deactivate(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
         def run(account: SpotifyAccount) -> tuple[bool, str]:
             changed = services.account_deactivate(account=account, reason=f"deactivated by {request.user}")

@@ -31,6 +31,7 @@ from accounts.oauth import (
 )
 from accounts.services import app_free_slots
 from core.actors import request_actor
+from core.stepup import destructive
 
 CONNECT_PERMISSION = "accounts.add_spotifyaccount"
 
@@ -226,6 +227,7 @@ class AuthorizationRequestAdmin(admin.ModelAdmin):
         return format_html('<span style="color:{};font-weight:bold">{}</span>', colour, AuthorizationRequest.Status(status).label)
 
     @admin.action(description="Revoke (the link stops working)", permissions=["change"])
+    @destructive
     def revoke(self, request: HttpRequest, queryset: QuerySet[AuthorizationRequest]) -> None:
         actor = request_actor(request, door="admin")
         revoked = sum(authorization_request_revoke(request=item, actor=actor) for item in queryset.select_related("app"))

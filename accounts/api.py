@@ -18,6 +18,7 @@ from audit.services import audit_record
 from core.actors import request_actor
 from core.rows import JsonRowsListMixin
 from core.serializers import RefuseUnknownFields, refuse_body
+from core.stepup import DestructiveEndpoint
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -100,7 +101,8 @@ class AccountRefreshView(APIView):
         )
 
 
-class AccountDetailView(APIView):
+# Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
+class AccountDetailView(DestructiveEndpoint, APIView):
     @extend_schema(responses=AccountSerializer, tags=["accounts"])
     def get(self, request: Request, account_id: str) -> Response:
         account = get_object_or_404(

@@ -33,6 +33,7 @@ from alerts.models import (
 )
 from audit.services import audit_record
 from core.actors import request_actor
+from core.stepup import StepUpToChangeMixin
 
 SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00"}
 STATE_ORDER = Case(
@@ -479,7 +480,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
+class NotificationChannelAdmin(StepUpToChangeMixin, admin.ModelAdmin):
     form = ChannelForm
     list_display = ["name", "kind", "enabled", "last_success_at", "failing", "rule_count"]
     list_filter = ["kind", "enabled"]

@@ -175,3 +175,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
         return None
+
+
+# Staff users: two-factor column and reset (kept apart from the lockout admins above).
+from audit import admin_users  # noqa: E402, F401

@@ -41,3 +41,24 @@ class AuditConfig(AppConfig):
             breakglass_login_audit(user=user)
 
         user_logged_in.connect(logged_in, dispatch_uid="audit-login-breakglass", weak=False)
+        from audit import twofactor as twofactor_audit
+        from core.stepup import step_up_failed, step_up_passed
+        from core.twofactor import second_factor_enrolled, second_factor_failed, second_factor_verified
+
+        for signal, receiver, uid in (
+            (second_factor_verified, twofactor_audit.second_factor_verified_audit, "audit-second-factor-verified"),
+            (second_factor_failed, twofactor_audit.second_factor_failed_audit, "audit-second-factor-failed"),
+            (second_factor_enrolled, twofactor_audit.second_factor_enrolled_audit, "audit-second-factor-enrolled"),
+            (step_up_passed, twofactor_audit.step_up_audit, "audit-step-up-passed"),
+            (step_up_failed, twofactor_audit.step_up_audit, "audit-step-up-failed"),
+        ):
+            signal.connect(_keywords(receiver), dispatch_uid=uid, weak=False)
+
+
+def _keywords(receiver: Any) -> Any:
+    """A signal receiver taking its arguments by keyword (`signal` itself dropped)."""
+
+    def receive(sender: Any, signal: Any = None, **kwargs: Any) -> None:
+        receiver(sender=sender, **kwargs)
+
+    return receive

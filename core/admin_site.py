@@ -9,10 +9,12 @@ listed joins its app's section, and an app nobody listed gets a section of its o
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
@@ -104,8 +106,30 @@ class OpsAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return super().login(request, {**login_page_context(), **(extra_context or {})})
 
+    def __init__(self, name: str = "admin") -> None:
+        super().__init__(name)
+        from core.stepup import destructive  # core.stepup → core.lockout imports this module
+
+        # Deleting rows is destructive too: Django's bulk delete asks for a recent sign-in (core.stepup).
+        self.add_action(destructive(delete_selected), "delete_selected")
+
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        return [path("preferences/", self.admin_view(self.preferences_view), name="preferences"), *super().get_urls()]
+        from core import twofactor_views
+
+        return [
+            path("preferences/", self.admin_view(self.preferences_view), name="preferences"),
+            path(
+                "two-factor/verify/",
+                self.admin_view(functools.partial(twofactor_views.verify_view, self)),
+                name="twofactor_verify",
+            ),
+            path(
+                "two-factor/enroll/",
+                self.admin_view(functools.partial(twofactor_views.enroll_view, self)),
+                name="twofactor_enroll",
+            ),
+            *super().get_urls(),
+        ]
 
     def preferences_view(self, request: HttpRequest) -> HttpResponse:
         """The display time zone: times in the admin show in it (relative, the absolute time on hover)."""

@@ -23,11 +23,16 @@ class CoreConfig(AppConfig):
 
         from core.preferences import display_time_zone_load
         from core.sessions import session_stamp_login
+        from core.stepup import auth_stamp
+        from core.twofactor import twofactor_judge
 
         def load(sender: type, request: object, user: object, **_: object) -> None:
             if request is not None and hasattr(request, "session"):
                 display_time_zone_load(request=request, user=user)  # type: ignore[arg-type]
                 session_stamp_login(request)  # type: ignore[arg-type]
+                # A password just checked: recent for step-up; does the session owe a second factor?
+                auth_stamp(request)  # type: ignore[arg-type]
+                twofactor_judge(request, user)  # type: ignore[arg-type]
 
         user_logged_in.connect(load, dispatch_uid="display-time-zone-load", weak=False)
 

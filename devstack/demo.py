@@ -137,12 +137,21 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(BASE_DIR)) if path.is_relative_to(BASE_DIR) else str(path)
 
 
-def banner(*, port: int, emulator_port: int, username: str, password: str, connect_url: str, mail: str) -> str:
+def two_factor_line(required: bool) -> str:
+    if required:
+        return "required (STAFF_2FA_REQUIRED): set up an authenticator app at the first login"
+    return "off for the demo (STAFF_2FA_REQUIRED=true make demo asks for it, as production does)"
+
+
+def banner(
+    *, port: int, emulator_port: int, username: str, password: str, connect_url: str, mail: str, two_factor: bool = False
+) -> str:
     base = f"http://127.0.0.1:{port}"
     rule = "-" * 78
     rows = [
         ("Admin", f"{base}/admin/"),
         ("Login", f"{username} / {password}"),
+        ("Two-factor", two_factor_line(two_factor)),
         ("Dashboard", f"{base}/admin/metrics/metricsnapshot/dashboard/"),
         ("API docs", f"{base}/api/docs/"),
         ("Connect a Spotify account", connect_url),
@@ -211,6 +220,10 @@ def main() -> int:
         os.environ.setdefault("EMAIL_URL", f"filemail:///{(VAR_DIR / 'mail').resolve()}")
         os.environ.setdefault("ALERT_WEBHOOK_ALLOW_PRIVATE", "true")
         os.environ.setdefault("ALERT_CONSOLE_URL", f"http://127.0.0.1:{port}")
+        # Two-factor is production's default; the demo logs in with the printed password alone
+        # unless STAFF_2FA_REQUIRED is in its environment (the banner says which).
+        os.environ.setdefault("STAFF_2FA_REQUIRED", "false")
+        two_factor = os.environ["STAFF_2FA_REQUIRED"].strip().lower() in ("1", "true", "yes", "on")
 
         with boot.step("Migrations, schedule, alert rules and the admin login"):
             _manage("migrate", "--no-input", "-v", "0")
@@ -251,6 +264,7 @@ def main() -> int:
                 password=password,
                 connect_url=_connect_url(base),
                 mail=mail,
+                two_factor=two_factor,
             )
         )
         while True:

@@ -13,6 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 os.environ.setdefault("REDIS_KEY_PREFIX", f"opsconsole-test-{os.getpid()}")
 os.environ.setdefault("CELERY_BROKER_KEY_PREFIX", os.environ["REDIS_KEY_PREFIX"] + ":celery:")
 os.environ["HTTPS_ONLY"] = "false"
+# The suite signs in with passwords alone; the two-factor tests turn it on with `settings`.
+os.environ["STAFF_2FA_REQUIRED"] = "false"
 # Nothing in a test may reach the real Spotify: unroutable until the emulator fixture sets it.
 os.environ["SPOTIFY_API_URL"] = "http://127.0.0.1:9/v1/"
 os.environ["SPOTIFY_ACCOUNTS_URL"] = "http://127.0.0.1:9/"

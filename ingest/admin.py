@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from core.actors import request_actor
 from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from core.permissions import user_can_operate
+from core.stepup import destructive
 from ingest import services
 from ingest.models import Album, AlbumSource, Artist, DeadLetter, QualityTier, Track
 from ingest.parsing import looks_like_isrc, looks_like_spotify_id
@@ -419,6 +420,7 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
             )
 
     @admin.action(description="Purge selected dead letters…", permissions=["operate"])
+    @destructive
     def purge(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> TemplateResponse | None:
         pending = queryset.filter(status=DeadLetter.Status.PENDING)
         if request.POST.get("confirmed") == "yes":

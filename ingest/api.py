@@ -17,6 +17,7 @@ from core.actors import request_actor
 from core.pagination import FirstRowsPagination
 from core.rows import JsonRowsListMixin
 from core.serializers import refuse_body
+from core.stepup import DestructiveEndpoint
 from ingest import selectors, services
 from ingest.filters import DeadLetterFilter, TrackFilter
 from ingest.models import DeadLetter, Track
@@ -124,7 +125,8 @@ class DeadLetterReplayBatchView(APIView):
         return Response(ReplayResponseSerializer(result).data)
 
 
-class DeadLetterPurgeBeforeView(APIView):
+# Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
+class DeadLetterPurgeBeforeView(DestructiveEndpoint, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("before", OpenApiTypes.DATE, OpenApiParameter.PATH, description="YYYY-MM-DD (UTC)")],
         responses=inline_serializer(

@@ -20,6 +20,7 @@ from core.actors import request_actor
 from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from core.netguard import TargetRefused, url_check_target
 from core.permissions import user_can_operate
+from core.stepup import destructive
 from jobs import services as job_services
 from jobs.control import RunFinished, job_run_revoke
 from jobs.job_runs import job_runs_csv_response, job_runs_search
@@ -130,10 +131,12 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
             self.message_user(request, f"Already finished, left alone: {', '.join(finished)}.", messages.WARNING)
 
     @admin.action(description="Revoke (never start; a running run finishes)", permissions=["retry"])
+    @destructive
     def revoke(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         self._revoke(request, queryset, terminate=False)
 
     @admin.action(description="Terminate (kill the running task, release its locks and claims)", permissions=["retry"])
+    @destructive
     def terminate(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         self._revoke(request, queryset, terminate=True)
 

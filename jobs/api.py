@@ -20,6 +20,7 @@ from core.actors import request_actor
 from core.netguard import TargetRefused, url_check_target
 from core.rows import JsonRowsListMixin
 from core.serializers import RefuseUnknownFields, refuse_body
+from core.stepup import DestructiveEndpoint
 from jobs import services as job_services
 from jobs.control import RunFinished, UnknownQueue, job_run_revoke, queue_pause, queue_resume
 from jobs.filters import JobRunFilter
@@ -62,7 +63,8 @@ class RevokeSerializer(RefuseUnknownFields, serializers.Serializer):
     )
 
 
-class JobRunRevokeView(APIView):
+# Destructive: a browser session needs a recent sign-in (core.stepup); tokens are not asked.
+class JobRunRevokeView(DestructiveEndpoint, APIView):
     @extend_schema(
         request=RevokeSerializer,
         responses={200: JobRunSerializer, 409: inline_serializer("RunAlreadyFinished", {"detail": serializers.CharField()})},

@@ -41,6 +41,10 @@ INSTALLED_APPS = [
     "django_celery_results",
     "health_check",
     "axes",
+    # Two-factor for local logins: TOTP and backup codes (core.twofactor).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "jobs",
     "spotify",
@@ -70,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session's second factor, if any (core.twofactor).
+    "django_otp.middleware.OTPMiddleware",
     # Admin pages in the staff user's display time zone; the API stays UTC.
     "core.middleware.DisplayTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -78,6 +84,8 @@ MIDDLEWARE = [
     "core.sessions.IdleTimeoutMiddleware",
     # Single sign-on sessions re-checked at the provider every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS.
     "audit.sso.SsoSessionRefresh",
+    # A second factor before the admin or the session API, when the user needs one (STAFF_2FA_REQUIRED).
+    "core.twofactor.TwoFactorMiddleware",
     # Last, as django-axes asks: turns a login refused during a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -247,6 +255,19 @@ if OIDC_ENABLED and not all(
     + (OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT)
 ):
     raise ValueError("OIDC_ENABLED needs OIDC_OP_ISSUER, OIDC_RP_CLIENT_ID/SECRET and the OIDC_OP_*_ENDPOINT settings")
+# --- Two-factor and step-up (django-otp; docs/runbooks/staff-access.md) ----------------
+# Superusers and operators verify a TOTP code (or a backup code) after the password; anyone who
+# enrolled a device does, whatever this says. `make demo` and the tests turn it off.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=True)
+# Destructive admin actions and session API calls ask for the password (and code) again when the
+# last one is older than this (core.stepup).
+STEP_UP_MINUTES = env.int("STEP_UP_MINUTES", default=10)
+if STEP_UP_MINUTES < 1:
+    raise ValueError("STEP_UP_MINUTES is at least 1")
+OTP_TOTP_ISSUER = "opsconsole"
+# Wrong codes back off exponentially per device (1, 2, 4 ... s): django-otp's own throttle.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 OPS_ADMIN_EMAILS = [e.lower() for e in _parse_list(env("OPS_ADMIN_EMAILS", default=""))]
 

@@ -21,6 +21,7 @@ from core.actors import request_actor
 from core.admin_utils import FastChangelistMixin
 from core.locks import LockBusy
 from ingest.parsing import looks_like_spotify_id
+from core.stepup import destructive
 from jobs.models import JobRun
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
@@ -230,6 +231,7 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         report_queued(self, request, result, "sync")
 
     @admin.action(description="Retire (unfollow on Spotify, keep history)…", permissions=["change"])
+    @destructive
     def retire(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> HttpResponse | None:
         playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account", "policy"))
         if request.POST.get("post") != "yes":
