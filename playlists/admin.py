@@ -20,8 +20,8 @@ from accounts.models import SpotifyAccount
 from core.actors import request_actor
 from core.admin_utils import FastChangelistMixin
 from core.locks import LockBusy
-from ingest.parsing import looks_like_spotify_id
 from core.stepup import destructive
+from ingest.parsing import looks_like_spotify_id
 from jobs.models import JobRun
 from playlists import selectors, services
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
