@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from core.actors import request_actor
 from core.admin_utils import EstimatedCountPaginator
 from core.models import ApiToken
+from core.stepup import destructive
 
 
 @admin.register(AuditEvent)
@@ -155,6 +156,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return token.status
 
     @admin.action(description="Revoke the selected API tokens", permissions=["change"])
+    @destructive
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> HttpResponse | None:
         tokens = list(queryset.filter(revoked_at__isnull=True).select_related("user"))
         if request.POST.get("post") != "yes":

@@ -19,13 +19,13 @@ from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
 from alerts.models import NotificationChannel
 from audit.models import AuditEvent
 from core.stepup import DestructiveEndpoint, is_destructive
 from ingest.models import DeadLetter
 from ingest.services import dead_letter_record
+from tests.fixtures_clients import api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,7 @@ MUST_STEP_UP = {
     ("accounts", "authorizationrequest", "revoke"),
     ("auth", "user", "reset_two_factor"),
     ("auth", "user", "delete_selected"),
+    ("opsconsole", "apitoken", "revoke"),
 }
 
 
@@ -170,7 +171,7 @@ def test_with_two_factor_the_step_up_needs_the_code_too(settings: Any, superuser
 
 def test_a_session_api_call_of_a_destructive_endpoint_needs_a_recent_sign_in_a_token_does_not(superuser: User) -> None:
     _letters(1)
-    key = Token.objects.create(user=superuser).key
+    key = api_key_for(superuser)
     url = "/api/v1/dlq/messages/before/2030-01-01"
     with time_machine.travel("2026-05-01 09:00:00", tick=False) as traveller:
         browser = sign_in("root", "pw-root-123!")

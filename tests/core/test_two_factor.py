@@ -18,9 +18,9 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
+from tests.fixtures_clients import api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +183,7 @@ def test_a_viewer_is_not_asked_unless_they_enrolled(viewer: User) -> None:
 
 def test_api_tokens_are_not_asked_for_a_code(superuser: User) -> None:
     enrolled(superuser)
-    key = Token.objects.create(user=superuser).key
+    key = api_key_for(superuser)
     assert Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/job-runs").status_code == 200
 
 
