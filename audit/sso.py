@@ -42,9 +42,14 @@ from audit.services import audit_record
 from core.actors import actor_of
 from core.admin_site import environment_context
 from core.models import ExternalIdentity
-from core.sso import ADMINS, GROUP_ROLES, sso_enabled, sso_provider_name, sso_roles_from_claims
+from core.sso import ADMINS, GROUP_ROLES, REAUTH_PARAMETER, sso_enabled, sso_provider_name, sso_roles_from_claims
+from core.stepup import auth_stamp
 
 logger = logging.getLogger(__name__)
+# A step-up asked of the provider (session keys): when, and when the provider last checked the person.
+REAUTH_REQUESTED_AT = "oidc_reauth_requested_at"
+AUTH_TIME = "oidc_auth_time"
+CLOCK_SKEW_SECONDS = 30
 
 
 class SsoError(Exception):
@@ -236,6 +241,8 @@ class SsoBackend(OIDCAuthenticationBackend):
         """The library checks the signature, expiry and nonce; the issuer and audience are checked
         here, so a token another provider (or another client) was given is refused."""
         payload = super().verify_token(token, **kwargs)
+        if getattr(self, "request", None) is not None and "auth_time" in payload:
+            self.request.session[AUTH_TIME] = payload["auth_time"]
         if payload.get("iss") != settings.OIDC_OP_ISSUER:
             raise SsoError("The sign-in came from a provider this console does not know.", reason="unknown_issuer")
         audience = payload.get("aud")
@@ -289,7 +296,16 @@ class SsoAuthenticateView(OIDCAuthenticationRequestView):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not sso_enabled():
             raise Http404("single sign-on is off")
+        if request.GET.get(REAUTH_PARAMETER):
+            request.session[REAUTH_REQUESTED_AT] = time.time()
         return super().get(request)
+
+    def get_extra_params(self, request: HttpRequest) -> dict[str, str]:
+        params = dict(super().get_extra_params(request))
+        if request.GET.get(REAUTH_PARAMETER):
+            # Step-up: the provider asks for the password again rather than reuse its own session.
+            params.update(prompt="login", max_age="0")
+        return params
 
 
 class SsoCallbackView(OIDCAuthenticationCallbackView):
@@ -312,6 +328,17 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
             if request.user.is_authenticated:
                 logout(request)
             return _page(request, exc)
+
+    def login_success(self) -> HttpResponse:
+        # The library does not sign in again a person already signed in (a re-check), so no
+        # sign-in stamps the session: a step-up counts only if the provider says, in the ID
+        # token's auth_time, that it checked the person after the step-up asked it to.
+        response = super().login_success()
+        session = self.request.session
+        requested_at, auth_time = session.pop(REAUTH_REQUESTED_AT, None), session.pop(AUTH_TIME, None)
+        if requested_at is not None and auth_time is not None and float(auth_time) >= float(requested_at) - CLOCK_SKEW_SECONDS:
+            auth_stamp(self.request)
+        return response
 
     def login_failure(self) -> HttpResponse:
         error = self.request.GET.get("error")

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.backends import ModelBackend
 from django.core.checks import CheckMessage, Tags, register
 from django.core.checks import Warning as CheckWarning
+from django.http import HttpRequest
 
 from core.models import ExternalIdentity
 
@@ -21,6 +23,17 @@ ADMINS = "admins"
 # viewers and operators are the groups of core.groups; admins are superusers.
 ROLES = (VIEWERS, OPERATORS, ADMINS)
 GROUP_ROLES = (VIEWERS, OPERATORS)
+
+
+# The backend that signs people in through the provider (audit.sso): such a session proves who
+# it is again at the provider, never with a password it does not have.
+SSO_BACKEND = "audit.sso.SsoBackend"
+# On /oidc/authenticate/: ask the provider to sign the person in afresh (step-up, core.stepup).
+REAUTH_PARAMETER = "reauth"
+
+
+def sso_session(request: HttpRequest) -> bool:
+    return request.session.get(BACKEND_SESSION_KEY) == SSO_BACKEND
 
 
 def sso_enabled() -> bool:

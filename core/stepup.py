@@ -15,6 +15,7 @@ import functools
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -23,10 +24,12 @@ from django.contrib.auth import authenticate
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from core.sso import REAUTH_PARAMETER, sso_provider_name, sso_session
 from core.twofactor import has_device, second_factor_check
 
 # sender=<action name>, request=, user=; step_up_failed also has reason ("password" or "code").
@@ -132,6 +135,11 @@ def _render(request: HttpRequest, *, modeladmin: Any, what: str, carried: QueryD
         "error": error,
         "fields": {"marker": STEP_UP_FIELD, "password": PASSWORD_FIELD, "code": CODE_FIELD},
     }
+    if sso_session(request):
+        # Signed in through the provider: it signs the person in afresh (prompt=login), which
+        # stamps the session as any sign-in does; they come back here and run the action again.
+        back = urlencode({"next": request.get_full_path(), REAUTH_PARAMETER: "1"})
+        context["sso_reauth"] = {"url": f"{reverse('oidc_authentication_init')}?{back}", "provider": sso_provider_name()}
     return TemplateResponse(request, "admin/step_up.html", context, status=403 if error else 200)
 
 

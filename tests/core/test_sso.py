@@ -5,7 +5,10 @@ callback's failures as plain pages, PKCE S256, the break-glass password login
 
 from __future__ import annotations
 
+import html
 import logging
+import re
+import time
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any
@@ -21,6 +24,9 @@ from django.test import Client
 from audit.models import AuditEvent
 from audit.sso import SsoError, sso_user_sign_in
 from core.models import ExternalIdentity
+from core.stepup import AUTH_AT_SESSION_KEY
+from ingest.models import DeadLetter
+from ingest.services import dead_letter_record
 from tests.fixtures_oidc import TEST_CALLBACK, OpenIdProvider
 
 pytestmark = pytest.mark.django_db
@@ -374,3 +380,37 @@ def test_check_deploy_wants_the_provider_over_https_and_a_role_mapping(settings:
     settings.OIDC_OP_TOKEN_ENDPOINT = "http://idp.example.com/token"
     settings.OIDC_ROLE_GROUPS = "staff=superheroes"
     assert [message.id for message in check_sso_over_https()] == ["opsconsole.W101", "opsconsole.W103"]
+
+
+def test_a_destructive_action_sends_a_single_sign_on_session_to_sign_in_again_at_the_provider(
+    openid_provider: OpenIdProvider,
+) -> None:
+    """Step-up (core/stepup.py) for someone without a password here: the provider signs them in
+    afresh (prompt=login, max_age=0), which stamps the session; then the action runs."""
+    _person(openid_provider, "olga", ["opsconsole-operators"])
+    client, http = Client(), requests.Session()
+    _sso_login(client, openid_provider, "olga", http=http)
+    letter = dead_letter_record(
+        source_service="spotify.albums", operation="fetch_audio_features", error_type="server_error", error_message="boom", payload={}
+    )
+    purge = {"action": "purge", "_selected_action": [str(letter.pk)], "confirmed": "yes"}
+    session = client.session
+    session[AUTH_AT_SESSION_KEY] = time.time() - 11 * 60  # signed in 11 minutes ago
+    session.save()
+
+    asked = client.post("/admin/ingest/deadletter/", purge)
+    page = asked.content.decode()
+    assert asked.status_code == 200 and 'id="step-up-sso"' in page and "_step_up_password" not in page
+    assert DeadLetter.objects.get(pk=letter.pk).status == "pending"
+    reauth = re.search(r'id="step-up-sso" href="([^"]+)"', page)
+    assert reauth is not None
+    authorize = client.get(html.unescape(reauth.group(1)))
+    assert authorize.status_code == 302
+    asked_of_provider = parse_qs(urlsplit(authorize["Location"]).query)
+    assert asked_of_provider["prompt"] == ["login"] and asked_of_provider["max_age"] == ["0"]
+
+    back = _callback(client, openid_provider.sign_in(authorize["Location"], username="olga", password="pw-olga", session=http))
+    assert back.status_code == 302 and back["Location"] == "/admin/ingest/deadletter/"
+    done = client.post("/admin/ingest/deadletter/", purge, follow=True)
+    assert "1 dead letter purged." in [str(m) for m in done.context["messages"]]
+    assert DeadLetter.objects.get(pk=letter.pk).status == "purged"
