@@ -80,3 +80,25 @@ def duration_conditions() -> Figures:
         "job_fast_median_ms": _median_ms(lambda: job_fast(params["job_fast"], timezone.now())),
         "recent_runs_plan": _scans(recent),
     }
+
+
+@register("jobs.run_timeline")
+def run_timeline() -> Figures:
+    """The Run timeline's selector over the fleet's runs (a month of them): a day, and the widest
+    window the page allows (more runs than one page draws: cut at GANTT_MAX_RUNS)."""
+    from django.utils import timezone
+
+    from jobs.models import JobRun
+    from jobs.selectors import GANTT_MAX_WINDOW, job_runs_gantt
+
+    now = timezone.now()
+    figures: Figures = {}
+    for label, window in (("day", timedelta(days=1)), ("widest", GANTT_MAX_WINDOW)):
+        gantt = job_runs_gantt(since=now - window, until=now, now=now)
+        figures[f"{label}_bars"] = sum(len(row["bars"]) for row in gantt["jobs"])
+        figures[f"{label}_truncated"] = gantt["truncated"]
+        figures[f"{label}_median_ms"] = _median_ms(lambda window=window: job_runs_gantt(since=now - window, until=now, now=now))
+    figures["plan"] = _scans(
+        JobRun.objects.filter(started_at__gte=now - timedelta(days=1), started_at__lt=now).order_by("started_at", "id")
+    )
+    return figures

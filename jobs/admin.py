@@ -3,12 +3,17 @@ audited toggles and *Run now*."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -25,7 +30,16 @@ from jobs import services as job_services
 from jobs.control import RunFinished, job_run_revoke
 from jobs.job_runs import job_runs_csv_response, job_runs_search
 from jobs.models import JobPing, JobRun
-from jobs.selectors import DurationStats, Lateness, duration_text, job_duration_stats, job_lateness, jobs_lateness
+from jobs.selectors import (
+    GANTT_MAX_WINDOW,
+    DurationStats,
+    Lateness,
+    duration_text,
+    job_duration_stats,
+    job_lateness,
+    job_runs_gantt,
+    jobs_lateness,
+)
 
 STATUS_COLOURS = {
     "success": "#2e7d32",
@@ -51,6 +65,56 @@ class JobNameFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> QuerySet[JobRun]:
         return queryset.filter(job_name=self.value()) if self.value() else queryset
+
+
+GANTT_DEFAULT_WINDOW = timedelta(hours=6)
+GANTT_PRESETS = [
+    ("1 h", timedelta(hours=1)),
+    ("6 h", timedelta(hours=6)),
+    ("24 h", timedelta(days=1)),
+    ("7 days", timedelta(days=7)),
+]
+
+
+class GanttWindowForm(forms.Form):
+    since = forms.DateTimeField(required=False)
+    until = forms.DateTimeField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        until = data.get("until") or timezone.now()
+        since = data.get("since") or until - GANTT_DEFAULT_WINDOW
+        if since >= until:
+            raise forms.ValidationError("The window must end after it starts.")
+        if until - since > GANTT_MAX_WINDOW:
+            raise forms.ValidationError(f"A window of at most {GANTT_MAX_WINDOW.days} days, please.")
+        return {"since": since, "until": until}
+
+
+def _gantt_rows(gantt: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each bar's place as a share of the window (the template only positions them)."""
+    since, until = gantt["since"], gantt["until"]
+    window = (until - since).total_seconds()
+    rows = []
+    for job in gantt["jobs"]:
+        bars = []
+        for bar in job["bars"]:
+            start, end = max(bar.start, since), min(bar.end, until)
+            left = (start - since).total_seconds() / window * 100
+            width = max(0.15, (end - start).total_seconds() / window * 100)
+            bars.append(
+                {
+                    "bar": bar,
+                    "left": f"{left:.3f}",
+                    "width": f"{min(width, 100 - left):.3f}",
+                    "top": bar.lane * 18,
+                    "colour": STATUS_COLOURS.get(bar.status, "#555"),
+                    "title": f"{job['job']} #{bar.run_id}: {bar.status}, {duration_text((bar.end - bar.start).total_seconds() * 1000)}"
+                    + (" so far" if bar.running else ""),
+                }
+            )
+        rows.append({"job": job["job"], "height": job["lanes"] * 18, "bars": bars})
+    return rows
 
 
 @admin.register(JobRun)
@@ -90,6 +154,40 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
         return False
+
+    def get_urls(self) -> list[Any]:
+        timeline = path("timeline/", self.admin_site.admin_view(self.timeline_view), name="jobs_jobrun_timeline")
+        return [timeline, *super().get_urls()]
+
+    def timeline_view(self, request: HttpRequest) -> HttpResponse:
+        """The run timeline: a row per job, a bar per run over a window (jobs.selectors.job_runs_gantt)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = GanttWindowForm(request.GET)
+        if not form.is_valid():
+            for error in form.errors.get("__all__", []) + [
+                e for name, errs in form.errors.items() if name != "__all__" for e in errs
+            ]:
+                messages.error(request, error)
+            form = GanttWindowForm({})
+            form.is_valid()
+        since, until = form.cleaned_data["since"], form.cleaned_data["until"]
+        gantt = job_runs_gantt(since=since, until=until)
+        now = timezone.now()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Run timeline",
+            "opts": self.model._meta,
+            "since": since,
+            "until": until,
+            "rows": _gantt_rows(gantt),
+            "truncated": gantt["truncated"],
+            "presets": [
+                (label, urlencode({"since": (now - span).isoformat(), "until": now.isoformat()})) for label, span in GANTT_PRESETS
+            ],
+            "legend": STATUS_COLOURS,
+        }
+        return TemplateResponse(request, "admin/jobs/jobrun/timeline.html", context)
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: JobRun) -> str:

@@ -9,6 +9,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -312,3 +313,56 @@ def job_duration_daily_p95(*, days: int = 30, now: datetime | None = None) -> di
         if row["day"] in index:
             series[index[row["day"]]] = row["p95"]
     return {"days": [day.isoformat() for day in labels], "jobs": dict(sorted(jobs.items()))}
+
+
+# --- the run timeline (a Gantt view of runs over a window) -------------------------------------
+
+GANTT_MAX_WINDOW = timedelta(days=7)
+GANTT_MAX_RUNS = 5000
+
+
+@dataclass(frozen=True)
+class GanttBar:
+    run_id: int
+    status: str
+    start: datetime
+    end: datetime
+    running: bool
+    lane: int
+
+
+def job_runs_gantt(
+    *, since: datetime, until: datetime, now: datetime | None = None, limit: int = GANTT_MAX_RUNS
+) -> dict[str, Any]:
+    """The runs that overlap [since, until), a row per job and a bar per run, each bar on the
+    first lane of its row that is free when it starts, so overlapping runs of one job show side by
+    side. One query over the started_at index: a run that started before `since` is looked for
+    only as far back as the hard time limit (CELERY_TASK_TIME_LIMIT), which no run outlives."""
+    now = now or timezone.now()
+    longest = timedelta(seconds=float(settings.CELERY_TASK_TIME_LIMIT))
+    rows = list(
+        JobRun.objects.filter(started_at__gte=since - longest, started_at__lt=until)
+        .order_by("started_at", "id")
+        .values_list("id", "job_name", "status", "started_at", "finished_at")[: limit + 1]
+    )
+    truncated = len(rows) > limit
+    lanes: dict[str, list[datetime]] = {}
+    bars: dict[str, list[GanttBar]] = {}
+    for run_id, job_name, status, started_at, finished_at in rows[:limit]:
+        running = finished_at is None and status == JobRun.Status.RUNNING
+        end = finished_at or (now if running else started_at)
+        if end < since:
+            continue
+        ends = lanes.setdefault(job_name, [])
+        lane = next((i for i, busy_until in enumerate(ends) if busy_until <= started_at), len(ends))
+        if lane == len(ends):
+            ends.append(end)
+        else:
+            ends[lane] = end
+        bars.setdefault(job_name, []).append(GanttBar(run_id, status, started_at, end, running, lane))
+    return {
+        "since": since,
+        "until": until,
+        "truncated": truncated,
+        "jobs": [{"job": name, "lanes": len(lanes[name]), "bars": bars[name]} for name in sorted(bars)],
+    }
