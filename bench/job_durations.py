@@ -38,7 +38,7 @@ def _scans(queryset: Any) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
         lines = [row[0].strip().removeprefix("->  ") for row in cursor.fetchall()]
-    return [line.split("  (")[0] for line in lines if " Scan on " in line]
+    return [line.split("  (")[0] for line in lines if " Scan " in line]
 
 
 @register("jobs.duration_stats")
