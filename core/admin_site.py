@@ -10,6 +10,7 @@ listed joins its app's section, and an app nobody listed gets a section of its o
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -78,6 +79,16 @@ def _dashboard_url() -> str:
         return reverse("admin:metrics_dashboard")
     except NoReverseMatch:
         return ""
+
+
+# The operations home's status strip: registered by the app that can see everything (metrics,
+# the top layer; core may not import it). One provider; the index refreshes it in place.
+HOME_STRIP: list[Callable[[HttpRequest], list[dict[str, Any]]]] = []
+HOME_REFRESH_SECONDS = 30
+
+
+def home_strip_register(provider: Callable[[HttpRequest], list[dict[str, Any]]]) -> None:
+    HOME_STRIP[:] = [provider]
 
 
 class OpsAdminSite(admin.AdminSite):
@@ -209,6 +220,8 @@ class OpsAdminSite(admin.AdminSite):
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         sections = self.get_app_list(request)
         context = {
+            "home_strip": HOME_STRIP[0](request) if HOME_STRIP else [],
+            "refresh_seconds": HOME_REFRESH_SECONDS,
             "app_list": [section for section in sections if section["app_label"] != ADVANCED],
             "advanced_app_list": [section for section in sections if section["app_label"] == ADVANCED],
             **(extra_context or {}),

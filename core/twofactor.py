@@ -48,6 +48,8 @@ BACKUP_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "authenticator"
 BACKUP_DEVICE_NAME = "backup codes"
 # The pages a signed-in user who still owes a code may reach (admin URL names).
+# Health and metrics endpoints (opsconsole/urls.py): no person's sign-in is asked there.
+MONITOR_URLS = frozenset({"health", "api-health", "ready", "live", "metrics"})
 OPEN_ADMIN_URLS = {"login", "logout", "twofactor_verify", "twofactor_enroll"}
 VERIFY_NEEDED_MESSAGE = "Two-factor verification required: sign in to the admin and enter your code first."
 
@@ -205,9 +207,11 @@ class TwoFactorMiddleware:
     def process_view(
         self, request: HttpRequest, view: Callable[..., HttpResponse], args: Any, kwargs: Any
     ) -> HttpResponse | None:
+        match = request.resolver_match
+        if match is not None and match.url_name in MONITOR_URLS:
+            return None  # answered to monitors, never about a person (and up while the database is not)
         if settings.SESSION_COOKIE_NAME not in request.COOKIES or not twofactor_pending(request):
             return None
-        match = request.resolver_match
         if match is not None and "admin" in match.namespaces and match.url_name in OPEN_ADMIN_URLS:
             return None
         if request.path.startswith(ApiJsonErrorsMiddleware.PREFIX):

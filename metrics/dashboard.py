@@ -228,6 +228,75 @@ def _alerts(now: datetime) -> dict[str, Any]:
     return report
 
 
+def home_strip(request: HttpRequest) -> list[dict[str, Any]]:
+    """The operations home's status strip (docs/runbooks/operations-home.md): what needs an
+    operator now, each a count and the list it comes from. Counts only: it is on every visit
+    to the admin's index, and refreshed there like the dashboard's panels."""
+    from accounts.models import SpotifyAccount
+    from alerts.models import Alert
+    from ingest.models import DeadLetter
+
+    now = timezone.now()
+    opened = dict(Alert.objects.opened().values_list("severity").annotate(n=Count("pk")).values_list("severity", "n"))
+    attention = SpotifyAccount.objects.filter(is_active=True).exclude(health=SpotifyAccount.Health.OK).count()
+    queues = _queues()
+    waiting = sum(size for _, size in queues["sizes"])
+    late = _late_jobs(now)
+    letters = DeadLetter.objects.filter(status=DeadLetter.Status.PENDING).count()
+    alerts_url = _admin_url("alerts_alert_changelist")
+    items = [
+        {
+            "key": "critical",
+            "label": "critical alerts",
+            "count": opened.get("critical", 0),
+            "bad": bool(opened.get("critical")),
+            "link": f"{alerts_url}?severity__exact=critical" if alerts_url else "",
+        },
+        {
+            "key": "warning",
+            "label": "warnings",
+            "count": opened.get("warning", 0),
+            "bad": False,
+            "link": f"{alerts_url}?severity__exact=warning" if alerts_url else "",
+        },
+        {
+            "key": "late_jobs",
+            "label": "late jobs",
+            "count": len(late),
+            "bad": bool(late),
+            "link": _admin_url("django_celery_beat_periodictask_changelist"),
+        },
+        {
+            "key": "accounts",
+            "label": "accounts needing attention",
+            "count": attention,
+            "bad": bool(attention),
+            "link": (
+                _admin_url("accounts_spotifyaccount_changelist")
+                + "?is_active__exact=1&health__in=degraded,quarantined,reauth_required"
+            )
+            if _admin_url("accounts_spotifyaccount_changelist")
+            else "",
+        },
+        {
+            "key": "queued",
+            "label": "tasks queued",
+            "count": waiting,
+            "bad": False,
+            "link": reverse("ops-queues"),
+            "note": ("paused: " + ", ".join(queues["paused"])) if queues["paused"] else "",
+        },
+        {
+            "key": "dead_letters",
+            "label": "dead letters",
+            "count": letters,
+            "bad": letters > 0,
+            "link": _admin_url("ingest_deadletter_changelist"),
+        },
+    ]
+    return items
+
+
 def dashboard_context(*, range_key: str) -> dict[str, Any]:
     now = timezone.now()
     since = now - RANGES[range_key]
