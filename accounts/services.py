@@ -200,9 +200,13 @@ def spotify_client_for_account(account: SpotifyAccount) -> SpotifyClient:
     def provide(force_refresh: bool) -> str:
         return account_access_token(account=account, force_refresh=force_refresh)
 
-    return SpotifyClient(
-        app_key=str(account.app_id), account_key=str(account.pk), token_provider=provide, limits=_connector_limits
-    )
+    app_key, account_key = account_bucket_keys(account)
+    return SpotifyClient(app_key=app_key, account_key=account_key, token_provider=provide, limits=_connector_limits)
+
+
+def account_bucket_keys(account: SpotifyAccount) -> tuple[str, str]:
+    """The rate-limit buckets (app, account) every call on this account's behalf takes from."""
+    return str(account.app_id), str(account.pk)
 
 
 _catalog_tokens: dict[int, tuple[str, float]] = {}

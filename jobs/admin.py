@@ -168,7 +168,7 @@ class JobRunAdmin(FastChangelistMixin, admin.ModelAdmin):
             for error in form.errors.get("__all__", []) + [
                 e for name, errs in form.errors.items() if name != "__all__" for e in errs
             ]:
-                messages.error(request, error)
+                messages.error(request, str(error))
             form = GanttWindowForm({})
             form.is_valid()
         since, until = form.cleaned_data["since"], form.cleaned_data["until"]

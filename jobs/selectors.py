@@ -349,6 +349,7 @@ def job_runs_gantt(
     lanes: dict[str, list[datetime]] = {}
     bars: dict[str, list[GanttBar]] = {}
     for run_id, job_name, status, started_at, finished_at in rows[:limit]:
+        assert started_at is not None  # the filter above is on started_at
         running = finished_at is None and status == JobRun.Status.RUNNING
         end = finished_at or (now if running else started_at)
         if end < since:

@@ -198,14 +198,26 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         # New playlists come from playlists_create (API, scaling), which numbers and queues them.
         return False
 
-    @admin.action(description="Reshuffle now", permissions=["change"])
-    def reshuffle_now(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:
-        playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account"))
+    @admin.action(description="Reshuffle now…", permissions=["change"])
+    def reshuffle_now(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> HttpResponse | None:
+        playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account", "policy", "current_snapshot"))
+        if request.POST.get("post") != "yes":
+            # The confirmation is the dry run: what would be touched, its Spotify calls and their time.
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Reshuffle playlists?",
+                "opts": self.model._meta,
+                "preview": services.reshuffle_preview(playlists=playlists),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            }
+            return TemplateResponse(request, "admin/playlists/playlist/reshuffle_confirmation.html", context)
         with transaction.atomic():
             result = services.playlists_queue_reshuffle(
                 playlists=playlists, actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN
             )
         report_queued(self, request, result, "reshuffle")
+        return None
 
     @admin.action(description="Freeze (no reshuffle, no drift repair)", permissions=["change"])
     def freeze(self, request: HttpRequest, queryset: QuerySet[Playlist]) -> None:

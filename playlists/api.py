@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
@@ -184,6 +185,9 @@ class ReshuffleBulkInputSerializer(RefuseUnknownFields, serializers.Serializer):
     mode = serializers.ChoiceField(choices=["account", "all", "due", "playlists"])
     account_id = serializers.UUIDField(required=False)
     ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10000)
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Queue nothing: answer 200 with what would be touched, its Spotify calls per app and their time."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         mode = attrs["mode"]
@@ -216,11 +220,18 @@ class QueuedSerializer(serializers.Serializer):
 class PlaylistReshuffleBulkView(APIView):
     """Queue one reshuffle task per playlist (never reshuffled inside the request)."""
 
-    @extend_schema(request=ReshuffleBulkInputSerializer, responses={202: QueuedSerializer}, tags=["playlists"])
+    @extend_schema(
+        request=ReshuffleBulkInputSerializer, responses={202: QueuedSerializer, 200: OpenApiTypes.OBJECT}, tags=["playlists"]
+    )
     def post(self, request: Request) -> Response:
         data = ReshuffleBulkInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
+        if params["dry_run"]:
+            chosen = selectors.playlists_for_bulk_reshuffle(
+                mode=params["mode"], account_id=params.get("account_id"), ids=params.get("ids")
+            ).select_related("policy", "current_snapshot")
+            return Response({"mode": params["mode"], "dry_run": True, **services.reshuffle_preview(playlists=list(chosen))})
         with transaction.atomic():
             playlists = list(
                 selectors.playlists_for_bulk_reshuffle(

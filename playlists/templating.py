@@ -50,3 +50,14 @@ def template_render(source: str, context: dict[str, Any]) -> str:
     rendered = _ENGINE.from_string(source).render(Context(context, autoescape=False))
     # Spotify shows one line; collapse the whitespace template tags leave behind.
     return " ".join(rendered.split())
+
+
+# The variables a new selection (snapshot) changes.
+SELECTION_VARIABLES = ("date", "top_artists", "track_count")
+
+
+def template_depends_on_selection(source: str) -> bool:
+    """Whether a new snapshot can change what `source` renders: rendered twice with every
+    selection variable changed, the rest the same."""
+    other = {**SAMPLE_CONTEXT, "date": dt.date(2027, 2, 2), "top_artists": ["Other X", "Other Y"], "track_count": 7}
+    return template_render(source, SAMPLE_CONTEXT) != template_render(source, other)

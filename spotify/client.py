@@ -361,17 +361,13 @@ class SpotifyClient:
         """Update Playlist Items (PUT /v1/playlists/{id}/items) with the first 100 URIs, then
         Add Items (POST, same path) by 100. Returns the calls made (retries not counted);
         `last_snapshot_id` is then the playlist's snapshot_id after the last of them."""
-        answer = self._call(
-            "playlist_items_put", lambda sp: sp.playlist_replace_items(playlist_id, uris[:MAX_PLAYLIST_ITEMS_WRITE])
-        )
+        first, *rest = items_write_chunks(len(uris))
+        answer = self._call("playlist_items_put", lambda sp: sp.playlist_replace_items(playlist_id, uris[slice(*first)]))
         self.last_snapshot_id = (answer or {}).get("snapshot_id") or None
-        calls = 1
-        for start in range(MAX_PLAYLIST_ITEMS_WRITE, len(uris), MAX_PLAYLIST_ITEMS_WRITE):
-            chunk = uris[start : start + MAX_PLAYLIST_ITEMS_WRITE]
-            answer = self._call("playlist_items_post", partial(_add_items, playlist_id=playlist_id, uris=chunk))
+        for start, end in rest:
+            answer = self._call("playlist_items_post", partial(_add_items, playlist_id=playlist_id, uris=uris[start:end]))
             self.last_snapshot_id = (answer or {}).get("snapshot_id") or None
-            calls += 1
-        return calls
+        return 1 + len(rest)
 
     def playlist_item_uris(self, playlist_id: str) -> list[str]:
         """Get Playlist Items: GET /v1/playlists/{id}/items, every page (following `next`)."""
@@ -421,6 +417,15 @@ class SpotifyClient:
             found = self._call("library_contains", partial(_library_call, method="_get", path="me/library/contains", uris=chunk))
             answer.extend(bool(value) for value in found)
         return answer
+
+
+def items_write_chunks(count: int) -> list[tuple[int, int]]:
+    """The (start, end) of each call that writes `count` items to a playlist: one replace, then
+    adds of MAX_PLAYLIST_ITEMS_WRITE. What replace_playlist_items sends and what a preview counts."""
+    return [(0, min(count, MAX_PLAYLIST_ITEMS_WRITE))] + [
+        (start, min(start + MAX_PLAYLIST_ITEMS_WRITE, count))
+        for start in range(MAX_PLAYLIST_ITEMS_WRITE, count, MAX_PLAYLIST_ITEMS_WRITE)
+    ]
 
 
 def _add_items(sp: spotipy.Spotify, *, playlist_id: str, uris: list[str]) -> Any:

@@ -114,6 +114,13 @@ def bucket_limits(kind: BucketKind, ident: str = "") -> tuple[float, float]:
     return overrides.get((kind, ident)) or overrides.get((kind, "")) or bucket_defaults(kind)
 
 
+def bucket_eta_seconds(kind: BucketKind, ident: str, calls: int) -> float:
+    """How long `calls` take through one bucket at its burst and rate (bucket_limits, what
+    bucket_take enforces), starting full: the burst goes at once, the rest at the rate."""
+    capacity, rate = bucket_limits(kind, ident)
+    return max(0.0, calls - capacity) / max(rate, 0.001)
+
+
 def _ttl(capacity: float, rate: float) -> int:
     # Long enough to outlive a full refill and any Retry-After block we keep.
     return int(max(capacity / max(rate, 0.001), 3600)) + 60

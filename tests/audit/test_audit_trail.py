@@ -313,7 +313,7 @@ ACTIONS = [
     Row(
         "playlist.reshuffle",
         "admin",
-        lambda w: _admin_action(w, PLAYLISTS, "reshuffle_now", [w.playlist.pk]),
+        lambda w: _admin_action(w, PLAYLISTS, "reshuffle_now", [w.playlist.pk], post="yes"),
         lambda w: "Morning Mix",
     ),
     Row(

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import SpotifyAccount
+from alerts.models import AlertSilence
 from audit.models import AuditEvent
 from bench.fleet import FleetSizes, fleet_populate
 from jobs.models import JobRun
@@ -72,16 +73,19 @@ def test_every_write_endpoint_refuses_an_unknown_body_field_by_name_and_does_not
 
 
 def test_a_dry_run_asked_of_a_door_without_one_is_refused_not_run(superuser: User, ids: dict[str, str]) -> None:
-    runs_before = JobRun.objects.count()
+    # Creating a silence has no preview: a client asking for one must not have it created instead.
+    silences_before = AlertSilence.objects.count()
     response = client_for(superuser).post(
-        "/api/v1/playlists/reshuffle-bulk", {"mode": "all", "dry_run": True}, content_type="application/json"
+        "/api/v1/alert-silences",
+        {"rule": "BeatGone", "ends_at": "2099-01-01T00:00:00Z", "reason": "maintenance", "dry_run": True},
+        content_type="application/json",
     )
     assert response.status_code == 400
     assert response.json() == {
         "detail": "Invalid input.",
         "errors": {"dry_run": ["Unknown field: this endpoint does not take it."]},
     }
-    assert JobRun.objects.count() == runs_before
+    assert AlertSilence.objects.count() == silences_before
 
 
 def test_a_read_only_field_is_named_as_such_and_an_endpoint_without_a_body_takes_none(superuser: User) -> None:

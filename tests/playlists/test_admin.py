@@ -63,8 +63,12 @@ def test_reshuffle_now_queues_one_task_per_playlist_and_reports_counts(
     quarantined = SpotifyAccount.objects.create(app=spotify_app, display_name="Q", spotify_user_id="q", health="quarantined")
     stuck = PlaylistFactory(account=quarantined)
 
+    selection = {"action": "reshuffle_now", "_selected_action": [str(p.pk) for p in [*ok, stuck]]}
+    asked = staff.post(CHANGELIST, selection)
+    assert "Reshuffle 2 playlists" in asked.content.decode() and "1 skipped: account quarantined" in asked.content.decode()
+    assert not JobRun.objects.exists()  # the confirmation is a dry run
     with django_capture_on_commit_callbacks() as callbacks:
-        response = staff.post(CHANGELIST, {"action": "reshuffle_now", "_selected_action": [str(p.pk) for p in [*ok, stuck]]}, follow=True)
+        response = staff.post(CHANGELIST, {**selection, "post": "yes"}, follow=True)
 
     assert response.status_code == 200
     texts = _messages(response)
