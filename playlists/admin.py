@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -280,6 +281,7 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         return [
             path("scale/", self.admin_site.admin_view(self.scale_view), name="playlists_playlist_scale"),
+            path("capacity/", self.admin_site.admin_view(self.capacity_view), name="playlists_playlist_capacity"),
             *super().get_urls(),
         ]
 
@@ -302,6 +304,18 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
             "plan": plan,
         }
         return TemplateResponse(request, "admin/playlists/playlist/scale_plan.html", context)
+
+    def capacity_view(self, request: HttpRequest) -> HttpResponse:
+        """Fleet capacity: the schedule's Spotify calls per app against its rate limits (services.fleet_capacity)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Fleet capacity",
+            "opts": self.model._meta,
+            "capacity": services.fleet_capacity(),
+        }
+        return TemplateResponse(request, "admin/playlists/playlist/capacity.html", context)
 
 
 @admin.register(PlaylistPolicy)

@@ -268,3 +268,12 @@ class PlaylistScaleView(APIView):
             return Response(plan, status=status.HTTP_200_OK)
         run = services.playlists_queue_scale(actor=request_actor(request, door="api"), trigger=JobRun.Trigger.API)
         return Response({"queued": 1, "task_ids": [run.task_id]}, status=status.HTTP_202_ACCEPTED)
+
+
+class FleetCapacityView(APIView):
+    """Per app, the Spotify calls the daily schedule asks for against its rate limits in each job's
+    window, and the playlists it could still take (docs/runbooks/fleet-capacity.md)."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, tags=["playlists"])
+    def get(self, request: Request) -> Response:
+        return Response(services.fleet_capacity())
