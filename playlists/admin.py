@@ -365,6 +365,14 @@ class PlaylistPolicyAdmin(admin.ModelAdmin):
     def active_playlists(self, obj: PlaylistPolicy) -> int:
         return obj._active  # type: ignore[attr-defined]
 
+    def save_model(self, request: HttpRequest, obj: PlaylistPolicy, form: Any, change: bool) -> None:
+        # A bigger playlist or a template that renames on every reshuffle costs Spotify calls: say
+        # so when the edit makes a window of the schedule overflow an app's rate limit.
+        new_warnings = services.capacity_change_warnings(changed_policy=obj) if change else []
+        super().save_model(request, obj, form, change)
+        for warning in new_warnings:
+            self.message_user(request, f"Fleet capacity: {warning}", messages.WARNING)
+
 
 @admin.register(PlaylistHistory)
 class PlaylistHistoryAdmin(admin.ModelAdmin):

@@ -6,7 +6,7 @@ Actors are "schedule", "admin:<username>" or "api:<username>".
 
 from __future__ import annotations
 
-from playlists.services.capacity import fleet_capacity
+from playlists.services.capacity import capacity_change_warnings, fleet_capacity
 from playlists.services.common import ACTOR_SCHEDULE, account_services, playlist_marker
 from playlists.services.creation import account_playlist_capacity, playlists_create
 from playlists.services.parking import playlist_park, playlists_resume_parked
@@ -25,6 +25,7 @@ from playlists.services.verify import playlist_set_frozen, playlists_verify
 __all__ = [
     "ACTOR_SCHEDULE",
     "account_playlist_capacity",
+    "capacity_change_warnings",
     "fleet_capacity",
     "account_services",
     "playlist_build_snapshot",

@@ -84,15 +84,19 @@ def _allowed(kind: str, ident: str, seconds: int) -> int:
     return int(capacity + rate * seconds)
 
 
-def _policy_writes() -> dict[int, int]:
+def _policy_writes(changed: PlaylistPolicy | None) -> dict[int, int]:
     """The most Spotify writes one reshuffle or sync of a playlist of each policy makes: its items,
-    and a details update when a template reads the selection (playlists.services.previews)."""
+    and a details update when a template reads the selection (playlists.services.previews).
+    `changed` stands in for its saved row: an edit not saved yet."""
     from spotify.client import items_write_chunks
 
+    policies = {policy.pk: policy for policy in PlaylistPolicy.objects.all()}
+    if changed is not None and changed.pk:
+        policies[changed.pk] = changed
     return {
-        policy.pk: len(items_write_chunks(policy.size))
+        pk: len(items_write_chunks(policy.size))
         + int(template_depends_on_selection(policy.name_template) or template_depends_on_selection(policy.description_template))
-        for policy in PlaylistPolicy.objects.all()
+        for pk, policy in policies.items()
     }
 
 
@@ -116,15 +120,18 @@ def _job_windows(now: datetime) -> dict[str, tuple[datetime, int]]:
     return windows
 
 
-def fleet_capacity(*, now: datetime | None = None, extra_playlists: dict[int, int] | None = None) -> dict[str, Any]:
+def fleet_capacity(
+    *, now: datetime | None = None, extra_playlists: dict[int, int] | None = None, changed_policy: PlaylistPolicy | None = None
+) -> dict[str, Any]:
     """Per app, each Spotify-calling job's next window: its calls against the app's and the busiest
     account's allowance; and the playlists the app could still take (the tighter of its windows'
     room and its accounts' free slots). `extra_playlists` ({app id: n}) asks whether an operator's
-    change would still fit: n more playlists of the default policy, due in every window."""
+    change would still fit: n more playlists of the default policy, due in every window; and
+    `changed_policy`, an edit of a policy before it is saved."""
     now = now or timezone.now()
     extra_playlists = extra_playlists or {}
     windows = _job_windows(now)
-    writes = _policy_writes()
+    writes = _policy_writes(changed_policy)
     default_policy = PlaylistPolicy.objects.filter(is_default=True).values_list("pk", flat=True).first()
     new_playlist_writes = writes.get(default_policy, 0) if default_policy else max(writes.values(), default=0)
     reshuffle_at = windows[RESHUFFLE_JOB][0]
@@ -186,10 +193,7 @@ def fleet_capacity(*, now: datetime | None = None, extra_playlists: dict[int, in
                 window.busiest_account_allowed = _allowed("account", window.busiest_account, seconds)
             capacity.windows.append(window)
             if not window.fits:
-                warnings.append(
-                    f"{app.name}: {job} from {starts_at:%H:%M} UTC needs {window.calls} calls in {seconds // 60} min; "
-                    f"its limits allow {window.allowed} (app) and {window.busiest_account_allowed or '-'} (busiest account)."
-                )
+                warnings.append(_overflow(app, window))
         apps.append(capacity)
     return {
         "at": now,
@@ -198,6 +202,33 @@ def fleet_capacity(*, now: datetime | None = None, extra_playlists: dict[int, in
         "fits": not warnings,
         "warnings": warnings,
     }
+
+
+def _overflow(app: SpotifyApp, window: Window) -> str:
+    return (
+        f"{app.name}: {window.job} from {window.starts_at:%H:%M} UTC needs {window.calls} calls in {window.seconds // 60} min; "
+        f"its limits allow {window.allowed} (app) and {window.busiest_account_allowed or '-'} (busiest account)."
+    )
+
+
+def capacity_change_warnings(
+    *, extra_playlists: dict[int, int] | None = None, changed_policy: PlaylistPolicy | None = None
+) -> list[str]:
+    """What an operator's change would overflow that fits today: the windows (app, job) that fit
+    now and would not after it (fleet_capacity's warnings for those)."""
+
+    def overflowing(capacity: dict[str, Any]) -> dict[tuple[int, str], str]:
+        return {
+            (app["app"], window["job"]): window["warning"]
+            for app in capacity["apps"]
+            for window in app["windows"]
+            if not window["fits"]
+        }
+
+    now = timezone.now()
+    before = overflowing(fleet_capacity(now=now))
+    after = overflowing(fleet_capacity(now=now, extra_playlists=extra_playlists, changed_policy=changed_policy))
+    return [warning for key, warning in after.items() if key not in before]
 
 
 def _app_dict(capacity: AppCapacity) -> dict[str, Any]:
@@ -223,5 +254,7 @@ def _app_dict(capacity: AppCapacity) -> dict[str, Any]:
         if tightest
         else "account slots",
         "fits": all(window.fits for window in capacity.windows),
-        "windows": [window.as_dict() for window in capacity.windows],
+        "windows": [
+            {**window.as_dict(), "warning": "" if window.fits else _overflow(capacity.app, window)} for window in capacity.windows
+        ],
     }

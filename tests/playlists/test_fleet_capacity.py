@@ -99,3 +99,38 @@ def test_api_and_admin_page_show_it_to_a_viewer(viewer: User, spotify_app: Spoti
     assert page.status_code == 200
     row = page.content.decode().split("<td>reshuffle_due_playlists</td>")[1].split("</tr>")[0]
     assert "<td>8</td><td>1830</td>" in row
+
+
+def test_a_policy_edit_that_would_overflow_a_window_is_named_when_saved(
+    superuser: User, spotify_app: SpotifyApp, make_account: Any
+) -> None:
+    account = make_account("capacity-edit", capacity=20)
+    policy = PlaylistPolicyFactory(name="Growing", size=150, description_template="Fresh picks")
+    # Twelve playlists due tonight and not on Spotify yet: a create and two item writes each.
+    for _ in range(12):
+        PlaylistFactory(account=account, policy=policy, next_reshuffle_at=timezone.now() - timedelta(hours=1))
+    rate_limit_set(kind="app", ident=str(spotify_app.pk), rate_per_second=0.01, burst=1, actor="test")
+    assert services.fleet_capacity()["fits"] is True  # 36 calls a window, 37 allowed
+    form = {
+        "name": policy.name,
+        "size": 500,  # five item writes instead of two: 72 calls
+        "cooldown_days": policy.cooldown_days,
+        "artist_cap": policy.artist_cap,
+        "short_pool": policy.short_pool,
+        "reshuffle_interval_days": policy.reshuffle_interval_days,
+        "feature_ranges": "{}",
+        "tracks_without_features_pass": "on",
+        "source_filter": "{}",
+        "name_template": policy.name_template,
+        "description_template": policy.description_template,
+    }
+    response = client_for(superuser).post(f"/admin/playlists/playlistpolicy/{policy.pk}/change/", form, follow=True)
+    assert response.status_code == 200
+    policy.refresh_from_db()
+    assert policy.size == 500
+    shown = [str(m) for m in response.context["messages"] if str(m).startswith("Fleet capacity:")]
+    assert [m.split(" from ")[0] for m in shown] == [
+        f"Fleet capacity: {spotify_app.name}: reshuffle_due_playlists",
+        f"Fleet capacity: {spotify_app.name}: ensure_playlist_for_account",
+    ]
+    assert all("needs 72 calls in 60 min; its limits allow 37 (app)" in m for m in shown)
