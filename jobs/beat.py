@@ -51,9 +51,10 @@ class HeartbeatScheduler(DatabaseScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
             kill_switch_resume_due()
-        except (DatabaseError, RedisError):
-            # Asked again on the next tick; health shows the switch still engaged meanwhile.
-            logger.warning("kill switch resume check failed", exc_info=True)
+        except Exception:
+            # Never stops the schedule. Not released: asked again next tick. Released but the
+            # broadcast failed: its audit row says so; `kill_switch off` broadcasts again.
+            logger.exception("kill switch automatic resume failed")
         interval = super().tick(*args, **kwargs)
         try:
             beat_heartbeat()

@@ -353,20 +353,29 @@ def kill_switch_engage(*, reason: str, resume_at: datetime | None, actor: str) -
         if not was_engaged:
             switch.engaged_at = now
         switch.save()
-    stopped = _queues_stop(celery_queue_names())
-    workers = sorted({worker for names in stopped.values() for worker in names})
-    audit_record(
-        actor=actor,
-        action="kill_switch.engage",
-        target=switch,
-        target_repr="kill switch",
-        details={
-            "reason": switch.reason,
-            "resume_at": resume_at.isoformat() if resume_at else None,
-            "was_engaged": was_engaged,
-            "workers": workers,
-        },
-    )
+    workers: list[str] = []
+    broadcast_error = ""
+    try:
+        stopped = _queues_stop(celery_queue_names())
+        workers = sorted({worker for names in stopped.values() for worker in names})
+    except Exception as exc:
+        # Engaged all the same (workers starting now honour it); the caller learns the broadcast failed.
+        broadcast_error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        audit_record(
+            actor=actor,
+            action="kill_switch.engage",
+            target=switch,
+            target_repr="kill switch",
+            details={
+                "reason": switch.reason,
+                "resume_at": resume_at.isoformat() if resume_at else None,
+                "was_engaged": was_engaged,
+                "workers": workers,
+                **({"broadcast_error": broadcast_error} if broadcast_error else {}),
+            },
+        )
     logger.warning("kill switch engaged", extra={"actor": actor, "reason": switch.reason, "workers": workers})
     return KillSwitchControl(switch=switch, changed=not was_engaged, workers=workers)
 
@@ -400,22 +409,31 @@ def _kill_switch_release(*, actor: str, due_by: datetime | None) -> KillSwitchCo
         return None
     switch = kill_switch_get()
     workers: list[str] = []
-    if changed:
-        paused = queues_paused()
-        started = _queues_start([name for name in celery_queue_names() if name not in paused])
-        workers = sorted({worker for names in started.values() for worker in names})
-    audit_record(
-        actor=actor,
-        action="kill_switch.resume",
-        target=switch,
-        target_repr="kill switch",
-        details={
-            "automatic": due_by is not None,
-            "was_engaged": changed,
-            "reason": switch.reason,
-            "engaged_by": switch.engaged_by,
-            "workers": workers,
-        },
-    )
+    broadcast_error = ""
+    try:
+        # By hand, even when it was off: a resume whose broadcast failed is put right by another.
+        if changed or due_by is None:
+            paused = queues_paused()
+            started = _queues_start([name for name in celery_queue_names() if name not in paused])
+            workers = sorted({worker for names in started.values() for worker in names})
+    except Exception as exc:
+        # Released all the same: a worker restarted now takes its queues; the caller learns it failed.
+        broadcast_error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        audit_record(
+            actor=actor,
+            action="kill_switch.resume",
+            target=switch,
+            target_repr="kill switch",
+            details={
+                "automatic": due_by is not None,
+                "was_engaged": changed,
+                "reason": switch.reason,
+                "engaged_by": switch.engaged_by,
+                "workers": workers,
+                **({"broadcast_error": broadcast_error} if broadcast_error else {}),
+            },
+        )
     logger.warning("kill switch released", extra={"actor": actor, "automatic": due_by is not None, "workers": workers})
     return KillSwitchControl(switch=switch, changed=changed, workers=workers)

@@ -5,10 +5,11 @@ admin and the API."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.actors import cli_actor
@@ -18,10 +19,11 @@ from jobs.control import KillSwitchInvalid, kill_switch_engage, kill_switch_rele
 def _resume_at(value: str) -> datetime | None:
     if not value:
         return None
-    parsed = parse_datetime(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    parsed = parse_datetime(value)
     if parsed is None:
         raise CommandError(f"--resume-at: not a date and time: {value!r} (e.g. 2026-12-07T16:00:00Z)")
-    return parsed
+    # Without a zone it is UTC, as the API and the admin read it.
+    return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
 
 
 class Command(BaseCommand):
