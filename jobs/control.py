@@ -204,9 +204,10 @@ def _queues_start(names: list[str]) -> dict[str, list[str]]:
     started: dict[str, list[str]] = {}
     for name in names:
         started[name] = sorted(str(worker) for worker in client.smembers(_consumers_key(name)))
-        client.delete(_consumers_key(name))
         if started[name]:
             current_app.control.add_consumer(name, destination=started[name], reply=True, timeout=CONTROL_REPLY_TIMEOUT_SECONDS)
+            # Forgotten only once told: a broadcast that failed is sent again by the next resume.
+            client.srem(_consumers_key(name), *started[name])
     return started
 
 
