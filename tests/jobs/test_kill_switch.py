@@ -21,7 +21,16 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.models import AuditEvent
-from jobs.control import kill_switch_engage, kill_switch_get, kill_switch_release, kill_switch_resume_due
+from jobs.control import (
+    kill_switch_engage,
+    kill_switch_get,
+    kill_switch_release,
+    kill_switch_resume_due,
+    queue_pause,
+    queue_resume,
+    queues_held,
+    queues_paused,
+)
 from jobs.models import JobRun
 from jobs.queues import queue_lengths
 from jobs.services import job_enqueue
@@ -195,6 +204,20 @@ def test_the_automatic_resume_happens_once_and_only_when_due() -> None:
     assert kill_switch_resume_due(now=later) is False  # a second beat (or tick) finds nothing to do
     resume = AuditEvent.objects.get(action="kill_switch.resume")
     assert (resume.actor, resume.door, resume.details["automatic"]) == ("schedule", "system", True)
+
+
+@pytest.mark.django_db
+def test_a_queue_paused_on_its_own_stays_paused_when_the_switch_is_resumed() -> None:
+    queue_pause(name="default", actor="cli:ops")
+    kill_switch_engage(reason="maintenance", resume_at=None, actor="cli:ops")
+    assert queues_held() == {"default"}
+    assert queue_resume(name="default", actor="cli:ops").paused is True  # still held by the switch
+    queue_pause(name="default", actor="cli:ops")
+
+    kill_switch_release(actor="cli:ops")
+
+    assert queues_held() == {"default"} == queues_paused()
+    assert queue_resume(name="default", actor="cli:ops").paused is False and queues_held() == set()
 
 
 @pytest.mark.slow
