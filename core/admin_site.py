@@ -29,7 +29,7 @@ ADVANCED = "advanced"
 # (slug, title, members): a member is "app_label" (every model of the app not claimed by name
 # elsewhere) or "app_label.model_name" (listed in this order, ahead of the app's other models).
 SECTIONS: list[tuple[str, str, list[str]]] = [
-    ("operations", "Operations", []),
+    ("operations", "Operations", ["jobs.killswitch"]),
     (
         "accounts-and-apps",
         "Accounts and apps",
@@ -91,6 +91,16 @@ def home_strip_register(provider: Callable[[HttpRequest], list[dict[str, Any]]])
     HOME_STRIP[:] = [provider]
 
 
+# Banners under the environment's on every admin page, each from the app that knows the state
+# (the kill switch: jobs.apps). A provider returns {"key", "text", "link"} or None.
+ADMIN_BANNERS: list[Callable[[HttpRequest], dict[str, str] | None]] = []
+
+
+def admin_banner_register(provider: Callable[[HttpRequest], dict[str, str] | None]) -> None:
+    if provider not in ADMIN_BANNERS:
+        ADMIN_BANNERS.append(provider)
+
+
 class OpsAdminSite(admin.AdminSite):
     site_header = "opsconsole"
     site_title = "opsconsole"
@@ -112,6 +122,8 @@ class OpsAdminSite(admin.AdminSite):
         }
         if request.user.is_authenticated:
             context["display_time_zone"] = preferences.display_time_zone(request)
+        if request.user.is_authenticated and request.user.is_staff:
+            context["ops_banners"] = [banner for provider in ADMIN_BANNERS if (banner := provider(request))]
         return context
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

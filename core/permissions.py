@@ -1,5 +1,5 @@
-"""Staff only; the `operators` group acts, the `viewers` group reads; a `read` API token reads
-whatever its user's groups allow."""
+"""Staff only; the `operators` group acts, the `viewers` group reads, the admins role (superusers)
+does everything; a `read` API token reads whatever its user's groups allow."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ def user_can_operate(user: Any) -> bool:
         return True
     names = getattr(user, GROUP_NAMES_ATTR, None)
     return OPERATORS in names if names is not None else bool(user.groups.filter(name=OPERATORS).exists())
+
+
+def user_is_admin(user: Any) -> bool:
+    """The admins role (superusers; core.sso maps the `admins` group to it): what only it may do,
+    such as throwing the kill switch, asks this."""
+    return bool(user.is_authenticated and user.is_active and user.is_staff and user.is_superuser)
 
 
 def user_can_view(user: Any) -> bool:

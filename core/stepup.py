@@ -81,21 +81,44 @@ def destructive(action: F) -> F:
 
     @functools.wraps(action)
     def wrapper(modeladmin: Any, request: HttpRequest, queryset: Any) -> Any:
-        if auth_is_recent(request):
-            return action(modeladmin, request, queryset)
-        error = ""
-        name = getattr(action, "__name__", "action")
-        if request.POST.get(STEP_UP_FIELD):
-            error = step_up_verify(
-                request, password=request.POST.get(PASSWORD_FIELD, ""), code=request.POST.get(CODE_FIELD, ""), action=name
-            )
-            if not error:
-                request.POST = _carried(request.POST, drop=CONFIRMATION_FIELDS)  # type: ignore[assignment]
-                return action(modeladmin, request, queryset)
-        return step_up_page(request, modeladmin=modeladmin, queryset=queryset, action=action, error=error)
+        page = _step_up(
+            request,
+            name=getattr(action, "__name__", "action"),
+            drop=CONFIRMATION_FIELDS,
+            page=lambda error: step_up_page(request, modeladmin=modeladmin, queryset=queryset, action=action, error=error),
+        )
+        return page if page is not None else action(modeladmin, request, queryset)
 
     wrapper.destructive = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def step_up_for_view(request: HttpRequest, *, modeladmin: Any, name: str, what: str) -> HttpResponse | None:
+    """The same rule for a destructive POST of a custom admin page (its own form is the
+    confirmation): None when it may go on, else the re-authentication page, which posts the
+    page's form back as it was filled in."""
+    return _step_up(
+        request,
+        name=name,
+        drop=(),
+        page=lambda error: _render(request, modeladmin=modeladmin, what=what, carried=_carried(request.POST), error=error),
+    )
+
+
+def _step_up(
+    request: HttpRequest, *, name: str, drop: tuple[str, ...], page: Callable[[str], HttpResponse]
+) -> HttpResponse | None:
+    if auth_is_recent(request):
+        return None
+    error = ""
+    if request.POST.get(STEP_UP_FIELD):
+        error = step_up_verify(
+            request, password=request.POST.get(PASSWORD_FIELD, ""), code=request.POST.get(CODE_FIELD, ""), action=name
+        )
+        if not error:
+            request.POST = _carried(request.POST, drop=drop)  # type: ignore[assignment]
+            return None
+    return page(error)
 
 
 def is_destructive(action: Callable[..., Any]) -> bool:

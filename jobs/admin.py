@@ -1,5 +1,5 @@
-"""Job runs (history, retry, revoke, export) and django-celery-beat's periodic tasks with lateness,
-audited toggles and *Run now*."""
+"""Job runs (history, retry, revoke, export), django-celery-beat's periodic tasks with lateness,
+audited toggles and *Run now*, and the kill switch's page and banner."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -22,14 +22,25 @@ from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from core.actors import request_actor
+from core.admin_site import admin_banner_register
 from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin
 from core.netguard import TargetRefused, url_check_target
-from core.permissions import user_can_operate
-from core.stepup import destructive
+from core.permissions import user_can_operate, user_is_admin
+from core.stepup import destructive, step_up_for_view
 from jobs import services as job_services
-from jobs.control import RunFinished, job_run_revoke
+from jobs.control import (
+    REASON_MAX_LENGTH,
+    KillSwitchInvalid,
+    RunFinished,
+    job_run_revoke,
+    kill_switch_engage,
+    kill_switch_get,
+    kill_switch_refused,
+    kill_switch_release,
+    kill_switch_state,
+)
 from jobs.job_runs import job_runs_csv_response, job_runs_search
-from jobs.models import JobPing, JobRun
+from jobs.models import JobPing, JobRun, KillSwitch
 from jobs.selectors import (
     GANTT_MAX_WINDOW,
     DurationStats,
@@ -395,3 +406,121 @@ class JobPingAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: JobPing) -> None:
         job_services.job_ping_set(name=obj.job_name, url="", actor=request_actor(request, door="admin"))
+
+
+class KillSwitchForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=REASON_MAX_LENGTH,
+        required=False,
+        help_text="Why all work stops: shown on every admin page and in /api/health.",
+    )
+    resume_at = forms.DateTimeField(
+        required=False, help_text="UTC, e.g. 2026-12-07 16:00. Empty: work resumes only when someone resumes it here."
+    )
+    confirmed = forms.BooleanField(
+        required=False, label="I understand that no worker takes any work and beat sends nothing until it is resumed."
+    )
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(admin.ModelAdmin):
+    """Not a list: the switch's page (state, throw, resume), at the top of the operations home.
+    Staff see it; only the admin role may change it, after a recent sign-in (core.stepup)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: KillSwitch | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: KillSwitch | None = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = KillSwitchForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST":
+            operation = request.POST.get("operation", "")
+            action = {"engage": "kill_switch.engage", "release": "kill_switch.resume"}.get(operation)
+            if action is None:
+                messages.error(request, "Choose to throw or to resume the kill switch.")
+                return HttpResponseRedirect(request.path)
+            if not user_is_admin(request.user):
+                kill_switch_refused(actor=request_actor(request, door="admin"), action=action, why="not in the admin role")
+                raise PermissionDenied("Only the admin role may throw or resume the kill switch.")
+            if operation == "release":
+                return self._release(request)
+            return self._engage(request, form)
+        return self._page(request, form)
+
+    def _engage(self, request: HttpRequest, form: KillSwitchForm) -> HttpResponse:
+        if not form.is_valid() or not form.cleaned_data["confirmed"]:
+            if form.is_valid():
+                form.add_error("confirmed", "Tick the box to confirm that all work stops.")
+            messages.error(request, "The kill switch was not thrown: see the form.")
+            return self._page(request, form, status=400)
+        step_up = step_up_for_view(
+            request, modeladmin=self, name="kill_switch_engage", what="Throw the kill switch: all work stops"
+        )
+        if step_up is not None:
+            return step_up
+        try:
+            control = kill_switch_engage(
+                reason=form.cleaned_data["reason"],
+                resume_at=form.cleaned_data["resume_at"],
+                actor=request_actor(request, door="admin"),
+            )
+        except KillSwitchInvalid as exc:
+            for name, errors in exc.errors.items():
+                for error in errors:
+                    form.add_error(name, error)
+            messages.error(request, f"The kill switch was not thrown: {exc}")
+            return self._page(request, form, status=400)
+        workers = ", ".join(control.workers) or "no worker was consuming"
+        messages.warning(request, f"Kill switch thrown: all work paused ({workers}).")
+        return HttpResponseRedirect(request.path)
+
+    def _release(self, request: HttpRequest) -> HttpResponse:
+        step_up = step_up_for_view(request, modeladmin=self, name="kill_switch_release", what="Resume all work (kill switch off)")
+        if step_up is not None:
+            return step_up
+        control = kill_switch_release(actor=request_actor(request, door="admin"))
+        if control.changed:
+            messages.success(request, f"Work resumed ({', '.join(control.workers) or 'no worker to give queues back to'}).")
+        else:
+            messages.info(request, "The kill switch was not engaged.")
+        return HttpResponseRedirect(request.path)
+
+    def _page(self, request: HttpRequest, form: KillSwitchForm, *, status: int = 200) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Kill switch",
+            "opts": self.model._meta,
+            "state": kill_switch_state(),
+            "form": form,
+            "can_change": user_is_admin(request.user),
+        }
+        return TemplateResponse(request, "admin/jobs/killswitch.html", context, status=status)
+
+
+def kill_switch_banner(request: HttpRequest) -> dict[str, str] | None:
+    """On every admin page while the switch is engaged."""
+    switch = kill_switch_get()
+    if not switch.engaged:
+        return None
+    resume = f" Resumes at {switch.resume_at:%Y-%m-%d %H:%M} UTC." if switch.resume_at else " Resumes only by hand."
+    try:
+        link = reverse("admin:jobs_killswitch_changelist")
+    except NoReverseMatch:
+        link = ""
+    return {
+        "key": "kill-switch",
+        "text": f"Kill switch engaged by {switch.engaged_by}: all work paused. Reason: {switch.reason}.{resume}",
+        "link": link,
+        "link_text": "kill switch",
+    }
+
+
+admin_banner_register(kill_switch_banner)

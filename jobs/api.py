@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,11 +19,25 @@ from rest_framework.views import APIView
 
 from core.actors import request_actor
 from core.netguard import TargetRefused, url_check_target
+from core.permissions import ReadScopeRefused, StaffGroupPermission, token_scope, user_is_admin
 from core.rows import JsonRowsListMixin
 from core.serializers import RefuseUnknownFields, refuse_body
 from core.stepup import DestructiveEndpoint
 from jobs import services as job_services
-from jobs.control import RunFinished, UnknownQueue, job_run_revoke, queue_pause, queue_resume
+from jobs.control import (
+    REASON_MAX_LENGTH,
+    KillSwitchInvalid,
+    RunFinished,
+    UnknownQueue,
+    job_run_revoke,
+    kill_switch_engage,
+    kill_switch_input_errors,
+    kill_switch_refused,
+    kill_switch_release,
+    kill_switch_state,
+    queue_pause,
+    queue_resume,
+)
 from jobs.filters import JobRunFilter
 from jobs.job_runs import job_runs_csv_response
 from jobs.models import JobRun
@@ -216,3 +231,91 @@ class JobUpdateView(APIView):
             body.update(task_id=run.task_id, job_run_id=run.pk, correlation_id=run.correlation_id)
             return Response(body, status=status.HTTP_202_ACCEPTED)
         return Response(body)
+
+
+class KillSwitchStateSerializer(serializers.Serializer):
+    engaged = serializers.BooleanField()
+    reason = serializers.CharField()
+    by = serializers.CharField(help_text="Who threw it (`api:<user>`, `admin:<user>`, `cli:<login>`).")
+    since = serializers.DateTimeField(allow_null=True)
+    resume_at = serializers.DateTimeField(allow_null=True, help_text="Work resumes by itself at this time; null: by hand.")
+
+
+class KillSwitchThrowSerializer(RefuseUnknownFields, serializers.Serializer):
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, help_text="Why all work stops; shown on every admin page.")
+    resume_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Resume by itself at this time (ISO 8601 with a zone, in the future)."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        errors = kill_switch_input_errors(reason=attrs["reason"], resume_at=attrs.get("resume_at"))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class KillSwitchPermission(StaffGroupPermission):
+    """Reading is for staff, as everywhere; throwing or resuming is the admin role's alone, with an
+    `operate` token. A refused write is audited before it is answered."""
+
+    message = "Only the admin role may throw or resume the kill switch."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return super().has_permission(request, view)
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        action = "kill_switch.engage" if request.method == "POST" else "kill_switch.resume"
+        if token_scope(request) == "read":
+            kill_switch_refused(actor=request_actor(request, door="api"), action=action, why="read-scope token")
+            raise ReadScopeRefused()
+        if not user_is_admin(user):
+            kill_switch_refused(actor=request_actor(request, door="api"), action=action, why="not in the admin role")
+            return False
+        return True
+
+
+# Destructive: a browser session needs a recent sign-in (core.stepup); tokens need the operate scope.
+class KillSwitchView(DestructiveEndpoint, APIView):
+    """The kill switch: every queue's intake and beat's dispatch paused (jobs.control)."""
+
+    permission_classes = [KillSwitchPermission]
+
+    @extend_schema(responses={200: KillSwitchStateSerializer}, tags=["ops"], operation_id="kill_switch_state")
+    def get(self, request: Request) -> Response:
+        return Response(KillSwitchStateSerializer(kill_switch_state()).data)
+
+    @extend_schema(
+        request=KillSwitchThrowSerializer,
+        responses={200: KillSwitchStateSerializer},
+        description="Admin role only. Pause all work: no worker takes from any queue (queued messages wait, running "
+        "tasks finish) and beat sends nothing, until DELETE or `resume_at`. Again while engaged: a new reason and time.",
+        tags=["ops"],
+        operation_id="kill_switch_engage",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = KillSwitchThrowSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            control = kill_switch_engage(
+                reason=serializer.validated_data["reason"],
+                resume_at=serializer.validated_data.get("resume_at"),
+                actor=request_actor(request, door="api"),
+            )
+        except KillSwitchInvalid as exc:  # the resume time passed while the request was read
+            raise serializers.ValidationError(exc.errors) from exc
+        return Response(KillSwitchStateSerializer(kill_switch_state(control.switch)).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: KillSwitchStateSerializer},
+        description="Admin role only. Resume all work: workers take their queues again (except queues paused on "
+        "their own) and beat sends again.",
+        tags=["ops"],
+        operation_id="kill_switch_release",
+    )
+    def delete(self, request: Request) -> Response:
+        refuse_body(request)
+        control = kill_switch_release(actor=request_actor(request, door="api"))
+        return Response(KillSwitchStateSerializer(kill_switch_state(control.switch)).data)

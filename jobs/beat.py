@@ -3,7 +3,8 @@
 django-celery-beat's DatabaseScheduler ticks at least every 5 s, so a heartbeat older than
 a minute means beat is gone even though the schedule rows look fine. Health and queue
 triage read `beat_status()`; when no heartbeat was ever written (beat started with another
-scheduler class) they fall back to how recently any periodic task ran.
+scheduler class) they fall back to how recently any periodic task ran. The scheduler also
+holds back every run while the kill switch is engaged and releases it at its time (jobs.control).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Max
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 from redis.exceptions import RedisError
 
 from core.redis import get_redis, key
+from jobs.control import kill_switch_get, kill_switch_resume_due
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +44,17 @@ def beat_heartbeat(*, at: float | None = None) -> None:
 
 
 class HeartbeatScheduler(DatabaseScheduler):
-    """DatabaseScheduler that proves it is alive on every tick."""
+    """DatabaseScheduler that proves it is alive on every tick, and honours the kill switch:
+    nothing is sent while it is engaged (a due run is skipped, not piled up for later), and the
+    tick itself resumes it at its time — not a task, which the switch would hold back."""
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        try:
+            kill_switch_resume_due()
+        except Exception:
+            # Never stops the schedule. Not released: asked again next tick. Released but the
+            # broadcast failed: its audit row says so; `kill_switch off` broadcasts again.
+            logger.exception("kill switch automatic resume failed")
         interval = super().tick(*args, **kwargs)
         try:
             beat_heartbeat()
@@ -51,6 +62,18 @@ class HeartbeatScheduler(DatabaseScheduler):
             # A Redis blip must not stop the schedule; health will show the stale pulse.
             logger.warning("beat heartbeat not written", exc_info=True)
         return interval
+
+    def apply_entry(self, entry: Any, producer: Any = None) -> None:
+        try:
+            engaged = kill_switch_get().engaged
+        except DatabaseError:
+            # The workers hold their queues under the switch anyway: what is sent waits there.
+            logger.warning("kill switch unreadable; sending %s", entry.name, exc_info=True)
+            engaged = False
+        if engaged:
+            logger.warning("kill switch engaged: %s not sent", entry.name, extra={"job": entry.task})
+            return
+        super().apply_entry(entry, producer=producer)
 
 
 def beat_status(*, now: datetime | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Operator control of running work: revoke or terminate a run, pause and resume a queue.
+"""Operator control of running work: revoke or terminate a run, pause and resume a queue, the
+kill switch (all work paused).
 
 Both go through Celery's remote control (a broadcast every worker obeys) and leave their state
 where a worker that starts later finds it: a revoked run stays `revoked` in the job history,
@@ -16,15 +17,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.services import audit_record
 from core.redis import get_redis, key
-from jobs.models import JobRun
+from jobs.models import JobRun, KillSwitch
 
 logger = logging.getLogger(__name__)
 
@@ -173,9 +176,45 @@ class QueueControl:
     workers: list[str]
 
 
-def _active_consumers(name: str) -> list[str]:
+def _active_consumers(names: list[str]) -> dict[str, list[str]]:
+    """The workers consuming each of `names` now, asked once."""
     replies = current_app.control.inspect(timeout=CONTROL_REPLY_TIMEOUT_SECONDS).active_queues() or {}
-    return sorted(worker for worker, queues in replies.items() if any(q.get("name") == name for q in queues or []))
+    return {
+        name: sorted(worker for worker, queues in replies.items() if any(q.get("name") == name for q in queues or []))
+        for name in names
+    }
+
+
+def _queues_stop(names: list[str]) -> dict[str, list[str]]:
+    """Every worker consuming one of `names` stops taking from it, and is noted so that
+    `_queues_start` gives the queue back to it. The one way intake stops: a queue pause and the
+    kill switch both come here, and a worker starting later honours both (`queues_held`)."""
+    client = get_redis()
+    stopped = _active_consumers(names)
+    for name, workers in stopped.items():
+        if workers:
+            client.sadd(_consumers_key(name), *workers)
+            current_app.control.cancel_consumer(name, destination=workers, reply=True, timeout=CONTROL_REPLY_TIMEOUT_SECONDS)
+    return stopped
+
+
+def _queues_start(names: list[str]) -> dict[str, list[str]]:
+    """The workers noted by `_queues_stop` (or at their start) take `names` up again."""
+    client = get_redis()
+    started: dict[str, list[str]] = {}
+    for name in names:
+        started[name] = sorted(str(worker) for worker in client.smembers(_consumers_key(name)))
+        if started[name]:
+            current_app.control.add_consumer(name, destination=started[name], reply=True, timeout=CONTROL_REPLY_TIMEOUT_SECONDS)
+            # Forgotten only once told: a broadcast that failed is sent again by the next resume.
+            client.srem(_consumers_key(name), *started[name])
+    return started
+
+
+def queues_held() -> set[str]:
+    """The queues no worker may take from: the paused ones, and every queue while the kill
+    switch is engaged."""
+    return set(celery_queue_names()) if kill_switch_get().engaged else queues_paused()
 
 
 def queue_pause(*, name: str, actor: str) -> QueueControl:
@@ -183,12 +222,8 @@ def queue_pause(*, name: str, actor: str) -> QueueControl:
     off it until `queue_resume`. Raises UnknownQueue."""
     if name not in celery_queue_names():
         raise UnknownQueue(name)
-    client = get_redis()
-    changed = bool(client.sadd(_paused_key(), name))
-    workers = _active_consumers(name)
-    if workers:
-        client.sadd(_consumers_key(name), *workers)
-        current_app.control.cancel_consumer(name, destination=workers, reply=True, timeout=CONTROL_REPLY_TIMEOUT_SECONDS)
+    changed = bool(get_redis().sadd(_paused_key(), name))
+    workers = _queues_stop([name])[name]
     audit_record(
         actor=actor, action="queue.pause", target_type="queue", target_id=name, target_repr=name, details={"workers": workers}
     )
@@ -197,28 +232,30 @@ def queue_pause(*, name: str, actor: str) -> QueueControl:
 
 
 def queue_resume(*, name: str, actor: str) -> QueueControl:
-    """Workers that consumed `name` when it was paused (or started while it was) take it up again.
+    """Workers that consumed `name` when it was paused (or started while it was) take it up again,
+    unless the kill switch holds every queue: then they do when it is released.
     Raises UnknownQueue."""
     if name not in celery_queue_names():
         raise UnknownQueue(name)
-    client = get_redis()
-    changed = bool(client.srem(_paused_key(), name))
-    workers = sorted(str(worker) for worker in client.smembers(_consumers_key(name)))
-    client.delete(_consumers_key(name))
-    if workers:
-        current_app.control.add_consumer(name, destination=workers, reply=True, timeout=CONTROL_REPLY_TIMEOUT_SECONDS)
+    changed = bool(get_redis().srem(_paused_key(), name))
+    held = kill_switch_get().engaged
+    workers = [] if held else _queues_start([name])[name]
     audit_record(
-        actor=actor, action="queue.resume", target_type="queue", target_id=name, target_repr=name, details={"workers": workers}
+        actor=actor,
+        action="queue.resume",
+        target_type="queue",
+        target_id=name,
+        target_repr=name,
+        details={"workers": workers, **({"kill_switch": "engaged"} if held else {})},
     )
-    logger.warning("queue resumed", extra={"queue": name, "workers": workers, "actor": actor})
-    return QueueControl(name=name, paused=False, changed=changed, workers=workers)
+    logger.warning("queue resumed", extra={"queue": name, "workers": workers, "actor": actor, "kill_switch": held})
+    return QueueControl(name=name, paused=held, changed=changed, workers=workers)
 
 
 def worker_apply_paused_queues(consumer: Any) -> list[str]:
-    """At worker start: stop consuming the paused queues this worker was told to consume, and
-    note it, so a resume gives them back to it."""
-    paused = queues_paused()
-    mine = [name for name in paused if name in consumer.app.amqp.queues.consume_from]
+    """At worker start: stop consuming the held queues (paused, or all under the kill switch)
+    this worker was told to consume, and note it, so a resume gives them back to it."""
+    mine = [name for name in queues_held() if name in consumer.app.amqp.queues.consume_from]
     client = get_redis()
     for name in mine:
         consumer.cancel_task_queue(name)
@@ -226,3 +263,178 @@ def worker_apply_paused_queues(consumer: Any) -> list[str]:
     if mine:
         logger.warning("queues paused at worker start", extra={"queues": mine, "worker": consumer.hostname})
     return mine
+
+
+# --- the kill switch: all work paused -------------------------------------------------------
+#
+# One row (KillSwitch). Throwing it stops every queue's intake the way a queue pause does
+# (`_queues_stop`; workers starting meanwhile read `queues_held`) and beat sends nothing
+# (jobs.beat). The automatic resume is beat's own tick (jobs.beat.HeartbeatScheduler), not a
+# task: a task would need the dispatch and the intake the switch itself stops.
+# docs/runbooks/kill-switch.md.
+
+REASON_MAX_LENGTH = 500
+
+
+class KillSwitchInvalid(Exception):
+    """The input a throw was refused for: {field: [messages]} (the API answers 400 with them)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class KillSwitchControl:
+    switch: KillSwitch
+    changed: bool
+    workers: list[str]
+
+
+def kill_switch_get() -> KillSwitch:
+    """The switch as it stands (an unsaved, disengaged row before the first throw)."""
+    return KillSwitch.objects.filter(pk=KillSwitch.SINGLETON).first() or KillSwitch(pk=KillSwitch.SINGLETON)
+
+
+def kill_switch_state(switch: KillSwitch | None = None) -> dict[str, Any]:
+    """{engaged, reason, by, since, resume_at}: the API's, health's and the admin's one shape."""
+    switch = switch or kill_switch_get()
+    if not switch.engaged:
+        return {"engaged": False, "reason": "", "by": "", "since": None, "resume_at": None}
+    return {
+        "engaged": True,
+        "reason": switch.reason,
+        "by": switch.engaged_by,
+        "since": switch.engaged_at,
+        "resume_at": switch.resume_at,
+    }
+
+
+def kill_switch_input_errors(*, reason: str, resume_at: datetime | None, now: datetime | None = None) -> dict[str, list[str]]:
+    """Why a throw with this input is refused ({} when it is not): every door checks with this."""
+    errors: dict[str, list[str]] = {}
+    if not (reason or "").strip():
+        errors["reason"] = ["Say why all work stops: a reason is required."]
+    elif len(reason.strip()) > REASON_MAX_LENGTH:
+        errors["reason"] = [f"At most {REASON_MAX_LENGTH} characters."]
+    if resume_at is not None:
+        if timezone.is_naive(resume_at):
+            errors["resume_at"] = ["Give a time zone (e.g. 2026-12-07T16:00:00Z)."]
+        elif resume_at <= (now or timezone.now()):
+            errors["resume_at"] = ["The resume time is in the past; give a later one, or none to resume by hand."]
+    return errors
+
+
+def kill_switch_refused(*, actor: str, action: str, why: str) -> None:
+    """A throw or resume by someone without the admin role: refused, and on the record."""
+    audit_record(
+        actor=actor,
+        action=action,
+        target_type="kill switch",
+        target_id=str(KillSwitch.SINGLETON),
+        target_repr="kill switch",
+        outcome=AuditEvent.Outcome.REFUSED,
+        details={"why": why},
+    )
+    logger.warning("kill switch change refused", extra={"actor": actor, "action": action, "why": why})
+
+
+def kill_switch_engage(*, reason: str, resume_at: datetime | None, actor: str) -> KillSwitchControl:
+    """Pause all work: no worker takes from any queue (messages stay queued; running tasks
+    finish), beat sends nothing, until `kill_switch_release` or `resume_at`. Throwing it again
+    while engaged changes the reason and resume time. Raises KillSwitchInvalid."""
+    now = timezone.now()
+    errors = kill_switch_input_errors(reason=reason, resume_at=resume_at, now=now)
+    if errors:
+        raise KillSwitchInvalid(errors)
+    with transaction.atomic():
+        switch, _ = KillSwitch.objects.select_for_update().get_or_create(pk=KillSwitch.SINGLETON)
+        was_engaged = switch.engaged
+        switch.engaged, switch.reason, switch.engaged_by, switch.resume_at = True, reason.strip(), actor, resume_at
+        if not was_engaged:
+            switch.engaged_at = now
+        switch.save()
+    workers: list[str] = []
+    broadcast_error = ""
+    try:
+        stopped = _queues_stop(celery_queue_names())
+        workers = sorted({worker for names in stopped.values() for worker in names})
+    except Exception as exc:
+        # Engaged all the same (workers starting now honour it); the caller learns the broadcast failed.
+        broadcast_error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        audit_record(
+            actor=actor,
+            action="kill_switch.engage",
+            target=switch,
+            target_repr="kill switch",
+            details={
+                "reason": switch.reason,
+                "resume_at": resume_at.isoformat() if resume_at else None,
+                "was_engaged": was_engaged,
+                "workers": workers,
+                **({"broadcast_error": broadcast_error} if broadcast_error else {}),
+            },
+        )
+    logger.warning("kill switch engaged", extra={"actor": actor, "reason": switch.reason, "workers": workers})
+    return KillSwitchControl(switch=switch, changed=not was_engaged, workers=workers)
+
+
+def kill_switch_release(*, actor: str) -> KillSwitchControl:
+    """Resume all work: the workers stopped by the switch (or started under it) take their
+    queues again, except queues paused on their own; beat sends again. Audited even when the
+    switch was off (`changed` False)."""
+    control = _kill_switch_release(actor=actor, due_by=None)
+    assert control is not None
+    return control
+
+
+def kill_switch_resume_due(*, now: datetime | None = None) -> bool:
+    """Release the switch if its resume time has come; True if this call did. Beat's tick
+    calls it (jobs.beat), so it needs neither beat's dispatch nor a worker."""
+    return _kill_switch_release(actor="schedule", due_by=now or timezone.now()) is not None
+
+
+def _kill_switch_release(*, actor: str, due_by: datetime | None) -> KillSwitchControl | None:
+    """With `due_by`, only a switch whose `resume_at` has come by then is released (None when
+    none was). One caller wins a race: the release is a conditional UPDATE, and only the
+    winner broadcasts."""
+    now = timezone.now()
+    engaged = KillSwitch.objects.filter(pk=KillSwitch.SINGLETON, engaged=True)
+    if due_by is not None:
+        engaged = engaged.filter(resume_at__lte=due_by)
+    changed = bool(engaged.update(engaged=False, released_by=actor, released_at=now))
+    if not changed and due_by is not None:
+        # Beat asks on every tick: nothing due is one UPDATE that matched no row.
+        return None
+    switch = kill_switch_get()
+    workers: list[str] = []
+    broadcast_error = ""
+    try:
+        # By hand, even when it was off: a resume whose broadcast failed is put right by another.
+        if changed or due_by is None:
+            paused = queues_paused()
+            started = _queues_start([name for name in celery_queue_names() if name not in paused])
+            workers = sorted({worker for names in started.values() for worker in names})
+    except Exception as exc:
+        # Released all the same: a worker restarted now takes its queues; the caller learns it failed.
+        broadcast_error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        audit_record(
+            actor=actor,
+            action="kill_switch.resume",
+            target=switch,
+            target_repr="kill switch",
+            details={
+                "automatic": due_by is not None,
+                "was_engaged": changed,
+                "reason": switch.reason,
+                "engaged_by": switch.engaged_by,
+                "workers": workers,
+                **({"broadcast_error": broadcast_error} if broadcast_error else {}),
+            },
+        )
+    logger.warning("kill switch released", extra={"actor": actor, "automatic": due_by is not None, "workers": workers})
+    return KillSwitchControl(switch=switch, changed=changed, workers=workers)

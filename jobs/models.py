@@ -79,3 +79,28 @@ class JobPing(models.Model):
 
     def __str__(self) -> str:
         return f"ping for {self.job_name}"
+
+
+class KillSwitch(models.Model):
+    """The one global pause of all work (jobs.control): while engaged no worker takes anything
+    from any queue and beat sends nothing; it resumes on an admin's word or at `resume_at`.
+    One row (pk 1), written only through jobs.control; its history is the audit trail."""
+
+    SINGLETON = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON, editable=False)
+    engaged = models.BooleanField(default=False)
+    reason = models.TextField(blank=True, default="")
+    engaged_by = models.CharField(max_length=150, blank=True, default="")
+    engaged_at = models.DateTimeField(null=True, blank=True)
+    resume_at = models.DateTimeField(null=True, blank=True, help_text="Resumed by beat at this time (UTC) if set.")
+    released_by = models.CharField(max_length=150, blank=True, default="")
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "kill switch"
+        verbose_name_plural = "kill switch"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="jobs_killswitch_singleton")]
+
+    def __str__(self) -> str:
+        return f"kill switch ({'engaged' if self.engaged else 'off'})"

@@ -191,13 +191,13 @@ def _drift(now: Any) -> dict[str, Any]:
 
 def _queues() -> dict[str, Any]:
     """Queue depth and beat from Redis and the DB only: no worker broadcast on a page load."""
-    from jobs.control import queues_paused
+    from jobs.control import kill_switch_state, queues_held
     from jobs.queues import declared_queues, queue_lengths
     from metrics.queues import scheduler_status
 
-    report: dict[str, Any] = {"sizes": [], "scheduler": None, "error": "", "paused": []}
+    report: dict[str, Any] = {"sizes": [], "scheduler": None, "error": "", "paused": [], "kill_switch": kill_switch_state()}
     try:
-        report["paused"] = sorted(queues_paused())
+        report["paused"] = sorted(queues_held())
         report["sizes"] = sorted(queue_lengths(declared_queues()).items())
         report["scheduler"] = scheduler_status()
     except Exception as exc:
@@ -240,6 +240,7 @@ def home_strip(request: HttpRequest) -> list[dict[str, Any]]:
     opened = dict(Alert.objects.opened().values_list("severity").annotate(n=Count("pk")).values_list("severity", "n"))
     attention = SpotifyAccount.objects.filter(is_active=True).exclude(health=SpotifyAccount.Health.OK).count()
     queues = _queues()
+    kill_switch = queues["kill_switch"]
     waiting = sum(size for _, size in queues["sizes"])
     late = _late_jobs(now)
     letters = DeadLetter.objects.filter(status=DeadLetter.Status.PENDING).count()
@@ -285,6 +286,14 @@ def home_strip(request: HttpRequest) -> list[dict[str, Any]]:
             "bad": False,
             "link": reverse("ops-queues"),
             "note": ("paused: " + ", ".join(queues["paused"])) if queues["paused"] else "",
+        },
+        {
+            "key": "kill_switch",
+            "label": "kill switch",
+            "count": "ON" if kill_switch["engaged"] else "off",
+            "bad": kill_switch["engaged"],
+            "link": _admin_url("jobs_killswitch_changelist"),
+            "note": f"{kill_switch['reason']} ({kill_switch['by']})" if kill_switch["engaged"] else "",
         },
         {
             "key": "dead_letters",

@@ -2,8 +2,8 @@
 
 Anonymous callers learn only `{"status": "ok" | "degraded"}`. Staff (session or token) and
 callers whose IP is in HEALTH_ALLOWLIST also get the component checks, the workers alive
-(hostname, queues, heartbeat age), ingestion telemetry (circuits, last errors) and late
-jobs. The component checks are django-health-check checks, listed explicitly (its 4.x
+(hostname, queues, heartbeat age), ingestion telemetry (circuits, last errors), late
+jobs and the kill switch (engaged: `degraded`). The component checks are django-health-check checks, listed explicitly (its 4.x
 default list probes mail and DNS, which this console does not depend on), run in the
 request's thread on the process's pooled connections. HTTP 503 is kept for "this instance cannot serve" (database or Redis
 down); a missing worker, beat or an open circuit is `degraded` with 200 so that a load
@@ -40,6 +40,7 @@ from core.authentication import TokenOrBearerAuthentication
 from core.client_ip import ip_allowlisted
 from core.redis import get_redis
 from jobs.beat import beat_status
+from jobs.control import kill_switch_state
 from jobs.heartbeat import WorkerPulse, workers_alive
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,12 @@ def alerts_report() -> dict[str, Any]:
     return {"open": {severity: n for severity, n in counts.order_by()}, "failing_channels": channels_failing()}
 
 
+def kill_switch_json() -> dict[str, Any]:
+    """The kill switch (jobs.control): while engaged no work runs, so health is `degraded`."""
+    state = kill_switch_state()
+    return {name: value.isoformat() if hasattr(value, "isoformat") else value for name, value in state.items()}
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -300,6 +307,7 @@ def health_report() -> tuple[dict[str, Any], int]:
         payload["ingestion"] = {"issues": [], "sources": {}, "telemetry": "unavailable"}
         payload["jobs"] = {"late": []}
         payload["alerts"] = {"open": {}, "failing_channels": []}
+        payload["kill_switch"] = {"engaged": None, "error": "unavailable"}
     else:
         try:
             payload["ingestion"] = ingestion_report()
@@ -318,6 +326,13 @@ def health_report() -> tuple[dict[str, Any], int]:
         except Exception as exc:
             logger.exception("alerts report failed")
             payload["alerts"] = {"open": {}, "failing_channels": [], "error": type(exc).__name__}
+        try:
+            payload["kill_switch"] = kill_switch_json()
+        except Exception as exc:
+            logger.exception("kill switch state failed")
+            payload["kill_switch"] = {"engaged": None, "error": type(exc).__name__}
+        if payload["kill_switch"]["engaged"]:
+            problems.append("kill_switch")
         if payload["alerts"]["failing_channels"]:
             problems.append("alert_channels")
         if payload["ingestion"]["issues"]:

@@ -16,6 +16,7 @@ from typing import Any
 import redis
 from celery import current_app
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -26,7 +27,7 @@ from rest_framework.views import APIView
 
 from core.permissions import StaffGroupPermission
 from jobs.beat import beat_status
-from jobs.control import queues_paused
+from jobs.control import kill_switch_get, queues_held
 from jobs.queues import declared_queues, queue_lengths, queue_of_task
 
 logger = logging.getLogger(__name__)
@@ -190,9 +191,15 @@ def queues_report() -> dict[str, Any]:
         warnings.append("job_history_unavailable")
 
     try:
-        paused = queues_paused()
-    except redis.RedisError:
+        # Paused on their own or all of them under the kill switch: no worker takes from them.
+        paused = queues_held()
+    except (redis.RedisError, DatabaseError):
         paused = set()
+    try:
+        if kill_switch_get().engaged:
+            warnings.append("kill_switch_engaged")
+    except DatabaseError:
+        warnings.append("kill_switch_unknown")
     queues = []
     for name in queue_names:
         counts = per_queue.get(name, Counter())

@@ -16,6 +16,7 @@ from core.permissions import user_can_operate
 from jobs.control import (
     UnknownQueue,
     celery_queue_names,
+    kill_switch_state,
     queue_pause,
     queue_resume,
     queues_paused,
@@ -45,6 +46,7 @@ def queues_admin_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> Ht
         "title": "Queues: pause and resume",
         "queues": [{"name": name, "paused": name in paused} for name in celery_queue_names()],
         "can_operate": user_can_operate(request.user),
+        "kill_switch": kill_switch_state(),
     }
     return TemplateResponse(request, "admin/metrics/queues.html", context)
 

@@ -4,7 +4,8 @@
 database (hence `transactional_db`: the worker only sees committed rows) and the same
 Redis / key prefix / broker prefix as the test process, waits until it answers a ping, and
 stops it (warm shutdown, then kill) after the test. `start_celery_worker(...)` starts one
-with other options (pool, queues, extra task modules). Registered from tests/conftest.py.
+with other options (pool, queues, extra task modules); `start_celery_beat()` starts beat the
+same way. Registered from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -90,20 +91,7 @@ def _start(
 ) -> CeleryWorkerProcess:
     queues = queues or [settings.CELERY_TASK_DEFAULT_QUEUE]
     hostname = f"opstest-{uuid.uuid4().hex[:8]}@localhost"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for_tests(),
-        "REDIS_URL": settings.REDIS_URL,
-        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
-        "CELERY_BROKER_KEY_PREFIX": str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")),
-        # The worker must talk to whatever Spotify this test points at (the emulator).
-        "SPOTIFY_API_URL": settings.SPOTIFY_API_URL,
-        "SPOTIFY_ACCOUNTS_URL": settings.SPOTIFY_ACCOUNTS_URL,
-        # Keep the worker's own DB connections short: the test DB is flushed after each test.
-        "CONN_MAX_AGE": "0",
-        "PYTHONUNBUFFERED": "1",
-        **(extra_env or {}),
-    }
+    env = _process_env(extra_env)
     command = [
         sys.executable, "-m", "celery", "-A", "opsconsole", "worker",
         "--hostname", hostname, f"--pool={pool}", f"--concurrency={concurrency}",
@@ -123,6 +111,24 @@ def _start(
         worker.stop()
         raise
     return worker
+
+
+def _process_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """A worker's or beat's environment: this test's database, Redis, prefixes and Spotify."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url_for_tests(),
+        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+        "CELERY_BROKER_KEY_PREFIX": str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")),
+        # The worker must talk to whatever Spotify this test points at (the emulator).
+        "SPOTIFY_API_URL": settings.SPOTIFY_API_URL,
+        "SPOTIFY_ACCOUNTS_URL": settings.SPOTIFY_ACCOUNTS_URL,
+        # Keep the worker's own DB connections short: the test DB is flushed after each test.
+        "CONN_MAX_AGE": "0",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
 
 
 @pytest.fixture
@@ -145,3 +151,31 @@ def start_celery_worker(transactional_db: None) -> Iterator[Callable[..., Celery
 def celery_worker_process(start_celery_worker: Callable[..., CeleryWorkerProcess]) -> CeleryWorkerProcess:
     """One worker (threads pool, 2 threads) consuming the default queue."""
     return start_celery_worker()
+
+
+@pytest.fixture
+def start_celery_beat(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., CeleryWorkerProcess]]:
+    """Factory: start_celery_beat() starts `celery beat` with the project's scheduler (the
+    database schedule, jobs.beat) and waits for its first heartbeat; stopped after the test."""
+    started: list[CeleryWorkerProcess] = []
+
+    def start(extra_env: dict[str, str] | None = None) -> CeleryWorkerProcess:
+        from jobs.beat import beat_status
+
+        log_path = tmp_path / f"beat-{len(started)}.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "opsconsole", "beat", "--loglevel=INFO",
+            "--schedule", str(tmp_path / "beat-schedule"), "--pidfile", str(tmp_path / f"beat-{len(started)}.pid"),
+        ]
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                command, cwd=BASE_DIR, env=_process_env(extra_env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        beat = CeleryWorkerProcess(hostname="beat", process=process, log_path=log_path)
+        started.append(beat)
+        beat.wait_until(lambda: beat_status()["source"] == "heartbeat", timeout=STARTUP_TIMEOUT_SECONDS, interval=0.5)
+        return beat
+
+    yield start
+    for beat in started:
+        beat.stop()
