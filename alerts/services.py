@@ -30,6 +30,7 @@ from alerts.models import (
 )
 from audit.services import audit_record
 from core.locks import LockBusy, redis_lock
+from jobs.control import kill_switch_get
 from jobs.models import JobRun
 from jobs.services import job_enqueue_many
 
@@ -142,6 +143,20 @@ def _silence_for(silences: list[AlertSilence], alert: Alert) -> AlertSilence | N
     return next((silence for silence in silences if silence.matches(alert)), None)
 
 
+# What the kill switch does on purpose (no run starts, queues fill, ingest waits) is no news to
+# the on-call who threw it: while it is engaged these rules' alerts open and resolve in their
+# timelines but notify no one (Alertmanager's inhibition). Still open after the resume, they notify.
+HELD_BY_KILL_SWITCH = frozenset({"JobLate", "QueueBacklog", "ScraperStalled"})
+
+
+def _kill_switch_hold(rule: AlertRule) -> str:
+    """Why this rule's notifications are held now ("" when they are not)."""
+    if rule.name not in HELD_BY_KILL_SWITCH:
+        return ""
+    switch = kill_switch_get()
+    return f"held while the kill switch is engaged ({switch.reason})" if switch.engaged else ""
+
+
 def silences_active_for_rule(*, rule: AlertRule, now: datetime) -> list[AlertSilence]:
     return list(AlertSilence.objects.active(now).filter(Q(rule=rule) | Q(rule__isnull=True)).order_by("pk"))
 
@@ -163,14 +178,15 @@ def alerts_notify(
     if not alerts:
         return []
     silences = silences_active_for_rule(rule=rule, now=now)
+    held = _kill_switch_hold(rule)
     loud: list[Alert] = []
     events: list[AlertEvent] = []
     for alert in alerts:
         silence = _silence_for(silences, alert)
-        if silence is None:
+        if silence is None and not held:
             loud.append(alert)
         elif note_silenced:
-            note = f"{kind}: silenced by #{silence.pk} ({silence.reason})"
+            note = f"{kind}: silenced by #{silence.pk} ({silence.reason})" if silence else f"{kind}: {held}"
             events.append(AlertEvent(alert=alert, at=now, kind=AlertEvent.Kind.SILENCED, actor=actor, note=note))
     channels = rule.channels.filter(enabled=True).order_by("name")
     if channel_kinds:

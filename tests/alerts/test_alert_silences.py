@@ -5,6 +5,7 @@ sense and audits the ones it makes."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -316,3 +317,30 @@ def test_the_dashboard_shows_active_silences_and_scheduled_maintenance_windows(s
     assert "beat host reboot" in panel and "database upgrade" in panel and "expired one" not in panel
     assert panel.index("Active") < panel.index("Scheduled")
     assert "every rule" in panel
+
+
+def test_while_the_kill_switch_is_engaged_the_backlog_it_causes_pages_nobody(
+    smtp_inbox: SmtpInbox, email_channel: NotificationChannel, django_capture_on_commit_callbacks: Any
+) -> None:
+    from jobs.control import kill_switch_engage, kill_switch_release
+    from jobs.models import JobRun
+    from jobs.services import job_enqueue
+
+    backlog = rule_only("QueueBacklog", channels=[email_channel], params={"threshold": 0, "queue": ""})
+    kill_switch_engage(reason="Spotify incident", resume_at=None, actor="cli:olive")
+    with django_capture_on_commit_callbacks(execute=True):
+        job_enqueue("metrics_snapshot", trigger=JobRun.Trigger.API)
+    assert alerts_evaluate()["opened"] == 1
+    alert = Alert.objects.get(rule=backlog)
+    assert list(alert.events.values_list("kind", "note")) == [
+        ("opened", alert.summary),
+        ("silenced", "opened: held while the kill switch is engaged (Spotify incident)"),
+    ]
+    deliver_pending()
+    assert smtp_inbox.messages == []
+
+    # Resumed with the backlog still there: now it is news.
+    kill_switch_release(actor="cli:olive")
+    alerts_evaluate()
+    deliver_pending()
+    assert smtp_inbox.subjects() == [f"[WARNING] QueueBacklog: {alert.subject} (opened)"]
