@@ -1,4 +1,4 @@
-"""Admin helpers for big tables: estimated counts, and no encrypted column loaded for a list."""
+"""Admin helpers: estimated counts and no encrypted column loaded for big tables; a bulk action's dry-run confirmation."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from core.crypto import EncryptedTextField
 
@@ -84,3 +87,30 @@ def _joined_models(
             found.append((f"{prefix}{name}__", related))
             found.extend(_joined_models(related, nested, max_depth=max_depth, prefix=f"{prefix}{name}__", depth=depth + 1))
     return found
+
+
+def dry_run_confirmation(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    preview: Mapping[str, Any],
+    title: str,
+    lead: str,
+    what: str,
+    submit_label: str,
+) -> TemplateResponse:
+    """The page a bulk action answers first: its dry run (spotify.previews.CallPlan's figures)
+    and a form that posts the same selection back with `post=yes`, which runs it."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "preview": preview,
+        "lead": lead,
+        "what": what,
+        "submit_label": submit_label,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+    }
+    return TemplateResponse(request, "admin/dry_run_confirmation.html", context)

@@ -38,3 +38,35 @@ class NoBody(RefuseUnknownFields, serializers.Serializer):  # type: ignore[type-
 def refuse_body(request: Request) -> None:
     """First thing in a write endpoint that takes no body, before it looks anything up."""
     NoBody(data=request.data).is_valid(raise_exception=True)
+
+
+def dry_run_field(*, default: bool = False) -> serializers.BooleanField:
+    """`dry_run` means the same on every bulk endpoint that takes it: do nothing, answer 200 with
+    the preview (spotify.previews.CallPlan's shape)."""
+    return serializers.BooleanField(
+        default=default,
+        help_text="Do nothing: answer 200 with what would be touched (count, sample, skipped), the Spotify calls "
+        "per app (calls_min, calls_max) and their time at each app's burst and rate (eta_seconds).",
+    )
+
+
+class PreviewAppSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    app = serializers.CharField(help_text="The app's rate-limit bucket (its id).")
+    count = serializers.IntegerField(help_text="Items touched on its behalf.")
+    calls_min = serializers.IntegerField()
+    calls_max = serializers.IntegerField()
+    eta_seconds = serializers.FloatField(help_text="calls_max at the app's (and each account's) burst and rate.")
+
+
+class PreviewSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A dry run's answer (spotify.previews.CallPlan.as_dict); endpoints add their own keys."""
+
+    dry_run = serializers.BooleanField()
+    count = serializers.IntegerField(help_text="What the run would touch.")
+    sample = serializers.ListField(child=serializers.CharField(), help_text="The first ten of them.")
+    skipped = serializers.DictField(child=serializers.IntegerField(), help_text="Reason: how many it would skip.")
+    calls_min = serializers.IntegerField()
+    calls_max = serializers.IntegerField()
+    eta_seconds = serializers.FloatField()
+    apps = PreviewAppSerializer(many=True)
+    notes = serializers.ListField(child=serializers.CharField())

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from core.actors import request_actor
-from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin
+from core.admin_utils import EstimatedCountPaginator, FastChangelistMixin, dry_run_confirmation
 from core.permissions import user_can_operate
 from core.stepup import destructive
 from ingest import services
@@ -401,9 +401,20 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
             )
         return HttpResponseRedirect(reverse("admin:ingest_deadletter_changelist"))
 
-    @admin.action(description="Replay selected dead letters", permissions=["operate"])
-    def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+    @admin.action(description="Replay selected dead letters…", permissions=["operate"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> TemplateResponse | None:
         ids = list(queryset.values_list("pk", flat=True))
+        if request.POST.get("post") != "yes":
+            # The confirmation is the dry run: the letters it takes, and the Spotify calls of the work it puts back.
+            return dry_run_confirmation(
+                self,
+                request,
+                preview=services.dead_letters_replay_preview(batch_size=len(ids), ids=ids),
+                title="Replay dead letters?",
+                lead="Replay: each letter's work goes back to its queue, and the jobs that do it are queued.",
+                what="dead letters",
+                submit_label="Yes, replay them",
+            )
         result = services.dead_letters_replay(batch_size=len(ids), ids=ids, actor=request_actor(request, door="admin"))
         replayed = result["replayed_count"]
         self.message_user(
@@ -418,6 +429,7 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
             self.message_user(
                 request, f"Dead letter {error['id'] or ''} ({error['operation']}): {error['error']}", messages.ERROR
             )
+        return None
 
     @admin.action(description="Purge selected dead letters…", permissions=["operate"])
     @destructive

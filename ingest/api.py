@@ -6,7 +6,7 @@ from collections import Counter
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from core.actors import request_actor
 from core.pagination import FirstRowsPagination
 from core.rows import JsonRowsListMixin
-from core.serializers import refuse_body
+from core.serializers import PreviewSerializer, refuse_body
 from core.stepup import DestructiveEndpoint
 from ingest import selectors, services
 from ingest.filters import DeadLetterFilter, TrackFilter
@@ -115,10 +115,23 @@ class DeadLetterMessagesView(JsonRowsListMixin, ListAPIView):
 
 
 class DeadLetterReplayBatchView(APIView):
-    @extend_schema(request=ReplayRequestSerializer, responses=ReplayResponseSerializer, tags=["dead letters"])
+    @extend_schema(
+        request=ReplayRequestSerializer,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ReplayOrPreview",
+                serializers=[ReplayResponseSerializer, PreviewSerializer],
+                resource_type_field_name=None,
+            )
+        },
+        tags=["dead letters"],
+    )
     def post(self, request: Request) -> Response:
         serializer = ReplayRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if serializer.validated_data["dry_run"]:
+            preview = services.dead_letters_replay_preview(batch_size=serializer.validated_data["batch_size"])
+            return Response({"dry_run": True, **preview})
         result = services.dead_letters_replay(
             batch_size=serializer.validated_data["batch_size"], actor=request_actor(request, door="api")
         )

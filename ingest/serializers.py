@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from core.serializers import RefuseUnknownFields
+from core.serializers import RefuseUnknownFields, dry_run_field
 from ingest.models import DeadLetter, Track
 
 
@@ -111,6 +111,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
 
 class ReplayRequestSerializer(RefuseUnknownFields, serializers.Serializer):
     batch_size = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    dry_run = dry_run_field()
 
 
 class ReplayErrorSerializer(serializers.Serializer):

@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from accounts.admin import SpotifyAccountAdmin
 from accounts.models import SpotifyAccount
 from core.actors import request_actor
-from core.admin_utils import FastChangelistMixin
+from core.admin_utils import FastChangelistMixin, dry_run_confirmation
 from core.locks import LockBusy
 from core.stepup import destructive
 from ingest.parsing import looks_like_spotify_id
@@ -204,15 +204,15 @@ class PlaylistAdmin(FastChangelistMixin, admin.ModelAdmin):
         playlists = list(queryset.filter(status=Playlist.Status.ACTIVE).select_related("account", "policy", "current_snapshot"))
         if request.POST.get("post") != "yes":
             # The confirmation is the dry run: what would be touched, its Spotify calls and their time.
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Reshuffle playlists?",
-                "opts": self.model._meta,
-                "preview": services.reshuffle_preview(playlists=playlists),
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            }
-            return TemplateResponse(request, "admin/playlists/playlist/reshuffle_confirmation.html", context)
+            return dry_run_confirmation(
+                self,
+                request,
+                preview=services.reshuffle_preview(playlists=playlists),
+                title="Reshuffle playlists?",
+                lead="Reshuffle: a new selection for each playlist, written to Spotify.",
+                what="playlists",
+                submit_label="Yes, reshuffle them",
+            )
         with transaction.atomic():
             result = services.playlists_queue_reshuffle(
                 playlists=playlists, actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN

@@ -8,7 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
@@ -19,7 +18,7 @@ from accounts.models import SpotifyAccount
 from core.actors import request_actor
 from core.locks import LockBusy
 from core.rows import JsonRowsListMixin
-from core.serializers import RefuseUnknownFields
+from core.serializers import PreviewSerializer, RefuseUnknownFields, dry_run_field
 from jobs.models import JobRun
 from playlists import selectors, services
 from playlists.filters import PlaylistFilter, PlaylistHistoryFilter
@@ -128,6 +127,7 @@ class PlaylistHistoryView(generics.ListAPIView):
 class CreateInputSerializer(RefuseUnknownFields, serializers.Serializer):
     account_id = serializers.UUIDField()
     count = serializers.IntegerField(min_value=1, max_value=settings.PLAYLISTS_PER_ACCOUNT_MAX)
+    dry_run = dry_run_field()
 
     def validate_account_id(self, value: Any) -> SpotifyAccount:
         account = SpotifyAccount.objects.filter(pk=value).first()
@@ -144,10 +144,15 @@ class CreateOutputSerializer(serializers.Serializer):
 class PlaylistCreateView(APIView):
     """Create playlists (docs/runbooks/create-reshuffle-scale-playlists.md): rows now, Spotify through queued syncs."""
 
-    @extend_schema(request=CreateInputSerializer, responses={201: CreateOutputSerializer}, tags=["playlists"])
+    @extend_schema(
+        request=CreateInputSerializer, responses={201: CreateOutputSerializer, 200: PreviewSerializer}, tags=["playlists"]
+    )
     def post(self, request: Request) -> Response:
         data = CreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data["dry_run"]:
+            preview = services.create_preview(account=data.validated_data["account_id"], count=data.validated_data["count"])
+            return Response({"dry_run": True, **preview})
         playlists = services.playlists_create(
             account=data.validated_data["account_id"],
             count=data.validated_data["count"],
@@ -185,9 +190,7 @@ class ReshuffleBulkInputSerializer(RefuseUnknownFields, serializers.Serializer):
     mode = serializers.ChoiceField(choices=["account", "all", "due", "playlists"])
     account_id = serializers.UUIDField(required=False)
     ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10000)
-    dry_run = serializers.BooleanField(
-        default=False, help_text="Queue nothing: answer 200 with what would be touched, its Spotify calls per app and their time."
-    )
+    dry_run = dry_run_field()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         mode = attrs["mode"]
@@ -221,7 +224,7 @@ class PlaylistReshuffleBulkView(APIView):
     """Queue one reshuffle task per playlist (never reshuffled inside the request)."""
 
     @extend_schema(
-        request=ReshuffleBulkInputSerializer, responses={202: QueuedSerializer, 200: OpenApiTypes.OBJECT}, tags=["playlists"]
+        request=ReshuffleBulkInputSerializer, responses={202: QueuedSerializer, 200: PreviewSerializer}, tags=["playlists"]
     )
     def post(self, request: Request) -> Response:
         data = ReshuffleBulkInputSerializer(data=request.data)
@@ -250,7 +253,7 @@ class ScaleBusy(exceptions.APIException):
 
 
 class ScaleInputSerializer(RefuseUnknownFields, serializers.Serializer):
-    dry_run = serializers.BooleanField(default=True)
+    dry_run = dry_run_field(default=True)  # the plan unless asked to queue the run
 
 
 class PlaylistScaleView(APIView):

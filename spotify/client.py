@@ -400,20 +400,19 @@ class SpotifyClient:
         (the owner's "delete"; it replaces the deprecated DELETE /playlists/{id}/followers,
         which Development Mode apps are refused). Returns the calls made."""
         uris = [f"spotify:playlist:{playlist_id}" for playlist_id in playlist_ids]
-        calls = 0
-        for start in range(0, len(uris), MAX_LIBRARY_URIS):
-            chunk = ",".join(uris[start : start + MAX_LIBRARY_URIS])
+        spans = library_chunks(len(uris))
+        for start, end in spans:
+            chunk = ",".join(uris[start:end])
             self._call("library_remove", partial(_library_call, method="_delete", path="me/library", uris=chunk))
-            calls += 1
-        return calls
+        return len(spans)
 
     def library_contains_playlists(self, playlist_ids: list[str]) -> list[bool]:
         """Check User's Saved Items: GET /v1/me/library/contains?uris=... by 40; for a
         playlist, whether the user still follows it (its owner "deleted" it when not)."""
         uris = [f"spotify:playlist:{playlist_id}" for playlist_id in playlist_ids]
         answer: list[bool] = []
-        for start in range(0, len(uris), MAX_LIBRARY_URIS):
-            chunk = ",".join(uris[start : start + MAX_LIBRARY_URIS])
+        for start, end in library_chunks(len(uris)):
+            chunk = ",".join(uris[start:end])
             found = self._call("library_contains", partial(_library_call, method="_get", path="me/library/contains", uris=chunk))
             answer.extend(bool(value) for value in found)
         return answer
@@ -426,6 +425,12 @@ def items_write_chunks(count: int) -> list[tuple[int, int]]:
         (start, min(start + MAX_PLAYLIST_ITEMS_WRITE, count))
         for start in range(MAX_PLAYLIST_ITEMS_WRITE, count, MAX_PLAYLIST_ITEMS_WRITE)
     ]
+
+
+def library_chunks(count: int) -> list[tuple[int, int]]:
+    """The (start, end) of each library call (remove or contains) on `count` playlists: by
+    MAX_LIBRARY_URIS. What the client sends and what a preview counts."""
+    return [(start, min(start + MAX_LIBRARY_URIS, count)) for start in range(0, count, MAX_LIBRARY_URIS)]
 
 
 def _add_items(sp: spotipy.Spotify, *, playlist_id: str, uris: list[str]) -> Any:

@@ -16,6 +16,7 @@ from ingest.services.dead_letters import (
     dead_letters_purge,
     dead_letters_purge_before,
     dead_letters_replay,
+    dead_letters_replay_preview,
 )
 from ingest.services.sources import SubmitResult, SubmitStatus, album_sources_requeue, album_sources_submit
 
@@ -35,6 +36,7 @@ __all__ = [
     "dead_letters_purge",
     "dead_letters_purge_before",
     "dead_letters_replay",
+    "dead_letters_replay_preview",
     "error_type_of",
     "ingest_albums_from_sources",
 ]

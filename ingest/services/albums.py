@@ -24,6 +24,7 @@ from ingest.services.common import (
     OP_INGEST_ALBUM,
     app_health_record,
     catalog_app,
+    catalog_app_for_preview,
     catalog_client,
     chunks,
     error_type_of,
@@ -45,6 +46,7 @@ from spotify.errors import (
     SpotifyRateLimited,
     SpotifyServerError,
 )
+from spotify.previews import CallPlan
 from spotify.retry import error_wait_seconds
 
 if TYPE_CHECKING:
@@ -530,4 +532,55 @@ def _replay_ingest_album(letter: DeadLetter) -> Callable[[], None]:
     return lambda: queue_ingest(reason="dead letters replayed")
 
 
-dead_letter_replayer_register(OP_INGEST_ALBUM, _replay_ingest_album)
+def _album_fetch_calls(app: SpotifyApp, count: int) -> tuple[int, int]:
+    """(fewest, most) calls the ingest run makes to fetch `count` claimed albums, as its claim
+    batches and _fetch_chunk make them: ≤20 per several-albums call, or one Get Album each on an
+    app known to lack it. An app not known either way may be refused on its first try: that call,
+    then one Get Album each."""
+    batch_size = max(1, connector_setting("spotify.albums").batch_size)
+    claims = [len(claim) for claim in chunks(range(count), batch_size)]
+    several = sum(len(list(chunks(range(claim), SEVERAL_ALBUMS_MAX))) for claim in claims)
+    known = app.capability_now("several_albums")
+    if known is False:
+        return count, count
+    return several, several if known else 1 + count
+
+
+def _preview_ingest_album(letters: list[DeadLetter], plan: CallPlan) -> None:
+    """A replay puts each failed source back in the queue (_replay_ingest_album); the next ingest
+    run fetches it, with more track pages for an album over 50 tracks."""
+    app = catalog_app_for_preview()
+    app_key = str(app.pk)
+    source_ids: dict[int, int] = {}
+    for letter in letters:
+        try:
+            source_ids[letter.pk] = int(letter.payload["album_source_id"])
+        except (KeyError, TypeError, ValueError):
+            plan.skip("would fail: payload has no album_source_id")
+    sources = AlbumSource.objects.in_bulk(list(source_ids.values()))
+    again = []
+    for letter_pk, source_id in source_ids.items():
+        source = sources.get(source_id)
+        if source is None:
+            plan.skip("would fail: its album source no longer exists")
+            continue
+        plan.add(str(letter_pk), app_key=app_key, calls_min=0, calls_max=0)
+        if source.status == AlbumSource.Status.FAILED:
+            again.append(source.spotify_album_id)
+    if not again:
+        return
+    fewest, most = _album_fetch_calls(app, len(again))
+    known = dict(Album.objects.filter(spotify_id__in=again).values_list("spotify_id", "total_tracks"))
+    pages = sum(len(list(chunks(range(ALBUM_TRACKS_PAGE, total), ALBUM_TRACKS_PAGE))) for total in known.values())
+    plan.calls(app_key=app_key, calls_min=fewest + pages, calls_max=most + pages)
+    if unknown := len(set(again) - set(known)):
+        plan.notes.append(
+            f"{unknown} albums not in the catalog yet: one more call per {ALBUM_TRACKS_PAGE} tracks past the first "
+            f"{ALBUM_TRACKS_PAGE} of each, not counted (their size is known once fetched)."
+        )
+    if disabled := connectors_skip(INGEST_CONNECTORS, work="albums"):
+        plan.notes.append("Ingest is switched off (" + ", ".join(disabled["disabled_connectors"]) + "): the sources would wait.")
+    plan.notes.append("New tracks then get their audio features (fetch_audio_features, its own run).")
+
+
+dead_letter_replayer_register(OP_INGEST_ALBUM, _replay_ingest_album, preview=_preview_ingest_album)

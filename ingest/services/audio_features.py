@@ -22,7 +22,9 @@ from ingest.services.common import (
     OP_AUDIO_FEATURES,
     capability_learned,
     catalog_app,
+    catalog_app_for_preview,
     catalog_client,
+    chunks,
     error_type_of,
     features_denied_key,
     job_telemetry,
@@ -37,6 +39,7 @@ from spotify.errors import (
     SpotifyRateLimited,
     SpotifyServerError,
 )
+from spotify.previews import CallPlan
 
 if TYPE_CHECKING:
     from spotify.client import SpotifyClient
@@ -199,4 +202,23 @@ def _replay_audio_features(letter: DeadLetter) -> Callable[[], None]:
     return lambda: queue_audio_features(reason="dead letters replayed")
 
 
-dead_letter_replayer_register(OP_AUDIO_FEATURES, _replay_audio_features)
+def _preview_audio_features(letters: list[DeadLetter], plan: CallPlan) -> None:
+    """A replay queues one audio_features_fetch run, which asks for the letters' tracks still
+    without features in batches of the connector's size (≤100 ids a call)."""
+    app = catalog_app_for_preview()
+    app_key = str(app.pk)
+    track_ids: set[str] = set()
+    for letter in letters:
+        track_ids.update(str(sid) for sid in (letter.payload or {}).get("track_ids") or [])
+        plan.add(str(letter.pk), app_key=app_key, calls_min=0, calls_max=0)
+    missing = Track.objects.filter(spotify_id__in=track_ids, features_fetched_at__isnull=True).count()
+    if app.pk is not None and not _features_allowed(app):
+        plan.notes.append("Audio features are refused to this app (403): the run asks for none until the recheck.")
+        return
+    batch_size = max(1, min(connector_setting("spotify.audio_features").batch_size, AUDIO_FEATURES_MAX))
+    calls = len(list(chunks(range(missing), batch_size)))
+    plan.calls(app_key=app_key, calls_min=calls, calls_max=calls)
+    plan.notes.append("The run also asks for any other track still without features.")
+
+
+dead_letter_replayer_register(OP_AUDIO_FEATURES, _replay_audio_features, preview=_preview_audio_features)

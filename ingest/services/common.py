@@ -68,6 +68,14 @@ def catalog_app() -> SpotifyApp:
     return app_get_or_create_default()
 
 
+def catalog_app_for_preview() -> SpotifyApp:
+    """What catalog_app gives, without creating it (a dry run writes nothing)."""
+    from django.conf import settings
+
+    found = SpotifyApp.objects.filter(client_id=settings.SPOTIFY_CLIENT_ID).first()
+    return found or SpotifyApp(client_id=settings.SPOTIFY_CLIENT_ID, name="default")
+
+
 def catalog_client(app: SpotifyApp) -> SpotifyClient:
     from accounts.services import spotify_client_for_catalog
 

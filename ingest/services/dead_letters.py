@@ -11,6 +11,7 @@ from datetime import time as dt_time
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -18,6 +19,7 @@ from core.actors import is_operator
 from core.counters import counter_inc
 from core.logging import log_context
 from ingest.models import DeadLetter
+from spotify.previews import CallPlan
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +87,50 @@ class ReplayError(Exception):
 
 
 ReplayHandler = Callable[[DeadLetter], Callable[[], None] | None]
+# Adds what replaying these letters (one operation's) would touch and the Spotify calls of the
+# work it puts back to a dry run's plan; reads only.
+ReplayPreview = Callable[[list[DeadLetter], CallPlan], None]
 _REPLAY_HANDLERS: dict[str, ReplayHandler] = {}
+_REPLAY_PREVIEWS: dict[str, ReplayPreview] = {}
 
 
-def dead_letter_replayer_register(operation: str, handler: ReplayHandler) -> None:
+def dead_letter_replayer_register(operation: str, handler: ReplayHandler, *, preview: ReplayPreview) -> None:
     """Other apps register how their operations are replayed. A handler puts the work back
-    (in the current transaction) and may return a callable to run once after commit."""
+    (in the current transaction) and may return a callable to run once after commit; `preview`
+    counts, for a dry run, what the handler and the work it queues would do."""
     _REPLAY_HANDLERS[operation] = handler
+    _REPLAY_PREVIEWS[operation] = preview
+
+
+def _replay_pending(ids: Sequence[int] | None) -> QuerySet[DeadLetter]:
+    pending = DeadLetter.objects.filter(status=DeadLetter.Status.PENDING)
+    return pending if ids is None else pending.filter(pk__in=list(ids))
+
+
+def _replay_batch(pending: QuerySet[DeadLetter], batch_size: int) -> QuerySet[DeadLetter]:
+    """What a replay takes: the oldest pending letters an owner knows how to replay."""
+    return pending.filter(operation__in=list(_REPLAY_HANDLERS)).order_by("first_seen", "pk")[:batch_size]
+
+
+def _replay_unknown(pending: QuerySet[DeadLetter]) -> QuerySet[DeadLetter]:
+    # Letters no handler knows stay pending (and out of the way of the others).
+    return pending.exclude(operation__in=list(_REPLAY_HANDLERS))
+
+
+def dead_letters_replay_preview(*, batch_size: int = 100, ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """What dead_letters_replay would do with the same arguments (spotify.previews.CallPlan's
+    shape): the letters it takes, the ones it would fail or leave, and the Spotify calls of the
+    work it puts back. Writes nothing, calls nothing."""
+    pending = _replay_pending(ids)
+    plan = CallPlan()
+    by_operation: dict[str, list[DeadLetter]] = {}
+    for letter in _replay_batch(pending, batch_size):
+        by_operation.setdefault(letter.operation, []).append(letter)
+    for operation, letters in by_operation.items():
+        _REPLAY_PREVIEWS[operation](letters, plan)
+    for row in _replay_unknown(pending).values("operation").annotate(n=Count("pk")).order_by("operation"):
+        plan.skip(f"no replay handler for {row['operation']}", row["n"])
+    return plan.as_dict()
 
 
 def dead_letters_replay(*, batch_size: int = 100, actor: str, ids: Sequence[int] | None = None) -> dict[str, Any]:
@@ -103,14 +142,8 @@ def dead_letters_replay(*, batch_size: int = 100, actor: str, ids: Sequence[int]
     after_commit: dict[str, Callable[[], None]] = {}
     now = timezone.now()
     with transaction.atomic():
-        pending = DeadLetter.objects.filter(status=DeadLetter.Status.PENDING)
-        if ids is not None:
-            pending = pending.filter(pk__in=list(ids))
-        letters = list(
-            pending.filter(operation__in=list(_REPLAY_HANDLERS))
-            .select_for_update(skip_locked=True)
-            .order_by("first_seen", "pk")[:batch_size]
-        )
+        pending = _replay_pending(ids)
+        letters = list(_replay_batch(pending.select_for_update(skip_locked=True), batch_size))
         for letter in letters:
             try:
                 with transaction.atomic():
@@ -125,8 +158,7 @@ def dead_letters_replay(*, batch_size: int = 100, actor: str, ids: Sequence[int]
             replayed += 1
             if follow_up is not None:
                 after_commit.setdefault(letter.operation, follow_up)
-        # Letters no handler knows stay pending (and out of the way of the others): say so.
-        unknown = pending.exclude(operation__in=list(_REPLAY_HANDLERS)).values_list("operation", flat=True).distinct()
+        unknown = _replay_unknown(pending).values_list("operation", flat=True).distinct()
         for operation in unknown:
             errors.append({"id": None, "operation": operation, "error": "no replay handler for this operation"})
         for follow_up in after_commit.values():

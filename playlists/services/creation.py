@@ -34,6 +34,29 @@ def _queue_sync(playlists: list[Playlist], actor: str) -> None:
     )
 
 
+def playlists_create_check(*, account: SpotifyAccount, count: int) -> int:
+    """The rules of playlists_create (and of its dry run): raises ValidationError (field errors on
+    account_id / count) for an account work may not touch or a count outside 1..free capacity;
+    returns the index the first new playlist takes."""
+    skip = account.work_blocked_reason
+    if skip:
+        raise ValidationError({"account_id": [f"Cannot create playlists: {skip}."]})
+    active = Playlist.objects.filter(account=account, status=Playlist.Status.ACTIVE).count()
+    free = account_playlist_capacity(account) - active
+    if free <= 0:
+        raise ValidationError(
+            {"count": [f"Account is at capacity ({active} of {account_playlist_capacity(account)} playlists)."]}
+        )
+    if not 1 <= count <= free:
+        raise ValidationError({"count": [f"Count must be between 1 and {free} (free capacity of this account)."]})
+    return playlist_next_index(account)
+
+
+def playlist_next_index(account: SpotifyAccount) -> int:
+    """The index the account's next new playlist takes (indexes are never reused)."""
+    return (Playlist.objects.filter(account=account).aggregate(m=Max("index"))["m"] or 0) + 1
+
+
 @transaction.atomic
 def playlists_create(
     *,
@@ -50,19 +73,8 @@ def playlists_create(
     """
     # Lock the account row: two concurrent creations must not both fill the last free slots.
     account = SpotifyAccount.objects.select_for_update().get(pk=account.pk)
-    skip = account.work_blocked_reason
-    if skip:
-        raise ValidationError({"account_id": [f"Cannot create playlists: {skip}."]})
-    active = Playlist.objects.filter(account=account, status=Playlist.Status.ACTIVE).count()
-    free = account_playlist_capacity(account) - active
-    if free <= 0:
-        raise ValidationError(
-            {"count": [f"Account is at capacity ({active} of {account_playlist_capacity(account)} playlists)."]}
-        )
-    if not 1 <= count <= free:
-        raise ValidationError({"count": [f"Count must be between 1 and {free} (free capacity of this account)."]})
+    start = playlists_create_check(account=account, count=count)
     policy = policy or policy_get_default()
-    start = (Playlist.objects.filter(account=account).aggregate(m=Max("index"))["m"] or 0) + 1
     now = timezone.now()
     playlists = Playlist.objects.bulk_create(
         Playlist(

@@ -13,3 +13,10 @@ def policy_get_default() -> PlaylistPolicy:
     if policy is None:
         policy, _ = PlaylistPolicy.objects.get_or_create(name=DEFAULT_POLICY_NAME, defaults={"is_default": True})
     return policy
+
+
+def policy_default_for_preview() -> PlaylistPolicy:
+    """What policy_get_default would give, without creating it (a dry run writes nothing): the
+    default policy, else the unsaved one it would create from settings."""
+    found = PlaylistPolicy.objects.filter(is_default=True).order_by("pk").first()
+    return found or PlaylistPolicy.objects.filter(name=DEFAULT_POLICY_NAME).first() or PlaylistPolicy(name=DEFAULT_POLICY_NAME)

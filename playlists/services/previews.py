@@ -1,20 +1,27 @@
-"""Dry runs of bulk doors: what a run would touch and the Spotify calls it needs, per app, with the
-time they take at each app's burst and rate (docs/runbooks/create-reshuffle-scale-playlists.md).
-Nothing is written and Spotify is not called. Each figure comes from the code the run itself
-uses: the door's own selection, the skip rules of playlist_reshuffle, playlist_render for the
-details, spotify.client.items_write_chunks for the item writes, the limiter's buckets."""
+"""Dry runs of the playlist bulk doors (reshuffle, create, scale): what a run would touch and the
+Spotify calls it needs, per app, with the time they take at each app's burst and rate, in the one
+shape of spotify.previews.CallPlan (docs/runbooks/create-reshuffle-scale-playlists.md). Nothing is
+written and Spotify is not called. Each figure comes from the code the run itself uses: the
+door's own selection and checks, the skip rules of playlist_reshuffle, playlist_render for the
+details, playlist_create_writes and the client's chunking for the writes, the limiter's buckets."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-from playlists.models import Playlist
-from playlists.services.common import account_services, playlist_connectors_skip
-from playlists.services.rendering import playlist_render
-from playlists.templating import template_depends_on_selection
+from django.utils import timezone
 
-SAMPLE_SIZE = 10
+from accounts.models import SpotifyAccount
+from playlists.models import Playlist, PlaylistPolicy
+from playlists.services.common import account_services, playlist_connectors_skip
+from playlists.services.creation import playlist_next_index, playlists_create_check
+from playlists.services.policies import policy_default_for_preview
+from playlists.services.rendering import playlist_render
+from playlists.services.sync import playlist_create_writes
+from playlists.templating import template_depends_on_selection
+from spotify.previews import CallPlan
 
 
 def _reshuffle_writes(playlist: Playlist) -> tuple[int, int]:
@@ -28,9 +35,10 @@ def _reshuffle_writes(playlist: Playlist) -> tuple[int, int]:
         new_selection, track_count = True, playlist.policy.size
     else:
         new_selection, track_count = False, snapshot.track_count
-    items = len(items_write_chunks(track_count))
     if not playlist.spotify_playlist_id:
-        return 1 + items, 1 + items  # created with the new details, then filled
+        writes = playlist_create_writes(track_count)  # created with the new details, then filled
+        return writes, writes
+    items = len(items_write_chunks(track_count))
     name, description = playlist_render(playlist=playlist, snapshot=snapshot)
     certain = int((name, description) != (playlist.name, playlist.description))
     policy = playlist.policy
@@ -42,41 +50,80 @@ def _reshuffle_writes(playlist: Playlist) -> tuple[int, int]:
 
 def reshuffle_preview(*, playlists: list[Playlist]) -> dict[str, Any]:
     """What queueing a reshuffle of each of `playlists` would do (playlists_queue_reshuffle)."""
-    from spotify.ratelimit import bucket_eta_seconds
-
     accounts = account_services()
-    skipped: Counter[str] = Counter()
+    plan = CallPlan()
     if disabled := playlist_connectors_skip(work="reshuffle"):
-        skipped["disabled: " + ", ".join(disabled["disabled_connectors"])] = len(playlists)
+        plan.skip("disabled: " + ", ".join(disabled["disabled_connectors"]), len(playlists))
         playlists = []
-    per_app: dict[str, dict[str, Any]] = defaultdict(lambda: {"playlists": 0, "calls_min": 0, "calls_max": 0})
-    per_account: Counter[tuple[str, str]] = Counter()
-    touched: list[str] = []
     for playlist in playlists:
         reason = "frozen" if playlist.frozen else playlist.account.work_blocked_reason
         if reason:
-            skipped[reason] += 1
+            plan.skip(reason)
             continue
         fewest, most = _reshuffle_writes(playlist)
         app_key, account_key = accounts.account_bucket_keys(playlist.account)
-        app = per_app[app_key]
-        app["playlists"] += 1
-        app["calls_min"] += fewest
-        app["calls_max"] += most
-        per_account[(app_key, account_key)] += most
-        touched.append(str(playlist.pk))
-    apps = []
-    for app_key, figures in sorted(per_app.items()):
-        # Every call takes from its app's bucket and its account's: the slower of the two decides.
-        account_etas = [bucket_eta_seconds("account", key, calls) for (app, key), calls in per_account.items() if app == app_key]
-        eta = max([bucket_eta_seconds("app", app_key, figures["calls_max"]), *account_etas])
-        apps.append({"app": app_key, **figures, "eta_seconds": round(eta, 1)})
-    return {
-        "playlists": len(touched),
-        "sample": touched[:SAMPLE_SIZE],
-        "skipped": dict(skipped),
-        "calls_min": sum(app["calls_min"] for app in apps),
-        "calls_max": sum(app["calls_max"] for app in apps),
-        "eta_seconds": max((app["eta_seconds"] for app in apps), default=0.0),
-        "apps": apps,
-    }
+        plan.add(str(playlist.pk), app_key=app_key, account_key=account_key, calls_min=fewest, calls_max=most)
+    return plan.as_dict()
+
+
+def _add_creates(plan: CallPlan, *, account: SpotifyAccount, policy: PlaylistPolicy, first_index: int, count: int) -> None:
+    """`count` new playlists on `account`: each one's queued first sync creates it and fills it."""
+    app_key, account_key = account_services().account_bucket_keys(account)
+    writes = playlist_create_writes(policy.size)
+    now = timezone.now()
+    for index in range(first_index, first_index + count):
+        name, _ = playlist_render(playlist=Playlist(account=account, policy=policy, index=index, created_at=now), snapshot=None)
+        plan.add(f"{account.display_name}: {name}", app_key=app_key, account_key=account_key, calls_min=writes, calls_max=writes)
+
+
+def create_preview(*, account: SpotifyAccount, count: int, policy: PlaylistPolicy | None = None) -> dict[str, Any]:
+    """What playlists_create would do: the same checks (ValidationError as it raises them), the
+    playlists it would number, and the writes of their queued first syncs."""
+    first_index = playlists_create_check(account=account, count=count)
+    plan = CallPlan()
+    if disabled := playlist_connectors_skip(work="sync"):
+        plan.notes.append("Spotify writes are off (" + ", ".join(disabled["disabled_connectors"]) + "): the syncs would wait.")
+    _add_creates(plan, account=account, policy=policy or policy_default_for_preview(), first_index=first_index, count=count)
+    return plan.as_dict()
+
+
+def scale_call_plan(
+    *, rows: Sequence[dict[str, Any]], retiring: Sequence[Playlist], moves: Sequence[dict[str, Any]], unplaced: Sequence[str]
+) -> dict[str, Any]:
+    """The Spotify side of a scaling plan (playlists_scale_daily): each retired playlist leaves
+    its owner's library by the account's batch unfollow (skipped on an account work may not
+    touch, as playlists_unfollow does), each new one is created and filled by its first sync."""
+    from spotify.client import library_chunks
+
+    accounts = account_services()
+    plan = CallPlan()
+    unfollow: Counter[Any] = Counter()
+    by_account: dict[Any, SpotifyAccount] = {}
+    for playlist in retiring:
+        by_account[playlist.account_id] = playlist.account
+        calls = 0
+        if playlist.spotify_playlist_id and not playlist.account.work_blocked_reason:
+            unfollow[playlist.account_id] += 1
+        app_key, account_key = accounts.account_bucket_keys(playlist.account)
+        plan.add(str(playlist.pk), app_key=app_key, account_key=account_key, calls_min=calls, calls_max=calls)
+    for account_id, count in unfollow.items():
+        app_key, account_key = accounts.account_bucket_keys(by_account[account_id])
+        calls = len(library_chunks(count))
+        plan.calls(app_key=app_key, account_key=account_key, calls_min=calls, calls_max=calls)
+    if blocked := sum(1 for p in retiring if p.spotify_playlist_id and p.account.work_blocked_reason):
+        plan.notes.append(f"{blocked} retired playlists stay in their owners' libraries until the accounts can be worked on.")
+    policies = {policy.pk: policy for policy in PlaylistPolicy.objects.filter(pk__in={m["policy_id"] for m in moves})}
+    default = policy_default_for_preview()
+    for row in rows:
+        if not row["create"]:
+            continue
+        account = SpotifyAccount.objects.get(pk=row["account_id"])
+        incoming = Counter(m["policy_id"] for m in moves if m["to_account"] == row["account_id"])
+        fresh = row["create"] - sum(incoming.values())
+        first_index = playlist_next_index(account)
+        for policy_id, count in [*incoming.items(), (default.pk, fresh)]:
+            _add_creates(plan, account=account, policy=policies.get(policy_id) or default, first_index=first_index, count=count)
+            first_index += count
+    if unplaced:
+        plan.skip("no healthy account has room", len(unplaced))
+    return plan.as_dict()

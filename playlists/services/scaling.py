@@ -15,6 +15,7 @@ from core.locks import redis_lock
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.services.common import ACTOR_SCHEDULE, history_record, lock_ttl
 from playlists.services.creation import account_playlist_capacity, playlists_create
+from playlists.services.previews import scale_call_plan
 from playlists.services.retire import playlist_retire, playlists_queue_unfollow
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
     moves: list[dict[str, Any]] = []
     unplaced: list[str] = []
     retire: list[tuple[str, str]] = []  # (playlist id, reason)
+    retiring: list[Playlist] = []
     for row in rows:
         row["create"], row["retire"], row["moved_in"], row["moved_out"] = 0, 0, 0, 0
         surplus = row["active"] - row["target"]
@@ -86,13 +88,14 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
             continue
         account_playlists = list(
             Playlist.objects.filter(account_id=row["account_id"], status=Playlist.Status.ACTIVE)
-            .select_related("policy")
+            .select_related("policy", "account")
             .order_by("-index")[:surplus]
         )
         moving = row["target"] == 0
         for playlist in account_playlists:
             if not moving:
                 retire.append((str(playlist.pk), "surplus over capacity"))
+                retiring.append(playlist)
                 row["retire"] += 1
                 continue
             destination = max(room, key=lambda k: room[k], default=None)
@@ -110,6 +113,7 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
                 }
             )
             retire.append((str(playlist.pk), f"moved off {row['health'] if row['is_active'] else 'inactive'} account"))
+            retiring.append(playlist)
             row["retire"] += 1
             row["moved_out"] += 1
     budget = max_creates
@@ -128,6 +132,8 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
         "to_retire": len(retire),
         "created": 0,
         "retired": 0,
+        # What the run would touch and the Spotify calls it queues, in every preview's shape.
+        **scale_call_plan(rows=rows, retiring=retiring, moves=moves, unplaced=unplaced),
     }
     if dry_run:
         return plan

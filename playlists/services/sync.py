@@ -45,6 +45,14 @@ def _find_by_marker(client: Any, *, marker: str, owner_id: str) -> dict[str, Any
     return None
 
 
+def playlist_create_writes(track_count: int) -> int:
+    """The Spotify writes of a playlist's first sync (`_push`): the create, with its details,
+    then its items if it has any (spotify.client.items_write_chunks, what the client sends)."""
+    from spotify.client import items_write_chunks
+
+    return 1 + (len(items_write_chunks(track_count)) if track_count else 0)
+
+
 def playlist_sync(*, playlist: Playlist, actor: str, verify: bool = False, lock_owner: str | None = None) -> dict[str, Any]:
     """Make Spotify show this playlist's current snapshot, name and description.
 

@@ -65,7 +65,7 @@ def test_reshuffle_now_queues_one_task_per_playlist_and_reports_counts(
 
     selection = {"action": "reshuffle_now", "_selected_action": [str(p.pk) for p in [*ok, stuck]]}
     asked = staff.post(CHANGELIST, selection)
-    assert "Reshuffle 2 playlists" in asked.content.decode() and "1 skipped: account quarantined" in asked.content.decode()
+    assert "2 playlists: Spotify calls" in asked.content.decode() and "1 skipped: account quarantined" in asked.content.decode()
     assert not JobRun.objects.exists()  # the confirmation is a dry run
     with django_capture_on_commit_callbacks() as callbacks:
         response = staff.post(CHANGELIST, {**selection, "post": "yes"}, follow=True)

@@ -63,7 +63,7 @@ def test_the_preview_counts_the_calls_the_real_run_then_makes(api: APIClient, sp
     preview = _preview(api, mode="playlists", ids=steady)
     assert (JobRun.objects.count(), _writes(spotify_emulator), sum(spotify_emulator.counts().values())) == (runs, 0, 0)
     # 50 tracks each: one replace per playlist, no rename (details do not read the selection).
-    assert (preview["playlists"], preview["calls_min"], preview["calls_max"]) == (4, 4, 4)
+    assert (preview["count"], preview["calls_min"], preview["calls_max"]) == (4, 4, 4)
     assert sorted(preview["sample"]) == sorted(steady) and preview["skipped"] == {}
 
     for playlist_id in steady:
@@ -88,7 +88,7 @@ def test_skips_are_the_runs_own_and_the_time_is_the_limiters(api: APIClient, spo
     type(account).objects.filter(pk=account.pk).update(health="quarantined", health_reason="test")
     preview = _preview(api, mode="all")
     assert preview["skipped"] == {"frozen": 1, "account quarantined: test": 3}
-    assert preview["playlists"] == 2
+    assert preview["count"] == 2
     [app] = preview["apps"]
     assert app["app"] == str(fleet[0].account.app_id) and app["calls_max"] == 1 + 3
 
