@@ -274,7 +274,7 @@ ACTIONS = [
     Row(
         "dead_letters.replay",
         "admin",
-        lambda w: _admin_action(w, LETTERS, "replay", [w.letter.pk]),
+        lambda w: _admin_action(w, LETTERS, "replay", [w.letter.pk], post="yes"),
         lambda w: "0 replayed, 1 failed",
         "failed",
     ),

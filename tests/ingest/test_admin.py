@@ -109,7 +109,7 @@ def test_replay_action_replays_pending_letters_and_reports(client: Client, super
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(
             reverse("admin:ingest_deadletter_changelist"),
-            {"action": "replay", "_selected_action": [letter.pk for letter in letters[:2]]},
+            {"action": "replay", "_selected_action": [letter.pk for letter in letters[:2]], "post": "yes"},
             follow=True,
         )
     assert "2 dead letters replayed." in [str(m) for m in response.context["messages"]]
