@@ -42,7 +42,7 @@ class CallPlan:
         self.skipped[reason] += count
 
     def as_dict(self) -> dict[str, Any]:
-        apps = []
+        apps: list[dict[str, Any]] = []
         for app_key, figures in sorted(self._apps.items()):
             # Every call takes from its app's bucket and its account's: the slower of the two decides.
             etas = [bucket_eta_seconds("account", key, calls) for (app, key), calls in self._accounts.items() if app == app_key]
