@@ -121,3 +121,22 @@ def test_scale_plan_counts_the_writes_its_retirements_and_creations_then_make(
     assert (done["retired"], done["created"]) == (3, 3)
     _run_queued(("playlist_sync_one", "playlists_unfollow_batch"), last_run)
     assert _writes(spotify_emulator) == plan["calls_max"]
+
+
+def test_the_admin_scale_page_shows_the_plans_calls_before_it_queues_the_run(
+    client: Any, superuser: User, spotify_emulator: Any, make_account: Any
+) -> None:
+    make_account("empty")
+    PlaylistPolicyFactory(name="Steady", is_default=True)
+    SpotifyAccount.objects.update(playlist_capacity=2)
+    client.force_login(superuser)
+    before = _rows()
+    spotify_emulator.reset_counts()
+
+    page = client.get("/admin/playlists/playlist/scale/").content.decode()
+
+    # Two new playlists of 50 tracks: a create and a replace each.
+    assert "2 playlists retired or created: Spotify calls\n4," in page
+    assert (_rows(), spotify_emulator.counts()) == (before, {})
+    client.post("/admin/playlists/playlist/scale/")
+    assert JobRun.objects.filter(job_name="scale_playlists_daily").count() == 1
