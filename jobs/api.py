@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django_celery_beat.models import PeriodicTask
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
@@ -21,7 +21,7 @@ from core.actors import request_actor
 from core.netguard import TargetRefused, url_check_target
 from core.permissions import ReadScopeRefused, StaffGroupPermission, token_scope, user_is_admin
 from core.rows import JsonRowsListMixin
-from core.serializers import RefuseUnknownFields, refuse_body
+from core.serializers import PreviewSerializer, RefuseUnknownFields, dry_run_field, refuse_body
 from core.stepup import DestructiveEndpoint
 from jobs import services as job_services
 from jobs.control import (
@@ -164,6 +164,7 @@ class JobUpdateSerializer(RefuseUnknownFields, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     enabled = serializers.BooleanField(required=False)
     run_now = serializers.BooleanField(required=False, default=False)
+    dry_run = dry_run_field()
     ping_url = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -177,6 +178,10 @@ class JobUpdateSerializer(RefuseUnknownFields, serializers.Serializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
+        if attrs["dry_run"] and (not attrs.get("run_now") or "enabled" in attrs or "ping_url" in attrs):
+            raise serializers.ValidationError(
+                {"dry_run": ["Only with run_now: true and nothing else: the dry run of a run now."]}
+            )
         if "enabled" not in attrs and not attrs.get("run_now") and "ping_url" not in attrs:
             raise serializers.ValidationError({"enabled": ["Give `enabled` (true/false), `run_now: true` or `ping_url`."]})
         if attrs.get("ping_url"):
@@ -191,14 +196,21 @@ class JobUpdateView(APIView):
     @extend_schema(
         request=JobUpdateSerializer,
         responses={
-            200: inline_serializer(
-                "JobUpdated",
-                {
-                    "name": serializers.CharField(),
-                    "enabled": serializers.BooleanField(required=False),
-                    "changed": serializers.BooleanField(required=False),
-                    "ping_url_changed": serializers.BooleanField(required=False),
-                },
+            200: PolymorphicProxySerializer(
+                component_name="JobUpdatedOrPreview",
+                serializers=[
+                    inline_serializer(
+                        "JobUpdated",
+                        {
+                            "name": serializers.CharField(),
+                            "enabled": serializers.BooleanField(required=False),
+                            "changed": serializers.BooleanField(required=False),
+                            "ping_url_changed": serializers.BooleanField(required=False),
+                        },
+                    ),
+                    PreviewSerializer,
+                ],
+                resource_type_field_name=None,
             ),
             202: inline_serializer(
                 "JobQueued",
@@ -216,6 +228,11 @@ class JobUpdateView(APIView):
         serializer = JobUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         name = serializer.validated_data["name"]
+        if serializer.validated_data["dry_run"]:
+            preview = job_services.job_preview(name=name)
+            if preview is None:
+                raise serializers.ValidationError({"dry_run": [f"{name} has no dry run."]})
+            return Response({"name": name, "dry_run": True, **preview})
         actor = request_actor(request, door="api")
         body: dict[str, object] = {"name": name}
         if "enabled" in serializer.validated_data:

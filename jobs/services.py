@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from celery import current_app
@@ -229,6 +230,26 @@ def job_set_enabled(*, name: str, enabled: bool, actor: str) -> bool:
         details={"changed": changed},
     )
     return changed
+
+
+JobPreview = Callable[[], dict[str, Any]]
+_previews: dict[str, JobPreview] = {}
+
+
+def job_preview_register(task_name: str, preview: JobPreview) -> None:
+    """The app owning `task_name` says what a run of it now would touch and call (its dry run,
+    spotify.previews.CallPlan's shape); jobs sits below the apps and cannot compute it."""
+    _previews[task_name] = preview
+
+
+def job_preview(*, name: str) -> dict[str, Any] | None:
+    """What job_run_now(name) would do, for the jobs whose owner registered a dry run; else None.
+    Writes nothing (no JobRun, no audit row)."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.filter(name=name).first()
+    preview = _previews.get(task.task if task is not None else name)
+    return preview() if preview is not None else None
 
 
 @transaction.atomic

@@ -427,6 +427,11 @@ def items_write_chunks(count: int) -> list[tuple[int, int]]:
     ]
 
 
+def items_read_calls(count: int) -> int:
+    """Calls playlist_item_uris makes to read `count` items: pages of MAX_PAGE, at least one."""
+    return max(1, -(-count // MAX_PAGE))
+
+
 def library_chunks(count: int) -> list[tuple[int, int]]:
     """The (start, end) of each library call (remove or contains) on `count` playlists: by
     MAX_LIBRARY_URIS. What the client sends and what a preview counts."""

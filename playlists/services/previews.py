@@ -127,3 +127,33 @@ def scale_call_plan(
     if unplaced:
         plan.skip("no healthy account has room", len(unplaced))
     return plan.as_dict()
+
+
+def verify_preview(*, limit: int | None = None) -> dict[str, Any]:
+    """What verify_playlists would do now (playlists_verify): the playlists it takes, per account
+    one library check per 40, then one GET each. Unchanged playlists cost only that (calls_min);
+    calls_max counts a repair of each: its items read, its details and items written. A
+    playlist deleted on Spotify is recreated or retired (PLAYLIST_DELETED_ON_SPOTIFY): a note."""
+    from playlists.services.verify import playlists_to_verify
+    from spotify.client import items_read_calls, items_write_chunks, library_chunks
+
+    plan = CallPlan()
+    if disabled := playlist_connectors_skip(work="verify"):
+        plan.notes.append("Switched off (" + ", ".join(disabled["disabled_connectors"]) + "): the run verifies nothing.")
+        return plan.as_dict()
+    by_account: dict[Any, list[Playlist]] = {}
+    for playlist in playlists_to_verify(limit=limit):
+        by_account.setdefault(playlist.account_id, []).append(playlist)
+    for group in by_account.values():
+        app_key, account_key = account_services().account_bucket_keys(group[0].account)
+        checks = len(library_chunks(len(group)))
+        plan.calls(app_key=app_key, account_key=account_key, calls_min=checks, calls_max=checks)
+        for playlist in group:
+            tracks = playlist.current_snapshot.track_count if playlist.current_snapshot else 0
+            repair = items_read_calls(tracks) + 1 + len(items_write_chunks(tracks))
+            plan.add(str(playlist.pk), app_key=app_key, account_key=account_key, calls_min=1, calls_max=1 + repair)
+    if plan.touched:
+        plan.notes.append(
+            "A playlist deleted on Spotify is recreated (a sync) or retired, as PLAYLIST_DELETED_ON_SPOTIFY says: not counted."
+        )
+    return plan.as_dict()
