@@ -389,6 +389,16 @@ class DeadLetterAdmin(FastChangelistMixin, OperatorActionsMixin, admin.ModelAdmi
 
     def replay_oldest_view(self, request: HttpRequest) -> HttpResponse:
         self._operator_post(request)
+        if request.POST.get("post") != "yes":
+            return dry_run_confirmation(
+                self,
+                request,
+                preview=services.dead_letters_replay_preview(batch_size=100),
+                title="Replay the oldest dead letters?",
+                lead="Replay the oldest 100 pending dead letters: each one's work goes back to its queue.",
+                what="dead letters",
+                submit_label="Yes, replay them",
+            )
         result = services.dead_letters_replay(batch_size=100, actor=request_actor(request, door="admin"))
         self.message_user(
             request,

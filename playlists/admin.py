@@ -398,19 +398,33 @@ class PlaylistHistoryAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Reshuffle all playlists", permissions=["change"])
+@admin.action(description="Reshuffle all playlists…", permissions=["change"])
 def reshuffle_account_playlists_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SpotifyAccount]
-) -> None:
-    """Queue a reshuffle of every active playlist of the selected accounts, healthy accounts first."""
+) -> HttpResponse | None:
+    """Queue a reshuffle of every active playlist of the selected accounts, healthy accounts first
+    (after a confirmation that is its dry run)."""
     playlists = list(
-        selectors.playlists_in_health_order(selectors.playlists_active().filter(account__in=queryset).select_related("account"))
+        selectors.playlists_in_health_order(
+            selectors.playlists_active().filter(account__in=queryset).select_related("account", "policy", "current_snapshot")
+        )
     )
+    if request.POST.get("post") != "yes":
+        return dry_run_confirmation(
+            modeladmin,
+            request,
+            preview=services.reshuffle_preview(playlists=playlists),
+            title="Reshuffle every playlist of these accounts?",
+            lead="Reshuffle: a new selection for each playlist, written to Spotify.",
+            what="playlists",
+            submit_label="Yes, reshuffle them",
+        )
     with transaction.atomic():
         result = services.playlists_queue_reshuffle(
             playlists=playlists, actor=request_actor(request, door="admin"), trigger=JobRun.Trigger.ADMIN
         )
     report_queued(modeladmin, request, result, "reshuffle")
+    return None
 
 
 # Accounts sits below playlists and cannot import it: playlists mounts its action on the account admin.

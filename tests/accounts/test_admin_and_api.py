@@ -14,9 +14,9 @@ from jobs.models import JobRun
 CHANGELIST = "admin:accounts_spotifyaccount_changelist"
 
 
-def _act(client: Client, action: str, accounts: list[SpotifyAccount]):  # type: ignore[no-untyped-def]
+def _act(client: Client, action: str, accounts: list[SpotifyAccount], **extra: str):  # type: ignore[no-untyped-def]
     return client.post(
-        reverse(CHANGELIST), {"action": action, "_selected_action": [str(a.pk) for a in accounts]}, follow=True
+        reverse(CHANGELIST), {"action": action, "_selected_action": [str(a.pk) for a in accounts], **extra}, follow=True
     )
 
 
@@ -141,7 +141,7 @@ def test_reshuffle_all_playlists_of_an_account_queues_one_task_per_playlist(make
     client.force_login(superuser)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        response = _act(client, "reshuffle_account_playlists_action", [account])
+        response = _act(client, "reshuffle_account_playlists_action", [account], post="yes")
 
     assert response.status_code == 200
     assert "3 playlists queued for reshuffle." in _messages(response)

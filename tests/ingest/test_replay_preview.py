@@ -119,3 +119,18 @@ def test_the_admin_action_shows_the_preview_before_it_replays(
     done = client.post(url, {**selection, "post": "yes"}, follow=True)
     assert "2 dead letters replayed." in [str(m) for m in done.context["messages"]]
     assert DeadLetter.objects.filter(status="replayed").count() == 2
+
+
+def test_replay_oldest_shows_the_preview_before_it_replays(
+    client: Client, superuser: User, spotify_emulator: SpotifyEmulator, dead_lettered: list[DeadLetter]
+) -> None:
+    client.force_login(superuser)
+    url = reverse("admin:ingest_deadletter_replay_oldest")
+    before = _rows()
+
+    asked = client.post(url)
+
+    assert asked.status_code == 200 and "3 dead letters: Spotify calls" in asked.content.decode()
+    assert _rows() == before
+    client.post(url, {"post": "yes"})
+    assert DeadLetter.objects.filter(status="replayed").count() == 3

@@ -128,12 +128,19 @@ def test_account_action_reshuffles_every_playlist_of_the_selected_accounts(acct:
     for _ in range(3):
         PlaylistFactory(account=acct)
     PlaylistFactory(account=acct, status=Playlist.Status.RETIRED)
-    request = RequestFactory().post("/admin/accounts/spotifyaccount/")
+    account_admin = site._registry[SpotifyAccount]
+    asked = RequestFactory().post("/admin/accounts/spotifyaccount/", {"action": "reshuffle_account_playlists_action"})
+    asked.user = superuser
+    asked.session = {}  # type: ignore[assignment]
+    confirmation = reshuffle_account_playlists_action(account_admin, asked, SpotifyAccount.objects.filter(pk=acct.pk))
+    assert confirmation is not None and "3 playlists: Spotify calls" in confirmation.rendered_content
+    assert not JobRun.objects.exists()  # the confirmation is a dry run
+    request = RequestFactory().post("/admin/accounts/spotifyaccount/", {"post": "yes"})
     request.user = superuser
     request.session = {}  # type: ignore[assignment]
     request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
 
-    reshuffle_account_playlists_action(site._registry[SpotifyAccount], request, SpotifyAccount.objects.filter(pk=acct.pk))
+    reshuffle_account_playlists_action(account_admin, request, SpotifyAccount.objects.filter(pk=acct.pk))
 
     assert [str(m) for m in request._messages] == ["3 playlists queued for reshuffle."]  # type: ignore[attr-defined]
     assert JobRun.objects.filter(task_name="playlist_reshuffle_one").count() == 3
