@@ -24,13 +24,15 @@ from accounts.models import AuthorizationRequest, SpotifyAccount, SpotifyApp
 from accounts.oauth import (
     AuthorizationLink,
     AuthorizationRefused,
-    accounts_reauthorize_due,
+    accounts_reauthorize_split,
     authorization_request_create,
     authorization_request_revoke,
     authorization_requests_by_status,
+    reauthorize_preview,
 )
 from accounts.services import app_free_slots
 from core.actors import request_actor
+from core.admin_utils import dry_run_confirmation
 from core.stepup import destructive
 
 CONNECT_PERMISSION = "accounts.add_spotifyaccount"
@@ -133,19 +135,25 @@ class SpotifyAccountConnectMixin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Re-authorize (a link per account)", permissions=["change"])
+    @admin.action(description="Re-authorize (a link per account)…", permissions=["change"])
     def reauthorize(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> HttpResponse | None:
-        """One link per account in reauth_required or within REAUTH_WARNING_DAYS of its six-month end."""
+        """One link per account in reauth_required or within REAUTH_WARNING_DAYS of its six-month end,
+        after a confirmation that is its dry run."""
         model_admin: Any = self
-        due = set(accounts_reauthorize_due().filter(pk__in=queryset.values("pk")).values_list("pk", flat=True))
-        links, skipped = [], []
-        for account in queryset.select_related("app"):
-            if account.pk not in due:
-                skipped.append(account.display_name)
-                continue
-            links.append(
-                authorization_request_create(app=account.app, account=account, actor=request_actor(request, door="admin"))
+        if request.POST.get("post") != "yes":
+            return dry_run_confirmation(
+                model_admin,
+                request,
+                preview=reauthorize_preview(accounts=queryset),
+                title="Re-authorize Spotify accounts?",
+                lead="Re-authorize: a link for each account's owner to grant access again.",
+                what="accounts",
+                submit_label="Yes, make the links",
             )
+        due, not_due = accounts_reauthorize_split(queryset)
+        skipped = [account.display_name for account in not_due]
+        actor = request_actor(request, door="admin")
+        links = [authorization_request_create(app=account.app, account=account, actor=actor) for account in due]
         if skipped:
             model_admin.message_user(
                 request,

@@ -34,6 +34,7 @@ from spotify.auth import (
 )
 from spotify.connectors import connector_limits
 from spotify.errors import SpotifyError, SpotifyForbidden, SpotifyInvalidGrant
+from spotify.previews import CallPlan
 
 if TYPE_CHECKING:
     from accounts.models import SpotifyAccount as Account
@@ -89,6 +90,29 @@ def accounts_reauthorize_due() -> QuerySet[SpotifyAccount]:
         | Q(authorized_at__lte=cutoff)
         | Q(health=Health.DEGRADED, health_reason__startswith=MISSING_SCOPES)
     )
+
+
+def accounts_reauthorize_split(accounts: QuerySet[SpotifyAccount]) -> tuple[list[SpotifyAccount], list[SpotifyAccount]]:
+    """(due, not due) of `accounts` by accounts_reauthorize_due: the admin's Re-authorize makes a
+    link for each due one, and its dry run lists them."""
+    due = set(accounts_reauthorize_due().filter(pk__in=accounts.values("pk")).values_list("pk", flat=True))
+    chosen = list(accounts.select_related("app").order_by("display_name", "pk"))
+    return [a for a in chosen if a.pk in due], [a for a in chosen if a.pk not in due]
+
+
+def reauthorize_preview(*, accounts: QuerySet[SpotifyAccount]) -> dict[str, Any]:
+    """What Re-authorize would do (spotify.previews.CallPlan's shape): a link per due account for
+    its owner to open; no Spotify call until they do."""
+    due, not_due = accounts_reauthorize_split(accounts)
+    plan = CallPlan()
+    for account in due:
+        plan.add(account.display_name, app_key=str(account.app_id), calls_min=0, calls_max=0)
+    if not_due:
+        plan.skip("not due for re-authorization", len(not_due))
+    plan.notes.append(
+        f"0 Spotify calls: one link per account, valid {settings.SPOTIFY_AUTHORIZE_LINK_HOURS} h, for its owner to open."
+    )
+    return plan.as_dict()
 
 
 def authorization_request_create(*, app: SpotifyApp, actor: str, account: Account | None = None) -> AuthorizationLink:

@@ -84,10 +84,13 @@ def test_reauthorize_action_makes_one_link_per_due_account(
     due = make_account("ana", health=Health.REAUTH_REQUIRED)
     soon = make_account("bob", authorized_at=timezone.now() - timedelta(days=175))
     fresh = make_account("cid")
-    page = _login(operator).post(
-        reverse("admin:accounts_spotifyaccount_changelist"),
-        {"action": "reauthorize", "_selected_action": [str(a.pk) for a in (due, soon, fresh)]},
-    )
+    client = _login(operator)
+    selection = {"action": "reauthorize", "_selected_action": [str(a.pk) for a in (due, soon, fresh)]}
+    asked = client.post(reverse("admin:accounts_spotifyaccount_changelist"), selection).content.decode()
+    # The confirmation is the dry run: who would get a link, who not, and no Spotify call.
+    assert "2 accounts: Spotify calls\n0," in asked and "1 skipped: not due for re-authorization" in asked
+    assert not AuthorizationRequest.objects.exists()
+    page = client.post(reverse("admin:accounts_spotifyaccount_changelist"), {**selection, "post": "yes"})
     body = page.content.decode()
     assert body.count('class="open-authorize-url"') == 2
     assert "not due for re-authorization: Cid" in body
