@@ -98,9 +98,11 @@ def dry_run_confirmation(
     lead: str,
     what: str,
     submit_label: str,
+    count: int | None = None,
 ) -> TemplateResponse:
     """The page a bulk action answers first: its dry run (spotify.previews.CallPlan's figures)
-    and a form that posts the same selection back with `post=yes`, which runs it."""
+    and a form that posts the same selection back with `post=yes`, which runs it; `count` adds a
+    how-many field that previews again."""
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
@@ -109,6 +111,7 @@ def dry_run_confirmation(
         "lead": lead,
         "what": what,
         "submit_label": submit_label,
+        "count": count,
         "action": request.POST.get("action", ""),
         "action_checkbox_name": ACTION_CHECKBOX_NAME,
         "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -427,5 +428,48 @@ def reshuffle_account_playlists_action(
     return None
 
 
-# Accounts sits below playlists and cannot import it: playlists mounts its action on the account admin.
-SpotifyAccountAdmin.actions = [*SpotifyAccountAdmin.actions, reshuffle_account_playlists_action]
+@admin.action(description="Create playlists…", permissions=["change"])
+def create_playlists_action(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SpotifyAccount]
+) -> HttpResponse | None:
+    """Create playlists on each selected account (playlists_create: rows now, Spotify through
+    queued syncs), after a confirmation that asks how many and is its dry run."""
+    accounts = list(queryset.select_related("app").order_by("display_name", "pk"))
+    try:
+        count = int(request.POST.get("count") or 1)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= settings.PLAYLISTS_PER_ACCOUNT_MAX:
+        modeladmin.message_user(
+            request, f"How many per account: a whole number from 1 to {settings.PLAYLISTS_PER_ACCOUNT_MAX}.", messages.ERROR
+        )
+        return None
+    if request.POST.get("post") != "yes":
+        return dry_run_confirmation(
+            modeladmin,
+            request,
+            preview=services.create_preview_many(accounts=accounts, count=count),
+            title="Create playlists?",
+            lead="New playlists on each selected account (the default policy), created and filled on Spotify by queued syncs.",
+            what="new playlists",
+            submit_label="Yes, create them",
+            count=count,
+        )
+    actor = request_actor(request, door="admin")
+    created = 0
+    for account in accounts:
+        try:
+            created += len(services.playlists_create(account=account, count=count, actor=actor))
+        except ValidationError as exc:
+            modeladmin.message_user(request, f"{account.display_name}: {' '.join(exc.messages)}", messages.WARNING)
+    modeladmin.message_user(
+        request,
+        ngettext("%(n)d playlist created; its sync is queued.", "%(n)d playlists created; their syncs are queued.", created)
+        % {"n": created},
+        messages.SUCCESS if created else messages.WARNING,
+    )
+    return None
+
+
+# Accounts sits below playlists and cannot import it: playlists mounts its actions on the account admin.
+SpotifyAccountAdmin.actions = [*SpotifyAccountAdmin.actions, reshuffle_account_playlists_action, create_playlists_action]

@@ -11,7 +11,7 @@ from playlists.services.common import ACTOR_SCHEDULE, account_services, playlist
 from playlists.services.creation import account_playlist_capacity, playlists_create
 from playlists.services.parking import playlist_park, playlists_resume_parked
 from playlists.services.policies import policy_get_default
-from playlists.services.previews import create_preview, reshuffle_preview
+from playlists.services.previews import create_preview, create_preview_many, reshuffle_preview
 from playlists.services.queueing import playlists_queue_reshuffle, playlists_queue_scale, playlists_queue_sync
 from playlists.services.rendering import playlist_render
 from playlists.services.reshuffle import playlist_reshuffle
@@ -44,6 +44,7 @@ __all__ = [
     "playlists_queue_sync",
     "reshuffle_preview",
     "create_preview",
+    "create_preview_many",
     "playlists_reshuffle_due",
     "playlists_resume_parked",
     "playlists_queue_unfollow",

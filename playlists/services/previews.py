@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import SpotifyAccount
@@ -76,15 +77,35 @@ def _add_creates(plan: CallPlan, *, account: SpotifyAccount, policy: PlaylistPol
         plan.add(f"{account.display_name}: {name}", app_key=app_key, account_key=account_key, calls_min=writes, calls_max=writes)
 
 
-def create_preview(*, account: SpotifyAccount, count: int, policy: PlaylistPolicy | None = None) -> dict[str, Any]:
+def create_preview(*, account: SpotifyAccount, count: int) -> dict[str, Any]:
     """What playlists_create would do: the same checks (ValidationError as it raises them), the
     playlists it would number, and the writes of their queued first syncs."""
     first_index = playlists_create_check(account=account, count=count)
+    plan = _create_plan()
+    _add_creates(plan, account=account, policy=policy_default_for_preview(), first_index=first_index, count=count)
+    return plan.as_dict()
+
+
+def create_preview_many(*, accounts: Sequence[SpotifyAccount], count: int) -> dict[str, Any]:
+    """create_preview for `count` playlists on each of `accounts` (the admin action): an account
+    playlists_create would refuse is skipped with its reason, as the action reports it."""
+    plan = _create_plan()
+    policy = policy_default_for_preview()
+    for account in accounts:
+        try:
+            first_index = playlists_create_check(account=account, count=count)
+        except ValidationError as exc:
+            plan.skip(f"{account.display_name}: {' '.join(exc.messages)}")
+            continue
+        _add_creates(plan, account=account, policy=policy, first_index=first_index, count=count)
+    return plan.as_dict()
+
+
+def _create_plan() -> CallPlan:
     plan = CallPlan()
     if disabled := playlist_connectors_skip(work="sync"):
         plan.notes.append("Spotify writes are off (" + ", ".join(disabled["disabled_connectors"]) + "): the syncs would wait.")
-    _add_creates(plan, account=account, policy=policy or policy_default_for_preview(), first_index=first_index, count=count)
-    return plan.as_dict()
+    return plan
 
 
 def scale_call_plan(

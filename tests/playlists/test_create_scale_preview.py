@@ -140,3 +140,32 @@ def test_the_admin_scale_page_shows_the_plans_calls_before_it_queues_the_run(
     assert (_rows(), spotify_emulator.counts()) == (before, {})
     client.post("/admin/playlists/playlist/scale/")
     assert JobRun.objects.filter(job_name="scale_playlists_daily").count() == 1
+
+
+def test_the_admin_create_action_asks_how_many_previews_and_creates_what_it_showed(
+    client: Any, superuser: User, spotify_emulator: Any, make_account: Any
+) -> None:
+    make_catalog(artists=60, tracks_per_artist=4)
+    PlaylistPolicyFactory(name="Steady", is_default=True)
+    healthy, stuck = make_account("healthy"), make_account("stuck")
+    SpotifyAccount.objects.filter(pk=stuck.pk).update(health="quarantined", health_reason="test")
+    client.force_login(superuser)
+    url = "/admin/accounts/spotifyaccount/"
+    selection = {"action": "create_playlists_action", "_selected_action": [str(healthy.pk), str(stuck.pk)]}
+    before = _rows()
+    spotify_emulator.reset_counts()
+
+    first = client.post(url, selection).content.decode()
+    again = client.post(url, {**selection, "count": "2"})
+
+    assert "1 new playlists: Spotify calls" in first and 'name="count"' in first
+    preview = again.context["preview"]
+    assert (preview["count"], preview["calls_max"]) == (2, 4)
+    assert preview["skipped"] == {f"{stuck.display_name}: Cannot create playlists: account quarantined: test.": 1}
+    assert (_rows(), spotify_emulator.counts()) == (before, {})
+
+    last_run = JobRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    done = client.post(url, {**selection, "count": "2", "post": "yes"}, follow=True)
+    assert "2 playlists created; their syncs are queued." in [str(m) for m in done.context["messages"]]
+    _run_queued(("playlist_sync_one",), last_run)
+    assert _writes(spotify_emulator) == preview["calls_max"]
