@@ -8,7 +8,7 @@ details, playlist_create_writes and the client's chunking for the writes, the li
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,7 +22,7 @@ from playlists.services.policies import policy_default_for_preview
 from playlists.services.rendering import playlist_render
 from playlists.services.sync import playlist_create_writes
 from playlists.templating import template_depends_on_selection
-from spotify.previews import CallPlan
+from spotify.previews import SAMPLE_SIZE, CallPlan
 
 
 def _reshuffle_writes(playlist: Playlist) -> tuple[int, int]:
@@ -73,8 +73,11 @@ def _add_creates(plan: CallPlan, *, account: SpotifyAccount, policy: PlaylistPol
     writes = playlist_create_writes(policy.size)
     now = timezone.now()
     for index in range(first_index, first_index + count):
-        name, _ = playlist_render(playlist=Playlist(account=account, policy=policy, index=index, created_at=now), snapshot=None)
-        plan.add(f"{account.display_name}: {name}", app_key=app_key, account_key=account_key, calls_min=writes, calls_max=writes)
+        item = f"{account.display_name}: #{index}"
+        if len(plan.touched) < SAMPLE_SIZE:  # only the sample shows names: a fleet's scaling renders no more
+            new = Playlist(account=account, policy=policy, index=index, created_at=now)
+            item = f"{account.display_name}: {playlist_render(playlist=new, snapshot=None)[0]}"
+        plan.add(item, app_key=app_key, account_key=account_key, calls_min=writes, calls_max=writes)
 
 
 def create_preview(*, account: SpotifyAccount, count: int) -> dict[str, Any]:
@@ -109,26 +112,31 @@ def _create_plan() -> CallPlan:
 
 
 def scale_call_plan(
-    *, rows: Sequence[dict[str, Any]], retiring: Sequence[Playlist], moves: Sequence[dict[str, Any]], unplaced: Sequence[str]
+    *,
+    accounts: Mapping[str, SpotifyAccount],
+    rows: Sequence[dict[str, Any]],
+    retiring: Sequence[Playlist],
+    moves: Sequence[dict[str, Any]],
+    unplaced: Sequence[str],
 ) -> dict[str, Any]:
     """The Spotify side of a scaling plan (playlists_scale_daily): each retired playlist leaves
     its owner's library by the account's batch unfollow (skipped on an account work may not
     touch, as playlists_unfollow does), each new one is created and filled by its first sync."""
     from spotify.client import library_chunks
 
-    accounts = account_services()
+    buckets = account_services().account_bucket_keys
     plan = CallPlan()
     unfollow: Counter[Any] = Counter()
     by_account: dict[Any, SpotifyAccount] = {}
     for playlist in retiring:
         by_account[playlist.account_id] = playlist.account
-        calls = 0
         if playlist.spotify_playlist_id and not playlist.account.work_blocked_reason:
             unfollow[playlist.account_id] += 1
-        app_key, account_key = accounts.account_bucket_keys(playlist.account)
-        plan.add(str(playlist.pk), app_key=app_key, account_key=account_key, calls_min=calls, calls_max=calls)
+        app_key, account_key = buckets(playlist.account)
+        # Its unfollow is part of its account's batch call, counted below.
+        plan.add(str(playlist.pk), app_key=app_key, account_key=account_key, calls_min=0, calls_max=0)
     for account_id, count in unfollow.items():
-        app_key, account_key = accounts.account_bucket_keys(by_account[account_id])
+        app_key, account_key = buckets(by_account[account_id])
         calls = len(library_chunks(count))
         plan.calls(app_key=app_key, account_key=account_key, calls_min=calls, calls_max=calls)
     if blocked := sum(1 for p in retiring if p.spotify_playlist_id and p.account.work_blocked_reason):
@@ -138,7 +146,7 @@ def scale_call_plan(
     for row in rows:
         if not row["create"]:
             continue
-        account = SpotifyAccount.objects.get(pk=row["account_id"])
+        account = accounts[row["account_id"]]
         incoming = Counter(m["policy_id"] for m in moves if m["to_account"] == row["account_id"])
         fresh = row["create"] - sum(incoming.values())
         first_index = playlist_next_index(account)

@@ -133,7 +133,7 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
         "created": 0,
         "retired": 0,
         # What the run would touch and the Spotify calls it queues, in every preview's shape.
-        **scale_call_plan(rows=rows, retiring=retiring, moves=moves, unplaced=unplaced),
+        **scale_call_plan(accounts=by_id, rows=rows, retiring=retiring, moves=moves, unplaced=unplaced),
     }
     if dry_run:
         return plan
