@@ -82,10 +82,12 @@ def _add_creates(plan: CallPlan, *, account: SpotifyAccount, policy: PlaylistPol
 
 def create_preview(*, account: SpotifyAccount, count: int) -> dict[str, Any]:
     """What playlists_create would do: the same checks (ValidationError as it raises them), the
-    playlists it would number, and the writes of their queued first syncs."""
+    playlists it would number, the writes of their queued first syncs, and the schedule's windows
+    they would overflow."""
     first_index = playlists_create_check(account=account, count=count)
     plan = _create_plan()
     _add_creates(plan, account=account, policy=policy_default_for_preview(), first_index=first_index, count=count)
+    plan.notes += capacity_notes({account.app_id: count})
     return plan.as_dict()
 
 
@@ -94,6 +96,7 @@ def create_preview_many(*, accounts: Sequence[SpotifyAccount], count: int) -> di
     playlists_create would refuse is skipped with its reason, as the action reports it."""
     plan = _create_plan()
     policy = policy_default_for_preview()
+    more: Counter[int] = Counter()
     for account in accounts:
         try:
             first_index = playlists_create_check(account=account, count=count)
@@ -101,7 +104,20 @@ def create_preview_many(*, accounts: Sequence[SpotifyAccount], count: int) -> di
             plan.skip(f"{account.display_name}: {' '.join(exc.messages)}")
             continue
         _add_creates(plan, account=account, policy=policy, first_index=first_index, count=count)
+        more[account.app_id] += count
+    plan.notes += capacity_notes(more)
     return plan.as_dict()
+
+
+def capacity_notes(more_playlists: Mapping[int, int]) -> list[str]:
+    """Next to a change's own calls, what the schedule already asks of its apps: each window of
+    the schedule (fleet capacity) that fits today and would overflow with `more_playlists`
+    ({app id: playlists added, or fewer when negative})."""
+    from playlists.services.capacity import capacity_change_warnings
+
+    if not any(more_playlists.values()):
+        return []
+    return [f"Fleet capacity: {warning}" for warning in capacity_change_warnings(extra_playlists=dict(more_playlists))]
 
 
 def _create_plan() -> CallPlan:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +15,7 @@ from core.locks import redis_lock
 from playlists.models import Playlist, PlaylistHistory, PlaylistPolicy
 from playlists.services.common import ACTOR_SCHEDULE, history_record, lock_ttl
 from playlists.services.creation import account_playlist_capacity, playlists_create
-from playlists.services.previews import scale_call_plan
+from playlists.services.previews import capacity_notes, scale_call_plan
 from playlists.services.retire import playlist_retire, playlists_queue_unfollow
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,10 @@ def _scale(*, dry_run: bool, actor: str, max_creates: int) -> dict[str, Any]:
         **scale_call_plan(accounts=by_id, rows=rows, retiring=retiring, moves=moves, unplaced=unplaced),
     }
     if dry_run:
+        more: Counter[int] = Counter()
+        for row in rows:
+            more[by_id[row["account_id"]].app_id] += row["create"] - row["retire"]
+        plan["notes"] += capacity_notes(more)
         return plan
     with transaction.atomic():
         retired = []

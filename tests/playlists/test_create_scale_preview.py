@@ -16,6 +16,7 @@ from jobs.models import JobRun
 from playlists import services
 from playlists.models import Playlist, PlaylistHistory
 from playlists.tasks import playlist_sync_one, playlists_unfollow_batch
+from spotify.ratelimit_settings import rate_limit_set
 from tests.factories import PlaylistFactory, PlaylistPolicyFactory, make_catalog
 from tests.fixtures_clients import api_key_for
 
@@ -169,3 +170,19 @@ def test_the_admin_create_action_asks_how_many_previews_and_creates_what_it_show
     assert "2 playlists created; their syncs are queued." in [str(m) for m in done.context["messages"]]
     _run_queued(("playlist_sync_one",), last_run)
     assert _writes(spotify_emulator) == preview["calls_max"]
+
+
+def test_the_create_preview_names_a_schedule_window_the_new_playlists_would_overflow(
+    api: APIClient, make_account: Any
+) -> None:
+    account = make_account("tight")
+    PlaylistPolicyFactory(name="Steady", is_default=True)
+    body = {"account_id": str(account.pk), "count": 30, "dry_run": True}
+    assert api.post("/api/v1/playlists/create", body, format="json").json()["notes"] == []
+    # 37 calls an hour: the empty schedule fits, thirty more playlists (two calls each) would not.
+    rate_limit_set(kind="app", ident=str(account.app_id), rate_per_second=0.01, burst=1, actor="test")
+
+    notes = api.post("/api/v1/playlists/create", body, format="json").json()["notes"]
+
+    assert notes and all(note.startswith("Fleet capacity: ") for note in notes)
+    assert any("reshuffle_due_playlists" in note for note in notes)
