@@ -1,4 +1,4 @@
-"""Dry runs of the playlist bulk doors (reshuffle, create, scale): what a run would touch and the
+"""Dry runs of the playlist bulk doors (reshuffle, create, scale, verify): what a run would touch and the
 Spotify calls it needs, per app, with the time they take at each app's burst and rate, in the one
 shape of spotify.previews.CallPlan (docs/runbooks/create-reshuffle-scale-playlists.md). Nothing is
 written and Spotify is not called. Each figure comes from the code the run itself uses: the
