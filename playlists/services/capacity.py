@@ -7,12 +7,11 @@ A job's window is its grace period from its next run: a run that has not finishe
 both are held against their allowance: the burst plus the refill rate over the window. The calls
 are upper bounds counted by the code the runs use: the selectors that pick the work,
 spotify.client.items_write_chunks for item writes, template_depends_on_selection for a rename,
-MAX_LIBRARY_URIS for verify's library checks. A repair that verify may find is not counted.
+playlist_create_writes for a first sync, library_chunks for verify's library checks. A repair that verify may find is not counted.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +25,7 @@ from accounts.models import SpotifyAccount, SpotifyApp
 from accounts.selectors import accounts_workable_q
 from playlists import selectors
 from playlists.models import PlaylistPolicy
+from playlists.services.sync import playlist_create_writes
 from playlists.templating import template_depends_on_selection
 
 # The scheduled jobs that call Spotify on playlists' behalf (jobs.specs); the others read the catalog
@@ -84,18 +84,24 @@ def _allowed(kind: str, ident: str, seconds: int) -> int:
     return int(capacity + rate * seconds)
 
 
-def _policy_writes(changed: PlaylistPolicy | None) -> dict[int, int]:
-    """The most Spotify writes one reshuffle or sync of a playlist of each policy makes: its items,
-    and a details update when a template reads the selection (playlists.services.previews).
-    `changed` stands in for its saved row: an edit not saved yet."""
+def _policy_writes(changed: PlaylistPolicy | None) -> dict[int, tuple[int, int]]:
+    """Per policy, the most Spotify writes of (a reshuffle or sync of a playlist on Spotify, the
+    first sync of one not there yet): its items, and a details update when a template reads the
+    selection (playlists.services.previews); a create carries its details
+    (playlist_create_writes). `changed` stands in for its saved row: an edit not saved yet."""
     from spotify.client import items_write_chunks
 
     policies = {policy.pk: policy for policy in PlaylistPolicy.objects.all()}
     if changed is not None and changed.pk:
         policies[changed.pk] = changed
     return {
-        pk: len(items_write_chunks(policy.size))
-        + int(template_depends_on_selection(policy.name_template) or template_depends_on_selection(policy.description_template))
+        pk: (
+            len(items_write_chunks(policy.size))
+            + int(
+                template_depends_on_selection(policy.name_template) or template_depends_on_selection(policy.description_template)
+            ),
+            playlist_create_writes(policy.size),
+        )
         for pk, policy in policies.items()
     }
 
@@ -133,7 +139,7 @@ def fleet_capacity(
     windows = _job_windows(now)
     writes = _policy_writes(changed_policy)
     default_policy = PlaylistPolicy.objects.filter(is_default=True).values_list("pk", flat=True).first()
-    new_playlist_writes = writes.get(default_policy, 0) if default_policy else max(writes.values(), default=0)
+    new_writes = writes.get(default_policy, (0, 0)) if default_policy else max(writes.values(), default=(0, 0))
     reshuffle_at = windows[RESHUFFLE_JOB][0]
     needing_sync = selectors.playlists_needing_sync().values("pk")
     verifiable = Q(frozen=False) & ~Q(spotify_playlist_id="")
@@ -157,18 +163,23 @@ def fleet_capacity(
     verifiable_per_account: dict[tuple[int, str], int] = defaultdict(int)
     playlists_per_app: dict[int, int] = defaultdict(int)
     for row in rows:
-        app_id, account, policy_writes = row["account__app_id"], str(row["account_id"]), writes.get(row["policy_id"], 0)
+        app_id, account = row["account__app_id"], str(row["account_id"])
+        on_spotify, first_sync = writes.get(row["policy_id"], (0, 0))
         playlists_per_app[app_id] += row["total"]
-        # A playlist not yet on Spotify is created first: one call more.
-        calls[app_id][RESHUFFLE_JOB][account] += row["due"] * policy_writes + row["due_uncreated"]
-        calls[app_id][SYNC_JOB][account] += row["unsynced"] * policy_writes + row["unsynced_uncreated"]
+        calls[app_id][RESHUFFLE_JOB][account] += (row["due"] - row["due_uncreated"]) * on_spotify + row[
+            "due_uncreated"
+        ] * first_sync
+        calls[app_id][SYNC_JOB][account] += (row["unsynced"] - row["unsynced_uncreated"]) * on_spotify + row[
+            "unsynced_uncreated"
+        ] * first_sync
         calls[app_id][VERIFY_JOB][account] += row["verifiable"]
         verifiable_per_account[(app_id, account)] += row["verifiable"]
-    from spotify.client import MAX_LIBRARY_URIS
+    from spotify.client import library_chunks
 
     for (app_id, account), count in verifiable_per_account.items():
-        calls[app_id][VERIFY_JOB][account] += math.ceil(count / MAX_LIBRARY_URIS)
-    per_playlist = {RESHUFFLE_JOB: new_playlist_writes + 1, SYNC_JOB: new_playlist_writes + 1, VERIFY_JOB: 2}
+        calls[app_id][VERIFY_JOB][account] += len(library_chunks(count))
+    # One more playlist: its first sync, then its reshuffles; verify's read and at most one library check.
+    per_playlist = {RESHUFFLE_JOB: new_writes[0], SYNC_JOB: new_writes[1], VERIFY_JOB: 2}
     slots = dict(
         SpotifyAccount.objects.filter(accounts_workable_q())
         .order_by()
