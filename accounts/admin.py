@@ -234,7 +234,7 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
     @admin.action(description="Release quarantine", permissions=["change"])
     def release_quarantine(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
         def run(account: SpotifyAccount) -> tuple[bool, str]:
-            if services.account_release_quarantine(account=account):
+            if services.account_release_quarantine(account=account, actor=request_actor(request, door="admin")):
                 return True, "released to ok"
             return False, f"not quarantined or degraded (health is {account.health})"
 
