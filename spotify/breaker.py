@@ -140,7 +140,12 @@ def _transition_record(name: str, *, action: str, details: dict[str, Any]) -> No
     try:
         with transaction.atomic():
             audit_record(
-                actor=SYSTEM_ACTOR, action=action, target_type="circuit breaker", target_id=name, target_repr=name, details=details
+                actor=SYSTEM_ACTOR,
+                action=action,
+                target_type="circuit breaker",
+                target_id=name,
+                target_repr=name,
+                details=details,
             )
     except DatabaseError as exc:
         logger.warning("circuit breaker transition not recorded: %s", exc, extra={"breaker": name, "action": action})
