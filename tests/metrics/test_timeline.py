@@ -81,11 +81,14 @@ def test_a_drill_reads_back_as_one_timeline_in_order(
     assert alerts_evaluate()["opened"] == 1
     alert = Alert.objects.get(subject="spotify.albums")
 
-    # The on-call acknowledges it and shortens the connector's timeout, through the API.
+    # The on-call acknowledges it and changes the connector's timeout and cooldown, through the API
+    # (the row was seeded from this test's sub-second breaker settings: both are set).
     api = token_client(operator)
     assert api.post(f"/api/v1/alerts/{alert.pk}/acknowledge").status_code == 200
     patched = api.patch(
-        "/api/v1/connectors/spotify.albums", {"timeout_seconds": 4, "note": "incident"}, content_type="application/json"
+        "/api/v1/connectors/spotify.albums",
+        {"timeout_seconds": 4, "cooldown_seconds": 5, "note": "incident"},
+        content_type="application/json",
     )
     assert patched.status_code == 200, patched.content
 
