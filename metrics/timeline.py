@@ -38,7 +38,7 @@ from core.models import ProcessStart
 from jobs.models import JobRun
 from jobs.selectors import duration_text, job_duration_stats
 
-# One constant for the API, the admin page and the alert pages' links.
+# The widest window the API and the admin page read (one constant: a 400 beyond it).
 TIMELINE_MAX_WINDOW = timedelta(days=7)
 TIMELINE_DEFAULT_WINDOW = timedelta(hours=6)
 TIMELINE_SOURCE_LIMIT = 1000
