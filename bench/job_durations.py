@@ -1,6 +1,5 @@
 """Job durations on the fleet's 100,000 runs: the p50/p95 query behind the periodic-task admin,
-the dashboard's daily p95, and the JobSlow / JobFast conditions the evaluator runs every minute;
-the run timeline's and the incident timeline's selectors over the same runs.
+the dashboard's daily p95, and the JobSlow / JobFast conditions the evaluator runs every minute.
 
 Each figure is the median of BENCH_REQUESTS calls (default 20) after two warm-ups; `plan` is the
 scan PostgreSQL chose for the query that bounds the cost.
@@ -101,37 +100,5 @@ def run_timeline() -> Figures:
         figures[f"{label}_median_ms"] = _median_ms(lambda window=window: job_runs_gantt(since=now - window, until=now, now=now))
     figures["plan"] = _scans(
         JobRun.objects.filter(started_at__gte=now - timedelta(days=1), started_at__lt=now).order_by("started_at", "id")
-    )
-    return figures
-
-
-@register("metrics.incident_timeline")
-def incident_timeline_case() -> Figures:
-    """The incident timeline's selector over the fleet (its runs, audit rows, alerts, account
-    health moves, process starts): an hour, a day and the widest window the API allows; each
-    source cut at TIMELINE_SOURCE_LIMIT, and `truncated` names those that were."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
-
-    from audit.models import AuditEvent
-    from jobs.models import JobRun
-    from metrics.timeline import TIMELINE_MAX_WINDOW, incident_timeline
-
-    now = timezone.now()
-    figures: Figures = {}
-    for label, window in (("hour", timedelta(hours=1)), ("day", timedelta(days=1)), ("widest", TIMELINE_MAX_WINDOW)):
-        with CaptureQueriesContext(connection) as queries:
-            timeline = incident_timeline(since=now - window, until=now)
-        figures[f"{label}_events"] = len(timeline["events"])
-        figures[f"{label}_truncated"] = timeline["truncated"]
-        figures[f"{label}_queries"] = len(queries.captured_queries)
-        figures[f"{label}_median_ms"] = _median_ms(lambda window=window: incident_timeline(since=now - window, until=now))
-    since = now - timedelta(days=1)
-    figures["audit_plan"] = _scans(AuditEvent.objects.filter(at__gte=since, at__lt=now).order_by("-at", "-id")[:1001])
-    figures["job_runs_plan"] = _scans(
-        JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=since, finished_at__lt=now).order_by(
-            "-finished_at", "-id"
-        )[:1001]
     )
     return figures

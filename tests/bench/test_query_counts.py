@@ -95,11 +95,11 @@ def test_api_lists_through_a_token_cost_only_their_page_once_the_token_is_known(
 
 
 def test_the_incident_timeline_case_runs_on_a_small_fleet(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import job_durations
+    from bench import job_durations, timeline
 
     fleet_populate(sizes=FleetSizes.uniform(10))
     monkeypatch.setattr(job_durations, "REQUESTS", 1)
-    figures = job_durations.incident_timeline_case()
+    figures = timeline.incident_timeline_case()
     assert figures["widest_queries"] == figures["hour_queries"] <= 7
     assert figures["widest_events"] >= figures["hour_events"]
     assert figures["widest_truncated"] == [] and figures["audit_plan"] and figures["job_runs_plan"]

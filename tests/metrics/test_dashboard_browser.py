@@ -19,12 +19,8 @@ from tests.factories import record_job_run
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("short_probe_timeouts")]
 
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
 ]
 
 # How many pixels of each canvas under a selector Chart.js painted.
@@ -54,12 +50,8 @@ def _seed_snapshots() -> None:
             job_failures=hours_ago % 2,
         )
     JobRun.objects.create(
-        job_name="ingest_albums_from_sources",
-        task_name="ingest_albums_from_sources",
-        task_id="failed-1",
-        status=JobRun.Status.FAILED,
-        started_at=timezone.now(),
-        finished_at=timezone.now(),
+        job_name="ingest_albums_from_sources", task_name="ingest_albums_from_sources", task_id="failed-1",
+        status=JobRun.Status.FAILED, started_at=timezone.now(), finished_at=timezone.now(),
         error="Traceback...\nSpotifyServerError: 503 from albums",
     )
     # Two weeks of verify_playlists getting slower, and one retention run: two duration charts.

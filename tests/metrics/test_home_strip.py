@@ -33,12 +33,7 @@ def test_the_home_counts_what_needs_an_operator_and_links_each_list(superuser: U
     client = client_for(superuser)
     empty = _strip(client.get("/admin/").content.decode())
     assert {key: count for key, (count, _) in empty.items()} == {
-        "critical": "0",
-        "warning": "0",
-        "late_jobs": "0",
-        "accounts": "0",
-        "queued": "0",
-        "dead_letters": "0",
+        "critical": "0", "warning": "0", "late_jobs": "0", "accounts": "0", "queued": "0", "dead_letters": "0",
     }
 
     alert_rules_setup()
@@ -49,19 +44,12 @@ def test_the_home_counts_what_needs_an_operator_and_links_each_list(superuser: U
     SpotifyAccountFactory(health=SpotifyAccount.Health.OK)
     SpotifyAccountFactory(health=SpotifyAccount.Health.REAUTH_REQUIRED, is_active=False)  # left the schedule
     for i in range(3):
-        dead_letter_record(
-            source_service="spotify.albums", operation=f"op{i}", error_type="server_error", error_message=str(i), payload={"i": i}
-        )
+        dead_letter_record(source_service="spotify.albums", operation=f"op{i}", error_type="server_error", error_message=str(i), payload={"i": i})
 
     page = client.get("/admin/").content.decode()
     strip = _strip(page)
     assert {key: count for key, (count, _) in strip.items()} == {
-        "critical": "1",
-        "warning": "0",
-        "late_jobs": "0",
-        "accounts": "1",
-        "queued": "0",
-        "dead_letters": "3",
+        "critical": "1", "warning": "0", "late_jobs": "0", "accounts": "1", "queued": "0", "dead_letters": "3",
     }
     assert 'id="home-critical" class="ops-bad"' in page
     # Each link opens its list, filtered to what was counted.
@@ -82,9 +70,7 @@ def test_the_strip_costs_the_same_queries_however_many_rows(superuser: User) -> 
         client.get("/admin/")
     for _ in range(20):
         SpotifyAccountFactory(health=SpotifyAccount.Health.DEGRADED)
-        dead_letter_record(
-            source_service="spotify.albums", operation="x", error_type="server_error", error_message="e", payload={}
-        )
+        dead_letter_record(source_service="spotify.albums", operation="x", error_type="server_error", error_message="e", payload={})
     with CaptureQueriesContext(connection) as many:
         page = client.get("/admin/").content.decode()
     assert _strip(page)["accounts"][0] == "20"

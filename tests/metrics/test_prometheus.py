@@ -55,13 +55,8 @@ def test_account_health_gauge_and_job_history_metrics(superuser: User) -> None:
     now = timezone.now()
     for i, (status, ms) in enumerate([("success", 1500), ("success", 500), ("failed", 250)]):
         JobRun.objects.create(
-            job_name="refresh_tokens",
-            task_name="refresh_tokens",
-            task_id=f"t{i}",
-            status=status,
-            started_at=now,
-            finished_at=now,
-            duration_ms=ms,
+            job_name="refresh_tokens", task_name="refresh_tokens", task_id=f"t{i}", status=status,
+            started_at=now, finished_at=now, duration_ms=ms,
         )
     metrics = scrape(client_for(superuser))
     assert metrics[("account_health", (("status", "ok"),))] == 1

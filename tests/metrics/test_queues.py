@@ -65,12 +65,8 @@ def test_failed_runs_of_the_last_day_are_counted_per_queue(superuser: User) -> N
     now = timezone.now()
     for i, age_hours in enumerate([1, 5, 30]):
         JobRun.objects.create(
-            job_name="retention",
-            task_name="retention",
-            task_id=f"t{i}",
-            status=JobRun.Status.FAILED,
-            started_at=now - timezone.timedelta(hours=age_hours),
-            finished_at=now - timezone.timedelta(hours=age_hours),
+            job_name="retention", task_name="retention", task_id=f"t{i}", status=JobRun.Status.FAILED,
+            started_at=now - timezone.timedelta(hours=age_hours), finished_at=now - timezone.timedelta(hours=age_hours),
         )
     assert _queue(_queues(superuser))["failed"] == 2
 

@@ -37,13 +37,8 @@ def _playlist(account: SpotifyAccount) -> Playlist:
 def _dead_letter(fingerprint: str, status: str, last_seen_days: int) -> DeadLetter:
     seen = timezone.now() - timedelta(days=last_seen_days)
     return DeadLetter.objects.create(
-        source_service="spotify.albums",
-        operation="ingest",
-        error_type="SpotifyServerError",
-        fingerprint=fingerprint,
-        status=status,
-        first_seen=seen,
-        last_seen=seen,
+        source_service="spotify.albums", operation="ingest", error_type="SpotifyServerError",
+        fingerprint=fingerprint, status=status, first_seen=seen, last_seen=seen,
     )
 
 
@@ -87,9 +82,7 @@ def test_retention_prunes_what_aged_out_and_keeps_what_is_still_needed(settings,
     old, recent = now - timedelta(days=45), now - timedelta(days=1)
 
     def run(task_id: str, job: str, started: object, status: str = "success") -> JobRun:
-        return JobRun.objects.create(
-            job_name=job, task_name=job, task_id=task_id, status=status, started_at=started, finished_at=started
-        )
+        return JobRun.objects.create(job_name=job, task_name=job, task_id=task_id, status=status, started_at=started, finished_at=started)
 
     run("old-1", "refresh_tokens", old - timedelta(days=1))
     run("old-2", "refresh_tokens", old)
