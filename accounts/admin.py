@@ -7,12 +7,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import selectors, services
 from accounts.admin_connect import SpotifyAccountConnectMixin, SpotifyAppConnectMixin
-from accounts.models import SpotifyAccount, SpotifyApp, reauth_due_soon_q
+from accounts.models import AccountHealthChange, SpotifyAccount, SpotifyApp, reauth_due_soon_q
 from audit.services import audit_record
 from core.actors import request_actor
 from core.admin_utils import FastChangelistMixin
@@ -156,6 +157,7 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
         "health",
         "health_reason",
         "health_changed_at",
+        "health_history",
         "consecutive_failures",
         "last_error",
         "last_error_at",
@@ -179,6 +181,11 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
     @admin.display(description="Rate limiter")
     def rate_limiter(self, obj: SpotifyAccount) -> str:
         return _rate_limiter_html(selectors.ratelimit_state_for_account(obj))
+
+    @admin.display(description="Health history")
+    def health_history(self, obj: SpotifyAccount) -> str:
+        url = reverse("admin:accounts_accounthealthchange_changelist")
+        return format_html('<a href="{}?account__id__exact={}">every health change</a>', url, obj.pk)
 
     @admin.action(description="Clear rate-limit block", permissions=["change"])
     def clear_rate_limit_block(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
@@ -234,8 +241,32 @@ class SpotifyAccountAdmin(SpotifyAccountConnectMixin, FastChangelistMixin, admin
     @admin.action(description="Release quarantine", permissions=["change"])
     def release_quarantine(self, request: HttpRequest, queryset: QuerySet[SpotifyAccount]) -> None:
         def run(account: SpotifyAccount) -> tuple[bool, str]:
-            if services.account_release_quarantine(account=account):
+            if services.account_release_quarantine(account=account, actor=request_actor(request, door="admin")):
                 return True, "released to ok"
             return False, f"not quarantined or degraded (health is {account.health})"
 
         _per_row(self, request, queryset, "Release quarantine", run, action="account.release_quarantine")
+
+
+@admin.register(AccountHealthChange)
+class AccountHealthChangeAdmin(admin.ModelAdmin):
+    """Every health move of every account (accounts.services.account_health_record): read-only."""
+
+    list_display = ["at", "account", "from_health", "to_health", "reason", "actor"]
+    list_select_related = ["account"]
+    list_filter = ["to_health", "from_health"]
+    raw_id_fields = ["account"]
+    search_fields = ["=account__id", "account__display_name"]
+    search_help_text = "Account id (exact) or display name."
+    readonly_fields = [f.name for f in AccountHealthChange._meta.fields]
+    ordering = ["-at", "-id"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AccountHealthChange | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AccountHealthChange | None = None) -> bool:
+        return False

@@ -198,3 +198,25 @@ class AuthorizationRequest(models.Model):
         if self.status == self.Status.PENDING and self.expires_at <= timezone.now():
             return self.Status.EXPIRED
         return self.status
+
+
+class AccountHealthChange(models.Model):
+    """One move of an account's health (`ok` → `degraded` ...): its history, for the incident
+    timeline and the account's page. Written by accounts.services.account_health_record only."""
+
+    account = models.ForeignKey(SpotifyAccount, on_delete=models.CASCADE, related_name="health_changes")
+    at = models.DateTimeField(default=timezone.now)
+    from_health = models.CharField(
+        max_length=20, choices=SpotifyAccount.Health.choices, blank=True, default="", help_text="Empty: a new account."
+    )
+    to_health = models.CharField(max_length=20, choices=SpotifyAccount.Health.choices)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    actor = models.CharField(max_length=150, blank=True, default="", help_text="The operator; empty when evidence moved it.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "account health change"
+        indexes = [models.Index(fields=["-at"]), models.Index(fields=["account", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.from_health or 'new'} → {self.to_health}"

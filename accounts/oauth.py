@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import AuthorizationRequest, SpotifyAccount, SpotifyApp
-from accounts.services import app_free_slots
+from accounts.services import account_health_record, app_free_slots
 from audit.services import audit_record
 from spotify.auth import (
     REQUIRED_SCOPES,
@@ -419,9 +419,5 @@ def _store_authorization(
     with transaction.atomic():  # a savepoint: a concurrent connect of the same user is a clean refusal
         account.save()
     if previous != health:
-        # The line every health move writes (as account_set_health does): the account's health history.
-        logger.warning(
-            "account health changed",
-            extra={"account_id": str(account.pk), "from": previous or "new", "to": health, "reason": reason or "authorized"},
-        )
+        account_health_record(account=account, previous=previous or "", reason=reason or "authorized")
     return account

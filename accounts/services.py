@@ -18,8 +18,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import SpotifyAccount, SpotifyApp
+from accounts.models import AccountHealthChange, SpotifyAccount, SpotifyApp
 from audit.services import audit_record
+from core.actors import SYSTEM_ACTOR
 from core.locks import LockBusy, redis_lock
 from jobs.services import job_subject_add
 from spotify.auth import TokenGrant, request_client_credentials, request_token_refresh
@@ -64,12 +65,21 @@ def app_record_capability(*, app: SpotifyApp, capability: str, allowed: bool) ->
     if app.capabilities.get(capability) == allowed and app.capability_now(capability) is not None:
         # Known already; a refusal confirmed on its recheck falls through and starts a new interval.
         return
+    changed = app.capabilities.get(capability) != allowed
     app.capabilities = {**app.capabilities, capability: allowed}
     app.capabilities_checked_at = {**app.capabilities_checked_at, capability: timezone.now().isoformat()}
     SpotifyApp.objects.filter(pk=app.pk).update(
         capabilities=app.capabilities, capabilities_checked_at=app.capabilities_checked_at
     )
     logger.warning("spotify app capability learned", extra={"app": app.name, "capability": capability, "allowed": allowed})
+    if changed:
+        # Spotify's answer, not a person's act: the system door (the incident timeline reads it).
+        audit_record(
+            actor=SYSTEM_ACTOR,
+            action="spotify_app.capability",
+            target=app,
+            details={"capability": capability, "allowed": allowed},
+        )
 
 
 def app_set_health(*, app: SpotifyApp, degraded: bool, reason: str = "") -> None:
@@ -246,13 +256,27 @@ def spotify_client_for_catalog(app: SpotifyApp | None = None) -> SpotifyClient:
 # --- Health ---------------------------------------------------------------------------
 
 
+def account_health_record(*, account: SpotifyAccount, previous: str, reason: str, actor: str = "") -> None:
+    """The one record of a health move (the account already holds its new health): a log line
+    and an AccountHealthChange row, the account's health history. `actor` only when a person moved it."""
+    logger.warning(
+        "account health changed",
+        extra={"account_id": str(account.pk), "from": previous or "new", "to": account.health, "reason": reason},
+    )
+    AccountHealthChange.objects.create(
+        account=account,
+        at=account.health_changed_at or timezone.now(),
+        from_health=previous,
+        to_health=account.health,
+        reason=reason[:500],
+        actor=actor[:150],
+    )
+
+
 def account_set_health(*, account: SpotifyAccount, health: str, reason: str) -> None:
     now = timezone.now()
-    if account.health != health:
-        logger.warning(
-            "account health changed",
-            extra={"account_id": str(account.pk), "from": account.health, "to": health, "reason": reason},
-        )
+    previous = account.health
+    if previous != health:
         account.health_changed_at = now
     account.health = health
     account.health_reason = reason[:500]
@@ -266,6 +290,8 @@ def account_set_health(*, account: SpotifyAccount, health: str, reason: str) -> 
         last_error_at=now,
         updated_at=now,
     )
+    if previous != health:
+        account_health_record(account=account, previous=previous, reason=account.health_reason)
 
 
 def account_record_failure(*, account: SpotifyAccount, error: str, auth: bool = False) -> None:
@@ -288,12 +314,15 @@ def account_record_failure(*, account: SpotifyAccount, error: str, auth: bool = 
 def account_record_success(*, account: SpotifyAccount) -> None:
     """A success clears the failure streak; a degraded account recovers, quarantine needs an operator."""
     updates: dict[str, object] = {"consecutive_failures": 0}
-    if account.health == Health.DEGRADED:
+    previous = account.health
+    if previous == Health.DEGRADED:
         updates.update(health=Health.OK, health_reason="", health_changed_at=timezone.now())
     if account.consecutive_failures or "health" in updates:
         SpotifyAccount.objects.filter(pk=account.pk).update(**updates)
         for name, value in updates.items():
             setattr(account, name, value)
+    if "health" in updates:
+        account_health_record(account=account, previous=previous, reason="a call succeeded")
 
 
 # --- Lifecycle (operator actions) -----------------------------------------------------
@@ -322,15 +351,17 @@ def account_reactivate(*, account: SpotifyAccount) -> bool:
 
 
 @transaction.atomic
-def account_release_quarantine(*, account: SpotifyAccount) -> bool:
+def account_release_quarantine(*, account: SpotifyAccount, actor: str = "") -> bool:
     """An operator decides the account may work again: health ok, failure streak cleared."""
-    if account.health not in (Health.QUARANTINED, Health.DEGRADED):
+    previous = account.health
+    if previous not in (Health.QUARANTINED, Health.DEGRADED):
         return False
     account.health = Health.OK
     account.health_reason = ""
     account.health_changed_at = timezone.now()
     account.consecutive_failures = 0
     account.save(update_fields=["health", "health_reason", "health_changed_at", "consecutive_failures", "updated_at"])
+    account_health_record(account=account, previous=previous, reason="quarantine released", actor=actor)
     return True
 
 
@@ -403,6 +434,7 @@ __all__ = [
     "account_record_failure",
     "account_record_success",
     "account_refresh_token",
+    "account_health_record",
     "account_release_quarantine",
     "account_set_health",
     "accounts_due_for_refresh",

@@ -37,6 +37,7 @@ RESULTS = BASE_DIR / "var" / "bench" / "latest.json"
 CASE_MODULES: list[tuple[str, bool]] = [
     ("bench.admin_api", False),
     ("bench.job_durations", False),
+    ("bench.timeline", False),
     ("bench.load", False),
     ("bench.ingest", False),
     ("bench.ingest_cost", False),

@@ -10,6 +10,10 @@ from typing import Any, Literal
 
 Door = Literal["admin", "api", "cli"]
 
+# What the machine itself recorded (a breaker opening, a capability Spotify revealed): the
+# audit trail's `system` door, shown on the incident timeline with no person as its actor.
+SYSTEM_ACTOR = "system"
+
 
 def actor_of(user: Any, *, door: Door) -> str:
     """`admin:olive`, `api:deploy-bot`, `cli:root`."""

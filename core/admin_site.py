@@ -48,7 +48,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
         ["alerts.alert", "alerts.alertsilence", "alerts.alertrule", "alerts.notificationchannel", "alerts.delivery"],
     ),
     ("dead-letters", "Dead letters", ["ingest.deadletter"]),
-    ("metrics-and-audit", "Metrics and audit trail", ["metrics.metricsnapshot", "metrics", "audit"]),
+    ("metrics-and-audit", "Metrics and audit trail", ["metrics.metricsnapshot", "metrics", "audit", "opsconsole.processstart"]),
     (
         "access",
         "Users and access",
@@ -74,11 +74,23 @@ def environment_context() -> dict[str, str]:
     return {"name": name, "is_production": "true" if name in ("production", "prod") else ""}
 
 
-def _dashboard_url() -> str:
+def _admin_url(name: str) -> str:
     try:
-        return reverse("admin:metrics_dashboard")
+        return reverse(f"admin:{name}")
     except NoReverseMatch:
         return ""
+
+
+def _dashboard_url() -> str:
+    return _admin_url("metrics_dashboard")
+
+
+# The pages (not models) heading the Operations section: (title, object name, admin URL name);
+# metrics registers them, core reaches them by name.
+OPERATIONS_PAGES = [
+    ("Operations dashboard", "Dashboard", "metrics_dashboard"),
+    ("Incident timeline", "Timeline", "metrics_timeline"),
+]
 
 
 # The operations home's status strip: registered by the app that can see everything (metrics,
@@ -206,9 +218,9 @@ class OpsAdminSite(admin.AdminSite):
             models = sorted(app_dict[label]["models"], key=lambda model: str(model["name"]))
             ordered.append(self._section(label, str(app_dict[label]["name"]), models, app_dict))
         ordered.append(sections[ADVANCED])
-        dashboard = self.dashboard_url(request)
-        if dashboard:
-            ordered[0]["models"].insert(0, self._dashboard_entry(dashboard))
+        if request.user.has_perm(DASHBOARD_PERMISSION):
+            pages = [(title, name, url) for title, name, url_name in OPERATIONS_PAGES if (url := _admin_url(url_name))]
+            ordered[0]["models"][:0] = [self._page_entry(title, name, url) for title, name, url in pages]
         return [section for section in ordered if section["models"]]
 
     @staticmethod
@@ -219,10 +231,10 @@ class OpsAdminSite(admin.AdminSite):
         return {"name": title, "app_label": slug, "app_url": app_url, "has_module_perms": True, "models": models}
 
     @staticmethod
-    def _dashboard_entry(url: str) -> dict[str, Any]:
+    def _page_entry(title: str, object_name: str, url: str) -> dict[str, Any]:
         return {
-            "name": "Operations dashboard",
-            "object_name": "Dashboard",
+            "name": title,
+            "object_name": object_name,
             "perms": {"view": True},
             "admin_url": url,
             "add_url": None,

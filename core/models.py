@@ -92,3 +92,38 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if self.is_expired() else "active"
+
+
+class ProcessStart(models.Model):
+    """One process of the stack booting (web, worker, beat, evaluator): the running version and
+    when each process started, so the incident timeline shows deploys and restarts. Written once
+    per boot by core.deploys.process_start_record."""
+
+    class Kind(models.TextChoices):
+        WEB = "web", "Web"
+        WORKER = "worker", "Worker"
+        BEAT = "beat", "Beat"
+        EVALUATOR = "evaluator", "Alert evaluator"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    version = models.CharField(max_length=100)
+    previous_version = models.CharField(
+        max_length=100, blank=True, default="", help_text="The version the last start of this kind ran (empty: the first)."
+    )
+    hostname = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True, default="", help_text="Celery's node name, e.g. worker@host.")
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "process start"
+        indexes = [models.Index(fields=["-started_at"]), models.Index(fields=["kind", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.version} on {self.hostname} ({self.started_at:%Y-%m-%d %H:%M:%S})"
+
+    @property
+    def is_deploy(self) -> bool:
+        """A start that runs another version than the start before it (the first start is one too)."""
+        return self.version != self.previous_version

@@ -8,6 +8,7 @@ from typing import Any
 from celery import signals
 from redis.exceptions import RedisError
 
+from core.deploys import process_start_record
 from core.logging import log_context
 from core.system import worker_memory_record
 from jobs import control, services
@@ -72,6 +73,12 @@ def _worker_ready(sender: Any, **_: Any) -> None:
     for task_id in control.job_runs_revoked_pending():
         state.revoked.add(task_id)
     control.worker_apply_paused_queues(sender)
+    process_start_record(kind="worker", name=str(getattr(sender, "hostname", "") or ""))
+
+
+@signals.beat_init.connect
+def _beat_init(sender: Any, **_: Any) -> None:
+    process_start_record(kind="beat")
 
 
 @signals.task_postrun.connect

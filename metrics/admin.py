@@ -7,6 +7,7 @@ from django.urls import URLPattern
 from metrics.dashboard import dashboard_urls
 from metrics.models import MetricSnapshot
 from metrics.queues_control import queues_admin_urls
+from metrics.timeline import timeline_admin_urls
 
 
 @admin.register(MetricSnapshot)
@@ -28,4 +29,4 @@ class MetricSnapshotAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self) -> list[URLPattern]:
-        return dashboard_urls(self) + queues_admin_urls(self) + super().get_urls()
+        return dashboard_urls(self) + queues_admin_urls(self) + timeline_admin_urls(self) + super().get_urls()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 
+from core.version import VERSION
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -154,6 +156,8 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
 # Shown on every admin page (production in red): production, staging, development...
 OPSCONSOLE_ENVIRONMENT = env("OPSCONSOLE_ENVIRONMENT", default="production")
+# The build a deploy runs (git sha, image tag): recorded with each process start (core.version).
+OPSCONSOLE_VERSION = env("OPSCONSOLE_VERSION", default="")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = HTTPS_ONLY
 CSRF_COOKIE_SECURE = HTTPS_ONLY
@@ -468,7 +472,7 @@ if API_TOKEN_DEFAULT_DAYS <= 0:
 SPECTACULAR_SETTINGS = {
     "TITLE": "opsconsole API",
     "DESCRIPTION": "Operations API for the Spotify playlist automation fleet.",
-    "VERSION": "1.0.0",
+    "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["core.permissions.StaffGroupPermission"],
     # Each operation names the API token scope it needs (core.schema).

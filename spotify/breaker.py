@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
 
 from core.redis import get_redis, key
 from spotify.errors import CircuitOpen
@@ -62,6 +63,8 @@ local state = redis.call('HGET', KEYS[1], 'state')
 local streak = tonumber(redis.call('HGET', KEYS[1], 'failure_streak')) or 0
 if (state == false or state == 'closed') and streak == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'failure_streak', '0', 'cooldown', '0', 'probe_until', '0', 'open_until', '0', 'opened_at', '0')
+-- 2: this success closed an open circuit (a transition worth recording), 1: a streak cleared.
+if state == 'open' or state == 'half_open' then return 2 end
 return 1
 """
 
@@ -85,6 +88,8 @@ if state == 'half_open' or (state == 'closed' and streak >= threshold) then
   -- When the outage began: a failed probe re-opens but keeps it (alerts: "open longer than X").
   if state == 'closed' then redis.call('HSET', KEYS[1], 'opened_at', tostring(now)) end
   redis.call('HINCRBY', KEYS[1], 'opened_count', 1)
+  -- 2: closed -> open (the outage began), 1: a failed probe re-opened it.
+  if state == 'closed' then return 2 end
   return 1
 end
 return 0
@@ -125,8 +130,31 @@ def breaker_check(name: str, *, endpoint: str = "") -> None:
         )
 
 
+def _transition_record(name: str, *, action: str, details: dict[str, Any]) -> None:
+    """A circuit opening or closing, in the audit trail's `system` door: the incident timeline's
+    breaker history (Redis keeps only the current state). Atomic in Redis already, so exactly the
+    caller that moved the circuit records it; a database hiccup costs the row, never the call."""
+    from audit.services import audit_record
+    from core.actors import SYSTEM_ACTOR
+
+    try:
+        with transaction.atomic():
+            audit_record(
+                actor=SYSTEM_ACTOR,
+                action=action,
+                target_type="circuit breaker",
+                target_id=name,
+                target_repr=name,
+                details=details,
+            )
+    except DatabaseError as exc:
+        logger.warning("circuit breaker transition not recorded: %s", exc, extra={"breaker": name, "action": action})
+
+
 def breaker_success(name: str) -> None:
-    get_redis().eval(_SUCCESS, 1, _key(name))
+    if int(get_redis().eval(_SUCCESS, 1, _key(name))) == 2:
+        logger.warning("circuit breaker closed", extra={"breaker": name})
+        _transition_record(name, action="circuit_breaker.close", details={})
 
 
 def breaker_failure(name: str, *, error: str, base_cooldown: float | None = None) -> bool:
@@ -146,6 +174,8 @@ def breaker_failure(name: str, *, error: str, base_cooldown: float | None = None
         max(base, float(settings.BREAKER_MAX_COOLDOWN_SECONDS)),
         error[:500],
     )
+    if int(opened) == 2:
+        _transition_record(name, action="circuit_breaker.open", details={"error": error[:300], "cooldown_seconds": base})
     return bool(int(opened))
 
 

@@ -92,3 +92,14 @@ def test_api_lists_through_a_token_cost_only_their_page_once_the_token_is_known(
         _page(by_token, path)  # the token's first use: lookups and last use
         page_only, _ = _page(forced, path)
         assert [_page(by_token, path)[0] for _ in range(3)] == [page_only + 1] * 3, name
+
+
+def test_the_incident_timeline_case_runs_on_a_small_fleet(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import job_durations, timeline
+
+    fleet_populate(sizes=FleetSizes.uniform(10))
+    monkeypatch.setattr(job_durations, "REQUESTS", 1)
+    figures = timeline.incident_timeline_case()
+    assert figures["widest_queries"] == figures["hour_queries"] <= 7
+    assert figures["widest_events"] >= figures["hour_events"]
+    assert figures["widest_truncated"] == [] and figures["audit_plan"] and figures["job_runs_plan"]

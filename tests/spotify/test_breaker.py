@@ -131,3 +131,28 @@ def test_states_list_every_breaker_and_reset_closes_them(fast_breaker: None) -> 
     assert breaker_reset_all() == 1
     breaker_check("spotify.token")
     assert all(s["state"] == "closed" for s in breaker_states())
+
+
+def test_an_outage_is_one_open_and_one_close_in_the_audit_trail(
+    spotify_emulator: SpotifyEmulator, catalog_client: SpotifyClient, fast_breaker: None
+) -> None:
+    from audit.models import AuditEvent
+
+    album_id = spotify_emulator.catalog.album_ids()[0]
+    spotify_emulator.fault("album", status=503)
+    for _ in range(2):
+        with pytest.raises(SpotifyServerError):
+            catalog_client.album(album_id)
+    _wait_for_state("spotify.albums", "half_open")
+    with pytest.raises(SpotifyServerError):
+        catalog_client.album(album_id)  # a failed probe re-opens: the same outage, no new row
+    _wait_for_state("spotify.albums", "half_open")
+    spotify_emulator.clear_faults()
+    catalog_client.album(album_id)
+    catalog_client.album(album_id)  # closed already: nothing to record
+    rows = AuditEvent.objects.filter(target_id="spotify.albums").order_by("id")
+    assert [(row.action, row.actor, row.door) for row in rows] == [
+        ("circuit_breaker.open", "system", "system"),
+        ("circuit_breaker.close", "system", "system"),
+    ]
+    assert "503" in rows[0].details["error"]

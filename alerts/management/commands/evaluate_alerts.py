@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from alerts.evaluator import alerts_evaluate
 from alerts.grace import evaluator_started
+from core.deploys import process_start_record
 
 
 class Command(BaseCommand):
@@ -23,6 +24,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         evaluator_started()  # the startup grace counts from here (alerts/grace.py)
+        if options["loop"]:
+            # A long-lived process of the stack: its start is a deploy marker (a cron one-shot is not).
+            process_start_record(kind="evaluator")
         while True:
             self.stdout.write(json.dumps(alerts_evaluate(), default=str))
             if not options["loop"]:

@@ -1,0 +1,86 @@
+"""Deploy markers: each process records its start (version, host, pid) at boot; a start running
+another version than the last one of its kind is a deploy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from core.deploys import process_start_record
+from core.models import ProcessStart
+from devstack.runtime import BASE_DIR, _free_port
+from tests.fixtures_celery import database_url_for_tests
+
+
+def test_a_start_on_another_version_is_a_deploy_and_a_restart_is_not(db: None, settings: Any) -> None:
+    settings.OPSCONSOLE_VERSION = "4f2c9ab"
+    first = process_start_record(kind="worker", name="worker@a")
+    restart = process_start_record(kind="worker", name="worker@a")
+    beat = process_start_record(kind="beat")
+    settings.OPSCONSOLE_VERSION = "77d01e3"
+    upgraded = process_start_record(kind="worker", name="worker@a")
+    assert first and restart and beat and upgraded
+    assert (first.version, first.previous_version, first.is_deploy) == ("1.0.0+4f2c9ab", "", True)
+    assert (restart.is_deploy, beat.is_deploy) == (False, True)  # each kind has its own history
+    assert (upgraded.previous_version, upgraded.version, upgraded.is_deploy) == ("1.0.0+4f2c9ab", "1.0.0+77d01e3", True)
+    assert first.pid == os.getpid() and first.hostname
+
+
+def test_the_web_server_records_its_start_at_boot(tmp_path: Path, transactional_db: None) -> None:
+    port = _free_port()
+    log = tmp_path / "web.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "opsconsole.wsgi:application", "--config", "python:opsconsole.gunicorn_conf"]
+            + ["--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            cwd=BASE_DIR,
+            env={**os.environ, "DATABASE_URL": database_url_for_tests(), "OPSCONSOLE_VERSION": "build-42"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/live", timeout=2)
+                    break
+                except OSError:  # refused, reset or timed out while the workers boot
+                    assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.2)
+            # Both workers load the application; one answered, the other may still be booting.
+            while ProcessStart.objects.filter(kind="web").count() < 2:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    starts = list(ProcessStart.objects.filter(kind="web").order_by("id"))
+    assert [start.version for start in starts] == ["1.0.0+build-42"] * 2
+    assert len({start.pid for start in starts}) == 2 and server.pid not in {start.pid for start in starts}
+    assert [start.is_deploy for start in starts] == [True, False]
+
+
+def test_the_alert_evaluator_records_its_start_when_it_runs_as_a_process(tmp_path: Path, transactional_db: None) -> None:
+    log = tmp_path / "evaluator.log"
+    with log.open("w") as out:
+        evaluator = subprocess.Popen(
+            [sys.executable, "manage.py", "evaluate_alerts", "--loop", "--interval", "3600"],
+            cwd=BASE_DIR,
+            env={**os.environ, "DATABASE_URL": database_url_for_tests()},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not ProcessStart.objects.filter(kind="evaluator").exists():
+                assert evaluator.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        finally:
+            evaluator.terminate()
+            evaluator.wait(timeout=30)
+    assert ProcessStart.objects.get(kind="evaluator").pid == evaluator.pid
