@@ -217,6 +217,8 @@ class AlertEvent(models.Model):
     class Meta:
         db_table = "metrics_alertevent"
         ordering = ["at", "id"]
+        # The incident timeline reads a window of every alert's events (metrics.timeline).
+        indexes = [models.Index(fields=["at"], name="alertevent_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"
