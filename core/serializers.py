@@ -56,6 +56,10 @@ class PreviewAppSerializer(serializers.Serializer):  # type: ignore[type-arg]
     calls_min = serializers.IntegerField()
     calls_max = serializers.IntegerField()
     eta_seconds = serializers.FloatField(help_text="calls_max at the app's (and each account's) burst and rate.")
+    schedule_calls = serializers.IntegerField(
+        help_text="Calls the schedule's runs open meanwhile ask of the same app (docs/runbooks/fleet-capacity.md)."
+    )
+    schedule_jobs = serializers.ListField(child=serializers.CharField(), help_text="Those runs' jobs.")
 
 
 class PreviewSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -10,8 +10,10 @@ class PlaylistsConfig(AppConfig):
         from jobs.control import job_revoke_cleanup_register
         from jobs.services import job_preview_register
         from playlists.selectors import playlists_active_count_per_account
+        from playlists.services.capacity import schedule_demand
         from playlists.services.common import playlist_lock_release_of_task
         from playlists.services.previews import verify_preview
+        from spotify.previews import schedule_demand_register
 
         # Accounts sits below playlists and cannot import it: playlists adds its count to the accounts API.
         account_annotation_register("playlist_count", playlists_active_count_per_account)
@@ -20,3 +22,5 @@ class PlaylistsConfig(AppConfig):
             job_revoke_cleanup_register(task_name, playlist_lock_release_of_task)
         # jobs/update's dry run of a run now: jobs cannot see what a playlists job would do.
         job_preview_register("verify_playlists", verify_preview)
+        # Every bulk door's dry run shows what the schedule asks of the same apps meanwhile.
+        schedule_demand_register(schedule_demand)

@@ -6,13 +6,26 @@ CallPlan with figures from its run's own code and answers `CallPlan.as_dict()`."
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from spotify.ratelimit import bucket_eta_seconds
 
 SAMPLE_SIZE = 10
 APP_FIGURES = ("count", "calls_min", "calls_max")
+
+# What the schedule already asks of apps between two times: {app key: {"calls", "jobs"}}. The
+# layer that knows the schedule's Spotify work registers it (playlists.services.capacity).
+ScheduleDemand = Callable[[list[str], datetime, datetime], dict[str, dict[str, Any]]]
+_schedule_demand: list[ScheduleDemand] = []
+
+
+def schedule_demand_register(provider: ScheduleDemand) -> None:
+    _schedule_demand[:] = [provider]
 
 
 @dataclass
@@ -48,6 +61,7 @@ class CallPlan:
             etas = [bucket_eta_seconds("account", key, calls) for (app, key), calls in self._accounts.items() if app == app_key]
             eta = max([bucket_eta_seconds("app", app_key, figures["calls_max"]), *etas])
             apps.append({"app": app_key, **figures, "eta_seconds": round(eta, 1)})
+        self._schedule_beside(apps)
         return {
             "count": len(self.touched),
             "sample": self.touched[:SAMPLE_SIZE],
@@ -58,3 +72,17 @@ class CallPlan:
             "apps": apps,
             "notes": self.notes,
         }
+
+    @staticmethod
+    def _schedule_beside(apps: list[dict[str, Any]]) -> None:
+        """Next to each app's figures, the calls the schedule's runs open during this work ask of
+        that app (`schedule_calls`, by `schedule_jobs`): the two share the app's rate."""
+        if not apps or not _schedule_demand:
+            return
+        now = timezone.now()
+        until = now + timedelta(seconds=max(app["eta_seconds"] for app in apps))
+        demand = _schedule_demand[0]([app["app"] for app in apps], now, until)
+        for app in apps:
+            asked = demand.get(app["app"], {})
+            app["schedule_calls"] = asked.get("calls", 0)
+            app["schedule_jobs"] = asked.get("jobs", [])

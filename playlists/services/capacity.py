@@ -107,12 +107,13 @@ def _policy_writes(changed: PlaylistPolicy | None) -> dict[int, tuple[int, int]]
 
 
 def _job_windows(now: datetime) -> dict[str, tuple[datetime, int]]:
-    """Each job's next run and its window (grace) from beat's own schedule: an operator's edit in
-    the admin counts; a job not in beat's table falls back to its spec."""
+    """Each job's window (its grace period from a run): the one still open, else the next, from
+    beat's own schedule (an operator's edit in the admin counts; a job not in beat's table falls
+    back to its spec)."""
     from celery.schedules import crontab
     from django_celery_beat.models import PeriodicTask
 
-    from jobs.selectors import next_fire_time
+    from jobs.selectors import next_fire_time, previous_fire_time
     from jobs.specs import JOBS_BY_NAME
 
     names = (RESHUFFLE_JOB, SYNC_JOB, VERIFY_JOB)
@@ -121,8 +122,10 @@ def _job_windows(now: datetime) -> dict[str, tuple[datetime, int]]:
     for name in names:
         spec = JOBS_BY_NAME[name]
         schedule = schedules.get(name) or crontab(minute=spec.minute, hour=spec.hour)
-        starts_at = next_fire_time(schedule, now) or now
-        windows[name] = (starts_at, spec.grace_minutes * 60)
+        seconds = spec.grace_minutes * 60
+        started = previous_fire_time(schedule, now)
+        open_now = started is not None and (now - started).total_seconds() < seconds
+        windows[name] = ((started if open_now else next_fire_time(schedule, now)) or now, seconds)
     return windows
 
 
@@ -213,6 +216,25 @@ def fleet_capacity(
         "fits": not warnings,
         "warnings": warnings,
     }
+
+
+def schedule_demand(app_keys: list[str], start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    """The calls the schedule's windows open between `start` and `end` ask of each app (a bulk
+    door's dry run shows them beside its own: spotify.previews)."""
+    demand: dict[str, dict[str, Any]] = {}
+    for app in fleet_capacity(now=start)["apps"]:
+        if str(app["app"]) not in app_keys:
+            continue
+        overlapping = [
+            window
+            for window in app["windows"]
+            if window["starts_at"] <= end and (window["starts_at"] - start).total_seconds() + window["window_seconds"] > 0
+        ]
+        demand[str(app["app"])] = {
+            "calls": sum(window["calls"] for window in overlapping),
+            "jobs": [window["job"] for window in overlapping if window["calls"]],
+        }
+    return demand
 
 
 def _overflow(app: SpotifyApp, window: Window) -> str:

@@ -5,10 +5,11 @@ against the emulator; a change that would not fit is named before it is made."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -136,3 +137,25 @@ def test_a_policy_edit_that_would_overflow_a_window_is_named_when_saved(
         f"Fleet capacity: {spotify_app.name}: ensure_playlist_for_account",
     ]
     assert all("needs 72 calls in 60 min; its limits allow 37 (app)" in m for m in shown)
+
+
+def test_a_dry_run_shows_what_the_schedule_asks_of_the_same_app_meanwhile(
+    operator: User, spotify_app: SpotifyApp, fleet: list[Playlist]
+) -> None:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(operator)}")
+    body = {"mode": "playlists", "ids": [str(fleet[5].pk)], "dry_run": True}
+    # At 04:40 UTC the nightly reshuffle's window (04:30 + 60 min) is open: its 8 calls share the app.
+    day = timezone.now().date() + timedelta(days=1)
+    with time_machine.travel(datetime(day.year, day.month, day.day, 4, 40, tzinfo=UTC), tick=False):
+        [app] = api.post("/api/v1/playlists/reshuffle-bulk", body, format="json").json()["apps"]
+        assert (app["app"], app["schedule_calls"], app["schedule_jobs"]) == (
+            str(spotify_app.pk),
+            _windows(services.fleet_capacity(), spotify_app)["reshuffle_due_playlists"]["calls"],
+            ["reshuffle_due_playlists"],
+        )
+        assert app["schedule_calls"] == 8
+    # At 03:00 no window of the schedule is open, and this work ends before one opens.
+    with time_machine.travel(datetime(day.year, day.month, day.day, 3, 0, tzinfo=UTC), tick=False):
+        [app] = api.post("/api/v1/playlists/reshuffle-bulk", body, format="json").json()["apps"]
+        assert (app["schedule_calls"], app["schedule_jobs"]) == (0, [])
