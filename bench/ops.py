@@ -44,10 +44,13 @@ def timed(call: Callable[[], Any], *, requests: int = REQUESTS, warmup: int = 2)
         timings.append((time.perf_counter() - started) * 1000)
     with CaptureQueriesContext(connection) as queries:
         call()
+    slowest = max(queries.captured_queries, key=lambda q: float(q["time"]), default={"sql": "", "time": "0"})
     return {
         "median_ms": round(statistics.median(timings), 1),
         "max_ms": round(max(timings), 1),
         "queries": len(queries.captured_queries),
+        "slowest_query_ms": round(float(slowest["time"]) * 1000, 1),
+        "slowest_query": slowest["sql"][:300],
     }
 
 
