@@ -9,6 +9,7 @@ time and each fleet database's size.
 
     python -m bench.scale              # BENCH_SCALE (default 10), the table's cases
     python -m bench.scale ops. admin.  # only these case prefixes (rows of others: "not run")
+    python -m bench.scale --markdown   # the last run's table again, as BENCHMARKS.md records it
 """
 
 from __future__ import annotations
@@ -266,6 +267,19 @@ def format_table(rows: list[Row], scale: int) -> str:
     return "\n".join(out)
 
 
+def markdown_table(rows: list[Row], scale: int) -> str:
+    """The table as BENCHMARKS.md records it."""
+
+    def cell(value: Any) -> str:
+        return "—" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+
+    out = [f"| figure | ×1 | ×{scale} | ratio | goal | met |", "|---|---|---|---|---|---|"]
+    out += [
+        f"| {r.group}: {r.label} | {cell(r.small)} | {cell(r.large)} | {cell(r.ratio)} | {r.goal} | {r.verdict} |" for r in rows
+    ]
+    return "\n".join(out)
+
+
 def _database_names() -> tuple[str, str]:
     from bench.__main__ import _bench_database_url
     from devstack.runtime import bootstrap, load_local_env
@@ -301,6 +315,11 @@ def run_fleet(*, database: str, sizes: FleetSizes, results: Path, cases: list[st
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
     scale = int(os.environ.get("BENCH_SCALE", "10"))
+    if "--markdown" in argv:
+        # The last run's table again, from its results files, for BENCHMARKS.md: nothing is run.
+        saved = [json.loads((BASE_DIR / "var" / "bench" / f"scale_x{k}.json").read_text())["cases"] for k in (1, scale)]
+        print(markdown_table(table(saved[0], saved[1]), scale))
+        return 0
     cases = [a for a in argv if not a.startswith("-")] or SCALE_CASES
     base, maintenance = _database_names()
     sizes = FleetSizes.from_env()
