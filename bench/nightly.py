@@ -1,7 +1,7 @@
 """The nightly snapshot run with two workers, and what a worker's memory does across two runs.
 
 Two processes (`python -m bench.nightly worker <ids file>`) each take half of
-BENCH_NIGHTLY_PLAYLISTS active fleet playlists (default 10,000; fewer if the fleet has fewer)
+BENCH_NIGHTLY_PLAYLISTS active fleet playlists (default 1,000; fewer if the fleet has fewer)
 and snapshot them as the `build_playlist_snapshot` job does: chunks of SNAPSHOT_CHUNK through
 `playlists_build_snapshots`. Each does it twice (two nights),
 each chunk in a transaction of its own, rolled back instead of committed, so the fleet stays
@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.registry import Figures, register
 
-SAMPLE = int(os.environ.get("BENCH_NIGHTLY_PLAYLISTS", "10000"))
+SAMPLE = int(os.environ.get("BENCH_NIGHTLY_PLAYLISTS", "1000"))
 WORKERS = 2
 PASSES = 2
 # The issue's goal: 100,000 playlists in five minutes with two workers.
