@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install demo demo-logs test bench soak lint stop browser promtool wrk migrate clean backup restore up down logs
+.PHONY: install demo demo-logs test bench bench-scale soak lint stop browser promtool wrk migrate clean backup restore up down logs
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ test: install browser promtool
 
 bench: install wrk
 	$(BIN)/python -m bench
+
+# The same cases on the bench fleet and on it ×BENCH_SCALE (default 10; built once, ~tens of GB
+# and long at ×10), one table with ratios and goals (bench/scale.py, BENCHMARKS.md). Not CI.
+bench-scale: install
+	$(BIN)/python -m bench.scale
 
 # The chaos soak (bench/soak/, RELIABILITY.md): SOAK_MINUTES (default 20) and SOAK_SEED (printed) replay a run.
 soak: install

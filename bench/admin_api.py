@@ -40,6 +40,14 @@ API_PAGES = {
     "job_runs": "/api/v1/job-runs",
     "dlq_messages": "/api/v1/dlq/messages",
 }
+# Filtered API pages (fleet ids of row 7, the filters the API documents): each reads one slice.
+API_FILTERED = {
+    "tracks_by_id": "/api/v1/tracks?search=bt00000000000000000007",
+    "tracks_of_artist": "/api/v1/tracks?artist=ba00000000000000000007",
+    "playlists_sync_failed": "/api/v1/playlists?sync_state=failed",
+    "job_runs_of_job_failed": "/api/v1/job-runs?job=retention&status=failed",
+    "accounts_degraded": "/api/v1/accounts/list?health=degraded",
+}
 
 
 def _client() -> Any:
@@ -70,6 +78,9 @@ def measure(client: Any, path: str, *, requests: int = REQUESTS) -> Figures:
 
     for _ in range(WARMUP):
         response = client.get(path)
+    if response.status_code != 200:
+        # A redirect or a refusal is not the page: never record its timings as the page's.
+        raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
@@ -130,6 +141,8 @@ for _name, _path in {**ADMIN_PAGES, **ADMIN_SEARCHES}.items():
     _page_case("admin", _name, _path)
 for _name, _path in API_PAGES.items():
     _page_case("api", _name, _path)
+for _name, _path in API_FILTERED.items():
+    register(f"api.filtered_{_name}")(lambda path=_path: measure(_client(), path))
 
 
 # --- the API token cache: what it saves a list request ------------------------------------------
