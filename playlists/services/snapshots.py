@@ -55,7 +55,9 @@ def playlist_build_snapshot(*, playlist: Playlist, seed: int | None = None, acto
     the cooldown (relax); either way `notes` and the history say what happened.
     """
     # The row lock serializes two builds of one playlist (the cooldown reads its history).
-    playlist = Playlist.objects.select_for_update().select_related("policy").get(pk=playlist.pk)
+    # Only the playlist's row: locking the policy it shares with thousands of others (a join locks
+    # every joined row) made two workers of the nightly run wait on, and deadlock over, policies.
+    playlist = Playlist.objects.select_for_update(of=("self",)).select_related("policy").get(pk=playlist.pk)
     policy = playlist.policy
     seed = secrets.randbelow(2**62) if seed is None else int(seed)
     now = timezone.now()
