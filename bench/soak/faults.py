@@ -374,8 +374,10 @@ class Chaos:
         from accounts.models import SpotifyAccount
 
         healthy = set(str(pk) for pk in SpotifyAccount.objects.filter(is_active=True, health="ok").values_list("pk", flat=True))
+        # In the owners' order, not the ids' (random UUIDs): the seed replays the same picks.
         choices = sorted(
-            (pk, row) for pk, row in self.fleet.accounts.items() if pk in healthy and (mode is None or row["mode"] == mode)
+            ((pk, row) for pk, row in self.fleet.accounts.items() if pk in healthy and (mode is None or row["mode"] == mode)),
+            key=lambda item: item[1]["user_id"],
         )
         return self.rng.choice(choices) if choices else None
 
@@ -411,11 +413,30 @@ class Chaos:
                 account_reauthorize(doors=self.doors, account_id=account_id, user_id=row["user_id"])
             except DoorError as exc:
                 fault.details[f"reauthorize_attempt_{attempt}"] = str(exc)[:120]
+                blocked = self._app_blocked(row["app"])
+                if blocked:
+                    # Spotify told the app to wait for hours (spotify_429_long): the operator reads the
+                    # rate limiter's page and sends the next link after that, past this run's end.
+                    fault.details["reauthorize_waits_for"] = {"app": row["app"], "blocked_until": blocked}
+                    return
                 self.hold(10)
                 continue
             fault.details["reauthorized"] = attempt
             return
         raise DoorError(f"{account_id} could not be re-authorized in 6 attempts")
+
+    def _app_blocked(self, app_name: str) -> str | None:
+        """When the rate limiter says `app_name` may call Spotify again, if that is past the run's end."""
+        from datetime import datetime
+
+        answer = self.doors.api("GET", "ratelimits", params={"blocked": "true"})
+        for row in answer.get("apps", []):
+            if row.get("name") == app_name and row.get("blocked_until"):
+                until = datetime.fromisoformat(row["blocked_until"]).timestamp()
+                end = self.started + self.config.seconds + self.config.drain_seconds
+                if until > end:
+                    return str(row["blocked_until"])
+        return None
 
     def _synced_playlist(self) -> tuple[str, str] | None:
         from playlists.models import Playlist
@@ -425,7 +446,7 @@ class Chaos:
                 Playlist.objects.filter(status="active", sync_state="synced", frozen=False)
                 .exclude(spotify_playlist_id="")
                 .values_list("pk", "spotify_playlist_id")
-                .order_by("pk")
+                .order_by("account__spotify_user_id", "index", "pk")
             )
         )
         if not rows:
