@@ -121,10 +121,11 @@ def reshuffle_due_playlists(actor: str = "schedule") -> dict[str, Any]:
     return {"due": selection["due"], "skipped": selection["skipped"], "queued": len(selection["playlist_ids"])}
 
 
-@shared_task(name="verify_playlists", acks_late=True)
-def verify_playlists(actor: str = "schedule") -> dict[str, Any]:
+@shared_task(bind=True, name="verify_playlists", acks_late=True)
+def verify_playlists(self: Any, actor: str = "schedule") -> dict[str, Any]:
     """Every 6 hours: one call per playlist; drift repaired (docs/runbooks/drift-repair.md)."""
-    return services.playlists_verify(actor=actor)
+    # Its task id owns each playlist lock it takes: a terminated run's lock is freed (playlists/apps.py).
+    return services.playlists_verify(actor=actor, lock_owner=self.request.id)
 
 
 @shared_task(name="resume_parked_playlists", acks_late=True)
