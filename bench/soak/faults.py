@@ -307,12 +307,15 @@ class Chaos:
     def _pg_terminate(self, fault: Fault) -> None:
         from django.db import connection
 
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name LIKE 'soak-worker%%' AND pid <> pg_backend_pid()"
-            )
-            ended = cursor.fetchall()
+        def terminate() -> list[Any]:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'soak-worker%%' AND pid <> pg_backend_pid()"
+                )
+                return list(cursor.fetchall())
+
+        ended = read(terminate)
         connection.close()
         fault.details["connections_ended"] = len(ended)
 
@@ -373,7 +376,13 @@ class Chaos:
     def _pick_account(self, *, mode: str | None = None) -> tuple[str, dict[str, Any]] | None:
         from accounts.models import SpotifyAccount
 
-        healthy = set(str(pk) for pk in SpotifyAccount.objects.filter(is_active=True, health="ok").values_list("pk", flat=True))
+        healthy = set(
+            read(
+                lambda: [
+                    str(pk) for pk in SpotifyAccount.objects.filter(is_active=True, health="ok").values_list("pk", flat=True)
+                ]
+            )
+        )
         # In the owners' order, not the ids' (random UUIDs): the seed replays the same picks.
         choices = sorted(
             ((pk, row) for pk, row in self.fleet.accounts.items() if pk in healthy and (mode is None or row["mode"] == mode)),
