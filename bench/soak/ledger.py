@@ -600,15 +600,21 @@ class Ledger:
 
     def check_redeliveries(self) -> None:
         """A task is delivered again only after a retry it asked for, or after the process holding it
-        was lost (a killed pool process or worker, a broker restart): never while it still runs elsewhere."""
+        was lost (a killed pool process or worker, a warm shutdown giving back what it had reserved, a
+        broker restart): never while it still runs elsewhere. Celery acknowledges a task (acks_late)
+        after it returns: one that succeeded is delivered again only when its process was lost within
+        seconds of that, before the acknowledgement went out (celery #4426); the ledger names those,
+        and the other invariants hold the work to having been done once."""
         check = Check("no Celery task redelivered beyond the visibility rules (a retry asked for, or its worker lost)")
         events = runner_events(self.log_dir)
-        losses: list[tuple[float, str]] = []
+        # (from, to, worker): the span during which a worker (or "*": every worker) was being lost.
+        losses: list[tuple[float, float, str]] = []
         for event in events:
             if event.get("event") in ("exited", "stopped", "held", "stopped for a change") and str(
                 event.get("server", "")
             ).startswith("worker"):
-                losses.append((float(event["ts"]), str(event["server"])))
+                at = float(event["ts"])
+                losses.append((at - float(event.get("seconds") or 0), at, str(event["server"])))
         for fault in self.faults:
             if fault.started and fault.kind in (
                 "worker_sigkill",
@@ -620,7 +626,12 @@ class Ledger:
                 "worker_resize",
                 "worker_outage",
             ):
-                losses.append((fault.started, str(fault.details.get("worker", "*"))))
+                losses.append((fault.started, fault.ended or fault.started, str(fault.details.get("worker", "*"))))
+
+        def lost(worker: str, start: float, end: float) -> bool:
+            return any(a <= end and b >= start and w in ("*", worker) for a, b, w in losses)
+
+        acks_lost = 0
         for task_id, rows in deliveries(self.log_dir).items():
             check.checked += 1
             for previous, current in zip(rows, rows[1:], strict=False):
@@ -631,6 +642,9 @@ class Ledger:
                     and previous.outcome in ("succeeded", "raised")
                     and previous.ended <= current.received
                 ):
+                    if previous.outcome == "succeeded" and lost(previous.worker, previous.ended - 1, previous.ended + 5):
+                        acks_lost += 1
+                        continue
                     check.fail(
                         task=task_id,
                         name=current.name,
@@ -639,11 +653,7 @@ class Ledger:
                         after=self.before(current.received),
                     )
                     continue
-                lost = any(
-                    previous.received - 1 <= at <= current.received + 1 and (worker in ("*", previous.worker))
-                    for at, worker in losses
-                )
-                if not lost and previous.outcome not in ("lost",):
+                if not lost(previous.worker, previous.received - 1, current.received + 1) and previous.outcome not in ("lost",):
                     check.fail(
                         task=task_id,
                         name=current.name,
@@ -651,6 +661,8 @@ class Ledger:
                         worker=current.worker,
                         after=self.before(current.received),
                     )
+        if acks_lost:
+            check.note = f"{acks_lost} delivered again after they succeeded: their process was lost before the acknowledgement"
         self.checks.append(check)
 
     # --- Spotify writes --------------------------------------------------------------------------------
