@@ -77,3 +77,10 @@ def redis_lock_release(name: str, *, owner: str) -> bool:
     """Free `lock:<name>` if `owner` still holds it (a terminated task's lock: its `finally`
     never ran); returns whether it did."""
     return bool(int(get_redis().eval(_RELEASE, 1, key("lock", name), owner)))
+
+
+def redis_locks_release(prefix: str, *, owner: str) -> int:
+    """Free every `lock:<prefix>*` that `owner` still holds (a terminated run that went through
+    many of them, one at a time); returns how many it freed."""
+    client = get_redis()
+    return sum(int(client.eval(_RELEASE, 1, lock_key, owner)) for lock_key in client.scan_iter(match=key("lock", prefix) + "*"))

@@ -121,10 +121,11 @@ def reshuffle_due_playlists(actor: str = "schedule") -> dict[str, Any]:
     return {"due": selection["due"], "skipped": selection["skipped"], "queued": len(selection["playlist_ids"])}
 
 
-@shared_task(name="verify_playlists", acks_late=True)
-def verify_playlists(actor: str = "schedule") -> dict[str, Any]:
+@shared_task(bind=True, name="verify_playlists", acks_late=True)
+def verify_playlists(self: Any, actor: str = "schedule") -> dict[str, Any]:
     """Every 6 hours: one call per playlist; drift repaired (docs/runbooks/drift-repair.md)."""
-    return services.playlists_verify(actor=actor)
+    # Its task id owns each playlist lock it takes: a terminated run's lock is freed (playlists/apps.py).
+    return services.playlists_verify(actor=actor, lock_owner=self.request.id)
 
 
 @shared_task(name="resume_parked_playlists", acks_late=True)
@@ -132,9 +133,11 @@ def resume_parked_playlists(actor: str = "schedule") -> dict[str, Any]:
     return services.playlists_resume_parked(actor=actor)
 
 
-@shared_task(name="scale_playlists_daily", acks_late=True)
-def scale_playlists_daily(dry_run: bool = False, actor: str = "schedule") -> dict[str, Any]:
-    return services.playlists_scale_daily(dry_run=dry_run, actor=actor)
+@shared_task(bind=True, name="scale_playlists_daily", acks_late=True, max_retries=MAX_RETRIES)
+def scale_playlists_daily(self: Any, dry_run: bool = False, actor: str = "schedule") -> dict[str, Any]:
+    # The schedule's scale and an operator's (after a capacity change) at once: the second one
+    # goes after the first instead of failing on its lock (found by the chaos soak).
+    return _run_with_retry(self, lambda: services.playlists_scale_daily(dry_run=dry_run, actor=actor))  # type: ignore[no-any-return]
 
 
 @shared_task(bind=True, name="playlist_sync_one", acks_late=True, max_retries=MAX_RETRIES)

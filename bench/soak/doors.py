@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,19 +111,25 @@ class Doors:
         if self.admin_session is None:
             session = requests.Session()
             login = f"{self.base_url}/admin/login/"
-            page = session.get(login, timeout=30)
-            answer = session.post(
-                login,
-                data={
-                    "username": self.username,
-                    "password": self.password,
-                    "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
-                    "next": "/admin/",
-                },
-                headers={"Referer": login},
-                timeout=30,
-            )
-            if answer.status_code != 200 or "/admin/login/" in answer.url or page.status_code != 200:
+
+            def log_in() -> requests.Response:
+                page = session.get(login, timeout=30)
+                if page.status_code != 200:
+                    return page
+                return session.post(
+                    login,
+                    data={
+                        "username": self.username,
+                        "password": self.password,
+                        "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+                        "next": "/admin/",
+                    },
+                    headers={"Referer": login},
+                    timeout=30,
+                )
+
+            answer = _while_unavailable("admin login", log_in)
+            if answer.status_code != 200 or "/admin/login/" in answer.url:
                 raise DoorError(f"admin login failed: HTTP {answer.status_code} at {answer.url}")
             self.admin_session = session
         return self.admin_session
@@ -163,7 +170,8 @@ class Doors:
     def admin_change(self, model: str, pk: str, changes: dict[str, str]) -> None:
         """Edit one object in its admin change form: every field as shown, `changes` applied."""
         path = f"/admin/{model}/{pk}/change/"
-        page = self._admin().get(f"{self.base_url}{path}", timeout=30)
+        session = self._admin()
+        page = _while_unavailable(f"GET {path}", lambda: session.get(f"{self.base_url}{path}", timeout=30))
         if page.status_code != 200:
             raise DoorError(f"GET {path}: HTTP {page.status_code}")
         form = _Form()
@@ -175,3 +183,21 @@ class Doors:
         if urlsplit(response.url).path == path:
             errors = re.findall(r'<ul class="errorlist[^"]*">(.*?)</ul>', response.text, flags=re.S)
             raise DoorError(f"admin change of {model} {pk} refused: {errors[:3]}")
+
+
+def _while_unavailable(what: str, call: Callable[[], requests.Response]) -> requests.Response:
+    """`call()` again while web answers 5xx or refuses the connection (restarting, its database
+    away), for as long as the API door waits; then its last answer."""
+    deadline = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
+    while True:
+        try:
+            response = call()
+        except requests.RequestException as exc:
+            if time.monotonic() > deadline:
+                raise DoorError(f"{what}: {type(exc).__name__}") from None
+            time.sleep(1.0)
+            continue
+        if response.status_code >= 500 and time.monotonic() <= deadline:
+            time.sleep(1.0)
+            continue
+        return response

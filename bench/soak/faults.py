@@ -307,12 +307,15 @@ class Chaos:
     def _pg_terminate(self, fault: Fault) -> None:
         from django.db import connection
 
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name LIKE 'soak-worker%%' AND pid <> pg_backend_pid()"
-            )
-            ended = cursor.fetchall()
+        def terminate() -> list[Any]:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'soak-worker%%' AND pid <> pg_backend_pid()"
+                )
+                return list(cursor.fetchall())
+
+        ended = read(terminate)
         connection.close()
         fault.details["connections_ended"] = len(ended)
 
@@ -373,9 +376,17 @@ class Chaos:
     def _pick_account(self, *, mode: str | None = None) -> tuple[str, dict[str, Any]] | None:
         from accounts.models import SpotifyAccount
 
-        healthy = set(str(pk) for pk in SpotifyAccount.objects.filter(is_active=True, health="ok").values_list("pk", flat=True))
+        healthy = set(
+            read(
+                lambda: [
+                    str(pk) for pk in SpotifyAccount.objects.filter(is_active=True, health="ok").values_list("pk", flat=True)
+                ]
+            )
+        )
+        # In the owners' order, not the ids' (random UUIDs): the seed replays the same picks.
         choices = sorted(
-            (pk, row) for pk, row in self.fleet.accounts.items() if pk in healthy and (mode is None or row["mode"] == mode)
+            ((pk, row) for pk, row in self.fleet.accounts.items() if pk in healthy and (mode is None or row["mode"] == mode)),
+            key=lambda item: item[1]["user_id"],
         )
         return self.rng.choice(choices) if choices else None
 
@@ -411,11 +422,30 @@ class Chaos:
                 account_reauthorize(doors=self.doors, account_id=account_id, user_id=row["user_id"])
             except DoorError as exc:
                 fault.details[f"reauthorize_attempt_{attempt}"] = str(exc)[:120]
+                blocked = self._app_blocked(row["app"])
+                if blocked:
+                    # Spotify told the app to wait for hours (spotify_429_long): the operator reads the
+                    # rate limiter's page and sends the next link after that, past this run's end.
+                    fault.details["reauthorize_waits_for"] = {"app": row["app"], "blocked_until": blocked}
+                    return
                 self.hold(10)
                 continue
             fault.details["reauthorized"] = attempt
             return
         raise DoorError(f"{account_id} could not be re-authorized in 6 attempts")
+
+    def _app_blocked(self, app_name: str) -> str | None:
+        """When the rate limiter says `app_name` may call Spotify again, if that is past the run's end."""
+        from datetime import datetime
+
+        answer = self.doors.api("GET", "ratelimits", params={"blocked": "true"})
+        for row in answer.get("apps", []):
+            if row.get("name") == app_name and row.get("blocked_until"):
+                until = datetime.fromisoformat(row["blocked_until"]).timestamp()
+                end = self.started + self.config.seconds + self.config.drain_seconds
+                if until > end:
+                    return str(row["blocked_until"])
+        return None
 
     def _synced_playlist(self) -> tuple[str, str] | None:
         from playlists.models import Playlist
@@ -425,7 +455,7 @@ class Chaos:
                 Playlist.objects.filter(status="active", sync_state="synced", frozen=False)
                 .exclude(spotify_playlist_id="")
                 .values_list("pk", "spotify_playlist_id")
-                .order_by("pk")
+                .order_by("account__spotify_user_id", "index", "pk")
             )
         )
         if not rows:

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import SpotifyAccount
-from core.locks import redis_lock, redis_lock_release
+from core.locks import redis_lock, redis_lock_release, redis_locks_release
 from playlists.models import Playlist, PlaylistHistory
 
 ACTOR_SCHEDULE = "schedule"
@@ -35,6 +35,13 @@ def playlist_lock_release_of_task(*, task_id: str, args: list[Any], kwargs: dict
     never reached its `finally`, so the lock it owns is freed here; the next run proceeds."""
     playlist_id = kwargs.get("playlist_id") or (args[0] if args else None)
     return bool(playlist_id) and redis_lock_release(_lock_name(str(playlist_id)), owner=task_id)
+
+
+def playlist_locks_release_of_task(*, task_id: str, args: list[Any], kwargs: dict[str, Any]) -> int:
+    """Revoke cleanup of a run over many playlists (verify_playlists): the lock of the playlist
+    it was working on when terminated is freed here (found by the chaos soak: a terminated verify
+    left a playlist its owner had deleted locked, and unrepaired, for the lock's whole TTL)."""
+    return redis_locks_release(_lock_name(""), owner=task_id)
 
 
 def playlist_marker(playlist_id: uuid.UUID | str) -> str:

@@ -50,7 +50,7 @@ def playlists_to_verify(*, limit: int | None = None) -> list[Playlist]:
     return list(queryset[: limit or settings.PLAYLIST_VERIFY_BATCH])
 
 
-def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -> dict[str, Any]:
+def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None, lock_owner: str | None = None) -> dict[str, Any]:
     """Verify up to `limit` playlists (PLAYLIST_VERIFY_BATCH) against Spotify and repair drift.
 
     Idempotent: an unchanged playlist costs one call and changes nothing. A 429 beyond the sleep
@@ -73,7 +73,7 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
         if app_id in rate_limited:
             continue
         try:
-            _verify_group(group=group, actor=actor, summary=summary)
+            _verify_group(group=group, actor=actor, summary=summary, lock_owner=lock_owner)
         except SpotifyRateLimited as exc:
             # Found by the chaos soak: one app's hours-long Retry-After kept every app's playlists
             # unverified, a playlist its owner had deleted among them.
@@ -86,13 +86,13 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None) -
     return summary
 
 
-def _verify_group(*, group: list[Playlist], actor: str, summary: dict[str, Any]) -> None:
+def _verify_group(*, group: list[Playlist], actor: str, summary: dict[str, Any], lock_owner: str | None) -> None:
     """One account's playlists: whether each is still in its owner's library (one call), then each one."""
     client = account_spotify_client(group[0].account)
     followed = client.library_contains_playlists([p.spotify_playlist_id for p in group])
     for playlist, still_followed in zip(group, followed, strict=True):
         try:
-            with playlist_lock(playlist):
+            with playlist_lock(playlist, owner=lock_owner):
                 outcome = _verify_one(
                     client=client,
                     playlist=playlist,

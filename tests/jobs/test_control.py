@@ -93,6 +93,26 @@ def test_terminating_a_running_sync_frees_its_lock_and_the_next_run_succeeds(
     assert AuditEvent.objects.filter(action="job_run.terminate", outcome="ok", actor="api:olive").count() == 1
 
 
+def test_terminating_a_running_verify_frees_the_lock_of_the_playlist_it_was_on(
+    spotify_emulator: SpotifyEmulator, start_celery_worker: Callable[..., Any], make_account: Any, operator: User
+) -> None:
+    """Found by the chaos soak: a terminated verify_playlists left the playlist it was repairing
+    (its owner had deleted it) locked for the lock's whole TTL, every reshuffle of it retrying."""
+    make_catalog(artists=60, tracks_per_artist=3)
+    playlist = PlaylistFactory(account=make_account("term-verify"), policy=playlist_services.policy_get_default())
+    playlist_services.playlist_sync(playlist=playlist, actor="test")
+    worker = start_celery_worker(pool="prefork", concurrency=1)
+    spotify_emulator.fault("playlist_get", status=None, latency=8)  # the verify's read of the playlist hangs
+    run = job_enqueue("verify_playlists", trigger=JobRun.Trigger.API, triggered_by="api:test", kwargs={"actor": "api:test"})
+    lock_key = key("lock", f"playlist-sync:{playlist.pk}")
+    worker.wait_until(lambda: get_redis().get(lock_key) == run.task_id, timeout=60)
+
+    assert _revoke(operator, run, terminate=True).status_code == 200
+
+    worker.wait_until(lambda: get_redis().get(lock_key) is None, timeout=30)
+    assert JobRun.objects.get(pk=run.pk).status == "revoked"
+
+
 def test_terminating_a_running_ingest_returns_its_claims(
     spotify_emulator: SpotifyEmulator,
     start_celery_worker: Callable[..., Any],

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
 
 from alerts.evaluator import alerts_evaluate
 from alerts.grace import evaluator_started
 from core.deploys import process_start_record
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -28,7 +32,16 @@ class Command(BaseCommand):
             # A long-lived process of the stack: its start is a deploy marker (a cron one-shot is not).
             process_start_record(kind="evaluator")
         while True:
-            self.stdout.write(json.dumps(alerts_evaluate(), default=str))
             if not options["loop"]:
+                self.stdout.write(json.dumps(alerts_evaluate(), default=str))
                 return
+            # A connection PostgreSQL ended (a restart) is dropped before the round, not reused.
+            close_old_connections()
+            try:
+                self.stdout.write(json.dumps(alerts_evaluate(), default=str))
+            except Exception:
+                # Redis or PostgreSQL away for a moment: the next round tries again. The loop is the
+                # one process left to notice NoWorkers and BeatGone; it must not exit on a restart
+                # of a store (the chaos soak saw it exit on every Redis and PostgreSQL restart).
+                logger.exception("alert evaluation failed; the next round tries again")
             time.sleep(max(5.0, options["interval"]))
