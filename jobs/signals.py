@@ -56,7 +56,10 @@ def _task_revoked(request: Any, terminated: bool = False, expired: bool = False,
     if not task_id or task_name.startswith("celery."):
         return
     services.job_run_finished(task_id=task_id, status="revoked", error="expired" if expired else "")
-    if terminated:
+    # A dropped message may be the redelivery of a run killed mid-task and revoked since (found by
+    # the chaos soak): nothing else frees what that run held. Cleanups release only what this
+    # task id owns, so a message revoked before it ever ran frees nothing.
+    if terminated or not expired:
         control.job_revoke_cleanups_run(
             task_name=str(task_name),
             task_id=task_id,

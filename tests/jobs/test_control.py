@@ -113,6 +113,32 @@ def test_terminating_a_running_verify_frees_the_lock_of_the_playlist_it_was_on(
     assert JobRun.objects.get(pk=run.pk).status == "revoked"
 
 
+def test_a_killed_runs_redelivery_dropped_as_revoked_frees_the_lock_it_left(
+    spotify_emulator: SpotifyEmulator, start_celery_worker: Callable[..., Any], make_account: Any, operator: User
+) -> None:
+    """Found by the chaos soak: a sync killed mid-task (SIGKILL: no cleanup ran) and revoked with
+    terminate before its message came back; the worker dropped the redelivery as revoked and nothing
+    freed the lock the killed run held, so the playlist's syncs and reshuffles retried until its TTL."""
+    make_catalog(artists=60, tracks_per_artist=3)
+    playlist = PlaylistFactory(account=make_account("killed-sync"), policy=playlist_services.policy_get_default())
+    run = job_enqueue("playlist_sync_one", trigger=JobRun.Trigger.API, kwargs={"playlist_id": str(playlist.pk), "actor": "api:test"})
+    # What the killed run left behind: the playlist's lock, owned by its task id, never released.
+    from playlists.services.common import playlist_lock
+
+    left_held = playlist_lock(playlist, owner=run.task_id)
+    left_held.__enter__()  # never exited: the process died holding it
+    lock_key = key("lock", f"playlist-sync:{playlist.pk}")
+    assert get_redis().get(lock_key) == run.task_id
+    assert _revoke(operator, run, terminate=True).status_code == 200
+
+    worker = start_celery_worker(pool="prefork", concurrency=1)
+    worker.wait_until(lambda: get_redis().get(lock_key) is None, timeout=60)
+    assert JobRun.objects.get(pk=run.pk).status == "revoked"
+    # The playlist is free for the next sync.
+    following = job_enqueue("playlist_sync_one", trigger=JobRun.Trigger.API, kwargs={"playlist_id": str(playlist.pk), "actor": "api:test"})
+    worker.wait_until(lambda: JobRun.objects.filter(pk=following.pk, status="success").exists(), timeout=60)
+
+
 def test_terminating_a_running_ingest_returns_its_claims(
     spotify_emulator: SpotifyEmulator,
     start_celery_worker: Callable[..., Any],
