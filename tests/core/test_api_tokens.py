@@ -76,7 +76,9 @@ def test_a_read_token_is_refused_on_every_write_under_the_api_even_for_an_operat
             if response.status_code == 403 and response["Content-Type"].startswith("application/json"):
                 assert response.json()["detail"] == READ_SCOPE_REFUSAL
     assert sum(status == 403 for status in answers.values()) >= 10
-    assert not AuditEvent.objects.exists(), "nothing was done"
+    # Nothing was done; the kill switch puts a refused attempt on the record (jobs.control).
+    assert not AuditEvent.objects.exclude(outcome=AuditEvent.Outcome.REFUSED).exists(), "nothing was done"
+    assert set(AuditEvent.objects.values_list("action", flat=True)) <= {"kill_switch.engage", "kill_switch.resume"}
 
 
 def test_an_operate_token_does_what_the_users_groups_allow(operator: User, viewer: User) -> None:

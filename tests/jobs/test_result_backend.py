@@ -35,9 +35,9 @@ def test_a_result_written_while_the_database_restarts_lands_once_it_is_back(tran
         finally:
             connections.close_all()
 
-    _block_connections(False)
     writer = threading.Thread(target=write)
     try:
+        _block_connections(False)
         writer.start()
         time.sleep(DOWN_SECONDS)
     finally:

@@ -52,6 +52,9 @@ def test_a_task_whose_store_is_gone_comes_back_and_does_its_work(db: None, error
 def _block_connections(allowed: bool) -> None:
     """New connections to the test database refused (or allowed again), as while PostgreSQL restarts;
     every open one but this process's own ended."""
+    # This process's own connection is opened first: once the database refuses new ones, a test
+    # without one could neither end the others nor let connections in again.
+    connection.ensure_connection()
     params = connection.settings_dict
     with psycopg.connect(
         dbname="postgres",
