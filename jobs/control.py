@@ -339,6 +339,30 @@ def kill_switch_refused(*, actor: str, action: str, why: str) -> None:
     logger.warning("kill switch change refused", extra={"actor": actor, "action": action, "why": why})
 
 
+def _kill_switch_broadcast(
+    *, actor: str, action: str, switch: KillSwitch, broadcast: Callable[[], dict[str, list[str]]], details: dict[str, Any]
+) -> list[str]:
+    """Tell the workers (`broadcast`: queue name -> workers told) and audit the change whatever
+    the broadcast did: the switch is changed all the same (workers starting now honour it), and a
+    failed broadcast is on the record and raised to the caller. Returns the workers told."""
+    workers: list[str] = []
+    broadcast_error = ""
+    try:
+        workers = sorted({worker for names in broadcast().values() for worker in names})
+    except Exception as exc:
+        broadcast_error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        audit_record(
+            actor=actor,
+            action=action,
+            target=switch,
+            target_repr="kill switch",
+            details={**details, "workers": workers, **({"broadcast_error": broadcast_error} if broadcast_error else {})},
+        )
+    return workers
+
+
 def kill_switch_engage(*, reason: str, resume_at: datetime | None, actor: str) -> KillSwitchControl:
     """Pause all work: no worker takes from any queue (messages stay queued; running tasks
     finish), beat sends nothing, until `kill_switch_release` or `resume_at`. Throwing it again
@@ -354,29 +378,13 @@ def kill_switch_engage(*, reason: str, resume_at: datetime | None, actor: str) -
         if not was_engaged:
             switch.engaged_at = now
         switch.save()
-    workers: list[str] = []
-    broadcast_error = ""
-    try:
-        stopped = _queues_stop(celery_queue_names())
-        workers = sorted({worker for names in stopped.values() for worker in names})
-    except Exception as exc:
-        # Engaged all the same (workers starting now honour it); the caller learns the broadcast failed.
-        broadcast_error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        audit_record(
-            actor=actor,
-            action="kill_switch.engage",
-            target=switch,
-            target_repr="kill switch",
-            details={
-                "reason": switch.reason,
-                "resume_at": resume_at.isoformat() if resume_at else None,
-                "was_engaged": was_engaged,
-                "workers": workers,
-                **({"broadcast_error": broadcast_error} if broadcast_error else {}),
-            },
-        )
+    workers = _kill_switch_broadcast(
+        actor=actor,
+        action="kill_switch.engage",
+        switch=switch,
+        broadcast=lambda: _queues_stop(celery_queue_names()),
+        details={"reason": switch.reason, "resume_at": resume_at.isoformat() if resume_at else None, "was_engaged": was_engaged},
+    )
     logger.warning("kill switch engaged", extra={"actor": actor, "reason": switch.reason, "workers": workers})
     return KillSwitchControl(switch=switch, changed=not was_engaged, workers=workers)
 
@@ -409,32 +417,25 @@ def _kill_switch_release(*, actor: str, due_by: datetime | None) -> KillSwitchCo
         # Beat asks on every tick: nothing due is one UPDATE that matched no row.
         return None
     switch = kill_switch_get()
-    workers: list[str] = []
-    broadcast_error = ""
-    try:
+
+    def start_queues() -> dict[str, list[str]]:
         # By hand, even when it was off: a resume whose broadcast failed is put right by another.
-        if changed or due_by is None:
-            paused = queues_paused()
-            started = _queues_start([name for name in celery_queue_names() if name not in paused])
-            workers = sorted({worker for names in started.values() for worker in names})
-    except Exception as exc:
-        # Released all the same: a worker restarted now takes its queues; the caller learns it failed.
-        broadcast_error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        audit_record(
-            actor=actor,
-            action="kill_switch.resume",
-            target=switch,
-            target_repr="kill switch",
-            details={
-                "automatic": due_by is not None,
-                "was_engaged": changed,
-                "reason": switch.reason,
-                "engaged_by": switch.engaged_by,
-                "workers": workers,
-                **({"broadcast_error": broadcast_error} if broadcast_error else {}),
-            },
-        )
+        if not (changed or due_by is None):
+            return {}
+        paused = queues_paused()
+        return _queues_start([name for name in celery_queue_names() if name not in paused])
+
+    workers = _kill_switch_broadcast(
+        actor=actor,
+        action="kill_switch.resume",
+        switch=switch,
+        broadcast=start_queues,
+        details={
+            "automatic": due_by is not None,
+            "was_engaged": changed,
+            "reason": switch.reason,
+            "engaged_by": switch.engaged_by,
+        },
+    )
     logger.warning("kill switch released", extra={"actor": actor, "automatic": due_by is not None, "workers": workers})
     return KillSwitchControl(switch=switch, changed=changed, workers=workers)
