@@ -7,14 +7,14 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from core.deploys import process_start_record
 from core.models import ProcessStart
-from devstack.runtime import BASE_DIR, _free_port
+from devstack.runtime import BASE_DIR
 from tests.fixtures_celery import database_url_for_tests
+from tests.fixtures_web import gunicorn_serving
 
 
 def test_a_start_on_another_version_is_a_deploy_and_a_restart_is_not(db: None, settings: Any) -> None:
@@ -32,33 +32,12 @@ def test_a_start_on_another_version_is_a_deploy_and_a_restart_is_not(db: None, s
 
 
 def test_the_web_server_records_its_start_at_boot(tmp_path: Path, transactional_db: None) -> None:
-    port = _free_port()
-    log = tmp_path / "web.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "opsconsole.wsgi:application", "--config", "python:opsconsole.gunicorn_conf"]
-            + ["--bind", f"127.0.0.1:{port}", "--workers", "2"],
-            cwd=BASE_DIR,
-            env={**os.environ, "DATABASE_URL": database_url_for_tests(), "OPSCONSOLE_VERSION": "build-42"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/live", timeout=2)
-                    break
-                except OSError:  # refused, reset or timed out while the workers boot
-                    assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.2)
-            # Both workers load the application; one answered, the other may still be booting.
-            while ProcessStart.objects.filter(kind="web").count() < 2:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with gunicorn_serving(tmp_path / "web.log", workers=2, env={"OPSCONSOLE_VERSION": "build-42"}) as (_, server):
+        # Both workers load the application; one answered, the other may still be booting.
+        deadline = time.monotonic() + 60
+        while ProcessStart.objects.filter(kind="web").count() < 2:
+            assert time.monotonic() < deadline, (tmp_path / "web.log").read_text()
+            time.sleep(0.2)
     starts = list(ProcessStart.objects.filter(kind="web").order_by("id"))
     assert [start.version for start in starts] == ["1.0.0+build-42"] * 2
     assert len({start.pid for start in starts}) == 2 and server.pid not in {start.pid for start in starts}

@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import yaml
 
-from devstack.runtime import BASE_DIR, _free_port
-from tests.fixtures_celery import database_url_for_tests
+from devstack.runtime import BASE_DIR
+from tests.fixtures_web import gunicorn_serving
 
 
 def test_access_log_names_the_path_without_the_query_string(tmp_path: Path, transactional_db: None) -> None:
-    port = _free_port()
     log = tmp_path / "web.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "opsconsole.wsgi:application", "--config", "python:opsconsole.gunicorn_conf"]
-            + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            cwd=BASE_DIR,
-            env={**os.environ, "DATABASE_URL": database_url_for_tests()},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    with gunicorn_serving(log) as (port, _):
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/live", timeout=2)
-                    break
-                except OSError:  # refused, reset or timed out while the worker boots
-                    assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.2)
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/oauth/spotify/callback?code=SECRET-CODE&state=SECRET-STATE")
-            except urllib.error.HTTPError as refused:
-                assert refused.code == 400  # an unknown state: a plain page, nothing changed
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/oauth/spotify/callback?code=SECRET-CODE&state=SECRET-STATE")
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 400  # an unknown state: a plain page, nothing changed
     written = log.read_text()
     assert "GET /oauth/spotify/callback HTTP/1.1" in written
     assert "SECRET" not in written
