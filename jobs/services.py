@@ -75,8 +75,6 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
     run = JobRun.objects.filter(task_id=task_id).only("started_at", "job_name").first()
     if run is None:
         return
-    if status != JobRun.Status.RETRYING:
-        _count_finished(run.job_name, status)
     duration_ms = int((now - run.started_at).total_seconds() * 1000) if run.started_at else None
     updates: dict[str, Any] = {"status": status}
     if error or status != JobRun.Status.REVOKED:  # a revoke keeps the reason job_run_revoke wrote
@@ -90,6 +88,9 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
         # An operator's revoke stands: a terminated task's process may still report its end.
         rows = rows.exclude(status=JobRun.Status.REVOKED)
     rows.update(**updates)
+    # Counted once written: a write retried after a lost connection (jobs.signals) counts once.
+    if status != JobRun.Status.RETRYING:
+        _count_finished(run.job_name, status)
 
 
 def job_subject_add(**values: Any) -> None:

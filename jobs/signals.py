@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import signals
+from django.db import InterfaceError, OperationalError, connection
 from redis.exceptions import RedisError
 
 from core.deploys import process_start_record
@@ -21,6 +24,25 @@ def _ours(task: Any) -> bool:
     return bool(task) and not task.name.startswith("celery.")
 
 
+# A JobRun write waits out a database gone for a moment (a restart, a terminated connection):
+# Celery logs a signal handler's exception and goes on, so a write lost here left a run that had
+# done its work `running` for good (found by the chaos soak, after `pg_terminate_backend`).
+RECORD_WAITS_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+
+
+def _recorded(write: Callable[[], Any]) -> None:
+    for wait in (*RECORD_WAITS_SECONDS, None):
+        try:
+            write()
+            return
+        except (OperationalError, InterfaceError):
+            # The next try opens a new connection.
+            connection.close()
+            if wait is None:
+                raise
+            time.sleep(wait)
+
+
 @signals.task_prerun.connect
 def _task_prerun(task_id: str, task: Any, args: tuple, kwargs: dict, **_: Any) -> None:
     if not _ours(task):
@@ -29,22 +51,24 @@ def _task_prerun(task_id: str, task: Any, args: tuple, kwargs: dict, **_: Any) -
     request = task.request
     headers = {name: getattr(request, name, None) for name in ("trigger", "triggered_by", "correlation_id")}
     log_context.set({"task_id": task_id, "job": task.name, "correlation_id": headers["correlation_id"] or task_id})
-    services.job_run_started(
-        task_id=task_id,
-        task_name=task.name,
-        args=list(args or ()),
-        kwargs=dict(kwargs or {}),
-        trigger=headers["trigger"] or "",
-        triggered_by=headers["triggered_by"] or "",
-        correlation_id=headers["correlation_id"] or "",
-        worker=getattr(request, "hostname", "") or "",
+    _recorded(
+        lambda: services.job_run_started(
+            task_id=task_id,
+            task_name=task.name,
+            args=list(args or ()),
+            kwargs=dict(kwargs or {}),
+            trigger=headers["trigger"] or "",
+            triggered_by=headers["triggered_by"] or "",
+            correlation_id=headers["correlation_id"] or "",
+            worker=getattr(request, "hostname", "") or "",
+        )
     )
     job_ping(task.name.rsplit(".", 1)[-1], "start")
 
 
 @signals.task_retry.connect
 def _task_retry(request: Any, reason: Any, **_: Any) -> None:
-    services.job_run_finished(task_id=request.id, status="retrying", error=str(reason))
+    _recorded(lambda: services.job_run_finished(task_id=request.id, status="retrying", error=str(reason)))
 
 
 @signals.task_revoked.connect
@@ -55,7 +79,7 @@ def _task_revoked(request: Any, terminated: bool = False, expired: bool = False,
     task_id = getattr(request, "id", "") or ""
     if not task_id or task_name.startswith("celery."):
         return
-    services.job_run_finished(task_id=task_id, status="revoked", error="expired" if expired else "")
+    _recorded(lambda: services.job_run_finished(task_id=task_id, status="revoked", error="expired" if expired else ""))
     # A dropped message may be the redelivery of a run killed mid-task and revoked since (found by
     # the chaos soak): nothing else frees what that run held. Cleanups release only what this
     # task id owns, so a message revoked before it ever ran frees nothing.
@@ -90,11 +114,11 @@ def _task_postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) ->
         return
     if state == "SUCCESS":
         summary = retval if isinstance(retval, dict) else {"result": retval} if retval is not None else {}
-        services.job_run_finished(task_id=task_id, status="success", summary=summary)
+        _recorded(lambda: services.job_run_finished(task_id=task_id, status="success", summary=summary))
         job_ping(task.name.rsplit(".", 1)[-1], "success")
     else:
         error = f"{type(retval).__name__}: {retval}" if isinstance(retval, BaseException) else str(retval)
-        services.job_run_finished(task_id=task_id, status="failed", error=error)
+        _recorded(lambda: services.job_run_finished(task_id=task_id, status="failed", error=error))
         job_ping(task.name.rsplit(".", 1)[-1], "fail")
     if not task.request.is_eager:
         try:

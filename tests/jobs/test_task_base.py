@@ -111,3 +111,35 @@ def test_every_publish_waits_out_a_broker_restart_before_it_gives_up() -> None:
         min(policy["interval_start"] + n * policy["interval_step"], policy["interval_max"]) for n in range(policy["max_retries"])
     )
     assert waited >= 20, policy
+
+
+def _end_backend(pid: int) -> None:
+    """`pg_terminate_backend` of one connection, as an operator or a failover does."""
+    params = connection.settings_dict
+    with psycopg.connect(
+        dbname="postgres",
+        host=params["HOST"] or None,
+        port=params["PORT"] or None,
+        user=params["USER"] or None,
+        password=params["PASSWORD"] or None,
+        autocommit=True,
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_a_run_whose_connection_is_ended_after_its_work_is_still_recorded_as_done(transactional_db: None) -> None:
+    """Found by the chaos soak: a reshuffle did its work, then `pg_terminate_backend` ended the
+    worker's connection before its JobRun was written `success`; Celery logged the signal handler's
+    error and acknowledged the task, and the run stayed `running` for good."""
+
+    @app.task(name="tests.connection_ended_after_work")
+    def work() -> str:
+        connection.ensure_connection()
+        _end_backend(connection.connection.info.backend_pid)
+        return "done"
+
+    result = work.apply()
+    assert result.get() == "done"
+    run = JobRun.objects.get(task_id=result.id)
+    assert (run.status, run.summary) == ("success", {"result": "done"})
+    assert run.finished_at is not None
