@@ -35,7 +35,11 @@ def counter_inc(name: str, amount: float = 1, *, best_effort: bool = False, **la
     except RedisError as exc:
         if not best_effort:
             raise
-        logger.warning("%s not counted: %s", name, exc, extra={"labels": labels, "amount": amount})
+        _lost(name, exc, labels=labels, amount=amount)
+
+
+def _lost(name: str, exc: RedisError, *, labels: dict[str, str], amount: float) -> None:
+    logger.warning("%s not counted: %s", name, exc, extra={"labels": labels, "amount": amount})
 
 
 def counter_values(name: str) -> list[tuple[dict[str, str], float]]:
@@ -52,14 +56,20 @@ def _minute_key(name: str, minute: int) -> str:
     return key("counter-minute", name, minute)
 
 
-def counter_inc_minutely(name: str, amount: float = 1, *, pipe: Any = None, **labels: str) -> None:
-    """Count into this minute's bucket; `pipe` adds the two commands to a caller's pipeline."""
+def counter_inc_minutely(name: str, amount: float = 1, *, pipe: Any = None, best_effort: bool = False, **labels: str) -> None:
+    """Count into this minute's bucket; `pipe` adds the two commands to a caller's pipeline (the
+    caller runs it), `best_effort` as for counter_inc."""
     bucket = _minute_key(name, int(time.time() // 60))
     client = pipe if pipe is not None else get_redis().pipeline(transaction=False)
     client.hincrbyfloat(bucket, _field(labels), amount)
     client.expire(bucket, MINUTE_BUCKETS_KEPT * 60)
     if pipe is None:
-        client.execute()
+        try:
+            client.execute()
+        except RedisError as exc:
+            if not best_effort:
+                raise
+            _lost(name, exc, labels=labels, amount=amount)
 
 
 def counter_window(name: str, *, minutes: int) -> list[tuple[dict[str, str], float]]:
