@@ -8,11 +8,16 @@ alerts without a Prometheus server: a bucket expires after `MINUTE_BUCKETS_KEPT`
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from core.redis import get_redis, key
+
+logger = logging.getLogger(__name__)
 
 MINUTE_BUCKETS_KEPT = 120
 
@@ -21,8 +26,20 @@ def _field(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True)
 
 
-def counter_inc(name: str, amount: float = 1, **labels: str) -> None:
-    get_redis().hincrbyfloat(key("counter", name), _field(labels), amount)
+def counter_inc(name: str, amount: float = 1, *, best_effort: bool = False, **labels: str) -> None:
+    """Add to a running total. `best_effort`: with Redis away the count is lost (a warning), not
+    the work that counted it; for a door's write, whose data is in PostgreSQL. Without it, a count
+    that must not be missed (a Spotify call, before it is sent) raises RedisError."""
+    try:
+        get_redis().hincrbyfloat(key("counter", name), _field(labels), amount)
+    except RedisError as exc:
+        if not best_effort:
+            raise
+        _lost(name, exc, labels=labels, amount=amount)
+
+
+def _lost(name: str, exc: RedisError, *, labels: dict[str, str], amount: float) -> None:
+    logger.warning("%s not counted: %s", name, exc, extra={"labels": labels, "amount": amount})
 
 
 def counter_values(name: str) -> list[tuple[dict[str, str], float]]:
@@ -39,14 +56,20 @@ def _minute_key(name: str, minute: int) -> str:
     return key("counter-minute", name, minute)
 
 
-def counter_inc_minutely(name: str, amount: float = 1, *, pipe: Any = None, **labels: str) -> None:
-    """Count into this minute's bucket; `pipe` adds the two commands to a caller's pipeline."""
+def counter_inc_minutely(name: str, amount: float = 1, *, pipe: Any = None, best_effort: bool = False, **labels: str) -> None:
+    """Count into this minute's bucket; `pipe` adds the two commands to a caller's pipeline (the
+    caller runs it), `best_effort` as for counter_inc."""
     bucket = _minute_key(name, int(time.time() // 60))
     client = pipe if pipe is not None else get_redis().pipeline(transaction=False)
     client.hincrbyfloat(bucket, _field(labels), amount)
     client.expire(bucket, MINUTE_BUCKETS_KEPT * 60)
     if pipe is None:
-        client.execute()
+        try:
+            client.execute()
+        except RedisError as exc:
+            if not best_effort:
+                raise
+            _lost(name, exc, labels=labels, amount=amount)
 
 
 def counter_window(name: str, *, minutes: int) -> list[tuple[dict[str, str], float]]:

@@ -9,7 +9,6 @@ lockout starts the period again. The answer is the same whether the user exists 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
@@ -17,15 +16,12 @@ from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
-from redis.exceptions import RedisError
 from rest_framework import exceptions
 
 from core.admin_site import environment_context
 from core.authentication import TokenOrBearerAuthentication
 from core.client_ip import client_ip
 from core.counters import counter_inc_minutely, counter_window
-
-logger = logging.getLogger(__name__)
 
 LOCKED_OUT_MESSAGE = "Too many failed sign-in attempts. Sign-in is paused; try again later."
 # Failures per minute and door, for the LoginFailureBurst alert (alerts.conditions).
@@ -79,10 +75,7 @@ def lockout_response(
 def login_failure_count(*, door: str) -> None:
     """One failed sign-in, in this minute's bucket (the LoginFailureBurst rule and /metrics read
     them). A Redis outage loses the count, not the login page."""
-    try:
-        counter_inc_minutely(LOGIN_FAILURES_COUNTER, door=door)
-    except RedisError as exc:
-        logger.warning("login failure not counted: %s", exc)
+    counter_inc_minutely(LOGIN_FAILURES_COUNTER, best_effort=True, door=door)
 
 
 LOGIN_DOORS = ("admin", "api")

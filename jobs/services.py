@@ -120,10 +120,7 @@ def job_subject_add(**values: Any) -> None:
 def _count_finished(job_name: str, status: str) -> None:
     # A true counter in Redis (/metrics: job_runs_total): the retention prune of JobRun rows
     # must never make it fall, which Prometheus would read as a counter reset.
-    try:
-        counter_inc("job_runs_total", job=job_name, status=status)
-    except RedisError:
-        logger.warning("job_runs_total not counted", extra={"job": job_name}, exc_info=True)
+    counter_inc("job_runs_total", best_effort=True, job=job_name, status=status)
 
 
 def _correlation_id(task_id: str) -> str:

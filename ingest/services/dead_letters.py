@@ -164,7 +164,7 @@ def dead_letters_replay(*, batch_size: int = 100, actor: str, ids: Sequence[int]
         for follow_up in after_commit.values():
             transaction.on_commit(follow_up)
     if replayed:
-        counter_inc("dead_letters_replayed_total", replayed)
+        counter_inc("dead_letters_replayed_total", replayed, best_effort=True)
     logger.info("dead letters replayed", extra={"replayed": replayed, "failed": failed, "actor": actor})
     if is_operator(actor):
         audit_record(

@@ -84,7 +84,7 @@ def album_sources_submit(*, raw_inputs: list[str], submitted_by: str) -> list[Su
             results.append(SubmitResult(raw, "duplicate", source.spotify_album_id, reason, source.pk))
     accepted = sum(1 for r in results if r.status == "accepted")
     if accepted:
-        counter_inc("ingest_sources_submitted_total", accepted)
+        counter_inc("ingest_sources_submitted_total", accepted, best_effort=True)
     if is_operator(submitted_by):
         counts = Counter(r.status for r in results)
         audit_record(

@@ -27,6 +27,7 @@ from playlists.services.common import (
     history_record,
     playlist_connectors_skip,
     playlist_lock,
+    record_account_auth_failure,
 )
 from playlists.services.retire import playlist_retire
 from playlists.services.sync import playlist_sync_locked
@@ -56,8 +57,9 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None, l
     Idempotent: an unchanged playlist costs one call and changes nothing. A 429 beyond the sleep
     ceiling stops that app's part of the run (Spotify's rate limits are per app: the other apps'
     playlists are still verified); a 5xx after the retries or an open circuit stops the run; what
-    was not reached waits for the next one. A playlist whose lock is held (a sync or reshuffle is
-    running) is left for the next run.
+    was not reached waits for the next one. An account Spotify refuses (its refresh token revoked:
+    invalid_grant) is marked for re-authorization and its playlists skipped, recorded on each. A
+    playlist whose lock is held (a sync or reshuffle is running) is left for the next run.
     """
     from spotify import TRANSIENT_ERRORS, SpotifyRateLimited
 
@@ -88,24 +90,38 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None, l
 
 def _verify_group(*, group: list[Playlist], actor: str, summary: dict[str, Any], lock_owner: str | None) -> None:
     """One account's playlists: whether each is still in its owner's library (one call), then each one."""
-    client = account_spotify_client(group[0].account)
-    followed = client.library_contains_playlists([p.spotify_playlist_id for p in group])
-    for playlist, still_followed in zip(group, followed, strict=True):
-        try:
-            with playlist_lock(playlist, owner=lock_owner):
-                outcome = _verify_one(
-                    client=client,
-                    playlist=playlist,
-                    asked_about=playlist.spotify_playlist_id,
-                    followed=still_followed,
-                    actor=actor,
-                )
-        except LockBusy:
-            summary["busy"] += 1
-            continue
-        summary["checked"] += 1
-        for name in ("drift_found", "repaired", "recreated", "retired"):
-            summary[name] += int(outcome.get(name, 0))
+    from spotify import SpotifyAuthError
+
+    account = group[0].account
+    client = account_spotify_client(account)
+    reached = 0
+    try:
+        followed = client.library_contains_playlists([p.spotify_playlist_id for p in group])
+        for playlist, still_followed in zip(group, followed, strict=True):
+            try:
+                with playlist_lock(playlist, owner=lock_owner):
+                    outcome = _verify_one(
+                        client=client,
+                        playlist=playlist,
+                        asked_about=playlist.spotify_playlist_id,
+                        followed=still_followed,
+                        actor=actor,
+                    )
+            except LockBusy:
+                summary["busy"] += 1
+            else:
+                summary["checked"] += 1
+                for name in ("drift_found", "repaired", "recreated", "retired"):
+                    summary[name] += int(outcome.get(name, 0))
+            reached += 1
+    except SpotifyAuthError as exc:
+        # Found by the chaos soak: an owner removed our access on Spotify (invalid_grant on the
+        # refresh) and the run raised, the other accounts' playlists left unverified.
+        record_account_auth_failure(account=account, error=exc)
+        reason = account.work_blocked_reason
+        for playlist in group[reached:]:
+            history_record(playlist, PlaylistHistory.Action.SKIP, actor, operation="verify", reason=reason)
+        summary.setdefault("skipped_accounts", {})[str(account.pk)] = reason
 
 
 def _verify_one(*, client: Any, playlist: Playlist, asked_about: str, followed: bool, actor: str) -> dict[str, Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from core.counters import counter_total
@@ -191,3 +193,41 @@ def test_an_app_rate_limited_for_hours_does_not_keep_the_other_apps_playlists_un
     assert summary["recreated"] == 1 and "stopped" not in summary
     other.refresh_from_db()
     assert [p["id"] for p in spotify_emulator.playlists_of("elsewhere")] == [other.spotify_playlist_id]
+
+
+def test_an_account_whose_access_was_revoked_is_flagged_and_the_others_playlists_are_still_verified(
+    synced: Playlist, make_account: Any, spotify_emulator: Any, caplog: Any
+) -> None:
+    """Found by the chaos soak: an owner removed the console's access on Spotify (every call 401,
+    the refresh invalid_grant); verify_playlists raised on that account and stopped, a playlist
+    of another account, deleted on Spotify's side, left gone."""
+    from accounts.models import SpotifyAccount
+    from jobs.models import JobRun
+    from playlists.tasks import verify_playlists
+
+    healthy = PlaylistFactory(account=make_account("still-here"), policy=synced.policy, index=1)
+    services.playlist_sync(playlist=healthy, actor="test")
+    healthy.refresh_from_db()
+    old_id = healthy.spotify_playlist_id
+    spotify_emulator.edit_playlist(old_id, deleted=True)
+    spotify_emulator.revoke_user("verifier")
+    # The revoked account's playlist is the longer unverified: its account is reached first.
+    Playlist.objects.filter(pk=synced.pk).update(last_verified_at=timezone.now() - timedelta(days=1))
+    Playlist.objects.filter(pk=healthy.pk).update(last_verified_at=timezone.now())
+
+    run = verify_playlists.apply(kwargs={"actor": "test"})
+
+    job_run = JobRun.objects.get(task_id=run.id)
+    assert job_run.status == JobRun.Status.SUCCESS, job_run.error
+    assert job_run.summary["recreated"] == 1
+    assert job_run.summary["skipped_accounts"] == {str(synced.account_id): "account needs re-authorization"}
+    healthy.refresh_from_db()
+    assert healthy.spotify_playlist_id not in ("", old_id)
+    assert [p["id"] for p in spotify_emulator.playlists_of("still-here")] == [healthy.spotify_playlist_id]
+    revoked = SpotifyAccount.objects.get(pk=synced.account_id)
+    assert revoked.health == SpotifyAccount.Health.REAUTH_REQUIRED
+    assert "invalid_grant" in revoked.health_reason
+    skips = synced.history.filter(action=PlaylistHistory.Action.SKIP, details__operation="verify")
+    assert [row["reason"] for row in skips.values_list("details", flat=True)] == ["account needs re-authorization"]
+    # An expected case: no traceback in the logs (spotipy's own one-line 401 and 404 are not).
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
