@@ -41,7 +41,12 @@ def playlist_locks_release_of_task(*, task_id: str, args: list[Any], kwargs: dic
     """Revoke cleanup of a run over many playlists (verify_playlists): the lock of the playlist
     it was working on when terminated is freed here (found by the chaos soak: a terminated verify
     left a playlist its owner had deleted locked, and unrepaired, for the lock's whole TTL)."""
-    return redis_locks_release(_lock_name(""), owner=task_id)
+    return playlist_locks_release_owned(owner=task_id)
+
+
+def playlist_locks_release_owned(*, owner: str) -> int:
+    """Free every playlist lock `owner` (a task id) still holds; returns how many."""
+    return redis_locks_release(_lock_name(""), owner=owner)
 
 
 def playlist_marker(playlist_id: uuid.UUID | str) -> str:

@@ -8,6 +8,7 @@ per 40 playlists of an account. See docs/runbooks/drift-repair.md.
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections import defaultdict
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from audit.services import audit_record
 from core.counters import counter_inc
@@ -27,6 +29,7 @@ from playlists.services.common import (
     history_record,
     playlist_connectors_skip,
     playlist_lock,
+    playlist_locks_release_owned,
     record_account_auth_failure,
 )
 from playlists.services.retire import playlist_retire
@@ -70,19 +73,27 @@ def playlists_verify(*, actor: str = ACTOR_SCHEDULE, limit: int | None = None, l
     for playlist in playlists_to_verify(limit=limit):
         by_account[playlist.account_id].append(playlist)
     rate_limited: dict[Any, str] = {}
-    for group in by_account.values():
-        app_id = group[0].account.app_id
-        if app_id in rate_limited:
-            continue
-        try:
-            _verify_group(group=group, actor=actor, summary=summary, lock_owner=lock_owner)
-        except SpotifyRateLimited as exc:
-            # Found by the chaos soak: one app's hours-long Retry-After kept every app's playlists
-            # unverified, a playlist its owner had deleted among them.
-            rate_limited[app_id] = f"{type(exc).__name__}: {exc}"[:300]
-        except TRANSIENT_ERRORS as exc:
-            summary["stopped"] = f"{type(exc).__name__}: {exc}"[:300]
-            break
+    try:
+        for group in by_account.values():
+            app_id = group[0].account.app_id
+            if app_id in rate_limited:
+                continue
+            try:
+                _verify_group(group=group, actor=actor, summary=summary, lock_owner=lock_owner)
+            except SpotifyRateLimited as exc:
+                # Found by the chaos soak: one app's hours-long Retry-After kept every app's playlists
+                # unverified, a playlist its owner had deleted among them.
+                rate_limited[app_id] = f"{type(exc).__name__}: {exc}"[:300]
+            except TRANSIENT_ERRORS as exc:
+                summary["stopped"] = f"{type(exc).__name__}: {exc}"[:300]
+                break
+    finally:
+        if lock_owner:
+            # A run killed holding a playlist's lock comes back under the same task id, but not
+            # always to that playlist (found by the chaos soak: the lock stayed held to its TTL,
+            # the playlist's syncs and reshuffles retrying): what this id still holds goes back.
+            with contextlib.suppress(RedisError):
+                playlist_locks_release_owned(owner=lock_owner)
     if rate_limited:
         summary["rate_limited_apps"] = {str(app_id): reason for app_id, reason in rate_limited.items()}
     return summary

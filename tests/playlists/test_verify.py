@@ -231,3 +231,26 @@ def test_an_account_whose_access_was_revoked_is_flagged_and_the_others_playlists
     assert [row["reason"] for row in skips.values_list("details", flat=True)] == ["account needs re-authorization"]
     # An expected case: no traceback in the logs (spotipy's own one-line 401 and 404 are not).
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+def test_a_run_delivered_again_frees_the_lock_its_killed_run_left_on_a_playlist_it_does_not_revisit(
+    synced: Playlist, make_account: Any
+) -> None:
+    """Found by the chaos soak: a verify run killed holding one playlist's lock came back under the
+    same task id, ended before it reached that playlist again, and the lock stayed held to its TTL
+    (the playlist's syncs and reshuffles retrying on it meanwhile)."""
+    from core.redis import get_redis, key
+    from playlists.tasks import verify_playlists
+
+    left_behind = PlaylistFactory(account=make_account("frozen-owner"), index=1, frozen=True)
+    others = PlaylistFactory(account=left_behind.account, index=2, frozen=True)
+    redis = get_redis()
+    # What the killed run (task id "verify-run-1") left, and a lock another run holds.
+    redis.set(key("lock", f"playlist-sync:{left_behind.pk}"), "verify-run-1", ex=390)
+    redis.set(key("lock", f"playlist-sync:{others.pk}"), "another-run", ex=390)
+
+    summary = verify_playlists.apply(task_id="verify-run-1").get()
+
+    assert summary["checked"] == 1  # the synced playlist; frozen ones are not verified
+    assert redis.get(key("lock", f"playlist-sync:{left_behind.pk}")) is None
+    assert redis.get(key("lock", f"playlist-sync:{others.pk}")) == "another-run"
