@@ -37,6 +37,8 @@ EXCLUSIVE = {"redis_restart", "postgres_restart", "stop_ctrl_c", "stop_systemd",
 # Only in runs long enough for the alert's pending period (NoWorkers, BeatGone: 3 min).
 LONG_ONLY = {"worker_outage", "beat_outage"}
 LONG_RUN_MINUTES = 15
+# How long an operator keeps sending fresh re-authorization links after failure pages.
+REAUTHORIZE_SECONDS = 420
 WEIGHTS = {
     "worker_sigkill": 4,
     "worker_sigterm": 2,
@@ -105,6 +107,9 @@ class Chaos:
     exclusive: threading.Lock = field(default_factory=threading.Lock)
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    connector_locks: dict[str, threading.Lock] = field(
+        default_factory=lambda: {name: threading.Lock() for name in ("spotify.playlists", "spotify.albums")}
+    )
     # Full stops already taken mid-run (the final stop takes the other way).
     mid_run_stop: str = ""
 
@@ -415,24 +420,39 @@ class Chaos:
             fault.expect_alerts.append({"rule": "AccountReauthRequired", "subject": account_id})
             # Long enough for the evaluator to see it (and page) before the owner agrees again.
             self.hold(3 * self.config.alert_interval_seconds)
-        # The owner agrees again; a failure page (Spotify's token exchange answered 429 or 5xx) is
-        # followed, as a person would, by a fresh link a little later.
-        for attempt in range(1, 7):
+        # The owner agrees again; a failure page (Spotify's token exchange answered 429 or 5xx, or
+        # its circuit is open) is followed, as a person would, by a fresh link a little later: once
+        # the token endpoint's circuit has closed (its cooldown doubles up to minutes under
+        # overlapping 5xx faults), within REAUTHORIZE_SECONDS.
+        deadline = time.monotonic() + REAUTHORIZE_SECONDS
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 account_reauthorize(doors=self.doors, account_id=account_id, user_id=row["user_id"])
             except DoorError as exc:
-                fault.details[f"reauthorize_attempt_{attempt}"] = str(exc)[:120]
+                fault.details[f"reauthorize_attempt_{attempt}"] = str(exc)[:160]
                 blocked = self._app_blocked(row["app"])
                 if blocked:
                     # Spotify told the app to wait for hours (spotify_429_long): the operator reads the
                     # rate limiter's page and sends the next link after that, past this run's end.
                     fault.details["reauthorize_waits_for"] = {"app": row["app"], "blocked_until": blocked}
                     return
-                self.hold(10)
+                if time.monotonic() >= deadline:
+                    raise DoorError(f"{account_id} could not be re-authorized in {attempt} attempts") from exc
+                self.hold(10 + self._token_circuit_cooldown())
                 continue
             fault.details["reauthorized"] = attempt
             return
-        raise DoorError(f"{account_id} could not be re-authorized in 6 attempts")
+
+    def _token_circuit_cooldown(self) -> float:
+        """Seconds left before the token endpoint's circuit lets a call through (the operator reads
+        the circuit breakers' page)."""
+        answer = self.doors.api("GET", "circuit-breakers")
+        return max(
+            (float(b.get("remaining_cooldown") or 0) for b in answer.get("breakers", []) if b.get("name") == "spotify.token"),
+            default=0.0,
+        )
 
     def _app_blocked(self, app_name: str) -> str | None:
         """When the rate limiter says `app_name` may call Spotify again, if that is past the run's end."""
@@ -496,11 +516,14 @@ class Chaos:
     def _connector_toggle(self, fault: Fault) -> None:
         name = self.rng.choice(["spotify.playlists", "spotify.albums"])
         seconds = self.rng.uniform(max(25, 3 * self.config.alert_interval_seconds), 60)
-        self.doors.api("PATCH", f"connectors/{name}", json={"enabled": False, "note": "soak: switched off"})
-        fault.details.update(connector=name, seconds=round(seconds))
-        fault.expect_alerts.append({"rule": "ConnectorDisabled", "subject": name})
-        self.hold(seconds)
-        self.doors.api("PATCH", f"connectors/{name}", json={"enabled": True, "note": ""})
+        # One operator's switch-off at a time per connector: a second one while it is off would
+        # open no alert of its own, and the first one's switch-on would end it early.
+        with self.connector_locks[name]:
+            self.doors.api("PATCH", f"connectors/{name}", json={"enabled": False, "note": "soak: switched off"})
+            fault.details.update(connector=name, seconds=round(seconds))
+            fault.expect_alerts.append({"rule": "ConnectorDisabled", "subject": name})
+            self.hold(seconds)
+            self.doors.api("PATCH", f"connectors/{name}", json={"enabled": True, "note": ""})
 
     def _queue_pause(self, fault: Fault) -> None:
         seconds = self.rng.uniform(15, 45)

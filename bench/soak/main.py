@@ -45,6 +45,10 @@ def drained(*, since: float, edits_ended: float) -> dict[str, Any]:
     runs = JobRun.objects.filter(status__in=["queued", "running"]).exclude(job_name="evaluate_alerts").count()
     if runs:
         busy["job runs queued or running"] = runs
+    # A retry waiting for its countdown (a lock held, a 429 or 5xx) is work still to come.
+    retrying = JobRun.objects.filter(status="retrying").exclude(job_name="evaluate_alerts").count()
+    if retrying:
+        busy["job runs waiting to retry"] = retrying
     pending = (
         Playlist.objects.filter(
             status="active",
