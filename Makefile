@@ -31,7 +31,7 @@ bench: install wrk
 
 # The same cases on the bench fleet and on it ×BENCH_SCALE (default 10; built once, ~tens of GB
 # and long at ×10), one table with ratios and goals (bench/scale.py, BENCHMARKS.md). Not CI.
-bench-scale: install
+bench-scale: install wrk
 	$(BIN)/python -m bench.scale
 
 # The chaos soak (bench/soak/, RELIABILITY.md): SOAK_MINUTES (default 20) and SOAK_SEED (printed) replay a run.

@@ -222,3 +222,30 @@ def load_health_and_api() -> Figures:
         load=f"wrk -t{THREADS} -c{CONCURRENCY} -d{SECONDS:g}s",
     )
     return figures
+
+
+def _workers_rss_mb(master: int) -> list[float]:
+    """VmRSS (MB) of each gunicorn worker of `master`."""
+    import psutil
+
+    return sorted(round(child.memory_info().rss / 2**20, 1) for child in psutil.Process(master).children())
+
+
+@register("load.gunicorn_rss")
+def load_gunicorn_rss() -> Figures:
+    """Gunicorn's workers' memory after serving every list and `/health` under load, twice: the
+    first pass fills what a worker keeps (imports, connections, caches), a second one that adds
+    more would be a leak (BENCH_LOAD_SECONDS per target and pass)."""
+    token = _api_token()
+    figures: Figures = {}
+    with gunicorn() as (port, master):
+        figures["after_start_mb"] = _workers_rss_mb(master)
+        for number in (1, 2):
+            for _, path, with_token in TARGETS:
+                wrk(port, path, token=token if with_token else None)
+            figures[f"after_pass_{number}_mb"] = _workers_rss_mb(master)
+    figures["growth_mb"] = round(
+        max(b - a for a, b in zip(figures["after_pass_1_mb"], figures["after_pass_2_mb"], strict=True)), 1
+    )
+    figures["server"] = f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads"
+    return figures

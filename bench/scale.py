@@ -43,6 +43,7 @@ SCALE_CASES = [
     "alerts.evaluate",
     "metrics.retention_prune",
     "playlists.sync_calls",
+    "load.gunicorn_rss",
 ]
 # Ratio goal of the pages and selectors: each within 1.5× its own figure on the smaller fleet.
 RATIO_GOAL = 1.5
@@ -131,6 +132,14 @@ def _rss_after(pass_number: int) -> Callable[[dict[str, Any]], Any]:
     def read(figures: dict[str, Any]) -> Any:
         workers = _dig(figures, "playlists.nightly_two_workers/worker_rss_mb")
         return max(w[f"after_pass_{pass_number}"] for w in workers) if workers else None
+
+    return read
+
+
+def _max_of(path: str) -> Callable[[dict[str, Any]], Any]:
+    def read(figures: dict[str, Any]) -> Any:
+        values = _dig(figures, path)
+        return max(values) if values else None
 
     return read
 
@@ -237,8 +246,29 @@ def _spec() -> list[tuple[str, str, Reader, str, Callable[[Any, Any], bool | Non
             f"≤ {RSS_GROWTH_GOAL_MB:g} MB",
             _at_most(RSS_GROWTH_GOAL_MB),
         ),
-        # The nightly run is Celery work; no gunicorn serves it, and this harness starts none.
-        ("memory", "gunicorn RSS after the nightly run", lambda figures: None, "not measured", _none),
+        # The nightly run is Celery work that no gunicorn serves: gunicorn's is read after it
+        # served every list and /health under load, twice (bench/load.py).
+        (
+            "memory",
+            "gunicorn worker RSS MB after serving the lists, pass 1",
+            _max_of("load.gunicorn_rss/after_pass_1_mb"),
+            "printed",
+            _none,
+        ),
+        (
+            "memory",
+            "gunicorn worker RSS MB after serving the lists, pass 2",
+            _max_of("load.gunicorn_rss/after_pass_2_mb"),
+            "printed",
+            _none,
+        ),
+        (
+            "memory",
+            "gunicorn worker RSS growth MB, pass 1 → 2",
+            "load.gunicorn_rss/growth_mb",
+            f"≤ {RSS_GROWTH_GOAL_MB:g} MB",
+            _at_most(RSS_GROWTH_GOAL_MB),
+        ),
     ]
     return rows
 
