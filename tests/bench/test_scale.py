@@ -52,9 +52,9 @@ def test_the_table_has_every_row_from_two_fleets(monkeypatch: pytest.MonkeyPatch
     assert by_label["alerts: rules"].small == by_label["alerts: rules"].large > 0
     assert small["alerts.evaluate"]["errors"] == large["alerts.evaluate"]["errors"] == 0
     assert by_label["retention: rows pruned"].small == small_pruned
-    # Cases this test does not run stay in the table, marked; gunicorn's memory is never measured here.
+    # Cases this test does not run stay in the table, marked.
     assert by_label["admin changelist: tracks median ms"].verdict == "not run"
-    assert by_label["memory: gunicorn RSS after the nightly run"].verdict == "not measured"
+    assert by_label["memory: gunicorn worker RSS growth MB, pass 1 → 2"].verdict == "not run"
     ran = [row for row in rows if row.small is not None]
     assert all(row.large is not None for row in ran)
     assert len(format_table(rows, 2).splitlines()) == len(rows) + 1
