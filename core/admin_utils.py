@@ -17,6 +17,9 @@ from django.template.response import TemplateResponse
 
 from core.crypto import EncryptedTextField
 
+# From this many rows (PostgreSQL's estimate) an unfiltered list shows the estimate, not COUNT(*).
+ESTIMATE_FROM_ROWS = 10000
+
 
 class EstimatedCountPaginator(Paginator):
     """Unfiltered changelists use PostgreSQL's row estimate instead of a full COUNT(*).
@@ -28,11 +31,18 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:  # type: ignore[override]
         query = getattr(self.object_list, "query", None)
         if query is not None and not query.where:
+            table = query.model._meta.db_table
+            # One statement whichever way it goes, so a page's queries do not change with the
+            # table's size: reltuples is -1 before the first ANALYZE, and small tables are cheap
+            # to count exactly.
             with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [query.model._meta.db_table])
+                cursor.execute(
+                    f"SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint ELSE (SELECT COUNT(*) FROM {connection.ops.quote_name(table)}) END "
+                    "FROM pg_class WHERE oid = %s::regclass",
+                    [ESTIMATE_FROM_ROWS, table],
+                )
                 row = cursor.fetchone()
-            # reltuples is -1 before the first ANALYZE; small tables are cheap to count.
-            if row and row[0] >= 10000:
+            if row:
                 return int(row[0])
         return super().count
 
