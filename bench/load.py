@@ -233,16 +233,22 @@ def _workers_rss_mb(master: int) -> list[float]:
 
 @register("load.gunicorn_rss")
 def load_gunicorn_rss() -> Figures:
-    """Gunicorn's workers' memory after serving every list and `/health` under load, twice: the
-    first pass fills what a worker keeps (imports, connections, caches), a second one that adds
-    more would be a leak (BENCH_LOAD_SECONDS per target and pass)."""
+    """Gunicorn's workers' memory after serving every list and `/health` under load: a warm-up
+    pass fills what a worker keeps (imports, connections, the allocator's arenas), then two passes
+    more; the second adding to the first would be a leak (BENCH_LOAD_SECONDS per target and pass)."""
     token = _api_token()
     figures: Figures = {}
+
+    def serve_every_list() -> None:
+        for _, path, with_token in TARGETS:
+            wrk(port, path, token=token if with_token else None)
+
     with gunicorn() as (port, master):
         figures["after_start_mb"] = _workers_rss_mb(master)
+        serve_every_list()
+        figures["after_warmup_mb"] = _workers_rss_mb(master)
         for number in (1, 2):
-            for _, path, with_token in TARGETS:
-                wrk(port, path, token=token if with_token else None)
+            serve_every_list()
             figures[f"after_pass_{number}_mb"] = _workers_rss_mb(master)
     figures["growth_mb"] = round(
         max(b - a for a, b in zip(figures["after_pass_1_mb"], figures["after_pass_2_mb"], strict=True)), 1

@@ -247,7 +247,7 @@ def _spec() -> list[tuple[str, str, Reader, str, Callable[[Any, Any], bool | Non
             _at_most(RSS_GROWTH_GOAL_MB),
         ),
         # The nightly run is Celery work that no gunicorn serves: gunicorn's is read after it
-        # served every list and /health under load, twice (bench/load.py).
+        # served every list and /health under load: a warm-up pass, then two more (bench/load.py).
         (
             "memory",
             "gunicorn worker RSS MB after serving the lists, pass 1",
