@@ -120,7 +120,8 @@ def ingest_stalled(params: dict[str, Any], now: datetime) -> list[Firing]:
 def _accounts(health: str) -> list[Firing]:
     from accounts.models import SpotifyAccount
 
-    accounts = SpotifyAccount.objects.filter(is_active=True, health=health).only("pk", "display_name", "health_reason")
+    # `health` read with the rest: get_health_display() on a deferred field cost a query per account.
+    accounts = SpotifyAccount.objects.filter(is_active=True, health=health).only("pk", "display_name", "health", "health_reason")
     return [
         Firing(str(a.pk), a.display_name, f"{a.display_name}: {a.get_health_display()} {a.health_reason}".strip())
         for a in accounts.order_by("display_name")
