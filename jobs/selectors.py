@@ -10,7 +10,8 @@ from operator import or_
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -199,27 +200,46 @@ class FailureStreak:
     last_error: str
 
 
+# Per job, three probes of the (job_name, status, finished_at) index: its last success, the
+# failures finished after it and the newest of those. What it reads is the streak it judges; the
+# ORM's version (the last success as a subquery per failed run, then DISTINCT ON over them) read
+# every failed run kept, 1.3 s a query on the x10 bench fleet (BENCHMARKS.md).
+_FAILURE_STREAKS_SQL = """
+SELECT n.job_name, f.failed, e.error
+FROM unnest(%(names)s::varchar[]) AS n(job_name)
+LEFT JOIN LATERAL (
+    SELECT r.finished_at FROM {table} r
+    WHERE r.job_name = n.job_name AND r.status = %(success)s AND r.finished_at IS NOT NULL
+    ORDER BY r.finished_at DESC LIMIT 1
+) s ON true
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS failed FROM {table} r
+    WHERE r.job_name = n.job_name AND r.status = %(failed)s AND r.finished_at > COALESCE(s.finished_at, '-infinity')
+) f
+CROSS JOIN LATERAL (
+    SELECT r.error FROM {table} r
+    WHERE r.job_name = n.job_name AND r.status = %(failed)s AND r.finished_at > COALESCE(s.finished_at, '-infinity')
+    ORDER BY r.finished_at DESC, r.id DESC LIMIT 1
+) e
+WHERE f.failed > 0
+"""
+
+
 def job_failure_streaks(*, names: list[str]) -> dict[str, FailureStreak]:
     """Jobs whose latest finished run failed: the failed runs since their last success and the
-    last error (the JobFailing alert and its gauge). Retrying and revoked runs do not count."""
-    finished = JobRun.objects.filter(
-        job_name__in=names, status__in=[JobRun.Status.SUCCESS, JobRun.Status.FAILED], finished_at__isnull=False
-    )
-    last_success = (
-        finished.filter(job_name=OuterRef("job_name"), status=JobRun.Status.SUCCESS)
-        .order_by("-finished_at")
-        .values("finished_at")[:1]
-    )
-    failing = (
-        finished.filter(status=JobRun.Status.FAILED)
-        .annotate(since=Subquery(last_success))
-        .filter(Q(since__isnull=True) | Q(finished_at__gt=F("since")))
-    )
-    counts = dict(failing.values_list("job_name").annotate(n=Count("pk")).order_by())
-    last_errors = dict(failing.order_by("job_name", "-finished_at", "-id").distinct("job_name").values_list("job_name", "error"))
+    last error (the JobFailing alert and its gauge). Retrying and revoked runs do not count.
+    One query whatever the number of jobs or runs."""
+    if not names:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FAILURE_STREAKS_SQL.format(table=connection.ops.quote_name(JobRun._meta.db_table)),
+            {"names": list(names), "success": JobRun.Status.SUCCESS, "failed": JobRun.Status.FAILED},
+        )
+        rows = cursor.fetchall()
     return {
-        name: FailureStreak(failed=int(count), last_error=(last_errors.get(name, "").splitlines() or [""])[-1][:300])
-        for name, count in sorted(counts.items())
+        name: FailureStreak(failed=int(count), last_error=(error.splitlines() or [""])[-1][:300])
+        for name, count, error in sorted(rows)
     }
 
 
@@ -281,7 +301,9 @@ def job_duration_stats(
     aggregates: dict[str, Any] = {}
     for window in days:
         recent = Q(finished_at__gt=now - timedelta(days=window))
-        aggregates[f"runs_{window}"] = Count("pk", filter=recent)
+        # duration_ms (never null here), not the id: the (job_name, status, finished_at) index
+        # holds every column read, so the window is an index-only scan in job order (no heap, no sort).
+        aggregates[f"runs_{window}"] = Count("duration_ms", filter=recent)
         aggregates[f"p50_{window}"] = Percentile("duration_ms", 0.5, filter=recent)
         aggregates[f"p95_{window}"] = Percentile("duration_ms", 0.95, filter=recent)
     rows: list[dict[str, Any]] = list(runs.values("job_name").annotate(**aggregates))  # type: ignore[arg-type]
