@@ -42,7 +42,7 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
     """Write the snapshot of the current hour; running it twice in an hour updates the same row."""
     from accounts.models import SpotifyAccount
     from ingest.models import AlbumSource, DeadLetter, Track
-    from ingest.quality import tracks_quality_counts
+    from ingest.quality import tracks_quality_tally
     from playlists.models import Playlist, PlaylistHistory
 
     now = now or timezone.now()
@@ -53,6 +53,7 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
     )
     tracks = Track.objects.aggregate(total=Count("pk"), with_features=Count("pk", filter=Q(audio_features__isnull=False)))
     sources = dict(AlbumSource.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    quality = tracks_quality_tally()
     values: dict[str, Any] = {
         "accounts_total": SpotifyAccount.objects.filter(is_active=True).count(),
         "accounts_by_health": {status: by_health.get(status, 0) for status in SpotifyAccount.Health.values},
@@ -69,7 +70,14 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
         ).count(),
         "extra": {
             "album_sources": sources,
-            "tracks_quality": tracks_quality_counts(),
+            # Read back by metrics.selectors.snapshot_quality: the dashboard, /metrics and
+            # DataQualityScoreLow count the tracks once an hour, here.
+            "tracks_quality": quality.counts,
+            "tracks_quality_score": {
+                "scored": quality.scored,
+                "average": quality.average,
+                "counted_at": quality.counted_at.isoformat(),
+            },
             "playlists_sync_failed": Playlist.objects.filter(
                 status=Playlist.Status.ACTIVE, sync_state=Playlist.SyncState.FAILED
             ).count(),
