@@ -47,7 +47,12 @@ def test_the_table_has_every_row_from_two_fleets(monkeypatch: pytest.MonkeyPatch
     rows = table(small, large)
     assert len(rows) == len(_spec())
     by_label = {f"{row.group}: {row.label}": row for row in rows}
-    for label in ("selectors: health report queries", "selectors: queues: failed runs per queue queries"):
+    for label in (
+        "selectors: health report queries",
+        "selectors: queues: failed runs per queue queries",
+        "selectors: dashboard 24h queries",
+        "alerts: one pass, queries",
+    ):
         assert by_label[label].met is True, by_label[label]
     assert by_label["alerts: rules"].small == by_label["alerts: rules"].large > 0
     assert small["alerts.evaluate"]["errors"] == large["alerts.evaluate"]["errors"] == 0
