@@ -141,22 +141,51 @@ def _stalled_lateness(job_name: str, lateness: Lateness, now: datetime) -> Laten
     return Lateness(True, reason, lateness.expected_at, lateness.grace_minutes)
 
 
+# Every job name in the history, found by skipping through the job_name index (a loose index
+# scan: one probe per name, where SELECT DISTINCT reads every entry).
+_JOB_NAMES_SQL = """
+WITH RECURSIVE names(job_name) AS (
+    (SELECT job_name FROM {table} ORDER BY job_name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.job_name FROM {table} r WHERE r.job_name > names.job_name ORDER BY r.job_name LIMIT 1)
+    FROM names WHERE names.job_name IS NOT NULL
+)
+SELECT job_name FROM names WHERE job_name IS NOT NULL
+"""
+
+
+def job_names() -> list[str]:
+    """Every job name with a run in the history, sorted."""
+    with connection.cursor() as cursor:
+        cursor.execute(_JOB_NAMES_SQL.format(table=connection.ops.quote_name(JobRun._meta.db_table)))
+        return [row[0] for row in cursor.fetchall()]
+
+
+def jobs_last_run(*, names: Iterable[str]) -> dict[str, JobRun]:
+    """{job name: its newest run} (JobRun's order: by start, a run not started yet first), in one
+    query: a UNION ALL of one probe per name on the (job_name, started_at) index, each part planned
+    with its own name's statistics. DISTINCT ON (job_name) read every run of the jobs instead (70 ms
+    on the bench fleet's 100,000, at each /health, alert pass and scrape)."""
+    probes = [JobRun.objects.filter(job_name=name).order_by("-started_at", "-id")[:1] for name in sorted(set(names))]
+    if not probes:
+        return {}
+    return {run.job_name: run for run in probes[0].union(*probes[1:], all=True)}
+
+
 def jobs_overview(*, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every periodic task with its schedule, last run and lateness, stalls included (for admin,
     API, health, alerts)."""
     now = now or timezone.now()
-    tasks = PeriodicTask.objects.select_related("crontab", "interval").order_by("name")
-    names = [t.task.rsplit(".", 1)[-1] for t in tasks]
-    last_runs: dict[str, JobRun] = {}
-    for run in JobRun.objects.filter(job_name__in=names).order_by("job_name", "-started_at").distinct("job_name"):
-        last_runs[run.job_name] = run
+    tasks = list(PeriodicTask.objects.select_related("crontab", "interval").order_by("name"))
+    last_runs = jobs_last_run(names=[t.task.rsplit(".", 1)[-1] for t in tasks])
+    lateness_of = jobs_lateness(tasks, now=now)
     from jobs.models import JobPing
 
     pinged = set(JobPing.objects.values_list("job_name", flat=True))
     rows = []
     for task in tasks:
         job_name = task.task.rsplit(".", 1)[-1]
-        lateness = job_lateness(task, now=now)
+        lateness = lateness_of[task.pk]
         if task.enabled:
             lateness = _stalled_lateness(job_name, lateness, now)
         last = last_runs.get(job_name)

@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
 
 from core.counters import counter_values
 from jobs.models import JobRun
+from jobs.selectors import job_names, jobs_last_run
 from metrics.models import MetricSnapshot
 
 logger = logging.getLogger(__name__)
@@ -105,36 +106,6 @@ def _delete_in_batches(queryset: QuerySet[Any]) -> int:
         deleted += len(ids) if count else 0
 
 
-# Every job name, found by skipping through the job_name index (a loose index scan: one probe
-# per name, where SELECT DISTINCT reads every entry).
-_JOB_NAMES_SQL = """
-WITH RECURSIVE names(job_name) AS (
-    (SELECT job_name FROM {table} ORDER BY job_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT r.job_name FROM {table} r WHERE r.job_name > names.job_name ORDER BY r.job_name LIMIT 1)
-    FROM names WHERE names.job_name IS NOT NULL
-)
-SELECT job_name FROM names WHERE job_name IS NOT NULL
-"""
-
-
-def _newest_run_per_job() -> list[int]:
-    """Ids of each job's newest run (JobRun's order: by start, one not started yet first), in two
-    queries: the names, then one probe per name, each planned with its own name's statistics (a
-    rare job's probe takes the (job_name, started_at) index rather than walking the newest runs).
-    The DISTINCT ON (job_name) this replaces sorted every run kept, before every batch: 5.7 s of a
-    6.9 s batch SELECT on the x10 bench fleet (BENCHMARKS.md)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_JOB_NAMES_SQL.format(table=connection.ops.quote_name(JobRun._meta.db_table)))
-        names = [row[0] for row in cursor.fetchall()]
-    if not names:
-        return []
-    probes = [
-        JobRun.objects.filter(job_name=name).order_by("-started_at", "-id").values_list("pk", flat=True)[:1] for name in names
-    ]
-    return list(probes[0].union(*probes[1:], all=True))
-
-
 def retention_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Delete job runs, task results, playlist snapshots, handled dead letters and metric
     snapshots older than the RETENTION_* settings (days). Idempotent; returns counts."""
@@ -154,9 +125,10 @@ def retention_prune(*, now: datetime | None = None) -> dict[str, int]:
     days = settings.RETENTION_JOB_RUNS_DAYS
     # The newest run of each job survives: lateness and "last run" read it. Found once per prune:
     # a run started since is newer still, and too young to go.
-    runs = JobRun.objects.exclude(status__in=[JobRun.Status.RUNNING, JobRun.Status.RETRYING]).exclude(
-        pk__in=_newest_run_per_job()
-    )
+    # (jobs_last_run: one index probe per job. The DISTINCT ON (job_name) subquery it replaces
+    # sorted every run kept, before every batch: 5.7 s of a 6.9 s SELECT on the x10 bench fleet.)
+    newest = [run.pk for run in jobs_last_run(names=job_names()).values()]
+    runs = JobRun.objects.exclude(status__in=[JobRun.Status.RUNNING, JobRun.Status.RETRYING]).exclude(pk__in=newest)
     cutoff = now - timedelta(days=days)
     # Started runs and never-started ones apart: as one OR the start time was no index condition,
     # and each batch walked the started_at index from the newest run down to the cutoff.
