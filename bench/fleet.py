@@ -1,4 +1,4 @@
-"""The synthetic fleet: accounts, playlists, a million tracks, job history, metrics, dead letters.
+"""The synthetic fleet: accounts, playlists, a million tracks, job history, metrics, dead letters, the schedule.
 
 Generated in PostgreSQL with INSERT ... SELECT generate_series, never the ORM row by row, and
 deterministic (ids and values are functions of the row number). The bench builds it once in its
