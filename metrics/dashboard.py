@@ -96,11 +96,12 @@ def _failing_jobs(now: Any) -> list[dict[str, Any]]:
     """Jobs with failed runs in the window, most failures first, each with its newest failure's
     last error line: two queries however many jobs failed."""
     failed = JobRun.objects.filter(status=JobRun.Status.FAILED, finished_at__gte=now - FAILING_WINDOW)
-    rows = list(
-        failed.values("job_name")
+    rows: list[dict[str, Any]] = [
+        dict(row)
+        for row in failed.values("job_name")
         .annotate(failures=Count("pk"), last_failed_at=Max("finished_at"))
         .order_by("-failures", "job_name")[:20]
-    )
+    ]
     newest = {
         run.job_name: run
         for run in failed.filter(job_name__in=[row["job_name"] for row in rows])
