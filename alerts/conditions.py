@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -21,6 +21,9 @@ from django.db.models import Q
 from alerts.grace import component_seen, component_unseen_in_grace
 from alerts.models import AlertRule
 from core.system import Usage
+
+if TYPE_CHECKING:
+    from ingest.quality import QualityTally
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ def ingest_stalled(params: dict[str, Any], now: datetime) -> list[Firing]:
 def _accounts(health: str) -> list[Firing]:
     from accounts.models import SpotifyAccount
 
-    accounts = SpotifyAccount.objects.filter(is_active=True, health=health).only("pk", "display_name", "health_reason")
+    # `health` read with the rest: get_health_display() on a deferred field cost a query per account.
+    accounts = SpotifyAccount.objects.filter(is_active=True, health=health).only("pk", "display_name", "health", "health_reason")
     return [
         Firing(str(a.pk), a.display_name, f"{a.display_name}: {a.get_health_display()} {a.health_reason}".strip())
         for a in accounts.order_by("display_name")
@@ -206,15 +210,29 @@ def queue_length(params: dict[str, Any], now: datetime) -> list[Firing]:
     ]
 
 
-def data_quality(params: dict[str, Any], now: datetime) -> list[Firing]:
-    """Average track quality score (0..100) below `threshold`, once at least `min_tracks` are scored."""
-    from ingest.quality import tracks_quality_average
+# Where DataQualityScoreLow reads the quality tally: the hourly metric snapshot's, whose reader
+# metrics (the layer above) registers at startup. Unregistered, the tracks are counted at each
+# evaluation: 4.3 s a pass at 10M tracks (BENCHMARKS.md), hence the snapshot.
+_quality_tally_source: Callable[[], QualityTally] | None = None
 
-    threshold = params["threshold"]
-    scored, average = tracks_quality_average()
-    if scored < params["min_tracks"] or average is None or average >= threshold:
+
+def quality_tally_source_register(source: Callable[[], QualityTally]) -> None:
+    global _quality_tally_source
+    _quality_tally_source = source
+
+
+def data_quality(params: dict[str, Any], now: datetime) -> list[Firing]:
+    """Average track quality score (0..100) below `threshold`, once at least `min_tracks` are scored,
+    as the latest hourly metric snapshot counted them (an hour old at most while `metrics_snapshot`
+    runs; JobLate says when it does not)."""
+    from ingest.quality import tracks_quality_tally
+
+    tally = (_quality_tally_source or tracks_quality_tally)()
+    threshold, average = params["threshold"], tally.average
+    if tally.scored < params["min_tracks"] or average is None or average >= threshold:
         return []
-    return [Firing("tracks", "Track data quality", f"average quality score {average:.1f} < {threshold:g}", {"average": average})]
+    details = {"average": average, "scored": tally.scored, "counted_at": tally.counted_at.isoformat()}
+    return [Firing("tracks", "Track data quality", f"average quality score {average:.1f} < {threshold:g}", details)]
 
 
 # --- The rest of seed 003's alert index: Spotify success rate, database, disk, memory, API ---

@@ -1,4 +1,4 @@
-"""The synthetic fleet: accounts, playlists, a million tracks, job history, metrics, dead letters.
+"""The synthetic fleet: accounts, playlists, a million tracks, job history, metrics, dead letters, the schedule.
 
 Generated in PostgreSQL with INSERT ... SELECT generate_series, never the ORM row by row, and
 deterministic (ids and values are functions of the row number). The bench builds it once in its
@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -282,6 +283,20 @@ def _bench_superuser() -> None:
         User.objects.create_superuser("bench", "bench@example.com", "bench-password-not-secret")
 
 
+def _bench_schedule(*, days: int) -> None:
+    """The beat schedule every deployment has (`setup_periodic_tasks`), unchanged since the start
+    of the fleet's history: /health, the dashboard's late jobs, JobLate and /metrics read each
+    job's last run and lateness through it (without it they read nothing)."""
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+    from jobs.schedule import schedule_sync
+
+    schedule_sync()
+    PeriodicTask.objects.update(date_changed=timezone.now() - timedelta(days=days))
+    PeriodicTasks.update_changed()
+
+
 def _analyze() -> None:
     """Planner statistics, and the reltuples the estimated-count paginators read."""
     with connection.cursor() as cursor:
@@ -299,6 +314,7 @@ def fleet_ensure(*, sizes: FleetSizes) -> dict[str, Any]:
         cursor.execute("SELECT spec, built_at, build_seconds FROM bench_fleet WHERE id = 1")
         row = cursor.fetchone()
     _bench_superuser()
+    _bench_schedule(days=sizes.metric_days)
     # Django's psycopg setup hands jsonb back as text.
     if row is not None and (json.loads(row[0]) if isinstance(row[0], str) else row[0]) == wanted:
         started = time.perf_counter()

@@ -214,7 +214,7 @@ def _spec() -> list[tuple[str, str, Reader, str, Callable[[Any, Any], bool | Non
             f"≤ {ALERTS_GOAL_MS:g} ms",
             _at_most(ALERTS_GOAL_MS),
         ),
-        ("alerts", "one pass, queries", "alerts.evaluate/queries", "", _none),
+        ("alerts", "one pass, queries", "alerts.evaluate/queries", "unchanged", _equal),
         ("alerts", "rules", "alerts.evaluate/rules", "", _none),
         ("retention", "rows pruned", "metrics.retention_prune/rows", "", _none),
         ("retention", "rows pruned per s", "metrics.retention_prune/rows_per_second", "printed", _none),

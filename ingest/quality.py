@@ -1,19 +1,22 @@
 """Per-track data quality: checks → issues → score 0..100 → tier, written in bulk SQL.
 
 Runs after every ingest batch (tracks of the albums just upserted) and feature batch (the
-tracks just asked for), one UPDATE per batch — never row by row. The data-quality
-alert (docs/runbooks/data-quality.md) reads the tiers: counts by tier in snapshots, the dashboard and
-`/metrics` (`tracks_quality{tier}`), and the Track admin's "low quality" filter.
+tracks just asked for), one UPDATE per batch — never row by row. The hourly metric
+snapshot counts the tiers and the average score (`tracks_quality_tally`); the dashboard,
+`/metrics` (`tracks_quality{tier}`) and the data-quality alert (docs/runbooks/data-quality.md)
+read that count. The Track admin's "low quality" filter reads the tiers themselves.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import Avg, Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from ingest.models import QualityTier, Track
@@ -150,18 +153,30 @@ def tracks_quality_refresh_all(*, on_slice: Callable[[int], None] | None = None)
     return changed
 
 
-def tracks_quality_counts() -> dict[str, int]:
-    """{good, fair, poor, unscored} (the tier index answers it)."""
-    counts = dict(Track.objects.values_list("quality_tier").annotate(n=Count("pk")).order_by())
-    result = {tier.value: int(counts.get(tier.value, 0)) for tier in TIERS}
-    result["unscored"] = int(counts.get("", 0))
-    return result
+@dataclass(frozen=True)
+class QualityTally:
+    """Tracks by tier ({good, fair, poor, unscored}), how many are scored and their average score,
+    as counted at `counted_at`."""
+
+    counts: dict[str, int]
+    scored: int
+    average: float | None
+    counted_at: datetime
 
 
-def tracks_quality_average() -> tuple[int, float | None]:
-    """(scored tracks, their average score): the DataQualityScoreLow alert and its gauges."""
-    row = Track.objects.filter(quality_score__isnull=False).aggregate(n=Count("pk"), average=Avg("quality_score"))
-    return int(row["n"]), (float(row["average"]) if row["average"] is not None else None)
+def tracks_quality_tally() -> QualityTally:
+    """Count every track now, in one pass over the table (seconds at 10M tracks): the hourly metric
+    snapshot keeps it, and the dashboard, `/metrics` and DataQualityScoreLow read it from there."""
+    rows = Track.objects.values_list("quality_tier").annotate(
+        n=Count("pk"), scored=Count("quality_score"), total=Sum("quality_score")
+    )
+    counts = {tier.value: 0 for tier in TIERS} | {"unscored": 0}
+    scored = total = 0
+    for tier, n, tier_scored, tier_total in rows.order_by():
+        counts[tier or "unscored"] = int(n)
+        scored += int(tier_scored)
+        total += int(tier_total or 0)
+    return QualityTally(counts=counts, scored=scored, average=total / scored if scored else None, counted_at=timezone.now())
 
 
 @transaction.atomic

@@ -55,6 +55,12 @@ class JobRun(models.Model):
             # Runs finished since X: the job_slow/job_fast rules every minute, the duration windows,
             # failing jobs (bench: a sequential scan of 100k runs became a 0.4 ms index scan).
             models.Index(fields=["status", "-finished_at"]),
+            # One job's runs of one status by finish: its last success and the failures since
+            # (JobFailing, one probe per job), its successful durations over a window (job_slow,
+            # job_fast: duration_ms read from the index alone).
+            models.Index(
+                fields=["job_name", "status", "-finished_at"], include=["duration_ms"], name="jobrun_job_status_finished"
+            ),
             models.Index(fields=["-started_at"]),
             # "Every run that touched playlist X": subject @> {"playlist": X} (docs/runbooks/who-did-what.md).
             GinIndex(fields=["subject"], name="jobrun_subject_gin", opclasses=["jsonb_path_ops"]),

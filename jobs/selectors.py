@@ -10,7 +10,8 @@ from operator import or_
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -140,22 +141,51 @@ def _stalled_lateness(job_name: str, lateness: Lateness, now: datetime) -> Laten
     return Lateness(True, reason, lateness.expected_at, lateness.grace_minutes)
 
 
+# Every job name in the history, found by skipping through the job_name index (a loose index
+# scan: one probe per name, where SELECT DISTINCT reads every entry).
+_JOB_NAMES_SQL = """
+WITH RECURSIVE names(job_name) AS (
+    (SELECT job_name FROM {table} ORDER BY job_name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.job_name FROM {table} r WHERE r.job_name > names.job_name ORDER BY r.job_name LIMIT 1)
+    FROM names WHERE names.job_name IS NOT NULL
+)
+SELECT job_name FROM names WHERE job_name IS NOT NULL
+"""
+
+
+def job_names() -> list[str]:
+    """Every job name with a run in the history, sorted."""
+    with connection.cursor() as cursor:
+        cursor.execute(_JOB_NAMES_SQL.format(table=connection.ops.quote_name(JobRun._meta.db_table)))
+        return [row[0] for row in cursor.fetchall()]
+
+
+def jobs_last_run(*, names: Iterable[str]) -> dict[str, JobRun]:
+    """{job name: its newest run} (JobRun's order: by start, a run not started yet first), in one
+    query: a UNION ALL of one probe per name on the (job_name, started_at) index, each part planned
+    with its own name's statistics. DISTINCT ON (job_name) read every run of the jobs instead (70 ms
+    on the bench fleet's 100,000, at each /health, alert pass and scrape)."""
+    probes = [JobRun.objects.filter(job_name=name).order_by("-started_at", "-id")[:1] for name in sorted(set(names))]
+    if not probes:
+        return {}
+    return {run.job_name: run for run in probes[0].union(*probes[1:], all=True)}
+
+
 def jobs_overview(*, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every periodic task with its schedule, last run and lateness, stalls included (for admin,
     API, health, alerts)."""
     now = now or timezone.now()
-    tasks = PeriodicTask.objects.select_related("crontab", "interval").order_by("name")
-    names = [t.task.rsplit(".", 1)[-1] for t in tasks]
-    last_runs: dict[str, JobRun] = {}
-    for run in JobRun.objects.filter(job_name__in=names).order_by("job_name", "-started_at").distinct("job_name"):
-        last_runs[run.job_name] = run
+    tasks = list(PeriodicTask.objects.select_related("crontab", "interval").order_by("name"))
+    last_runs = jobs_last_run(names=[t.task.rsplit(".", 1)[-1] for t in tasks])
+    lateness_of = jobs_lateness(tasks, now=now)
     from jobs.models import JobPing
 
     pinged = set(JobPing.objects.values_list("job_name", flat=True))
     rows = []
     for task in tasks:
         job_name = task.task.rsplit(".", 1)[-1]
-        lateness = job_lateness(task, now=now)
+        lateness = lateness_of[task.pk]
         if task.enabled:
             lateness = _stalled_lateness(job_name, lateness, now)
         last = last_runs.get(job_name)
@@ -199,27 +229,46 @@ class FailureStreak:
     last_error: str
 
 
+# Per job, three probes of the (job_name, status, finished_at) index: its last success, the
+# failures finished after it and the newest of those. What it reads is the streak it judges; the
+# ORM's version (the last success as a subquery per failed run, then DISTINCT ON over them) read
+# every failed run kept, 1.3 s a query on the x10 bench fleet (BENCHMARKS.md).
+_FAILURE_STREAKS_SQL = """
+SELECT n.job_name, f.failed, e.error
+FROM unnest(%(names)s::varchar[]) AS n(job_name)
+LEFT JOIN LATERAL (
+    SELECT r.finished_at FROM {table} r
+    WHERE r.job_name = n.job_name AND r.status = %(success)s AND r.finished_at IS NOT NULL
+    ORDER BY r.finished_at DESC LIMIT 1
+) s ON true
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS failed FROM {table} r
+    WHERE r.job_name = n.job_name AND r.status = %(failed)s AND r.finished_at > COALESCE(s.finished_at, '-infinity')
+) f
+CROSS JOIN LATERAL (
+    SELECT r.error FROM {table} r
+    WHERE r.job_name = n.job_name AND r.status = %(failed)s AND r.finished_at > COALESCE(s.finished_at, '-infinity')
+    ORDER BY r.finished_at DESC, r.id DESC LIMIT 1
+) e
+WHERE f.failed > 0
+"""
+
+
 def job_failure_streaks(*, names: list[str]) -> dict[str, FailureStreak]:
     """Jobs whose latest finished run failed: the failed runs since their last success and the
-    last error (the JobFailing alert and its gauge). Retrying and revoked runs do not count."""
-    finished = JobRun.objects.filter(
-        job_name__in=names, status__in=[JobRun.Status.SUCCESS, JobRun.Status.FAILED], finished_at__isnull=False
-    )
-    last_success = (
-        finished.filter(job_name=OuterRef("job_name"), status=JobRun.Status.SUCCESS)
-        .order_by("-finished_at")
-        .values("finished_at")[:1]
-    )
-    failing = (
-        finished.filter(status=JobRun.Status.FAILED)
-        .annotate(since=Subquery(last_success))
-        .filter(Q(since__isnull=True) | Q(finished_at__gt=F("since")))
-    )
-    counts = dict(failing.values_list("job_name").annotate(n=Count("pk")).order_by())
-    last_errors = dict(failing.order_by("job_name", "-finished_at", "-id").distinct("job_name").values_list("job_name", "error"))
+    last error (the JobFailing alert and its gauge). Retrying and revoked runs do not count.
+    One query whatever the number of jobs or runs."""
+    if not names:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FAILURE_STREAKS_SQL.format(table=connection.ops.quote_name(JobRun._meta.db_table)),
+            {"names": list(names), "success": JobRun.Status.SUCCESS, "failed": JobRun.Status.FAILED},
+        )
+        rows = cursor.fetchall()
     return {
-        name: FailureStreak(failed=int(count), last_error=(last_errors.get(name, "").splitlines() or [""])[-1][:300])
-        for name, count in sorted(counts.items())
+        name: FailureStreak(failed=int(count), last_error=(error.splitlines() or [""])[-1][:300])
+        for name, count, error in sorted(rows)
     }
 
 
@@ -281,7 +330,9 @@ def job_duration_stats(
     aggregates: dict[str, Any] = {}
     for window in days:
         recent = Q(finished_at__gt=now - timedelta(days=window))
-        aggregates[f"runs_{window}"] = Count("pk", filter=recent)
+        # duration_ms (never null here), not the id: the (job_name, status, finished_at) index
+        # holds every column read, so the window is an index-only scan in job order (no heap, no sort).
+        aggregates[f"runs_{window}"] = Count("duration_ms", filter=recent)
         aggregates[f"p50_{window}"] = Percentile("duration_ms", 0.5, filter=recent)
         aggregates[f"p95_{window}"] = Percentile("duration_ms", 0.95, filter=recent)
     rows: list[dict[str, Any]] = list(runs.values("job_name").annotate(**aggregates))  # type: ignore[arg-type]

@@ -92,12 +92,14 @@ class OpsCollector(Collector):
         yield inactive
 
     def _track_quality(self) -> Iterator[Metric]:
-        from ingest.quality import tracks_quality_counts
+        from metrics.selectors import tracks_quality_latest
 
         family = GaugeMetricFamily(
-            "tracks_quality", "Tracks by data-quality tier (good, fair, poor; unscored: not scored yet).", labels=["tier"]
+            "tracks_quality",
+            "Tracks by data-quality tier (good, fair, poor; unscored: not scored yet), as the hourly snapshot counted them.",
+            labels=["tier"],
         )
-        for tier, count in tracks_quality_counts().items():
+        for tier, count in tracks_quality_latest().counts.items():
             family.add_metric([tier], float(count))
         yield family
 
@@ -125,11 +127,11 @@ class OpsCollector(Collector):
         from accounts.models import SpotifyAccount, reauth_due_soon_q
         from alerts.models import Alert, Severity
         from ingest.models import DeadLetter
-        from ingest.quality import tracks_quality_average
         from ingest.selectors import connector_health, ingest_stalled
         from jobs.models import JobRun
         from jobs.selectors import job_failure_streaks, jobs_overview
         from jobs.specs import JOBS
+        from metrics.selectors import tracks_quality_latest
 
         late = GaugeMetricFamily("opsconsole_job_late", "1 when a scheduled job is late (grace period passed).", labels=["job"])
         for row in jobs_overview():
@@ -200,15 +202,15 @@ class OpsCollector(Collector):
         for connector, enabled in sorted(connector_health()[0].items()):
             connectors.add_metric([connector], 1.0 if enabled else 0.0)
         yield connectors
-        scored, average = tracks_quality_average()
-        tracks_scored = GaugeMetricFamily("opsconsole_tracks_scored", "Tracks with a data-quality score.")
-        tracks_scored.add_metric([], float(scored))
+        quality = tracks_quality_latest()
+        tracks_scored = GaugeMetricFamily("opsconsole_tracks_scored", "Tracks with a data-quality score (hourly snapshot).")
+        tracks_scored.add_metric([], float(quality.scored))
         yield tracks_scored
         score = GaugeMetricFamily(
-            "opsconsole_tracks_quality_score_average", "Average data-quality score (0..100) of scored tracks."
+            "opsconsole_tracks_quality_score_average", "Average data-quality score (0..100) of scored tracks (hourly snapshot)."
         )
-        if average is not None:
-            score.add_metric([], average)
+        if quality.average is not None:
+            score.add_metric([], quality.average)
         yield score
 
     def _alerting_redis(self) -> Iterator[Metric]:

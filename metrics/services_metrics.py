@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.counters import counter_values
 from jobs.models import JobRun
+from jobs.selectors import job_names, jobs_last_run
 from metrics.models import MetricSnapshot
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
     """Write the snapshot of the current hour; running it twice in an hour updates the same row."""
     from accounts.models import SpotifyAccount
     from ingest.models import AlbumSource, DeadLetter, Track
-    from ingest.quality import tracks_quality_counts
+    from ingest.quality import tracks_quality_tally
     from playlists.models import Playlist, PlaylistHistory
 
     now = now or timezone.now()
@@ -53,6 +54,7 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
     )
     tracks = Track.objects.aggregate(total=Count("pk"), with_features=Count("pk", filter=Q(audio_features__isnull=False)))
     sources = dict(AlbumSource.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    quality = tracks_quality_tally()
     values: dict[str, Any] = {
         "accounts_total": SpotifyAccount.objects.filter(is_active=True).count(),
         "accounts_by_health": {status: by_health.get(status, 0) for status in SpotifyAccount.Health.values},
@@ -69,7 +71,14 @@ def metric_snapshot_take(*, now: datetime | None = None) -> MetricSnapshot:
         ).count(),
         "extra": {
             "album_sources": sources,
-            "tracks_quality": tracks_quality_counts(),
+            # Read back by metrics.selectors.snapshot_quality: the dashboard, /metrics and
+            # DataQualityScoreLow count the tracks once an hour, here.
+            "tracks_quality": quality.counts,
+            "tracks_quality_score": {
+                "scored": quality.scored,
+                "average": quality.average,
+                "counted_at": quality.counted_at.isoformat(),
+            },
             "playlists_sync_failed": Playlist.objects.filter(
                 status=Playlist.Status.ACTIVE, sync_state=Playlist.SyncState.FAILED
             ).count(),
@@ -108,23 +117,22 @@ def retention_prune(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     summary: dict[str, int] = {}
 
-    def prune(label: str, days: int, queryset: QuerySet[Any]) -> None:
-        count = _delete_in_batches(queryset)
+    def prune(label: str, days: int, *querysets: QuerySet[Any]) -> None:
+        count = sum(_delete_in_batches(queryset) for queryset in querysets)
         summary[label.replace(" ", "_")] = count
         logger.info("Pruned %d %s older than %d days", count, label, days, extra={"pruned": count, "kind": label, "days": days})
 
     days = settings.RETENTION_JOB_RUNS_DAYS
-    # The newest run of each job survives: lateness and "last run" read it.
-    newest_per_job = JobRun.objects.order_by("job_name", "-started_at", "-id").distinct("job_name").values("pk")
-    prune(
-        "job runs",
-        days,
-        JobRun.objects.filter(
-            Q(started_at__lt=now - timedelta(days=days)) | Q(started_at__isnull=True, queued_at__lt=now - timedelta(days=days))
-        )
-        .exclude(status__in=[JobRun.Status.RUNNING, JobRun.Status.RETRYING])
-        .exclude(pk__in=newest_per_job),
-    )
+    # The newest run of each job survives: lateness and "last run" read it. Found once per prune:
+    # a run started since is newer still, and too young to go.
+    # (jobs_last_run: one index probe per job. The DISTINCT ON (job_name) subquery it replaces
+    # sorted every run kept, before every batch: 5.7 s of a 6.9 s SELECT on the x10 bench fleet.)
+    newest = [run.pk for run in jobs_last_run(names=job_names()).values()]
+    runs = JobRun.objects.exclude(status__in=[JobRun.Status.RUNNING, JobRun.Status.RETRYING]).exclude(pk__in=newest)
+    cutoff = now - timedelta(days=days)
+    # Started runs and never-started ones apart: as one OR the start time was no index condition,
+    # and each batch walked the started_at index from the newest run down to the cutoff.
+    prune("job runs", days, runs.filter(started_at__lt=cutoff), runs.filter(started_at__isnull=True, queued_at__lt=cutoff))
 
     days = settings.RETENTION_TASK_RESULTS_DAYS
     prune("task results", days, TaskResult.objects.filter(date_done__lt=now - timedelta(days=days)))

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.emulator import SpotifyEmulator
 from ingest.models import Track
-from ingest.quality import tracks_quality_counts, tracks_quality_refresh_all, tracks_quality_update
+from ingest.quality import tracks_quality_refresh_all, tracks_quality_tally, tracks_quality_update
 from ingest.services import audio_features_fetch, ingest_albums_from_sources
 from jobs.models import JobRun
 from metrics.services_metrics import metric_snapshot_take
@@ -77,7 +77,9 @@ def test_checks_scores_and_tiers_of_crafted_tracks_in_one_update() -> None:
         ),
     }
     assert tracks_quality_update(track_ids=[t.pk for t in tracks.values()]) == 0, "unchanged rows are not rewritten"
-    assert tracks_quality_counts() == {"good": 3, "fair": 1, "poor": 1, "unscored": 0}
+    tally = tracks_quality_tally()
+    assert tally.counts == {"good": 3, "fair": 1, "poor": 1, "unscored": 0}
+    assert (tally.scored, tally.average) == (5, (100 + 80 + 75 + 85 + 0) / 5)
 
 
 def test_an_album_fix_rescores_its_tracks_and_refresh_all_scores_everything() -> None:
@@ -119,10 +121,17 @@ def test_counts_by_tier_in_the_snapshot_metrics_and_dashboard(superuser: User) -
     Track.objects.create(spotify_id="u" * 22, name="Unscored", album=AlbumFactory(), artist=ArtistFactory())
     tracks_quality_update(track_ids=list(Track.objects.exclude(name="Unscored").values_list("pk", flat=True)))
     expected = {"good": 3, "fair": 1, "poor": 1, "unscored": 1}
-    assert metric_snapshot_take().extra["tracks_quality"] == expected
+    extra = metric_snapshot_take().extra
+    assert extra["tracks_quality"] == expected
+    assert (extra["tracks_quality_score"]["scored"], extra["tracks_quality_score"]["average"]) == (5, 68.0)
+    # The snapshot's count until the next one: an hour old at most, never a count of every track per scrape.
+    Track.objects.filter(name="Unscored").delete()
     assert _scrape(client_for(superuser)) == {tier: float(n) for tier, n in expected.items()}
     page = client_for(superuser).get("/admin/metrics/metricsnapshot/dashboard/").content.decode()
     assert 'id="tracks-quality"' in page and "<td>Tracks poor</td>" in page and "?quality=low" in page
+    assert '<td>Tracks unscored</td><td class="">1</td>' in page
+    metric_snapshot_take()
+    assert _scrape(client_for(superuser))["unscored"] == 0
 
 
 def test_low_quality_filter_and_re_enrich_action(

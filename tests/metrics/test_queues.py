@@ -5,7 +5,9 @@ import os
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import SpotifyApp
@@ -14,6 +16,7 @@ from jobs.beat import beat_heartbeat
 from jobs.models import JobRun
 from jobs.schedule import schedule_sync
 from jobs.specs import JOBS
+from metrics.queues import FAILED_WINDOW, failed_recent
 from opsconsole.celery import app as celery_app
 from tests.fixtures_clients import client_for, token_client
 
@@ -69,6 +72,20 @@ def test_failed_runs_of_the_last_day_are_counted_per_queue(superuser: User) -> N
             started_at=now - timezone.timedelta(hours=age_hours), finished_at=now - timezone.timedelta(hours=age_hours),
         )
     assert _queue(_queues(superuser))["failed"] == 2
+
+
+@pytest.mark.django_db
+def test_failed_runs_per_queue_are_counted_in_one_query_of_a_row_per_task() -> None:
+    now = timezone.now()
+    for i, task_name in enumerate(["retention", "retention", "refresh_tokens", "verify_playlists", "verify_playlists"]):
+        JobRun.objects.create(
+            job_name=task_name, task_name=task_name, task_id=f"f{i}", status=JobRun.Status.FAILED,
+            finished_at=now - timezone.timedelta(minutes=i + 1),
+        )
+    with CaptureQueriesContext(connection) as queries:
+        counts = failed_recent(since=now - FAILED_WINDOW)
+    assert counts == {"default": 5}
+    assert len(queries.captured_queries) == 1 and "GROUP BY" in queries.captured_queries[0]["sql"]
 
 
 @pytest.mark.django_db

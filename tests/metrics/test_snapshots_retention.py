@@ -4,6 +4,8 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -12,6 +14,7 @@ from accounts.services import account_onboard, app_get_or_create_default
 from core.counters import counter_inc
 from ingest.models import Album, Artist, DeadLetter, Track
 from jobs.models import JobRun
+from metrics import services_metrics
 from metrics.models import MetricSnapshot
 from metrics.services_metrics import metric_snapshot_take, retention_prune
 from metrics.tasks import retention
@@ -136,3 +139,36 @@ def test_retention_task_records_its_counts_in_the_job_history() -> None:
     assert run.job_name == "retention"
     assert run.status == JobRun.Status.SUCCESS
     assert run.summary["metric_snapshots"] == 1
+
+
+def test_the_newest_run_of_each_job_is_found_once_per_prune_however_many_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services_metrics, "RETENTION_BATCH_SIZE", 2)
+    old = timezone.now() - timedelta(days=45)
+
+    def run(task_id: str, job: str, **times: object) -> None:
+        JobRun.objects.create(job_name=job, task_name=job, task_id=task_id, **times)
+
+    for job in ("refresh_tokens", "verify_playlists", "retention"):
+        for i in range(3):
+            run(f"{job}-{i}", job, status="success", started_at=old + timedelta(hours=i))
+    # Queued and never started: JobRun's order (-started_at, nulls first, then -id) makes the last
+    # such run its job's newest.
+    run("verify_playlists-queued-0", "verify_playlists", queued_at=old)
+    run("verify_playlists-queued-1", "verify_playlists", queued_at=old)
+    run("retention-queued", "retention", queued_at=old)
+
+    with CaptureQueriesContext(connection) as queries:
+        pruned = retention_prune()["job_runs"]
+
+    assert pruned == 2 + 4 + 3
+    assert set(JobRun.objects.values_list("task_id", flat=True)) == {
+        "refresh_tokens-2",
+        "verify_playlists-queued-1",
+        "retention-queued",
+    }
+    reads = [q["sql"] for q in queries.captured_queries if '"metrics_jobrun"' in q["sql"] and "DELETE" not in q["sql"]]
+    # The names and each one's newest run, once; then ids: 8 started runs in 4 batches and an empty
+    # 5th, 1 never started in 1 and an empty 2nd.
+    assert len(reads) == 2 + 5 + 2
+    assert "WITH RECURSIVE" in reads[0] and "UNION ALL" in reads[1]
+    assert not any("DISTINCT ON" in sql for sql in reads)

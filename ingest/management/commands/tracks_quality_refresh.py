@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 
 from core.progress import Progress
 from ingest.models import Track
-from ingest.quality import tracks_quality_counts, tracks_quality_refresh_all
+from ingest.quality import tracks_quality_refresh_all, tracks_quality_tally
 
 
 class Command(BaseCommand):
@@ -17,5 +17,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with Progress(total=Track.objects.count(), desc="Rescoring", unit="tracks", stream=self.stderr) as progress:
             changed = tracks_quality_refresh_all(on_slice=progress.update)
-        counts = tracks_quality_counts()
+        counts = tracks_quality_tally().counts
         self.stdout.write(f"{changed} tracks rescored; " + ", ".join(f"{tier}: {n}" for tier, n in counts.items()))
