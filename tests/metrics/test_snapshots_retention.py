@@ -69,7 +69,8 @@ def test_snapshot_counts_the_fleet_and_is_idempotent_within_the_hour() -> None:
     assert (snapshot.dead_letters, snapshot.retries, snapshot.reshuffles, snapshot.job_failures) == (1, 4, 1, 1)
 
     _account("d", "ok")
-    again = metric_snapshot_take(now=now + timedelta(minutes=1))
+    # Later in the same hour (now + a minute would cross it in a test run at hh:59).
+    again = metric_snapshot_take(now=snapshot.taken_at + timedelta(minutes=59, seconds=59))
     assert again.pk == snapshot.pk
     assert again.accounts_total == 4
     assert MetricSnapshot.objects.count() == 1
