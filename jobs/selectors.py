@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import reduce
-from operator import or_
 from typing import Any
 
 from django.conf import settings
@@ -89,16 +87,16 @@ def jobs_lateness(tasks: Iterable[PeriodicTask], *, now: datetime | None = None)
     since: dict[str, datetime] = {}
     for _, job_name, expected, _ in owed:
         since[job_name] = min(since.get(job_name, expected), expected) - EARLY_TOLERANCE
-    first_runs: dict[str, JobRun] = {}
-    if since:
-        owed_runs = reduce(or_, (Q(job_name=name, started_at__gte=start) for name, start in since.items()))
-        for first in (
-            JobRun.objects.filter(owed_runs)
-            .order_by("job_name", "started_at")
-            .distinct("job_name")
-            .only("job_name", "started_at", "finished_at", "status")
-        ):
-            first_runs[first.job_name] = first
+    # Each job's first run since its owed slot: one probe per job on the (job_name, started_at)
+    # index, joined by UNION ALL (as jobs_last_run); DISTINCT ON over an OR of the jobs read every
+    # run of the window (38 ms a call on the x10 bench fleet: /health, the dashboard, each alert pass).
+    probes = [
+        JobRun.objects.filter(job_name=name, started_at__gte=start)
+        .order_by("started_at")
+        .only("job_name", "started_at", "finished_at", "status")[:1]
+        for name, start in sorted(since.items())
+    ]
+    first_runs: dict[str, JobRun] = {run.job_name: run for run in probes[0].union(*probes[1:], all=True)} if probes else {}
     for task, job_name, expected, grace in owed:
         run = first_runs.get(job_name)
         if run is not None and run.started_at is not None and run.started_at < expected - EARLY_TOLERANCE:
