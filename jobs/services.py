@@ -93,6 +93,12 @@ def job_run_finished(*, task_id: str, status: str, summary: dict[str, Any] | Non
         _count_finished(run.job_name, status)
 
 
+def job_run_succeeded(*, task_id: str, retval: Any) -> None:
+    """The run of `task_id` returned `retval`: success, its summary the returned dict."""
+    summary = retval if isinstance(retval, dict) else {"result": retval} if retval is not None else {}
+    job_run_finished(task_id=task_id, status=JobRun.Status.SUCCESS, summary=summary)
+
+
 def job_subject_add(**values: Any) -> None:
     """Record in the running task's JobRun what it works on (lists are merged, e.g.
     `album_sources=[...]`, `accounts=[...]`), so job history finds it by subject. Written as the

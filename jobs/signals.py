@@ -113,8 +113,7 @@ def _task_postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) ->
     if not _ours(task) or state == "RETRY":
         return
     if state == "SUCCESS":
-        summary = retval if isinstance(retval, dict) else {"result": retval} if retval is not None else {}
-        _recorded(lambda: services.job_run_finished(task_id=task_id, status="success", summary=summary))
+        _recorded(lambda: services.job_run_succeeded(task_id=task_id, retval=retval))
         job_ping(task.name.rsplit(".", 1)[-1], "success")
     else:
         error = f"{type(retval).__name__}: {retval}" if isinstance(retval, BaseException) else str(retval)

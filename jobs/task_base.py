@@ -11,7 +11,11 @@ Errors a task handles itself (ingest's own database retry, Spotify's) are caught
 
 from __future__ import annotations
 
-from celery import Task
+from typing import Any
+
+from celery import Task, states
+from celery.exceptions import WorkerLostError
+from celery.worker.request import Request
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -33,7 +37,27 @@ STORE_RETRY_MAX_SECONDS = 60
 STORE_MAX_RETRIES = 14
 
 
+class JobRequest(Request):  # type: ignore[misc]
+    """A run's message in the worker's main process. A pool process that stored its task's
+    success and was lost before the task_postrun signal (SIGKILL, the OOM killer) leaves Celery
+    acknowledging the message as done, with no signal: the run is recorded here, from the stored
+    result (found by the chaos soak: a fetch_audio_features run left `running` for good)."""
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
+        answer = super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+        # The pool hands the error over wrapped (billiard's ExceptionWithTraceback).
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(exc, WorkerLostError) and not self.task.name.startswith("celery."):
+            meta = self.task.backend.get_task_meta(self.id)
+            if meta.get("status") == states.SUCCESS:
+                from jobs.services import job_run_succeeded
+
+                job_run_succeeded(task_id=self.id, retval=meta.get("result"))
+        return answer
+
+
 class JobTask(Task):  # type: ignore[misc]
+    Request = JobRequest
     autoretry_for = STORE_ERRORS
     retry_backoff = STORE_RETRY_BASE_SECONDS
     retry_backoff_max = STORE_RETRY_MAX_SECONDS

@@ -121,7 +121,9 @@ def test_a_killed_runs_redelivery_dropped_as_revoked_frees_the_lock_it_left(
     freed the lock the killed run held, so the playlist's syncs and reshuffles retried until its TTL."""
     make_catalog(artists=60, tracks_per_artist=3)
     playlist = PlaylistFactory(account=make_account("killed-sync"), policy=playlist_services.policy_get_default())
-    run = job_enqueue("playlist_sync_one", trigger=JobRun.Trigger.API, kwargs={"playlist_id": str(playlist.pk), "actor": "api:test"})
+    run = job_enqueue(
+        "playlist_sync_one", trigger=JobRun.Trigger.API, kwargs={"playlist_id": str(playlist.pk), "actor": "api:test"}
+    )
     # What the killed run left behind: the playlist's lock, owned by its task id, never released.
     from playlists.services.common import playlist_lock
 
@@ -135,7 +137,9 @@ def test_a_killed_runs_redelivery_dropped_as_revoked_frees_the_lock_it_left(
     worker.wait_until(lambda: get_redis().get(lock_key) is None, timeout=60)
     assert JobRun.objects.get(pk=run.pk).status == "revoked"
     # The playlist is free for the next sync.
-    following = job_enqueue("playlist_sync_one", trigger=JobRun.Trigger.API, kwargs={"playlist_id": str(playlist.pk), "actor": "api:test"})
+    following = job_enqueue(
+        "playlist_sync_one", trigger=JobRun.Trigger.API, kwargs={"playlist_id": str(playlist.pk), "actor": "api:test"}
+    )
     worker.wait_until(lambda: JobRun.objects.filter(pk=following.pk, status="success").exists(), timeout=60)
 
 

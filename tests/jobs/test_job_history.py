@@ -26,7 +26,9 @@ def test_every_task_run_writes_a_job_run_with_its_summary(db: None) -> None:
     assert run.started_at and run.finished_at and run.duration_ms is not None
 
 
-def test_a_failing_job_shows_its_error_and_the_admin_can_retry_it(db: None, superuser: User, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_job_shows_its_error_and_the_admin_can_retry_it(
+    db: None, superuser: User, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     result = account_refresh_token_one.apply(args=[str(uuid.uuid4())])
     failed = JobRun.objects.get(task_id=result.id)
     assert failed.status == JobRun.Status.FAILED
@@ -95,8 +97,12 @@ def test_a_run_in_time_is_not_late_but_one_stuck_past_grace_is(db: None) -> None
     task = _refresh_task()
     slot = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     run = JobRun.objects.create(
-        job_name="refresh_tokens", task_name="refresh_tokens", task_id="t-1", status=JobRun.Status.SUCCESS,
-        started_at=slot + timedelta(seconds=5), finished_at=slot + timedelta(seconds=9),
+        job_name="refresh_tokens",
+        task_name="refresh_tokens",
+        task_id="t-1",
+        status=JobRun.Status.SUCCESS,
+        started_at=slot + timedelta(seconds=5),
+        finished_at=slot + timedelta(seconds=9),
     )
     assert not job_lateness(task, now=slot + timedelta(minutes=20)).late
 
@@ -135,7 +141,9 @@ def test_jobs_update_toggles_and_runs_now_through_the_api(db: None, operator: Us
     assert PeriodicTask.objects.get(name="fetch_audio_features").enabled is False
 
     with django_capture_on_commit_callbacks() as callbacks:
-        queued = client.post("/api/v1/jobs/update", {"name": "metrics_snapshot", "run_now": True}, content_type="application/json")
+        queued = client.post(
+            "/api/v1/jobs/update", {"name": "metrics_snapshot", "run_now": True}, content_type="application/json"
+        )
     assert queued.status_code == 202
     assert len(callbacks) == 1
     run = JobRun.objects.get(task_id=queued.json()["task_id"])
@@ -148,7 +156,9 @@ def test_jobs_update_rejects_bad_input_with_field_errors(db: None, operator: Use
     client.force_login(operator)
     unknown = client.post("/api/v1/jobs/update", {"name": "nope", "enabled": True}, content_type="application/json")
     nothing = client.post("/api/v1/jobs/update", {"name": "metrics_snapshot"}, content_type="application/json")
-    wrong_type = client.post("/api/v1/jobs/update", {"name": "metrics_snapshot", "enabled": "maybe"}, content_type="application/json")
+    wrong_type = client.post(
+        "/api/v1/jobs/update", {"name": "metrics_snapshot", "enabled": "maybe"}, content_type="application/json"
+    )
     garbage = client.post("/api/v1/jobs/update", "{not json", content_type="application/json")
     assert unknown.status_code == 400 and "name" in unknown.json()["errors"]
     assert nothing.status_code == 400 and "enabled" in nothing.json()["errors"]
@@ -157,6 +167,8 @@ def test_jobs_update_rejects_bad_input_with_field_errors(db: None, operator: Use
 
     viewer_client = Client()
     viewer_client.force_login(viewer)
-    denied = viewer_client.post("/api/v1/jobs/update", {"name": "metrics_snapshot", "enabled": False}, content_type="application/json")
+    denied = viewer_client.post(
+        "/api/v1/jobs/update", {"name": "metrics_snapshot", "enabled": False}, content_type="application/json"
+    )
     assert denied.status_code == 403
     assert PeriodicTask.objects.get(name="metrics_snapshot").enabled is True

@@ -97,7 +97,11 @@ def test_only_the_admin_role_throws_or_resumes_it_and_each_refusal_is_audited(
 
     resumed = token_client(superuser).delete(URL)
     assert resumed.status_code == 200 and resumed.json() == {
-        "engaged": False, "reason": "", "by": "", "since": None, "resume_at": None,
+        "engaged": False,
+        "reason": "",
+        "by": "",
+        "since": None,
+        "resume_at": None,
     }
     done = AuditEvent.objects.filter(outcome="ok").order_by("id")
     assert [(e.actor, e.action, e.target_repr) for e in done] == [
@@ -108,9 +112,7 @@ def test_only_the_admin_role_throws_or_resumes_it_and_each_refusal_is_audited(
 
 
 @pytest.mark.django_db
-def test_the_banner_health_and_the_home_strip_show_an_engaged_switch_until_it_is_resumed(
-    viewer: User, superuser: User
-) -> None:
+def test_the_banner_health_and_the_home_strip_show_an_engaged_switch_until_it_is_resumed(viewer: User, superuser: User) -> None:
     kill_switch_engage(reason="bad deploy 4.2", resume_at=None, actor="cli:ops")
     browser = client_for(viewer)
 
@@ -125,7 +127,9 @@ def test_the_banner_health_and_the_home_strip_show_an_engaged_switch_until_it_is
     health = token_client(superuser).get("/api/health").json()
     assert health["status"] == "degraded" and "kill_switch" in health["problems"]
     assert (health["kill_switch"]["engaged"], health["kill_switch"]["reason"], health["kill_switch"]["by"]) == (
-        True, "bad deploy 4.2", "cli:ops",
+        True,
+        "bad deploy 4.2",
+        "cli:ops",
     )
     assert Client().get("/health").json() == {"status": "degraded"}  # anonymous: the status only
     assert "kill_switch_engaged" in token_client(superuser).get("/api/ops/queues").json()["warnings"]
@@ -161,7 +165,10 @@ def test_the_admin_page_throws_it_after_a_step_up_and_refuses_an_operator(operat
         assert "Kill switch thrown: all work paused" in [str(m) for m in thrown.context["messages"]][0]
         switch = kill_switch_get()
         assert (switch.engaged, switch.reason, switch.engaged_by, switch.resume_at.isoformat()) == (
-            True, "bad deploy", "admin:root", "2026-05-01T12:00:00+00:00",
+            True,
+            "bad deploy",
+            "admin:root",
+            "2026-05-01T12:00:00+00:00",
         )
 
         refused = client_for(operator).post(ADMIN_PAGE, {"operation": "release"})

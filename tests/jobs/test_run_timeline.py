@@ -61,7 +61,11 @@ def test_rows_per_job_bars_per_run_overlaps_on_lanes_in_one_query(runs: dict[str
     assert sorted(by_job) == ["ingest_albums_from_sources", "metrics_snapshot", "refresh_tokens", "sync_playlists"]
     sync = by_job["sync_playlists"]
     assert sync["lanes"] == 2
-    assert [(bar.run_id, bar.lane) for bar in sync["bars"]] == [(runs["sync_a"].pk, 0), (runs["sync_b"].pk, 1), (runs["sync_c"].pk, 0)]
+    assert [(bar.run_id, bar.lane) for bar in sync["bars"]] == [
+        (runs["sync_a"].pk, 0),
+        (runs["sync_b"].pk, 1),
+        (runs["sync_c"].pk, 0),
+    ]
     [running] = by_job["ingest_albums_from_sources"]["bars"]
     assert running.running and running.end == NOW
     assert [bar.run_id for bar in by_job["refresh_tokens"]["bars"]] == [runs["failed"].pk]

@@ -144,3 +144,17 @@ def test_a_run_whose_connection_is_ended_after_its_work_is_still_recorded_as_don
     run = JobRun.objects.get(task_id=result.id)
     assert (run.status, run.summary) == ("success", {"result": "done"})
     assert run.finished_at is not None
+
+
+@pytest.mark.slow
+def test_a_run_whose_process_is_lost_after_it_stored_its_success_is_recorded_done(
+    start_celery_worker: Callable[..., Any],
+) -> None:
+    """Found by the chaos soak: a pool process SIGKILLed after its task's success was stored and
+    before task_postrun; Celery acknowledged the message as done ("succeeded before the worker
+    was lost") with no signal, and the run stayed `running` for good."""
+    worker = start_celery_worker(pool="prefork", concurrency=1, include=["tests.jobs.worker_tasks"])
+    result = app.send_task("tests.succeed_then_lost")
+    worker.wait_until(lambda: "succeeded before the worker was lost" in worker.log(), timeout=60)
+    worker.wait_until(lambda: JobRun.objects.filter(task_id=result.id, status="success").exists(), timeout=30)
+    assert JobRun.objects.get(task_id=result.id).summary == {"done": 1}
