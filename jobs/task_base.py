@@ -57,7 +57,7 @@ class JobRequest(Request):  # type: ignore[misc]
 
 
 class JobTask(Task):  # type: ignore[misc]
-    Request = JobRequest
+    Request = JobRequest  # type: ignore[assignment]  # Celery takes the class or its dotted name
     autoretry_for = STORE_ERRORS
     retry_backoff = STORE_RETRY_BASE_SECONDS
     retry_backoff_max = STORE_RETRY_MAX_SECONDS
