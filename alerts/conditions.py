@@ -597,9 +597,12 @@ def job_fast(params: dict[str, Any], now: datetime) -> list[Firing]:
     p = job_fast_params(params)
     since = now - timedelta(minutes=p.recent_minutes)
     names = set(p.floors) | (set(JOBS_BY_NAME) if p.default_floor is not None else set())
+    # A run that says why it did nothing (`skipped`: another worker holds the job's lock, a
+    # connector is off) is not one that silently did nothing (found by the chaos soak: the fetches
+    # skipped while a killed run's lock outlived it paged JobFast).
     runs = JobRun.objects.filter(
         status=JobRun.Status.SUCCESS, finished_at__gt=since, duration_ms__isnull=False, job_name__in=sorted(names)
-    )
+    ).exclude(summary__has_key="skipped")
     quick = [
         (run, floor)
         for run in runs.order_by().only("job_name", "task_id", "duration_ms")

@@ -8,7 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -28,11 +31,20 @@ class TryAgainLater(exceptions.APIException):
     default_code = "unavailable"
 
 
+# Redis or PostgreSQL away for a moment (a restart, a failover) while a request needed them.
+STORE_AWAY = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     retry_after = None
     if isinstance(exc, Unavailable):
         retry_after = exc.retry_after_seconds
         exc = TryAgainLater(f"{exc} Nothing was done; send the same request again.")
+    elif isinstance(exc, STORE_AWAY):
+        # Found by the chaos soak: a queue's resume during a Redis restart answered an HTML 500.
+        # The doors are idempotent: the same request sent again finishes what this one began.
+        retry_after = Unavailable.retry_after_seconds
+        exc = TryAgainLater(f"A data store is unavailable for the moment ({type(exc).__name__}); send the same request again.")
     # Django raises these while DRF reads the body; unhandled they become an HTML 400 page.
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(f"Request body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).")

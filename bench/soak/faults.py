@@ -524,6 +524,8 @@ class Chaos:
             fault.expect_alerts.append({"rule": "ConnectorDisabled", "subject": name})
             self.hold(seconds)
             self.doors.api("PATCH", f"connectors/{name}", json={"enabled": True, "note": ""})
+            # The next switch-off waits until this one's alert has resolved (the evaluator's rounds).
+            self.hold(3 * self.config.alert_interval_seconds)
 
     def _queue_pause(self, fault: Fault) -> None:
         seconds = self.rng.uniform(15, 45)

@@ -119,6 +119,21 @@ def test_a_real_run_finishing_under_its_floor_opens_job_fast_with_the_built_in_p
 
 
 @pytest.mark.django_db
+def test_job_fast_spares_a_quick_run_that_says_why_it_did_nothing() -> None:
+    now = timezone.now()
+    for n in range(5):
+        record_job_run("fetch_audio_features", 5 + n, finished_at=now - timedelta(days=1, hours=n))
+    rule = rule_only("JobFast", channels=[])
+    skipped = record_job_run("fetch_audio_features", 0.02, finished_at=now - timedelta(minutes=1))
+    JobRun.objects.filter(pk=skipped.pk).update(summary={"skipped": "another worker is fetching audio features"})
+    assert alerts_evaluate()["opened"] == 0
+
+    record_job_run("fetch_audio_features", 0.02, finished_at=now - timedelta(seconds=30))
+    assert alerts_evaluate()["opened"] == 1
+    assert Alert.objects.get(rule=rule).subject == "fetch_audio_features"
+
+
+@pytest.mark.django_db
 def test_job_fast_spares_jobs_that_are_always_quick_and_chained_tasks_without_their_own_floor() -> None:
     now = timezone.now()
     for n in range(5):

@@ -27,8 +27,12 @@ def catalog() -> list[Track]:
     return Track.objects.bulk_create(
         [
             Track(
-                spotify_id=f"track{i:015d}xx", name=f"Song {i}", album=albums[i % 20], artist=artists[i % 10],
-                isrc=f"QZ{i:010d}", duration_ms=200_000,
+                spotify_id=f"track{i:015d}xx",
+                name=f"Song {i}",
+                album=albums[i % 20],
+                artist=artists[i % 10],
+                isrc=f"QZ{i:010d}",
+                duration_ms=200_000,
                 audio_features={"energy": 0.5, "valence": 0.25, "tempo": 120.0, "key": 1, "mode": 0} if i % 2 else None,
                 features_fetched_at=timezone.now() if i % 2 else None,
             )
@@ -40,8 +44,11 @@ def catalog() -> list[Track]:
 def _letters(count: int) -> list[DeadLetter]:
     return [
         dead_letter_record(
-            source_service="spotify.albums", operation="fetch_audio_features", error_type="server_error",
-            error_message=f"boom {i}", payload={"i": i},
+            source_service="spotify.albums",
+            operation="fetch_audio_features",
+            error_type="server_error",
+            error_message=f"boom {i}",
+            payload={"i": i},
         )
         for i in range(count)
     ]
@@ -50,7 +57,9 @@ def _letters(count: int) -> list[DeadLetter]:
 @pytest.mark.parametrize(
     "query", ["", "?features=yes", "?features=no", "?features=unavailable", "?q=Song+1", "?q=QZ0000000007", "?explicit__exact=1"]
 )
-def test_track_changelist_queries_stay_flat(client: Client, superuser: User, catalog: list[Track], django_assert_max_num_queries, query: str) -> None:
+def test_track_changelist_queries_stay_flat(
+    client: Client, superuser: User, catalog: list[Track], django_assert_max_num_queries, query: str
+) -> None:
     client.force_login(superuser)
     with django_assert_max_num_queries(8):
         response = client.get(reverse("admin:ingest_track_changelist") + query)
@@ -67,7 +76,10 @@ def test_track_changelist_query_count_does_not_grow_with_rows(client: Client, su
         client.get(url)
     first = catalog[0]
     Track.objects.bulk_create(
-        [Track(spotify_id=f"more{i:018d}xx", name=f"More {i}", album_id=first.album_id, artist_id=first.artist_id) for i in range(300)]
+        [
+            Track(spotify_id=f"more{i:018d}xx", name=f"More {i}", album_id=first.album_id, artist_id=first.artist_id)
+            for i in range(300)
+        ]
     )
     with CaptureQueriesContext(connection) as after:
         client.get(url)
@@ -92,7 +104,9 @@ def test_track_page_shows_features_readably(client: Client, superuser: User, cat
 
 
 @pytest.mark.parametrize("name", ["artist", "album", "albumsource", "deadletter"])
-def test_other_changelists_stay_flat(client: Client, superuser: User, catalog: list[Track], django_assert_max_num_queries, name: str) -> None:
+def test_other_changelists_stay_flat(
+    client: Client, superuser: User, catalog: list[Track], django_assert_max_num_queries, name: str
+) -> None:
     AlbumSource.objects.bulk_create(
         [AlbumSource(raw_input=a.spotify_id, spotify_album_id=a.spotify_id, status="done", album=a) for a in Album.objects.all()]
     )
@@ -104,7 +118,9 @@ def test_other_changelists_stay_flat(client: Client, superuser: User, catalog: l
     assert response.status_code == 200
 
 
-def test_replay_action_replays_pending_letters_and_reports(client: Client, superuser: User, django_capture_on_commit_callbacks: Callable) -> None:
+def test_replay_action_replays_pending_letters_and_reports(
+    client: Client, superuser: User, django_capture_on_commit_callbacks: Callable
+) -> None:
     letters = _letters(3)
     client.force_login(superuser)
     with django_capture_on_commit_callbacks() as callbacks:
@@ -148,7 +164,9 @@ def test_reset_breakers_button_is_for_operators(client: Client, superuser: User,
 
 
 def test_requeue_action_only_takes_failed_sources(client: Client, superuser: User) -> None:
-    failed = AlbumSource.objects.create(raw_input="x" * 22, spotify_album_id="x" * 22, status="failed", attempts=5, last_error="boom")
+    failed = AlbumSource.objects.create(
+        raw_input="x" * 22, spotify_album_id="x" * 22, status="failed", attempts=5, last_error="boom"
+    )
     invalid = AlbumSource.objects.create(raw_input="nope", status="invalid", last_error="bad")
     client.force_login(superuser)
     response = client.post(
@@ -157,12 +175,16 @@ def test_requeue_action_only_takes_failed_sources(client: Client, superuser: Use
         follow=True,
     )
     messages = [str(m) for m in response.context["messages"]]
-    assert messages == ["1 source queued again. 1 skipped (only failed sources are requeued; invalid input must be resubmitted corrected)."]
+    assert messages == [
+        "1 source queued again. 1 skipped (only failed sources are requeued; invalid input must be resubmitted corrected)."
+    ]
     failed.refresh_from_db()
     assert (failed.status, failed.attempts) == ("queued", 0)
 
 
-def test_run_ingest_now_button_queues_the_job_once(client: Client, superuser: User, viewer: User, django_capture_on_commit_callbacks: Callable) -> None:
+def test_run_ingest_now_button_queues_the_job_once(
+    client: Client, superuser: User, viewer: User, django_capture_on_commit_callbacks: Callable
+) -> None:
     from jobs.models import JobRun
 
     client.force_login(superuser)

@@ -26,7 +26,9 @@ def ingested(spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str
     return album_ids
 
 
-def test_features_are_stored_readably_and_nulls_are_parked(spotify_emulator: SpotifyEmulator, ingested: list[str], settings) -> None:
+def test_features_are_stored_readably_and_nulls_are_parked(
+    spotify_emulator: SpotifyEmulator, ingested: list[str], settings
+) -> None:
     total = Track.objects.count()
     summary = audio_features_fetch()
     assert spotify_emulator.count("audio_features") == math.ceil(total / 100) == summary["calls"]
@@ -75,7 +77,9 @@ def test_a_rate_limit_parks_the_run_with_the_retry_after(spotify_emulator: Spoti
     assert not Track.objects.filter(features_unavailable_until__isnull=False).exists()
 
 
-def test_server_errors_after_all_retries_dead_letter_the_batch(spotify_emulator: SpotifyEmulator, ingested: list[str], settings) -> None:
+def test_server_errors_after_all_retries_dead_letter_the_batch(
+    spotify_emulator: SpotifyEmulator, ingested: list[str], settings
+) -> None:
     spotify_emulator.fault("audio_features", status=502, times=settings.SPOTIFY_MAX_ATTEMPTS)
     summary = audio_features_fetch()
     assert summary["skipped"] == "server_error"

@@ -18,10 +18,17 @@ from spotify.breaker import breaker_failure, breaker_state
 pytestmark = pytest.mark.django_db
 
 
-def _letter(error_type: str = "server_error", payload: dict | None = None, service: str = "spotify.albums", **kwargs) -> DeadLetter:
+def _letter(
+    error_type: str = "server_error", payload: dict | None = None, service: str = "spotify.albums", **kwargs
+) -> DeadLetter:
     return dead_letter_record(
-        source_service=service, operation=kwargs.pop("operation", "fetch_audio_features"), error_type=error_type,
-        error_message=kwargs.pop("message", f"{error_type} happened"), payload=payload or {"n": 1}, retry_count=6, **kwargs,
+        source_service=service,
+        operation=kwargs.pop("operation", "fetch_audio_features"),
+        error_type=error_type,
+        error_message=kwargs.pop("message", f"{error_type} happened"),
+        payload=payload or {"n": 1},
+        retry_count=6,
+        **kwargs,
     )
 
 
@@ -37,7 +44,9 @@ def test_the_same_failure_twice_is_one_letter_with_two_occurrences() -> None:
 
 def test_stats_grouped_and_messages_have_the_documented_shapes(client: Client, viewer: User) -> None:
     old = _letter("circuit_breaker_open", {"n": 1})
-    DeadLetter.objects.filter(pk=old.pk).update(first_seen=timezone.now() - timedelta(hours=2), last_seen=timezone.now() - timedelta(hours=2))
+    DeadLetter.objects.filter(pk=old.pk).update(
+        first_seen=timezone.now() - timedelta(hours=2), last_seen=timezone.now() - timedelta(hours=2)
+    )
     _letter("circuit_breaker_open", {"n": 2})
     _letter("api_rate_limit", {"n": 3}, service="spotify.audio_features")
     client.force_login(viewer)
@@ -56,7 +65,15 @@ def test_stats_grouped_and_messages_have_the_documented_shapes(client: Client, v
 
     messages = client.get("/api/v1/dlq/messages?limit=2").json()
     assert messages["count"] == 2
-    assert set(messages["messages"][0]) >= {"id", "error_type", "error_message", "retry_count", "source_service", "payload", "correlation_id"}
+    assert set(messages["messages"][0]) >= {
+        "id",
+        "error_type",
+        "error_message",
+        "retry_count",
+        "source_service",
+        "payload",
+        "correlation_id",
+    }
     assert client.get("/api/v1/dlq/messages?limit=0").status_code == 400
     assert client.get("/api/v1/dlq/messages?limit=lots").json()["errors"]["limit"]
 
@@ -68,8 +85,12 @@ def test_an_empty_queue_has_null_ages(client: Client, viewer: User) -> None:
 
 
 def test_replay_requeues_dead_lettered_sources_once_and_they_ingest(
-    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]], settings,
-    client: Client, operator: User, django_capture_on_commit_callbacks: Callable,
+    spotify_emulator: SpotifyEmulator,
+    queue_albums: Callable[[list[str]], list[str]],
+    settings,
+    client: Client,
+    operator: User,
+    django_capture_on_commit_callbacks: Callable,
 ) -> None:
     settings.INGEST_MAX_ATTEMPTS = 1
     album_ids = queue_albums(spotify_emulator.catalog.album_ids()[:3])

@@ -23,7 +23,8 @@ def _api_calls(emu: SpotifyEmulator) -> dict[str, int]:
 
 
 def test_calls_are_several_albums_plus_extra_track_pages_plus_feature_batches(
-    spotify_emulator: SpotifyEmulator, queue_albums: Callable[[list[str]], list[str]],
+    spotify_emulator: SpotifyEmulator,
+    queue_albums: Callable[[list[str]], list[str]],
     django_capture_on_commit_callbacks: Callable,
     extended_app: Any,
 ) -> None:

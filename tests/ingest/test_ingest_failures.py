@@ -42,8 +42,7 @@ def _assert_none_lost(album_ids: list[str]) -> tuple[int, int]:
     sources = {s.spotify_album_id: s for s in AlbumSource.objects.all()}
     assert set(sources) == set(album_ids)
     dead = {
-        letter.payload["spotify_album_id"]
-        for letter in DeadLetter.objects.filter(status="pending", operation="ingest_album")
+        letter.payload["spotify_album_id"] for letter in DeadLetter.objects.filter(status="pending", operation="ingest_album")
     }
     done = {a for a, s in sources.items() if s.status == "done"}
     failed = {a for a, s in sources.items() if s.status == "failed"}

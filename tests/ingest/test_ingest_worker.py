@@ -56,6 +56,7 @@ def test_two_worker_processes_ingesting_at_once_take_each_source_once(
         job_enqueue("ingest_albums_from_sources", trigger=JobRun.Trigger.API, triggered_by="test", kwargs={"batch_size": 20})
         for _ in range(4)
     ]
+
     def all_finished() -> list[JobRun] | None:
         done = list(JobRun.objects.filter(pk__in=[r.pk for r in runs], status="success"))
         return done if len(done) == len(runs) else None

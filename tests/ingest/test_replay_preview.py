@@ -86,7 +86,9 @@ def test_an_app_not_known_to_take_several_albums_may_cost_one_call_per_album(
     client: Client, operator: User, spotify_emulator: SpotifyEmulator, spotify_app: SpotifyApp, dead_lettered: list[DeadLetter]
 ) -> None:
     SpotifyApp.objects.filter(pk=spotify_app.pk).update(capabilities={})
-    dead_letter_record(source_service="x", operation="ingest_album", error_type="e", error_message="m", payload={"album_source_id": 0})
+    dead_letter_record(
+        source_service="x", operation="ingest_album", error_type="e", error_message="m", payload={"album_source_id": 0}
+    )
     dead_letter_record(source_service="x", operation="unknown_op", error_type="e", error_message="m", payload={})
     client.force_login(operator)
 

@@ -91,8 +91,11 @@ def test_api_answers_201_when_all_accepted_and_207_with_per_url_results(client: 
     body = mixed.json()
     assert body["counts"] == {"accepted": 1, "duplicate": 1, "invalid": 1}
     assert body["results"][1] == {
-        "input": f"https://open.spotify.com/track/{ID2}", "status": "invalid", "album_id": "",
-        "reason": "this is a Spotify track link, not an album", "source_id": body["results"][1]["source_id"],
+        "input": f"https://open.spotify.com/track/{ID2}",
+        "status": "invalid",
+        "album_id": "",
+        "reason": "this is a Spotify track link, not an album",
+        "source_id": body["results"][1]["source_id"],
     }
     nothing_new = client.post("/api/v1/ingest/albums", {"urls": [ID]}, content_type="application/json")
     assert nothing_new.status_code == 200
@@ -223,8 +226,14 @@ def test_parsing_never_raises_and_every_shape_of_a_valid_id_round_trips() -> Non
 
     ids = st.text(alphabet=BASE62, min_size=22, max_size=22)
     shapes = st.sampled_from(
-        ["{}", "spotify:album:{}", "https://open.spotify.com/album/{}", "https://open.spotify.com/album/{}?si=Zx9",
-         "https://open.spotify.com/intl-fr/album/{}", "open.spotify.com/album/{}/"]
+        [
+            "{}",
+            "spotify:album:{}",
+            "https://open.spotify.com/album/{}",
+            "https://open.spotify.com/album/{}?si=Zx9",
+            "https://open.spotify.com/intl-fr/album/{}",
+            "open.spotify.com/album/{}/",
+        ]
     )
 
     @settings(max_examples=200, deadline=None, database=None)

@@ -94,3 +94,21 @@ def test_a_dead_letter_replay_while_redis_is_down_is_done_and_audited_not_answer
     assert AlbumSource.objects.get(pk=source.pk).status == AlbumSource.Status.QUEUED
     assert AuditEvent.objects.filter(action="dead_letters.replay", actor="api:olive").count() == 1
     assert len(callbacks) == 1  # the ingest run, queued after commit
+
+
+def test_an_api_read_that_needs_redis_while_it_is_down_answers_503_json_with_retry_after(
+    redis_server: PrivateRedis, operator: User
+) -> None:
+    """Found by the chaos soak: a queue's resume during a Redis restart answered Django's HTML 500.
+    Every /api/ door that meets a store away answers the API's JSON error, 503 with Retry-After."""
+    api = token_client(operator)
+    api.raise_request_exception = False
+    assert api.get("/api/v1/circuit-breakers").status_code == 200
+
+    redis_server.stop()
+    response = api.get("/api/v1/circuit-breakers")
+
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert response["Retry-After"].isdigit()
+    assert "send the same request again" in response.json()["detail"]
