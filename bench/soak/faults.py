@@ -407,8 +407,9 @@ class Chaos:
         account_id, row = picked
         revoked = self.emulator.revoke_user(row["user_id"])
         fault.details.update(account=account_id, user=row["user_id"], refresh_tokens_revoked=revoked)
-        # Noticed on the account's next call to Spotify (verify_playlists calls for every account).
-        deadline = time.monotonic() + 150
+        # Noticed on the account's next call to Spotify (verify_playlists calls for every account),
+        # unless Spotify told its app to wait for hours: then nothing calls for it until after the run.
+        deadline = time.monotonic() + REAUTHORIZE_SECONDS
         noticed = False
         while time.monotonic() < deadline and not self.stop_event.is_set():
             noticed = bool(read(lambda: SpotifyAccount.objects.filter(pk=account_id, health="reauth_required").exists()))
@@ -416,10 +417,16 @@ class Chaos:
                 break
             time.sleep(3)
         fault.details["noticed_after"] = round(time.time() - (fault.started or time.time()), 1) if noticed else None
-        if noticed:
-            fault.expect_alerts.append({"rule": "AccountReauthRequired", "subject": account_id})
-            # Long enough for the evaluator to see it (and page) before the owner agrees again.
-            self.hold(3 * self.config.alert_interval_seconds)
+        if not noticed:
+            blocked = self._app_blocked(row["app"])
+            if blocked or self.stop_event.is_set():
+                # The operator has nothing to act on: the console has not called Spotify for it since.
+                fault.details["not_noticed_while"] = {"app": row["app"], "blocked_until": blocked}
+                return
+            raise DoorError(f"{account_id}: its revoked access was not noticed in {REAUTHORIZE_SECONDS} s")
+        fault.expect_alerts.append({"rule": "AccountReauthRequired", "subject": account_id})
+        # Long enough for the evaluator to see it (and page) before the owner agrees again.
+        self.hold(3 * self.config.alert_interval_seconds)
         # The owner agrees again; a failure page (Spotify's token exchange answered 429 or 5xx, or
         # its circuit is open) is followed, as a person would, by a fresh link a little later: once
         # the token endpoint's circuit has closed (its cooldown doubles up to minutes under
