@@ -63,3 +63,30 @@ def test_the_alert_evaluator_records_its_start_when_it_runs_as_a_process(tmp_pat
             evaluator.terminate()
             evaluator.wait(timeout=30)
     assert ProcessStart.objects.get(kind="evaluator").pid == evaluator.pid
+
+
+def test_processes_of_one_kind_starting_together_record_one_deploy(transactional_db: None, settings: Any) -> None:
+    """Found by CI under load: gunicorn's two workers booted at once, each read no earlier start,
+    and the timeline showed two deploys for one."""
+    import threading
+
+    from django.db import connections
+
+    settings.OPSCONSOLE_VERSION = "c0ffee1"
+    barrier = threading.Barrier(6)
+
+    def boot() -> None:
+        try:
+            barrier.wait()
+            process_start_record(kind="web")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=boot) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    starts = list(ProcessStart.objects.filter(kind="web").order_by("id"))
+    assert len(starts) == 6
+    assert [start.is_deploy for start in starts].count(True) == 1
