@@ -11,6 +11,7 @@ Errors a task handles itself (ingest's own database retry, Spotify's) are caught
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task, states
@@ -21,6 +22,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.errors import Unavailable
+
+logger = logging.getLogger(__name__)
 
 # A dropped or refused connection to PostgreSQL (Django wraps psycopg's) or to Redis, and follow-up
 # work that could not be queued (jobs.services.QueueUnavailable: those runs are marked failed).
@@ -48,7 +51,11 @@ class JobRequest(Request):  # type: ignore[misc]
         # The pool hands the error over wrapped (billiard's ExceptionWithTraceback).
         exc = getattr(exc_info.exception, "exc", exc_info.exception)
         if isinstance(exc, WorkerLostError) and not self.task.name.startswith("celery."):
-            meta = self.task.backend.get_task_meta(self.id)
+            try:
+                meta = self.task.backend.get_task_meta(self.id)
+            except Exception as error:  # the stores going down with the worker (a full stop): the run is left as it was
+                logger.warning("run of a lost worker not recorded: %s", error, extra={"task_id": self.id})
+                return answer
             if meta.get("status") == states.SUCCESS:
                 from jobs.services import job_run_succeeded
 
