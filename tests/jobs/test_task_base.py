@@ -48,22 +48,27 @@ def test_a_task_whose_store_is_gone_comes_back_and_does_its_work(db: None, error
     assert calls == [0, 1]
 
 
-def _block_connections(allowed: bool) -> None:
-    """New connections to the test database refused (or allowed again), as while PostgreSQL restarts;
-    every open one but this process's own ended."""
-    # This process's own connection is opened first: once the database refuses new ones, a test
-    # without one could neither end the others nor let connections in again.
-    connection.ensure_connection()
+def _maintenance_connection() -> psycopg.Connection:
+    """A connection of its own to the server's `postgres` database, outside the test database."""
     params = connection.settings_dict
-    with psycopg.connect(
+    return psycopg.connect(
         dbname="postgres",
         host=params["HOST"] or None,
         port=params["PORT"] or None,
         user=params["USER"] or None,
         password=params["PASSWORD"] or None,
         autocommit=True,
-    ) as admin:
-        admin.execute(f'ALTER DATABASE "{params["NAME"]}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+    )
+
+
+def _block_connections(allowed: bool) -> None:
+    """New connections to the test database refused (or allowed again), as while PostgreSQL restarts;
+    every open one but this process's own ended."""
+    # This process's own connection is opened first: once the database refuses new ones, a test
+    # without one could neither end the others nor let connections in again.
+    connection.ensure_connection()
+    with _maintenance_connection() as admin:
+        admin.execute(f'ALTER DATABASE "{connection.settings_dict["NAME"]}" ALLOW_CONNECTIONS {str(allowed).lower()}')
     if not allowed:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -116,15 +121,7 @@ def test_every_publish_waits_out_a_broker_restart_before_it_gives_up() -> None:
 
 def _end_backend(pid: int) -> None:
     """`pg_terminate_backend` of one connection, as an operator or a failover does."""
-    params = connection.settings_dict
-    with psycopg.connect(
-        dbname="postgres",
-        host=params["HOST"] or None,
-        port=params["PORT"] or None,
-        user=params["USER"] or None,
-        password=params["PASSWORD"] or None,
-        autocommit=True,
-    ) as admin:
+    with _maintenance_connection() as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 

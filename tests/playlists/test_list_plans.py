@@ -6,25 +6,14 @@ its exact count name the index (BENCHMARKS.md, "The fleet ×10")."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.models import QuerySet
 
 from bench.fleet import FleetSizes, fleet_populate
 from playlists import selectors
 from playlists.filters import PlaylistFilter
 from playlists.models import Playlist
+from tests.ingest.test_admin_search_plans import _plan
 
 pytestmark = pytest.mark.django_db
-
-
-def _plan(queryset: QuerySet) -> str:
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("SET LOCAL enable_seqscan = on")
-    return plan
 
 
 @pytest.mark.parametrize("state", ["failed", "pending"])
