@@ -6,7 +6,8 @@ import logging
 import os
 from typing import Any
 
-from celery import Celery
+import redis
+from celery import Celery, bootsteps
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 
@@ -20,11 +21,12 @@ def _tolerate_broker_gone_while_requeueing() -> None:
     running task later acks on that channel: both go through a connection already torn down
     (AttributeError: 'NoneType' has no 'hostname' / 'client'), which Celery takes as
     unrecoverable, so the worker exits instead of carrying on with its new connection (found
-    by tests/drills/test_redis_restarted.py; celery/celery#10205 family). Skipping both loses
-    nothing: a message left in Redis' unacked index comes back after visibility_timeout (the
-    services are idempotent), and one that died with the broker's memory is gone either way.
+    by tests/drills/test_redis_restarted.py; celery/celery#10205 family). A skipped ack loses
+    nothing: the message comes back after visibility_timeout and the services are idempotent. A
+    skipped restore would hold every message this worker had received (a retry waiting for its
+    ETA among them) in Redis' unacked index for that hour, so its tags are kept and
+    `RestoreStrandedMessages` puts them back once the worker has reconnected (RELIABILITY.md).
     """
-    import redis
     from kombu.transport import redis as kombu_redis
 
     qos = kombu_redis.QoS
@@ -42,6 +44,9 @@ def _tolerate_broker_gone_while_requeueing() -> None:
                 logger.warning("broker connection gone: %s of unacked messages skipped", method.__name__)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 logger.warning("broker unreachable: %s of unacked messages skipped: %s", method.__name__, exc)
+            if method.__name__ == "restore_unacked":
+                _stranded_delivery_tags.update(self._delivered)
+                self._delivered.clear()
             return None
 
         return call
@@ -49,6 +54,34 @@ def _tolerate_broker_gone_while_requeueing() -> None:
     for name in ("restore_unacked", "ack"):
         setattr(qos, name, tolerant(getattr(qos, name)))
     qos.tolerates_broker_gone = True  # type: ignore[attr-defined]
+
+
+# Delivery tags of messages this worker held when its broker went away and could not put back.
+_stranded_delivery_tags: set[str] = set()
+
+
+class RestoreStrandedMessages(bootsteps.StartStopStep):
+    """Consumer bootstep: on every (re)connection, put back the messages whose restore failed.
+
+    What kombu's `restore_unacked` does on a reachable broker (each tag's message back on its
+    queue, out of the unacked index), done late through the new connection. A tag no longer in
+    the unacked hash (the broker lost it) only leaves the index.
+    """
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, c: Any) -> None:
+        if not _stranded_delivery_tags:
+            return
+        qos = c.task_consumer.channel.qos
+        for tag in sorted(_stranded_delivery_tags):
+            try:
+                qos.restore_by_tag(tag)
+            except (redis.RedisError, OSError):  # the broker went away again: the next connection tries
+                logger.warning("stranded message %s not restored yet", tag, exc_info=True)
+                return
+            _stranded_delivery_tags.discard(tag)
+            logger.info("stranded message %s restored to its queue", tag)
 
 
 _tolerate_broker_gone_while_requeueing()
@@ -59,3 +92,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Every worker keeps its heartbeat in Redis: what health and the NoWorkers alert read.
 app.steps["consumer"].add("jobs.heartbeat:WorkerHeartbeat")
+# Messages a Redis restart kept this worker from putting back go back once it has reconnected.
+app.steps["consumer"].add(RestoreStrandedMessages)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,13 @@ def _free_port() -> int:
 
 
 class PrivateRedis:
-    """redis-server on 127.0.0.1:<free port>, no persistence: a restart loses every key."""
+    """redis-server on 127.0.0.1:<free port>. No persistence by default (a restart loses every
+    key); `persistent` keeps each write in its append-only file, as the embedded Redis does."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
         self.port = _free_port()
         self.workdir = workdir
+        self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,10 +70,11 @@ class PrivateRedis:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *(
+                    ["--appendonly", "yes", "--appendfsync", "always"]
+                    if self.persistent
+                    else ["--save", "", "--appendonly", "no"]
+                ),
                 "--dir",
                 str(self.workdir),
             ],
@@ -106,11 +110,12 @@ def _use_broker(url: str) -> None:
     celery_app.amqp._producer_pool = None
 
 
-@pytest.fixture
-def private_redis(settings: Any) -> Iterator[PrivateRedis]:
+@contextmanager
+def _serving(settings: Any, *, persistent: bool) -> Iterator[PrivateRedis]:
+    """A private Redis as this test's store and broker, for the test's length."""
     saved_broker = celery_app.conf.broker_url
     with tempfile.TemporaryDirectory(prefix="drill-redis-") as workdir:
-        server = PrivateRedis(Path(workdir))
+        server = PrivateRedis(Path(workdir), persistent=persistent)
         server.start()
         settings.REDIS_URL = server.url
         _use_broker(server.url)
@@ -119,6 +124,18 @@ def private_redis(settings: Any) -> Iterator[PrivateRedis]:
         finally:
             _use_broker(saved_broker)
             server.stop()
+
+
+@pytest.fixture
+def private_redis(settings: Any) -> Iterator[PrivateRedis]:
+    with _serving(settings, persistent=False) as server:
+        yield server
+
+
+@pytest.fixture
+def persistent_private_redis(settings: Any) -> Iterator[PrivateRedis]:
+    with _serving(settings, persistent=True) as server:
+        yield server
 
 
 def _start_beat(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
@@ -228,3 +245,31 @@ def test_a_redis_restart_mid_run_leaves_breakers_closed_buckets_full_and_every_j
             beat.wait(timeout=10)
         except subprocess.TimeoutExpired:
             beat.kill()
+
+
+def test_a_retry_waiting_for_its_eta_when_redis_restarts_is_put_back_once_the_worker_reconnects(
+    spotify_emulator: Any,
+    extended_app: Any,
+    persistent_private_redis: PrivateRedis,
+    queue_albums: Callable[[list[str]], list[str]],
+    start_celery_worker: Callable[..., Any],
+) -> None:
+    """The worker holds a countdown's message unacknowledged; Redis goes down, so the worker cannot
+    put it back when its connection closes. Once Redis is back the message must return to its
+    queue and run, not wait in the unacked index for the visibility timeout (an hour)."""
+    queue_albums(spotify_emulator.catalog.album_ids()[:5])
+    worker = start_celery_worker(extra_env={"CELERY_BROKER_URL": persistent_private_redis.url, "WORKER_HEARTBEAT_SECONDS": "1"})
+    unacked_key = f"{settings.CELERY_BROKER_TRANSPORT_OPTIONS.get('global_keyprefix', '')}unacked"
+    broker = redis.Redis(port=persistent_private_redis.port, socket_timeout=1)
+    celery_app.send_task("ingest_albums_from_sources", kwargs={"batch_size": 10}, countdown=15)
+    wait_for(lambda: broker.hlen(unacked_key) == 1, timeout=10, what="the worker holding the message for its ETA")
+
+    persistent_private_redis.stop()
+    worker.wait_until(lambda: "restore_unacked of unacked messages skipped" in worker.log(), timeout=30)
+    persistent_private_redis.start()
+    _use_broker(persistent_private_redis.url)
+
+    worker.wait_until(lambda: AlbumSource.objects.filter(status="done").count() == 5, timeout=90)
+    assert "restored to its queue" in worker.log()
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] >= 3600  # not what brought it back
+    assert worker.process.poll() is None
