@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Task, states
-from celery.exceptions import WorkerLostError
+from celery import Task
 from celery.worker.request import Request
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -43,24 +42,21 @@ STORE_MAX_RETRIES = 14
 class JobRequest(Request):  # type: ignore[misc]
     """A run's message in the worker's main process. A pool process that stored its task's
     success and was lost before the task_postrun signal (SIGKILL, the OOM killer) leaves Celery
-    acknowledging the message as done, with no signal: the run is recorded here, from the stored
-    result (found by the chaos soak: a fetch_audio_features run left `running` for good)."""
+    acknowledging the message as done, with no signal: the run is recorded here, from the success
+    Celery's own check found (found by the chaos soak: a fetch_audio_features run left `running`
+    for good). That check is bounded and answers "not stored" when the backend is down (a full
+    stop takes the database with the worker): the run is then left as it was."""
 
-    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
-        answer = super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
-        # The pool hands the error over wrapped (billiard's ExceptionWithTraceback).
-        exc = getattr(exc_info.exception, "exc", exc_info.exception)
-        if isinstance(exc, WorkerLostError) and not self.task.name.startswith("celery."):
+    def _success_was_stored(self) -> dict[str, Any] | bool:
+        meta = super()._success_was_stored()  # type: ignore[misc]  # Celery 5.7, not in its stubs
+        if meta and not self.task.name.startswith("celery."):
+            from jobs.services import job_run_succeeded
+
             try:
-                meta = self.task.backend.get_task_meta(self.id)
-            except Exception as error:  # the stores going down with the worker (a full stop): the run is left as it was
-                logger.warning("run of a lost worker not recorded: %s", error, extra={"task_id": self.id})
-                return answer
-            if meta.get("status") == states.SUCCESS:
-                from jobs.services import job_run_succeeded
-
                 job_run_succeeded(task_id=self.id, retval=meta.get("result"))
-        return answer
+            except DatabaseError as error:
+                logger.warning("run of a lost worker not recorded: %s", error, extra={"task_id": self.id})
+        return meta
 
 
 class JobTask(Task):  # type: ignore[misc]
