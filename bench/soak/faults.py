@@ -273,13 +273,26 @@ class Chaos:
             if name.startswith("worker"):
                 self._wait_worker_back(name, fault, old_pid=pids[name])
 
+    def _outage_seconds(self, rule: str, noticed_after: float) -> float:
+        """Long enough for `rule` to fire: its condition is seen `noticed_after` seconds into the
+        outage, then holds for the rule's pending period, then an evaluator round or two (run 3's
+        BeatGone never opened for a 200 s beat outage: 60 s stale + 180 s pending)."""
+        from alerts.rules import RULES
+
+        pending = next(spec.pending_minutes for spec in RULES if spec.name == rule) * 60
+        return noticed_after + pending + 2 * self.config.alert_interval_seconds + self.rng.uniform(15, 60)
+
     def _worker_outage(self, fault: Fault) -> None:
-        seconds = self.rng.uniform(200, 260)
+        from jobs.heartbeat import heartbeat_ttl
+
+        seconds = self._outage_seconds("NoWorkers", noticed_after=heartbeat_ttl())
         self._hold_servers(fault, self.stack.worker_names(), seconds)
         fault.expect_alerts.append({"rule": "NoWorkers", "subject": "workers"})
 
     def _beat_outage(self, fault: Fault) -> None:
-        seconds = self.rng.uniform(200, 260)
+        from jobs.beat import heartbeat_max_age
+
+        seconds = self._outage_seconds("BeatGone", noticed_after=heartbeat_max_age())
         self._hold_servers(fault, ["beat"], seconds)
         fault.expect_alerts.append({"rule": "BeatGone", "subject": "beat"})
 
@@ -530,9 +543,20 @@ class Chaos:
             fault.details.update(connector=name, seconds=round(seconds))
             fault.expect_alerts.append({"rule": "ConnectorDisabled", "subject": name})
             self.hold(seconds)
-            self.doors.api("PATCH", f"connectors/{name}", json={"enabled": True, "note": ""})
+            fault.details["switch_on_sent"] = self._connector_switch_on(name)
             # The next switch-off waits until this one's alert has resolved (the evaluator's rounds).
             self.hold(3 * self.config.alert_interval_seconds)
+
+    def _connector_switch_on(self, name: str) -> int:
+        """Switch `name` back on as an operator does: send it, read it back, send it again until the
+        row says enabled (run 3 left a connector off after a switch-on during a Redis restart).
+        Returns how many times it was sent."""
+        for attempt in range(1, 6):
+            self.doors.api("PATCH", f"connectors/{name}", json={"enabled": True, "note": ""})
+            if self.doors.api("GET", f"connectors/{name}").get("enabled"):
+                return attempt
+            self.hold(5)
+        raise DoorError(f"connector {name} still off after {attempt} switch-ons")
 
     def _queue_pause(self, fault: Fault) -> None:
         seconds = self.rng.uniform(15, 45)

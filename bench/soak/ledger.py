@@ -899,6 +899,8 @@ class Ledger:
         "worker_resize": {"WorkerLostError"},
         "job_terminate": {"WorkerLostError", "Terminated"},
         "stop_ctrl_c": {
+            # Celery's own exception for a stop signal, raised wherever the main process is then.
+            "WorkerShutdown",
             "WorkerLostError",
             "ConnectionError",
             "OperationalError",
@@ -909,6 +911,8 @@ class Ledger:
             "SystemExit",
         },
         "stop_systemd": {
+            # Celery's own exception for a stop signal, raised wherever the main process is then.
+            "WorkerShutdown",
             "WorkerLostError",
             "ConnectionError",
             "OperationalError",
@@ -926,6 +930,14 @@ class Ledger:
         "token_revoked": {"SpotifyAuthError", "SpotifyInvalidGrant", "TokenRefreshError", "ReauthRequired"},
         "playlist_deleted": {"SpotifyNotFound"},
     }
+
+    @staticmethod
+    def _late_notice_seconds(kind: str) -> float:
+        """A connection a database fault ended is found dead at its next use: for a task that was
+        inside Spotify calls then, when it stores its result, up to its hard time limit later."""
+        from django.conf import settings
+
+        return float(settings.CELERY_TASK_TIME_LIMIT) if kind in ("postgres_restart", "pg_terminate") else 0.0
 
     def _expected(self, kind: str, exc_type: str, event: str) -> bool:
         for entry in self.EXPECTED.get(kind, set()):
@@ -945,7 +957,7 @@ class Ledger:
             for fault in self.faults:
                 if fault.started is None or not self._expected(fault.kind, short, tb.event):
                     continue
-                end = (fault.ended or self.run_ended) + 120
+                end = (fault.ended or self.run_ended) + 120 + self._late_notice_seconds(fault.kind)
                 if tb.ts is None or fault.started - 5 <= tb.ts <= end:
                     cause = fault
                     break
