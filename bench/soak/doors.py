@@ -19,6 +19,10 @@ from bench.soak.config import BASE_DIR
 
 # Web is restarted by some faults: an operator's call is tried again for this long.
 UNAVAILABLE_RETRY_SECONDS = 120.0
+LOGIN_PATH = "/admin/login/"
+ENROLL_PATH = "/admin/two-factor/enroll/"
+VERIFY_PATH = "/admin/two-factor/verify/"
+SIGN_IN_PATHS = (LOGIN_PATH, ENROLL_PATH, VERIFY_PATH)
 
 
 class DoorError(RuntimeError):
@@ -82,6 +86,8 @@ class Doors:
         self.api_session = requests.Session()
         self.api_session.headers["Authorization"] = f"Token {token}"
         self.admin_session: requests.Session | None = None
+        # The authenticator app's key, from the enrolment page the admin shows at the first sign-in.
+        self.totp_secret = ""
         self.calls: list[dict[str, Any]] = []
 
     # --- API ----------------------------------------------------------------------------------
@@ -129,10 +135,51 @@ class Doors:
                 )
 
             answer = _while_unavailable("admin login", log_in)
-            if answer.status_code != 200 or "/admin/login/" in answer.url:
+            if urlsplit(answer.url).path in (ENROLL_PATH, VERIFY_PATH):
+                answer = self._second_factor(session, answer)
+            if answer.status_code != 200 or urlsplit(answer.url).path in SIGN_IN_PATHS:
                 raise DoorError(f"admin login failed: HTTP {answer.status_code} at {answer.url}")
             self.admin_session = session
         return self.admin_session
+
+    def _second_factor(self, session: requests.Session, page: requests.Response) -> requests.Response:
+        """The code after the password, as the operator's authenticator app gives it: enrolled at
+        the first sign-in with the key the page shows, then a fresh code at each sign-in (a code
+        already used is refused until the next 30-second step)."""
+        import base64
+
+        from django_otp.oath import totp
+
+        url = page.url
+        if urlsplit(url).path == ENROLL_PATH:
+            match = re.search(r'<code id="twofactor-secret">([A-Z2-7 =]+)</code>', page.text)
+            if match is None:
+                raise DoorError("the two-factor enrolment page shows no key")
+            self.totp_secret = match.group(1).replace(" ", "")
+        if not self.totp_secret:
+            raise DoorError("the admin asks for a two-factor code and the operator has no authenticator")
+        key = base64.b32decode(self.totp_secret)
+        for _ in range(4):
+            code = f"{totp(key):06d}"
+            answer = _while_unavailable(
+                "two-factor code",
+                lambda code=code: session.post(
+                    url,
+                    data={"code": code, "next": "/admin/", "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")},
+                    headers={"Referer": url},
+                    timeout=30,
+                ),
+            )
+            # Enrolment answers with the backup codes page at the same address; verification redirects.
+            if (
+                answer.status_code == 200
+                and "twofactor-enroll-form" not in answer.text
+                and "twofactor-verify-form" not in answer.text
+            ):
+                return _while_unavailable("admin index", lambda: session.get(f"{self.base_url}/admin/", timeout=30))
+            wait = float(answer.headers.get("Retry-After") or 0) or 31 - time.time() % 30
+            time.sleep(wait)
+        raise DoorError(f"two-factor code refused at {url}: HTTP {answer.status_code}")
 
     def _admin_post(self, path: str, data: dict[str, Any]) -> requests.Response:
         deadline = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
@@ -157,6 +204,12 @@ class Doors:
                 continue
             if response.status_code >= 400:
                 raise DoorError(f"POST {path}: HTTP {response.status_code}: {response.text[:300]}")
+            if urlsplit(response.url).path in SIGN_IN_PATHS:
+                # Sent to sign in again (the session ended): the change was not made; sign in, send it again.
+                self.admin_session = None
+                if time.monotonic() > deadline:
+                    raise DoorError(f"POST {path}: answered with the sign-in page {response.url}")
+                continue
             return response
 
     def admin_action(self, changelist: str, action: str, ids: list[str]) -> str:
@@ -165,15 +218,21 @@ class Doors:
         response = self._admin_post(
             f"/admin/{changelist}/", {"action": action, "_selected_action": ids, "index": 0, "select_across": 0}
         )
-        return " | ".join(re.findall(r'<li class="[^"]*">(.*?)</li>', response.text))
+        shown = re.findall(r'<ul class="messagelist">(.*?)</ul>', response.text, flags=re.S)
+        said = " | ".join(re.findall(r'<li class="[^"]*">(.*?)</li>', shown[0] if shown else "", flags=re.S))
+        if not said:
+            raise DoorError(f"admin action {action} on {changelist}: no message shown (at {response.url})")
+        return said
 
     def admin_change(self, model: str, pk: str, changes: dict[str, str]) -> None:
         """Edit one object in its admin change form: every field as shown, `changes` applied."""
         path = f"/admin/{model}/{pk}/change/"
-        session = self._admin()
-        page = _while_unavailable(f"GET {path}", lambda: session.get(f"{self.base_url}{path}", timeout=30))
-        if page.status_code != 200:
-            raise DoorError(f"GET {path}: HTTP {page.status_code}")
+        page = _while_unavailable(f"GET {path}", lambda: self._admin().get(f"{self.base_url}{path}", timeout=30))
+        if urlsplit(page.url).path in SIGN_IN_PATHS:  # the session ended: sign in again, once
+            self.admin_session = None
+            page = _while_unavailable(f"GET {path}", lambda: self._admin().get(f"{self.base_url}{path}", timeout=30))
+        if page.status_code != 200 or urlsplit(page.url).path != path:
+            raise DoorError(f"GET {path}: HTTP {page.status_code} at {page.url}")
         form = _Form()
         form.feed(page.text)
         fields = {k: v for k, v in form.fields.items() if k != "csrfmiddlewaretoken" and not k.startswith("_")}

@@ -626,7 +626,10 @@ class Chaos:
         seconds = self.rng.uniform(20, 60)
         fault.details.update(account=account_id, seconds=round(seconds))
         self.hold(seconds)
-        fault.details["admin"] = self.doors.admin_action("accounts/spotifyaccount", "reactivate", [account_id])
+        said = self.doors.admin_action("accounts/spotifyaccount", "reactivate", [account_id])
+        fault.details["admin"] = said
+        if "Reactivate succeeded" not in said:
+            raise DoorError(f"{account_id} not reactivated: {said}")
         self.doors.api("POST", "playlists/scale", json={"dry_run": False})
 
 

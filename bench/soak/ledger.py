@@ -131,6 +131,7 @@ class Ledger:
         self.emulator_playlists = self.emulator.playlists()
         self.emulator_counts = self.emulator.counts()
         for check in (
+            self.check_faults_injected,
             self.check_album_sources,
             self.check_playlists_match_spotify,
             self.check_no_duplicate_items,
@@ -161,6 +162,17 @@ class Ledger:
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
+
+    # --- faults ------------------------------------------------------------------------------------------
+    def check_faults_injected(self) -> None:
+        """A fault the operator could not carry out (a door that refused, a change that did not take)
+        is a finding, not a fault that did not happen."""
+        check = Check("every fault drawn was injected in full (or skipped with its reason)")
+        for fault in self.faults:
+            check.checked += 1
+            if fault.error:
+                check.fail(fault=fault.kind, at=round(fault.at), error=fault.error[:300])
+        self.checks.append(check)
 
     # --- album sources -------------------------------------------------------------------------------------
     def check_album_sources(self) -> None:
