@@ -91,3 +91,16 @@ def test_an_open_alert_of_an_account_that_is_back_is_a_violation(revoked: dict[s
     bucket_block("app", str(revoked["app"].pk), 7200)
     SpotifyAccount.objects.filter(pk=revoked["account"].pk).update(health="ok")
     assert _open_for_its_cause(revoked) == (False, {})
+
+
+def test_a_fault_the_operator_could_not_carry_out_fails_the_run(revoked: dict[str, Any]) -> None:
+    """An admin change that did not take (run 4) was reported as a fault done: now it fails the run."""
+    ledger = revoked["ledger"]
+    ledger.faults.append(Fault(kind="connector_toggle", at=90, details={"skipped": "nothing to switch"}))
+    ledger.check_faults_injected()
+    assert ledger.ok
+    ledger.faults.append(Fault(kind="account_deactivate", at=120, error="DoorError: not reactivated"))
+    ledger.checks.clear()
+    ledger.check_faults_injected()
+    assert not ledger.ok
+    assert ledger.checks[0].rows == [{"fault": "account_deactivate", "at": 120, "error": "DoorError: not reactivated"}]
