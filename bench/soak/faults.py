@@ -81,6 +81,8 @@ class Fault:
     # What the ledger must see: [{"rule": "ConnectorDisabled", "subject": "spotify.playlists"}]
     expect_alerts: list[dict[str, str]] = field(default_factory=list)
     error: str = ""
+    # The account this fault acts on for its whole length: no other fault picks it meanwhile.
+    claimed_account: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,11 @@ class Chaos:
     connector_locks: dict[str, threading.Lock] = field(
         default_factory=lambda: {name: threading.Lock() for name in ("spotify.playlists", "spotify.albums")}
     )
+    # Accounts a fault is acting on (a revoked token being re-authorized, an account deactivated):
+    # two faults on one account undo each other (run 4: a second revocation of an account the first
+    # had just re-authorized found nothing to re-authorize).
+    claimed_accounts: set[str] = field(default_factory=set)
+    claims: threading.Lock = field(default_factory=threading.Lock)
     # Full stops already taken mid-run (the final stop takes the other way).
     mid_run_stop: str = ""
 
@@ -172,6 +179,8 @@ class Chaos:
             finally:
                 # This thread's database connection may have died with a restart: never reused.
                 connections.close_all()
+                with self.claims:
+                    self.claimed_accounts.discard(fault.claimed_account)
             fault.ended = time.time()
             self.say(fault, "end")
 
@@ -391,7 +400,9 @@ class Chaos:
         fault.details.update(endpoint=endpoint, latency=latency, times=times)
         self.hold(seconds)
 
-    def _pick_account(self, *, mode: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    def _pick_account(self, *, mode: str | None = None, claim_for: Fault | None = None) -> tuple[str, dict[str, Any]] | None:
+        """A healthy active account no other fault is acting on; `claim_for` keeps it that fault's
+        until the fault ends."""
         from accounts.models import SpotifyAccount
 
         healthy = set(
@@ -402,18 +413,27 @@ class Chaos:
             )
         )
         # In the owners' order, not the ids' (random UUIDs): the seed replays the same picks.
-        choices = sorted(
-            ((pk, row) for pk, row in self.fleet.accounts.items() if pk in healthy and (mode is None or row["mode"] == mode)),
-            key=lambda item: item[1]["user_id"],
-        )
-        return self.rng.choice(choices) if choices else None
+        with self.claims:
+            choices = sorted(
+                (
+                    (pk, row)
+                    for pk, row in self.fleet.accounts.items()
+                    if pk in healthy and pk not in self.claimed_accounts and (mode is None or row["mode"] == mode)
+                ),
+                key=lambda item: item[1]["user_id"],
+            )
+            picked = self.rng.choice(choices) if choices else None
+            if picked is not None and claim_for is not None:
+                self.claimed_accounts.add(picked[0])
+                claim_for.claimed_account = picked[0]
+            return picked
 
     def _token_revoked(self, fault: Fault) -> None:
         """The account's owner removes our access on Spotify; the console notices on its next call
         (invalid_grant), flags it, alerts; the operator sends a re-authorization link and the owner agrees."""
         from accounts.models import SpotifyAccount
 
-        picked = self._pick_account()
+        picked = self._pick_account(claim_for=fault)
         if picked is None:
             fault.details["skipped"] = "no healthy account"
             return
@@ -616,7 +636,7 @@ class Chaos:
     def _account_deactivate(self, fault: Fault) -> None:
         """An account deactivated from the API (its playlists move to healthy accounts at the next
         scale), reactivated later from the admin."""
-        picked = self._pick_account()
+        picked = self._pick_account(claim_for=fault)
         if picked is None:
             fault.details["skipped"] = "no healthy account"
             return
