@@ -5,6 +5,7 @@ machine uses, API views that answer 500. Each alert opens, then resolves."""
 from __future__ import annotations
 
 import importlib
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -86,7 +87,15 @@ def test_postgresql_connections_above_the_threshold_open_database_connection_poo
     finally:
         for conn in opened:
             conn.close()
-    assert alerts_evaluate()["resolved"] == 1
+    # Another test run on this server may hold a few more connections for a moment (a CI run beside
+    # a developer's): the evaluator's next rounds see them gone.
+    resolved = 0
+    for _ in range(10):
+        resolved = alerts_evaluate()["resolved"]
+        if resolved:
+            break
+        time.sleep(1)
+    assert resolved == 1
 
 
 def test_disks_fuller_than_the_threshold_open_disk_space_high_per_disk_and_a_raised_threshold_resolves_it() -> None:
