@@ -45,8 +45,22 @@ def _tolerate_broker_gone_while_requeueing() -> None:
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 logger.warning("broker unreachable: %s of unacked messages skipped: %s", method.__name__, exc)
             if method.__name__ == "restore_unacked":
-                _stranded_delivery_tags.update(self._delivered)
+                running = _running_delivery_tags()
+                for tag in self._delivered:
+                    if tag in _acks_skipped:
+                        _acked_while_away.add(tag)
+                    elif tag in running:
+                        _running_while_away.add(tag)  # its ack comes later, through the next connection
+                    else:
+                        _stranded_delivery_tags.add(tag)
                 self._delivered.clear()
+            elif args[0] in _running_while_away or args[0] in _stranded_delivery_tags:
+                # Its task is done: the message must leave the unacked index, never come back.
+                _running_while_away.discard(args[0])
+                _stranded_delivery_tags.discard(args[0])
+                _acknowledge_late(args[0])
+            else:
+                _acks_skipped.add(args[0])
             return None
 
         return call
@@ -56,8 +70,32 @@ def _tolerate_broker_gone_while_requeueing() -> None:
     qos.tolerates_broker_gone = True  # type: ignore[attr-defined]
 
 
-# Delivery tags of messages this worker held when its broker went away and could not put back.
+# Delivery tags of messages this worker held when its broker went away and could not put back,
+# and of those whose task finished meanwhile (acknowledged once the worker has reconnected).
 _stranded_delivery_tags: set[str] = set()
+_acked_while_away: set[str] = set()
+# Acks skipped before the connection closed: if its restore fails too, those are acked, not restored.
+_acks_skipped: set[str] = set()
+# Messages of tasks still running when the restore failed: acknowledged when they finish.
+_running_while_away: set[str] = set()
+# The redis QoS of the worker's latest connection (RestoreStrandedMessages sets it).
+_current_qos: Any = None
+
+
+def _running_delivery_tags() -> set[str]:
+    from celery.worker import state
+
+    return {request.message.delivery_tag for request in list(state.active_requests)}
+
+
+def _acknowledge_late(tag: str) -> None:
+    """What kombu's ack does in Redis, through the latest connection; else at the next one."""
+    try:
+        _current_qos._remove_from_indices(tag).execute()
+    except (AttributeError, redis.RedisError, OSError):
+        _acked_while_away.add(tag)
+        return
+    logger.info("message %s acknowledged after the reconnection", tag)
 
 
 class RestoreStrandedMessages(bootsteps.StartStopStep):
@@ -65,23 +103,32 @@ class RestoreStrandedMessages(bootsteps.StartStopStep):
 
     What kombu's `restore_unacked` does on a reachable broker (each tag's message back on its
     queue, out of the unacked index), done late through the new connection. A tag no longer in
-    the unacked hash (the broker lost it) only leaves the index.
+    the unacked hash (the broker lost it) only leaves the index. A message whose task finished
+    while the broker was away (its ack skipped) is acknowledged instead, never restored: a retry
+    that had already been sent ran twice in the 60-minute soak's fifth run.
     """
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def start(self, c: Any) -> None:
-        if not _stranded_delivery_tags:
+        global _current_qos
+        qos = _current_qos = c.task_consumer.channel.qos
+        if not _stranded_delivery_tags and not _acked_while_away:
+            _acks_skipped.clear()
             return
-        qos = c.task_consumer.channel.qos
-        for tag in sorted(_stranded_delivery_tags):
-            try:
+        try:
+            for tag in sorted(_acked_while_away):
+                qos._remove_from_indices(tag).execute()  # what kombu's ack does in Redis
+                _acked_while_away.discard(tag)
+                logger.info("message %s acknowledged after the reconnection", tag)
+            for tag in sorted(_stranded_delivery_tags):
                 qos.restore_by_tag(tag)
-            except (redis.RedisError, OSError):  # the broker went away again: the next connection tries
-                logger.warning("stranded message %s not restored yet", tag, exc_info=True)
-                return
-            _stranded_delivery_tags.discard(tag)
-            logger.info("stranded message %s restored to its queue", tag)
+                _stranded_delivery_tags.discard(tag)
+                logger.info("stranded message %s restored to its queue", tag)
+        except (redis.RedisError, OSError):  # the broker went away again: the next connection tries
+            logger.warning("stranded messages not put back yet", exc_info=True)
+            return
+        _acks_skipped.clear()
 
 
 _tolerate_broker_gone_while_requeueing()

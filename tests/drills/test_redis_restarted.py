@@ -273,3 +273,31 @@ def test_a_retry_waiting_for_its_eta_when_redis_restarts_is_put_back_once_the_wo
     assert "restored to its queue" in worker.log()
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] >= 3600  # not what brought it back
     assert worker.process.poll() is None
+
+
+def test_a_task_that_finishes_while_redis_is_down_is_acknowledged_once_the_worker_reconnects_not_run_again(
+    persistent_private_redis: PrivateRedis,
+    start_celery_worker: Callable[..., Any],
+) -> None:
+    """Its ack could not reach Redis, nor could the worker put its message back: once Redis is back
+    the message is acknowledged, not restored (the fifth 60-minute run saw such a task run twice)."""
+    worker = start_celery_worker(
+        include=["tests.jobs.worker_tasks"],
+        extra_env={"CELERY_BROKER_URL": persistent_private_redis.url, "WORKER_HEARTBEAT_SECONDS": "1"},
+    )
+    prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
+    broker = redis.Redis(port=persistent_private_redis.port, socket_timeout=1)
+    result = celery_app.send_task("tests.take_a_while", kwargs={"seconds": 6})
+    worker.wait_until(lambda: f"{result.id}] received" in worker.log(), timeout=20)
+
+    persistent_private_redis.stop()
+    worker.wait_until(lambda: "restore_unacked of unacked messages skipped" in worker.log(), timeout=30)
+    worker.wait_until(lambda: f"{result.id}] succeeded" in worker.log(), timeout=30)
+    persistent_private_redis.start()
+    _use_broker(persistent_private_redis.url)
+
+    worker.wait_until(lambda: "acknowledged after the reconnection" in worker.log(), timeout=60)
+    assert broker.hlen(f"{prefix}unacked") == 0
+    assert broker.llen(f"{prefix}{settings.CELERY_TASK_DEFAULT_QUEUE}") == 0
+    assert worker.log().count(f"{result.id}] received") == 1
+    assert "restored to its queue" not in worker.log()
