@@ -112,6 +112,7 @@ class Chaos:
     connector_locks: dict[str, threading.Lock] = field(
         default_factory=lambda: {name: threading.Lock() for name in ("spotify.playlists", "spotify.albums")}
     )
+    switch_offs: dict[str, list[float]] = field(default_factory=lambda: {"spotify.playlists": [], "spotify.albums": []})
     # Accounts a fault is acting on (a revoked token being re-authorized, an account deactivated):
     # two faults on one account undo each other (run 4: a second revocation of an account the first
     # had just re-authorized found nothing to re-authorize).
@@ -554,11 +555,22 @@ class Chaos:
 
     # --- operators ---------------------------------------------------------------------------------------
     def _connector_toggle(self, fault: Fault) -> None:
+        from django.conf import settings
+
+        from alerts.evaluator import FLAP_WINDOW
+
         name = self.rng.choice(["spotify.playlists", "spotify.albums"])
         seconds = self.rng.uniform(max(25, 3 * self.config.alert_interval_seconds), 60)
         # One operator's switch-off at a time per connector: a second one while it is off would
         # open no alert of its own, and the first one's switch-on would end it early.
         with self.connector_locks[name]:
+            # More open-and-resolve rounds than ALERT_FLAP_THRESHOLD in FLAP_WINDOW and the product
+            # holds the alert open as flapping, by design (run 5): the operator stops toggling it.
+            recent = [t for t in self.switch_offs[name] if t > time.time() - FLAP_WINDOW.total_seconds()]
+            if len(recent) >= int(settings.ALERT_FLAP_THRESHOLD):
+                fault.details["skipped"] = f"{name} switched off {len(recent)} times within {FLAP_WINDOW}: a flapping alert"
+                return
+            self.switch_offs[name].append(time.time())
             self.doors.api("PATCH", f"connectors/{name}", json={"enabled": False, "note": "soak: switched off"})
             fault.details.update(connector=name, seconds=round(seconds))
             fault.expect_alerts.append({"rule": "ConnectorDisabled", "subject": name})

@@ -38,7 +38,7 @@ def render(*, ledger: Ledger, config: Any, extra: dict[str, Any]) -> str:
     skipped = [f for f in ledger.faults if f.details.get("skipped")]
     if skipped:
         named = ", ".join(f"{f.kind}: {f.details['skipped']}" for f in skipped[:10])
-        lines.append(f"  skipped (nothing to hit at that moment): {named}")
+        lines.append(f"  skipped, with their reason: {named}")
     if getattr(ledger, "alert_figures", None):
         lines.append(f"alerts opened: {dict(ledger.alert_figures)}")
     if getattr(ledger, "write_figures", None):
