@@ -21,11 +21,13 @@ def _tolerate_broker_gone_while_requeueing() -> None:
     running task later acks on that channel: both go through a connection already torn down
     (AttributeError: 'NoneType' has no 'hostname' / 'client'), which Celery takes as
     unrecoverable, so the worker exits instead of carrying on with its new connection (found
-    by tests/drills/test_redis_restarted.py; celery/celery#10205 family). A skipped ack loses
-    nothing: the message comes back after visibility_timeout and the services are idempotent. A
-    skipped restore would hold every message this worker had received (a retry waiting for its
-    ETA among them) in Redis' unacked index for that hour, so its tags are kept and
-    `RestoreStrandedMessages` puts them back once the worker has reconnected (RELIABILITY.md).
+    by tests/drills/test_redis_restarted.py; celery/celery#10205 family). Neither is dropped:
+    a skipped restore would hold every message this worker had received (a retry waiting for its
+    ETA among them) in Redis' unacked index until visibility_timeout, an hour, so its tags are kept
+    and `RestoreStrandedMessages` puts back, once the worker has reconnected, those no task is
+    running; a task that was running acknowledges its message through the new connection when it
+    ends. An ack skipped for a message kombu did put back is left so: it runs again (the services
+    are idempotent), as kombu has it. RELIABILITY.md tells what the soak found.
     """
     from kombu.transport import redis as kombu_redis
 
