@@ -40,10 +40,12 @@ def test_a_sync_killed_mid_create_is_redelivered_and_creates_each_playlist_once(
     wait_for(lambda: spotify_emulator.count("create_playlist") >= 1, timeout=30, what="first create in flight")
     child.kill()
 
-    def all_synced() -> bool:
-        return Playlist.objects.filter(pk__in=[p.pk for p in created], sync_state="synced").count() == 2
+    def all_synced_and_recorded() -> bool:
+        # A run is recorded after its body commits (task_postrun): wait for both, not the playlists alone.
+        synced = Playlist.objects.filter(pk__in=[p.pk for p in created], sync_state="synced").count() == 2
+        return synced and not JobRun.objects.filter(task_name="playlist_sync_one").exclude(status="success").exists()
 
-    worker.wait_until(all_synced, timeout=45)
+    worker.wait_until(all_synced_and_recorded, timeout=45)
     on_spotify = spotify_emulator.playlists_of("drill-kill-sync")
     assert len(on_spotify) == 2, "the interrupted create was adopted, not repeated"
     assert spotify_emulator.count("create_playlist") == 2
