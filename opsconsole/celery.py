@@ -25,8 +25,8 @@ def _tolerate_broker_gone_while_requeueing() -> None:
     a skipped restore would hold every message this worker had received (a retry waiting for its
     ETA among them) in Redis' unacked index until visibility_timeout, an hour, so its tags are kept
     and `RestoreStrandedMessages` puts back, once the worker has reconnected, those no task is
-    running; a task that was running acknowledges its message through the new connection when it
-    ends. An ack skipped for a message kombu did put back is left so: it runs again (the services
+    running; a task that was running acknowledges its message when it ends, through its old
+    channel if kombu left that one usable, else through the new connection. An ack skipped for a message kombu did put back is left so: it runs again (the services
     are idempotent), as kombu has it. RELIABILITY.md tells what the soak found.
     """
     from kombu.transport import redis as kombu_redis
