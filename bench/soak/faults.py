@@ -78,8 +78,9 @@ class Fault:
     started: float | None = None  # wall clock
     ended: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    # What the ledger must see: [{"rule": "ConnectorDisabled", "subject": "spotify.playlists"}]
-    expect_alerts: list[dict[str, str]] = field(default_factory=list)
+    # What the ledger must see: [{"rule": "ConnectorDisabled", "subject": "spotify.playlists"}], with
+    # "since" (wall clock) when the cause began later than the fault (it waited for another one).
+    expect_alerts: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     # The account this fault acts on for its whole length: no other fault picks it meanwhile.
     claimed_account: str = ""
@@ -570,10 +571,11 @@ class Chaos:
             if len(recent) >= int(settings.ALERT_FLAP_THRESHOLD):
                 fault.details["skipped"] = f"{name} switched off {len(recent)} times within {FLAP_WINDOW}: a flapping alert"
                 return
-            self.switch_offs[name].append(time.time())
+            since = time.time()
+            self.switch_offs[name].append(since)
             self.doors.api("PATCH", f"connectors/{name}", json={"enabled": False, "note": "soak: switched off"})
             fault.details.update(connector=name, seconds=round(seconds))
-            fault.expect_alerts.append({"rule": "ConnectorDisabled", "subject": name})
+            fault.expect_alerts.append({"rule": "ConnectorDisabled", "subject": name, "since": since})
             self.hold(seconds)
             fault.details["switch_on_sent"] = self._connector_switch_on(name)
             # The next switch-off waits until this one's alert has resolved (the evaluator's rounds).

@@ -350,6 +350,21 @@ class Ledger:
                 tally.recovered += 1
         self.checks.append(check)
 
+    def _unfollow_waits_for_its_app(self, playlist: Any) -> bool:
+        """Its unfollow is a run retrying on Spotify's Retry-After (the run's error says so) and
+        Spotify told the app to wait past the run's end (spotify_429_long, 60-minute run 6)."""
+        from django.db.models import Q
+
+        from jobs.models import JobRun
+
+        waiting = JobRun.objects.filter(
+            Q(job_name="playlists_unfollow_batch", kwargs__playlist_ids__contains=[str(playlist.pk)])
+            | Q(job_name="playlist_retire_one", kwargs__playlist_id=str(playlist.pk)),
+            status="retrying",
+            error__contains="SpotifyRateLimited",
+        ).exists()
+        return waiting and self._app_blocked_past_run(playlist.account.app_id)
+
     def _app_blocked_past_run(self, app_id: Any) -> bool:
         from spotify.ratelimit import bucket_state
 
@@ -564,6 +579,9 @@ class Ledger:
             ).exists()
             if reason or skipped:
                 tally.reasons["waiting: account blocked" if reason else "failed with a reason"] += 1
+                continue
+            if self._unfollow_waits_for_its_app(playlist):
+                tally.reasons["waiting: its app rate limited past the run's end"] += 1
                 continue
             tally.lost += 1
             check.fail(
@@ -794,12 +812,20 @@ class Ledger:
         alerts = list(Alert.objects.filter(opened_at__gte=_dt(self.run_started)).select_related("rule"))
         left_open: dict[int, str] = {}
         still_pending: list[str] = []
+        # An alert opened after a later fault on the same rule and subject began is that fault's:
+        # one connector's toggles follow each other within seconds (60-minute run 6).
+        began: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for fault in self.faults:
+            for expected in fault.expect_alerts:
+                began[(expected["rule"], expected["subject"])].append(expected.get("since") or fault.started or 0)
         for fault in self.faults:
             for expected in fault.expect_alerts:
                 check.checked += 1
                 rule, subject = expected["rule"], expected["subject"]
-                start = (fault.started or 0) - 5
+                since = expected.get("since") or fault.started or 0
+                start = since - 5
                 end = (fault.ended or self.run_ended) + pending.get(rule, 0) + 60
+                end = min([end] + [later - 5 for later in began[(rule, subject)] if later > since])
                 matching = [
                     a for a in alerts if a.rule.name == rule and a.subject == subject and start <= a.opened_at.timestamp() <= end
                 ]
