@@ -20,10 +20,14 @@ def playlist_reshuffle(
     """New snapshot, sync, next reshuffle from the policy interval; counted in reshuffles_total.
 
     A snapshot that was built but never synced is reused, so a retried reshuffle (rate limit,
-    lock) does not burn a second selection.
+    lock) does not burn a second selection. A run (`lock_owner`, its task id) delivered again after
+    it had reshuffled, its process lost before the acknowledgement, returns what it did instead of
+    reshuffling twice (the 60-minute soak's run 7).
     """
     with playlist_lock(playlist, owner=lock_owner):
         playlist = Playlist.objects.select_related("account", "policy", "current_snapshot").get(pk=playlist.pk)
+        if lock_owner and (done := _reshuffled_by(playlist, lock_owner)):
+            return done
         now = timezone.now()
         if playlist.status != Playlist.Status.ACTIVE:
             return {"playlist_id": str(playlist.pk), "skipped": "retired"}
@@ -60,6 +64,24 @@ def playlist_reshuffle(
             snapshot_id=snapshot.pk,
             track_count=snapshot.track_count,
             next_reshuffle_at=next_at.isoformat(),
+            run=lock_owner or "",
         )
         counter_inc("reshuffles_total")
         return {**result, "reshuffled": True, "snapshot_id": snapshot.pk, "next_reshuffle_at": next_at.isoformat()}
+
+
+def _reshuffled_by(playlist: Playlist, run: str) -> dict[str, Any] | None:
+    details = (
+        PlaylistHistory.objects.filter(playlist=playlist, action=PlaylistHistory.Action.RESHUFFLE, details__run=run)
+        .values_list("details", flat=True)
+        .first()
+    )
+    if details is None:
+        return None
+    return {
+        "playlist_id": str(playlist.pk),
+        "reshuffled": True,
+        "snapshot_id": details["snapshot_id"],
+        "next_reshuffle_at": details["next_reshuffle_at"],
+        "done_before": "this run reshuffled it before it was delivered again",
+    }

@@ -32,8 +32,11 @@ def writes(emu: Any) -> dict[str, int]:
 def playlist(make_account: Any) -> Playlist:
     make_catalog(artists=60, tracks_per_artist=3)
     account = make_account("synca")
-    policy = PlaylistPolicyFactory(name="Focus", name_template="{{ policy.name }} #{{ index }}",
-                                   description_template="Top: {{ top_artists|join:', ' }} ({{ date|date:'Y-m-d' }})")
+    policy = PlaylistPolicyFactory(
+        name="Focus",
+        name_template="{{ policy.name }} #{{ index }}",
+        description_template="Top: {{ top_artists|join:', ' }} ({{ date|date:'Y-m-d' }})",
+    )
     return PlaylistFactory(account=account, policy=policy, index=3)
 
 
@@ -47,11 +50,16 @@ def test_first_sync_creates_with_one_create_and_one_replace_then_nothing(spotify
     assert on_spotify["name"] == "Focus #3"
     assert on_spotify["description"].startswith("Top: ") and on_spotify["description"].endswith(f"[ops:{playlist.pk}]")
     assert len(on_spotify["uris"]) == 50
-    assert on_spotify["uris"] == [f"spotify:track:{t}" for t in playlist.current_snapshot.items.values_list("track__spotify_id", flat=True)]
+    assert on_spotify["uris"] == [
+        f"spotify:track:{t}" for t in playlist.current_snapshot.items.values_list("track__spotify_id", flat=True)
+    ]
     assert playlist.sync_state == Playlist.SyncState.SYNCED and playlist.current_snapshot.synced_at is not None
     assert counter_total("playlists_created_total") == 1
     assert list(PlaylistHistory.objects.filter(playlist=playlist).order_by("id").values_list("action", flat=True)) == [
-        "snapshot", "create", "sync"]
+        "snapshot",
+        "create",
+        "sync",
+    ]
 
     spotify_emulator.reset_counts()
     again = services.playlist_sync(playlist=playlist, actor="test")
@@ -74,6 +82,27 @@ def test_reshuffle_replaces_items_with_one_call_and_moves_next_reshuffle(spotify
     playlist.refresh_from_db()
     assert playlist.next_reshuffle_at is not None
     assert counter_total("reshuffles_total") == 1
+
+
+def test_a_run_delivered_again_after_it_reshuffled_returns_what_it_did_and_reshuffles_once(
+    spotify_emulator: Any, playlist: Playlist
+) -> None:
+    """Its process lost after the commit, before the ack: the message comes back under the same task id."""
+    services.playlist_sync(playlist=playlist, actor="test")
+    first = services.playlist_reshuffle(playlist=playlist, actor="api:ops", lock_owner="task-1")
+    spotify_emulator.reset_counts()
+
+    again = services.playlist_reshuffle(playlist=playlist, actor="api:ops", lock_owner="task-1")
+
+    assert again["reshuffled"] and again["snapshot_id"] == first["snapshot_id"]
+    assert again["next_reshuffle_at"] == first["next_reshuffle_at"]
+    assert writes(spotify_emulator) == {}
+    assert PlaylistHistory.objects.filter(playlist=playlist, action="reshuffle").count() == 1
+    assert counter_total("reshuffles_total") == 1
+    # Another run asking for a reshuffle of the same playlist still gets one.
+    other = services.playlist_reshuffle(playlist=playlist, actor="api:ops", lock_owner="task-2")
+    assert other["snapshot_id"] != first["snapshot_id"]
+    assert PlaylistHistory.objects.filter(playlist=playlist, action="reshuffle").count() == 2
 
 
 def test_changed_template_changes_details_only(spotify_emulator: Any, playlist: Playlist) -> None:
@@ -116,7 +145,8 @@ def test_playlist_deleted_on_spotify_is_created_again(spotify_emulator: Any, pla
     spotify_emulator.reset()  # Spotify forgot it (and the user: re-create the user's token)
     spotify_emulator_user = spotify_emulator.create_user("synca", client_id=playlist.account.app.client_id)
     SpotifyAccount.objects.filter(pk=playlist.account_id).update(
-        refresh_token=spotify_emulator_user["refresh_token"], token_expires_at=None)
+        refresh_token=spotify_emulator_user["refresh_token"], token_expires_at=None
+    )
     playlist = Playlist.objects.get(pk=playlist.pk)
 
     result = services.playlist_sync(playlist=playlist, actor="test", verify=True)
@@ -197,7 +227,9 @@ def test_revoked_token_sends_the_account_to_reauth_and_fails_the_sync(spotify_em
 
 
 def test_quarantined_account_is_skipped_with_a_history_row(spotify_emulator: Any, playlist: Playlist) -> None:
-    SpotifyAccount.objects.filter(pk=playlist.account_id).update(health=SpotifyAccount.Health.QUARANTINED, health_reason="too many 5xx")
+    SpotifyAccount.objects.filter(pk=playlist.account_id).update(
+        health=SpotifyAccount.Health.QUARANTINED, health_reason="too many 5xx"
+    )
     playlist = Playlist.objects.get(pk=playlist.pk)
 
     result = services.playlist_sync(playlist=playlist, actor="test")
@@ -207,7 +239,9 @@ def test_quarantined_account_is_skipped_with_a_history_row(spotify_emulator: Any
     assert PlaylistHistory.objects.get(playlist=playlist, action="skip").details["operation"] == "sync"
 
 
-def test_retire_then_unfollow_keeps_history(spotify_emulator: Any, playlist: Playlist, django_capture_on_commit_callbacks: Any) -> None:
+def test_retire_then_unfollow_keeps_history(
+    spotify_emulator: Any, playlist: Playlist, django_capture_on_commit_callbacks: Any
+) -> None:
     services.playlist_sync(playlist=playlist, actor="test")
     playlist.refresh_from_db()
     with django_capture_on_commit_callbacks() as callbacks:
@@ -226,7 +260,9 @@ def test_retire_then_unfollow_keeps_history(spotify_emulator: Any, playlist: Pla
     assert PlaylistHistory.objects.filter(playlist=playlist).count() >= 4
 
 
-def test_invalid_template_saved_around_validation_fails_the_playlist_not_the_worker(spotify_emulator: Any, playlist: Playlist) -> None:
+def test_invalid_template_saved_around_validation_fails_the_playlist_not_the_worker(
+    spotify_emulator: Any, playlist: Playlist
+) -> None:
     type(playlist.policy).objects.filter(pk=playlist.policy_id).update(name_template="{% if %}")
     playlist = Playlist.objects.get(pk=playlist.pk)
 
@@ -238,7 +274,9 @@ def test_invalid_template_saved_around_validation_fails_the_playlist_not_the_wor
     assert spotify_emulator.counts().get("create_playlist", 0) == 0
 
 
-def test_sync_now_with_verify_repairs_drift_on_spotify_and_reads_only_when_in_sync(spotify_emulator: Any, playlist: Playlist) -> None:
+def test_sync_now_with_verify_repairs_drift_on_spotify_and_reads_only_when_in_sync(
+    spotify_emulator: Any, playlist: Playlist
+) -> None:
     services.playlist_sync(playlist=playlist, actor="test")
     playlist.refresh_from_db()
     spotify_emulator.reset_counts()
