@@ -850,6 +850,8 @@ class Ledger:
             cause = self.active(opened, causes, before=5, after=pending.get(alert.rule.name, 0) + 300) if causes else None
             if alert.rule.name == "JobFailing":
                 cause = self.active(opened, {f.kind for f in self.faults}, after=600)
+            if alert.rule.name == "AccountReauthRequired" and cause is None:
+                cause = self._unnoticed_revocation(alert.subject)
             if cause is None:
                 check.fail(
                     alert=alert.pk,
@@ -886,16 +888,37 @@ class Ledger:
         check.note = " | ".join(notes)
         self.checks.append(check)
 
+    def _unnoticed_revocation(self, account_id: str) -> Fault | None:
+        """A token_revoked fault the product could not notice while it lasted (the account's app told
+        to wait for hours): the product notices it later, when the account's access token must be
+        refreshed, and its alert opens then (60-minute run 7). No operator was there to send a link."""
+        for fault in self.faults:
+            if (
+                fault.kind == "token_revoked"
+                and fault.details.get("account") == account_id
+                and fault.details.get("not_noticed_while")
+            ):
+                return fault
+        return None
+
     def _open_for_its_cause(self, alert: Any, left_open: dict[int, str]) -> bool:
         """An account's re-authorization alert may stay open only while its cause is still there and
-        recorded by the product: the account still needs re-authorization, its last link failed, and
-        Spotify told the account's app to wait past the run's end (a spotify_429_long the operator
-        waits out, as the runbook says, before sending the next link)."""
+        recorded by the product: the account still needs re-authorization, and either its last link
+        failed and Spotify told the account's app to wait past the run's end (a spotify_429_long the
+        operator waits out, as the runbook says, before sending the next link), or the revocation was
+        noticed only after the faults ended, with no operator left to send one."""
         from accounts.models import AuthorizationRequest, SpotifyAccount
         from spotify.ratelimit import bucket_state
 
         if alert.rule.name != "AccountReauthRequired":
             return False
+        unnoticed = self._unnoticed_revocation(alert.subject)
+        if unnoticed is not None and SpotifyAccount.objects.filter(pk=alert.subject, health="reauth_required").exists():
+            left_open[alert.pk] = (
+                f"{alert.rule.name} {alert.subject}: revoked while its app was told to wait "
+                f"({unnoticed.kind}@{(unnoticed.started or 0) - self.run_started:.0f}s), noticed after its fault ended"
+            )
+            return True
         waits = [
             f
             for f in self.faults

@@ -234,3 +234,28 @@ def test_a_retire_whose_unfollow_no_run_waits_to_retry_is_lost(retired_on_spotif
     JobRun.objects.filter(pk=retired_on_spotify["run"].pk).update(status="failed")
     _, tally = _retires(retired_on_spotify["ledger"])
     assert tally.lost == 1
+
+
+def test_a_revocation_noticed_after_its_fault_is_its_alerts_cause_and_may_stay_open(revoked: dict[str, Any]) -> None:
+    """60-minute run 7: the token was revoked while its app was told to wait for hours; the product
+    noticed when the access token had to be refreshed, long after the fault, with no operator left."""
+    ledger, alert = revoked["ledger"], revoked["alert"]
+    ledger.run_started = ledger.run_ended - 3600
+    ledger.faults[0].started, ledger.faults[0].ended = ledger.run_started + 1700, ledger.run_started + 1755
+    Alert.objects.filter(pk=alert.pk).update(opened_at=timezone.now())
+    AlertEvent.objects.create(alert=alert, kind=AlertEvent.Kind.OPENED)
+
+    unexplained = [r for r in _alerts_check(ledger).rows if r.get("alert") == alert.pk]
+    assert {r["problem"] for r in unexplained} == {"no injected fault explains it", "still open after the drain"}
+
+    ledger.faults[0].details["not_noticed_while"] = {"app": revoked["app"].name, "blocked_until": "later"}
+    ledger.checks.clear()
+    assert _alerts_check(ledger).rows == []
+    ok, left_open = _open_for_its_cause(revoked)
+    assert ok and "noticed after its fault ended" in left_open[alert.pk]
+
+
+def test_a_revocation_noticed_late_whose_account_is_back_must_resolve(revoked: dict[str, Any]) -> None:
+    revoked["fault"].details["not_noticed_while"] = {"app": revoked["app"].name, "blocked_until": "later"}
+    SpotifyAccount.objects.filter(pk=revoked["account"].pk).update(health="ok")
+    assert _open_for_its_cause(revoked) == (False, {})
