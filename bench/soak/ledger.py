@@ -906,7 +906,7 @@ class Ledger:
         recorded by the product: the account still needs re-authorization, and either its last link
         failed and Spotify told the account's app to wait past the run's end (a spotify_429_long the
         operator waits out, as the runbook says, before sending the next link), or the revocation was
-        noticed only after the faults ended, with no operator left to send one."""
+        noticed only after its fault ended, with no operator left to send one."""
         from accounts.models import AuthorizationRequest, SpotifyAccount
         from spotify.ratelimit import bucket_state
 

@@ -28,6 +28,21 @@ from spotify.ratelimit import bucket_block
 pytestmark = pytest.mark.django_db
 
 
+def _ledger(faults: list[Fault], *, now: float, run_seconds: float = 600) -> Ledger:
+    return Ledger(
+        run_started=now - run_seconds,
+        run_ended=now,
+        faults=faults,
+        seed=1,
+        emulator=None,
+        catalog_tracks={},
+        submitted=None,
+        log_dir=None,
+        secrets={},
+        full_stops=[],
+    )
+
+
 @pytest.fixture
 def revoked(spotify_app: SpotifyApp) -> dict[str, Any]:
     """An account whose token was revoked mid-run, its alert open, and one failed re-authorization."""
@@ -52,18 +67,7 @@ def revoked(spotify_app: SpotifyApp) -> dict[str, Any]:
     rule = AlertRule.objects.get(name="AccountReauthRequired")
     alert = Alert.objects.create(rule=rule, subject=str(account.pk), severity=rule.severity, summary="Re-authorization required")
     fault = Fault(kind="token_revoked", at=60, started=now - 200, ended=now - 100, details={"account": str(account.pk)})
-    ledger = Ledger(
-        run_started=now - 300,
-        run_ended=now,
-        faults=[fault],
-        seed=1,
-        emulator=None,
-        catalog_tracks={},
-        submitted=None,
-        log_dir=None,
-        secrets={},
-        full_stops=[],
-    )
+    ledger = _ledger([fault], now=now, run_seconds=300)
     return {"account": account, "alert": alert, "fault": fault, "ledger": ledger, "app": spotify_app}
 
 
@@ -109,21 +113,6 @@ def test_a_fault_the_operator_could_not_carry_out_fails_the_run(revoked: dict[st
     ledger.check_faults_injected()
     assert not ledger.ok
     assert ledger.checks[0].rows == [{"fault": "account_deactivate", "at": 120, "error": "DoorError: not reactivated"}]
-
-
-def _ledger(faults: list[Fault], *, now: float) -> Ledger:
-    return Ledger(
-        run_started=now - 600,
-        run_ended=now,
-        faults=faults,
-        seed=1,
-        emulator=None,
-        catalog_tracks={},
-        submitted=None,
-        log_dir=None,
-        secrets={},
-        full_stops=[],
-    )
 
 
 def _connector_alert(opened: float, resolved: float) -> Alert:
